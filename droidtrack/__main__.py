@@ -1,0 +1,3 @@
+from droidtrack.cli import main
+
+raise SystemExit(main())
