@@ -1,0 +1,78 @@
+"""Where snapshots come from. Every source yields the same thing: a Snapshot (and, where there is
+one, the raw collector stream it was built from), so presenters never care which it was.
+
+    add_source_arguments(parser)   the options every command that reads a device takes
+    source_from_args(args)         -> SnapshotSource
+    src.collect() -> Collected     one snapshot (a replay source steps through its recording)
+    src.close()
+
+Implementations: localroot (a directory laid out like a device root), capture (a saved raw stream),
+adb (a live device over a real adb server), demo (the built-in device double), replay (a
+recording), bugreport (an `adb bugreport` zip), paste (text of one source, for `analyze`).
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import Protocol
+
+from droidtrack.model import Snapshot
+
+
+class SourceError(Exception):
+    """A source could not produce a snapshot at all. The message is for the user; exit code 2."""
+    exit_code = 2
+
+
+@dataclass
+class Collected:
+    snapshot: Snapshot
+    raw: bytes | None = None       # the collector stream, when there is one (for --save-capture)
+
+
+class SnapshotSource(Protocol):
+    label: str
+
+    def collect(self) -> Collected: ...
+
+    def close(self) -> None: ...
+
+
+def add_source_arguments(parser: argparse.ArgumentParser, *, live: bool = True) -> None:
+    """--root/--capture/--demo/--replay/--bugreport and the adb device options."""
+    g = parser.add_argument_group("where the snapshot comes from (default: the connected device)")
+    g.add_argument("--root", metavar="DIR", help="a directory laid out like a device root (proc/, sys/, ...), "
+                   "e.g. a tree pulled from a phone or one of droidtrack's fixtures; the collector runs on it locally")
+    g.add_argument("--capture", metavar="FILE", help="a raw collector stream saved with --save-capture")
+    g.add_argument("--replay", metavar="FILE", help="a recording made with `droidtrack record`")
+    g.add_argument("--bugreport", metavar="ZIP", help="an `adb bugreport` zip")
+    g.add_argument("--rules", metavar="YAML", help="your own tag rules (default: the built-in rules.yaml)")
+    g.add_argument("--dumpsys", action="store_true",
+                   help="also run `dumpsys meminfo` and `dumpsys gpu --gpumem` on the device (slow: seconds)")
+    if live:
+        try:
+            from droidtrack.sources import adb
+        except ImportError:  # the adb source is optional at import time
+            adb = None
+        if adb is not None and hasattr(adb, "add_device_arguments"):
+            adb.add_device_arguments(parser)
+
+
+def source_from_args(args: argparse.Namespace) -> SnapshotSource:
+    from droidtrack.tags import load_rules
+    rules = load_rules(getattr(args, "rules", None))
+    dumpsys = bool(getattr(args, "dumpsys", False))
+    if getattr(args, "root", None):
+        from droidtrack.sources.localroot import LocalRootSource
+        return LocalRootSource(args.root, rules=rules, dumpsys=dumpsys)
+    if getattr(args, "capture", None):
+        from droidtrack.sources.capture import CaptureSource
+        return CaptureSource(args.capture, rules=rules)
+    if getattr(args, "replay", None):
+        from droidtrack.sources.replay import ReplaySource
+        return ReplaySource(args.replay, rules=rules)
+    if getattr(args, "bugreport", None):
+        from droidtrack.sources.bugreport import BugreportSource
+        return BugreportSource(args.bugreport, rules=rules)
+    from droidtrack.sources.live import LiveSource
+    return LiveSource(args, rules=rules, dumpsys=dumpsys)

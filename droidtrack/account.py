@@ -1,0 +1,182 @@
+"""Exact accounting over a Snapshot: every byte once, integer arithmetic only.
+
+Per process:
+  rss      bytes of the buffers it holds by fd or by mapping (each buffer once per process)
+  pss      each held buffer's size divided among its holders; the remainder of the division is
+           handed out one byte at a time to the lowest pids, so the sum of pss over all processes
+           equals the bytes of held buffers exactly
+  fd_only  bytes of buffers it holds by fd and does not map: in no kernel counter at all
+  mapped   bytes of buffers it maps (the whole buffer, whether the VMA covers all of it or not)
+  in_rss   bytes smaps actually counts in Rss for its dma-buf VMAs (usually 0: dma-buf exporters
+           map with VM_PFNMAP/VM_IO, so "mapped" does not mean "in RSS")
+  by_tag   rss split by buffer tag; pss_by_tag the same for pss
+Totals: unique bytes, userspace (held) bytes, kernel-only bytes (buffers nobody holds), per tag and
+per exporter, and a reconciliation against every total the device reported itself.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from droidtrack.model import Snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessAccount:
+    pid: int
+    buffers: int = 0
+    rss: int = 0
+    pss: int = 0
+    fd_only: int = 0
+    mapped: int = 0
+    in_rss: int = 0
+    fds: int = 0
+    maps: int = 0
+    by_tag: dict[str, int] = field(default_factory=dict)
+    pss_by_tag: dict[str, int] = field(default_factory=dict)
+    by_exporter: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ReconLine:
+    label: str
+    bytes: int | None
+    source: str            # "droidtrack" for our own sums, else the source key that reported it
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    buffers: int
+    bytes: int             # unique bytes of every buffer seen
+    userspace: int         # bytes of buffers at least one process holds
+    kernel_only: int       # bytes of buffers no process holds
+    kernel_only_buffers: tuple[str, ...]
+    fd_only: int           # unique bytes of held buffers that no holder maps
+    mapped: int            # unique bytes of buffers mapped by at least one process
+    sum_rss: int
+    sum_pss: int
+    by_tag: dict[str, int]
+    by_exporter: dict[str, int]
+    buffers_by_tag: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Accounting:
+    processes: dict[int, ProcessAccount]
+    totals: Totals
+    reconciliation: tuple[ReconLine, ...]
+
+
+def _add(d: dict[str, int], k: str, v: int) -> None:
+    d[k] = d.get(k, 0) + v
+
+
+def account(snap: Snapshot) -> Accounting:
+    acc: dict[int, dict] = {}
+
+    def row(pid: int) -> dict:
+        r = acc.get(pid)
+        if r is None:
+            r = acc[pid] = {"buffers": 0, "rss": 0, "pss": 0, "fd_only": 0, "mapped": 0, "in_rss": 0,
+                            "fds": 0, "maps": 0, "by_tag": {}, "pss_by_tag": {}, "by_exporter": {}}
+        return r
+
+    total_bytes = userspace = kernel_only = fd_only_u = mapped_u = 0
+    ko: list[str] = []
+    by_tag: dict[str, int] = {}
+    by_exp: dict[str, int] = {}
+    n_by_tag: dict[str, int] = {}
+    for b in snap.buffers.values():
+        size = b.size
+        total_bytes += size
+        tag = b.tag
+        exp = b.exporter or "<unknown>"
+        _add(by_tag, tag, size)
+        _add(by_exp, exp, size)
+        _add(n_by_tag, tag, 1)
+        holders = b.holders
+        if not holders:
+            kernel_only += size
+            ko.append(b.key)
+            continue
+        userspace += size
+        pids = sorted(holders)
+        n = len(pids)
+        share, rem = divmod(size, n)
+        any_map = False
+        for i, pid in enumerate(pids):
+            h = holders[pid]
+            r = row(pid)
+            p = share + (1 if i < rem else 0)
+            r["buffers"] += 1
+            r["rss"] += size
+            r["pss"] += p
+            r["fds"] += len(h.fds)
+            r["maps"] += len(h.maps)
+            if h.maps:
+                any_map = True
+                r["mapped"] += size
+                r["in_rss"] += sum(m.rss or 0 for m in h.maps)
+            else:
+                r["fd_only"] += size
+            _add(r["by_tag"], tag, size)
+            _add(r["pss_by_tag"], tag, p)
+            _add(r["by_exporter"], exp, size)
+        if any_map:
+            mapped_u += size
+        else:
+            fd_only_u += size
+    procs = {pid: ProcessAccount(pid=pid, **r) for pid, r in acc.items()}
+    sum_rss = sum(p.rss for p in procs.values())
+    sum_pss = sum(p.pss for p in procs.values())
+    totals = Totals(
+        buffers=len(snap.buffers), bytes=total_bytes, userspace=userspace, kernel_only=kernel_only,
+        kernel_only_buffers=tuple(ko), fd_only=fd_only_u, mapped=mapped_u, sum_rss=sum_rss,
+        sum_pss=sum_pss, by_tag=by_tag, by_exporter=by_exp, buffers_by_tag=n_by_tag)
+    return Accounting(procs, totals, reconcile(snap, totals))
+
+
+# what each reported total means, for the reconciliation's notes
+_REPORTED_NOTES = {
+    "bufinfo.total": "debugfs bufinfo 'Total … bytes': every buffer the kernel has",
+    "sysfs.total": "sum of /sys/kernel/dmabuf/buffers sizes: every exported buffer",
+    "ion.total_heaps": "ION heaps in use (/sys/kernel/ion/total_heaps_kb)",
+    "ion.total_pools": "ION page pools, free memory kept for reuse: not buffers",
+    "dma_heap.total_pools": "dma-heap page pools: free memory kept for reuse, not buffers",
+    "ion.debugfs.total": "sum of ION debugfs heap totals",
+    "dumpsys.dmabuf": "dumpsys meminfo 'DMA-BUF:' (framework's view of exported dma-bufs)",
+    "dumpsys.dmabuf_mapped": "dumpsys meminfo 'DMA-BUF: … mapped'",
+    "dumpsys.dmabuf_unmapped": "dumpsys meminfo 'DMA-BUF: … unmapped'",
+    "dumpsys.dmabuf_heaps": "dumpsys meminfo 'DMA-BUF Heaps:'",
+    "dumpsys.ion": "dumpsys meminfo 'ION:'",
+    "dumpsys.gpu": "dumpsys meminfo 'GPU:' (includes GPU-imported dma-bufs)",
+    "dmabuf_dump.total": "dmabuf_dump 'dmabuf total'",
+    "dmabuf_dump.userspace_rss": "dmabuf_dump 'userspace_rss'",
+    "dmabuf_dump.kernel_rss": "dmabuf_dump 'kernel_rss'",
+    "gpu.total": "GPU driver's own total (Mali/KGSL/gpu_mem)",
+}
+
+
+def reconcile(snap: Snapshot, t: Totals) -> tuple[ReconLine, ...]:
+    lines = [
+        ReconLine("unique buffers", t.bytes, "droidtrack", f"{t.buffers} buffers, each counted once"),
+        ReconLine("held by processes", t.userspace, "droidtrack", "= Σ PSS over processes"),
+        ReconLine("Σ RSS over processes", t.sum_rss, "droidtrack",
+                  "a buffer shared by N processes counts N times"),
+        ReconLine("Σ PSS over processes", t.sum_pss, "droidtrack", "each buffer split among its holders"),
+        ReconLine("kernel-only", t.kernel_only, "droidtrack",
+                  f"{len(t.kernel_only_buffers)} buffers no process holds by fd or mapping"),
+        ReconLine("fd-only (in no RSS)", t.fd_only, "droidtrack",
+                  "held by fd and mapped by nobody: invisible to every per-process kernel counter"),
+    ]
+    for key in sorted(snap.reported):
+        val = snap.reported[key]
+        note = _REPORTED_NOTES.get(key, "")
+        if key in ("bufinfo.total", "sysfs.total", "dumpsys.dmabuf", "dmabuf_dump.total"):
+            diff = val - t.bytes
+            if diff:
+                note += f" ({'+' if diff > 0 else '−'}{abs(diff)} bytes vs droidtrack's unique total)"
+            else:
+                note += " (matches droidtrack's unique total)"
+        lines.append(ReconLine(key, val, key, note))
+    return tuple(lines)
