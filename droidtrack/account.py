@@ -51,6 +51,7 @@ class Totals:
     userspace: int         # bytes of buffers at least one process holds
     kernel_only: int       # bytes of buffers no process holds
     kernel_only_buffers: tuple[str, ...]
+    unattributed: int      # bytes of unheld buffers whose holders could not all be read
     fd_only: int           # unique bytes of held buffers that no holder maps
     mapped: int            # unique bytes of buffers mapped by at least one process
     sum_rss: int
@@ -81,7 +82,7 @@ def account(snap: Snapshot) -> Accounting:
                             "fds": 0, "maps": 0, "by_tag": {}, "pss_by_tag": {}, "by_exporter": {}}
         return r
 
-    total_bytes = userspace = kernel_only = fd_only_u = mapped_u = 0
+    total_bytes = userspace = kernel_only = fd_only_u = mapped_u = unattributed = 0
     ko: list[str] = []
     by_tag: dict[str, int] = {}
     by_exp: dict[str, int] = {}
@@ -96,8 +97,11 @@ def account(snap: Snapshot) -> Accounting:
         _add(n_by_tag, tag, 1)
         holders = b.holders
         if not holders:
-            kernel_only += size
-            ko.append(b.key)
+            if b.holders_known:
+                kernel_only += size
+                ko.append(b.key)
+            else:
+                unattributed += size
             continue
         userspace += size
         pids = sorted(holders)
@@ -131,7 +135,7 @@ def account(snap: Snapshot) -> Accounting:
     sum_pss = sum(p.pss for p in procs.values())
     totals = Totals(
         buffers=len(snap.buffers), bytes=total_bytes, userspace=userspace, kernel_only=kernel_only,
-        kernel_only_buffers=tuple(ko), fd_only=fd_only_u, mapped=mapped_u, sum_rss=sum_rss,
+        kernel_only_buffers=tuple(ko), unattributed=unattributed, fd_only=fd_only_u, mapped=mapped_u, sum_rss=sum_rss,
         sum_pss=sum_pss, by_tag=by_tag, by_exporter=by_exp, buffers_by_tag=n_by_tag)
     return Accounting(procs, totals, reconcile(snap, totals))
 
@@ -166,6 +170,8 @@ def reconcile(snap: Snapshot, t: Totals) -> tuple[ReconLine, ...]:
         ReconLine("Σ PSS over processes", t.sum_pss, "droidtrack", "each buffer split among its holders"),
         ReconLine("kernel-only", t.kernel_only, "droidtrack",
                   f"{len(t.kernel_only_buffers)} buffers no process holds by fd or mapping"),
+        ReconLine("unattributed", t.unattributed, "droidtrack",
+                  "no visible holder, but some processes could not be read: not proven kernel-only"),
         ReconLine("fd-only (in no RSS)", t.fd_only, "droidtrack",
                   "held by fd and mapped by nobody: invisible to every per-process kernel counter"),
     ]

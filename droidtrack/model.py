@@ -58,6 +58,9 @@ class Buffer:
     tag_rule: str = ""             # which rule gave the tag, human-readable
     sources: tuple[str, ...] = ()  # which sources saw this buffer
     provenance: dict[str, str] = field(default_factory=dict)  # field -> source that set it
+    # False when some process's fds or maps could not be read (or the kernel gives no identity to
+    # join on): an unheld buffer is then "unattributed", not "kernel-only"
+    holders_known: bool = True
 
     @property
     def held(self) -> bool:

@@ -34,6 +34,7 @@ def _buffer(b: Buffer) -> dict[str, Any]:
         },
         "sources": list(b.sources),
         "provenance": dict(b.provenance),
+        "holders_known": b.holders_known,
     }
 
 
@@ -88,6 +89,7 @@ def to_dict(snap: Snapshot, acc: Accounting | None = None, *, all_processes: boo
             "userspace": t.userspace,
             "kernel_only": t.kernel_only,
             "kernel_only_buffers": list(t.kernel_only_buffers),
+            "unattributed": t.unattributed,
             "fd_only": t.fd_only,
             "mapped": t.mapped,
             "sum_rss": t.sum_rss,
