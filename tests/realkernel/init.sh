@@ -1,0 +1,87 @@
+#!/bin/busybox sh
+# /init of the realkernel initramfs (built by tests/realkernel/vm.py).
+#
+# Mounts proc, sysfs, devtmpfs and debugfs, loads vgem and its dependencies, starts the scenario,
+# runs droidtrack's collector under busybox sh and under mksh with toybox applets, and sends every
+# result out over the second serial port (/dev/ttyS1) as base64 between marker lines:
+#   @@@DT-FILE <name>            then base64 lines, then
+#   @@@DT-END <name> <bytes> rc=<exit code>
+# and finally "@@@DT-DONE". The kernel command line carries the collector token (dt.token=...)
+# and the tests to run (dt.shells=busybox,mksh).
+/bin/busybox mkdir -p /proc /sys /dev /tmp /run
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tmpfs tmpfs /tmp
+
+OUT=/dev/ttyS1
+TOKEN=
+SHELLS=busybox
+VGEM=1
+for w in $(cat /proc/cmdline); do
+  case $w in
+    dt.token=*) TOKEN=${w#dt.token=} ;;
+    dt.shells=*) SHELLS=$(echo "${w#dt.shells=}" | tr , ' ') ;;
+    dt.vgem=0) VGEM=0 ;;
+  esac
+done
+
+send() { # name file rc
+  echo "@@@DT-FILE $1" > $OUT
+  base64 < "$2" > $OUT
+  echo "@@@DT-END $1 $(wc -c < "$2") rc=$3" > $OUT
+}
+note() { echo "$*" >> /tmp/log.txt; }
+finish() {
+  dmesg > /tmp/dmesg.txt
+  send dmesg /tmp/dmesg.txt 0
+  send log /tmp/log.txt 0
+  echo "@@@DT-DONE" > $OUT
+  sync
+  poweroff -f
+}
+: > /tmp/log.txt
+note "uname $(uname -r)"
+
+if [ $VGEM = 1 ]; then
+  for m in $(cat /modules/modules.order); do
+    insmod /modules/$m 2>>/tmp/log.txt || { note "FAIL insmod $m"; finish; }
+  done
+  n=0
+  while [ ! -e /dev/dri/card0 ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done
+  [ -e /dev/dri/card0 ] || { note "FAIL no /dev/dri/card0 after loading vgem"; finish; }
+  SCEN_ARGS=
+else
+  SCEN_ARGS=--no-vgem
+fi
+
+/bin/dt_scenario --out /tmp/expected.json $SCEN_ARGS 2>>/tmp/log.txt &
+SCEN=$!
+n=0
+while [ ! -e /tmp/expected.json ] && [ $n -lt 300 ]; do
+  kill -0 $SCEN 2>/dev/null || break
+  sleep 0.05; n=$((n+1))
+done
+if [ ! -e /tmp/expected.json ]; then note "FAIL scenario did not write its expected answer"; finish; fi
+send expected.json /tmp/expected.json 0
+
+for s in $SHELLS; do
+  case $s in
+    busybox)
+      /bin/sh /collect.sh --token "$TOKEN" --tmp /tmp > /tmp/cap.$s 2> /tmp/cap.$s.err; rc=$? ;;
+    mksh)
+      # Android's shell with toybox applets only on PATH
+      PATH=/toybox/bin /bin/mksh /collect.sh --token "$TOKEN" --tmp /tmp > /tmp/cap.$s 2> /tmp/cap.$s.err; rc=$? ;;
+    *) note "unknown shell $s"; continue ;;
+  esac
+  send capture.$s /tmp/cap.$s $rc
+  send capture.$s.stderr /tmp/cap.$s.err 0
+done
+
+kill $SCEN
+wait $SCEN
+note "scenario exit $?"
+finish

@@ -1,0 +1,263 @@
+"""Boot a real Linux kernel under qemu with a tiny initramfs and get back what it saw.
+
+The initramfs holds busybox-static, the scenario program (scenario.c, built here with
+`gcc -static`), droidtrack's device_scripts/collect.sh, Android's shell (Debian's static mksh)
+with toybox applets (toybox is dynamically linked: its libraries and loader are copied too), and
+vgem.ko with its dependencies. init.sh runs the scenario and the collector and sends everything
+back base64-framed over a second serial port, which qemu writes to a file.
+
+    python tests/realkernel/vm.py [--shells busybox,mksh] [--save-captures DIR]
+
+Used by tests/test_realkernel.py. Nothing here needs KVM: qemu runs in software emulation.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+COLLECT_SH = REPO / "device_scripts" / "collect.sh"
+MKSH_STATIC = Path("/usr/lib/x86_64-linux-musl/bin/mksh")
+TOYBOX = Path("/usr/bin/toybox")
+# toybox applets collect.sh calls (the shell builtins do the rest)
+TOYBOX_APPLETS = ("ls", "grep", "xargs", "cat", "rm")
+
+
+class VMError(RuntimeError):
+    """The VM could not be built or run; the message says what to fix."""
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("DROIDTRACK_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(base) / "droidtrack-realkernel"
+
+
+def fetch_kernel() -> Path:
+    """Run fetch_kernel.sh (instant when cached) and return the kernel directory."""
+    r = subprocess.run(["bash", str(HERE / "fetch_kernel.sh")], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise VMError(f"fetch_kernel.sh failed (rc={r.returncode}):\n{r.stderr[-3000:]}")
+    return Path(r.stdout.strip().splitlines()[-1])
+
+
+def build_scenario(out: Path) -> Path:
+    exe = out / "dt_scenario"
+    src = HERE / "scenario.c"
+    if exe.exists() and exe.stat().st_mtime >= src.stat().st_mtime:
+        return exe
+    r = subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(exe), str(src)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise VMError(f"gcc -static scenario.c failed:\n{r.stderr}")
+    return exe
+
+
+# ---- newc cpio writer (the kernel's initramfs format), so no cpio binary is needed ----------
+
+class Cpio:
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.ino = 1
+        self.dirs: set[str] = set()
+
+    def _entry(self, name: str, mode: int, data: bytes = b"") -> None:
+        nb = name.encode() + b"\0"
+        hdr = "070701" + "".join(f"{v:08x}" for v in (
+            self.ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(nb), 0))
+        self.ino += 1
+        rec = hdr.encode() + nb
+        rec += b"\0" * (-len(rec) % 4)
+        rec += data
+        rec += b"\0" * (-len(rec) % 4)
+        self.parts.append(rec)
+
+    def mkdir(self, name: str) -> None:
+        name = name.strip("/")
+        parts = name.split("/")
+        for i in range(1, len(parts) + 1):
+            d = "/".join(parts[:i])
+            if d and d not in self.dirs:
+                self.dirs.add(d)
+                self._entry(d, 0o040755)
+
+    def file(self, name: str, data: bytes, mode: int = 0o755) -> None:
+        name = name.strip("/")
+        if "/" in name:
+            self.mkdir(name.rsplit("/", 1)[0])
+        self._entry(name, 0o100000 | mode, data)
+
+    def symlink(self, name: str, target: str) -> None:
+        name = name.strip("/")
+        if "/" in name:
+            self.mkdir(name.rsplit("/", 1)[0])
+        self._entry(name, 0o120777, target.encode())
+
+    def bytes(self) -> bytes:
+        trailer = Cpio()
+        trailer.ino = 0
+        trailer._entry("TRAILER!!!", 0)
+        return b"".join(self.parts + trailer.parts)
+
+
+def _ldd_libs(binary: Path) -> list[Path]:
+    r = subprocess.run(["ldd", str(binary)], capture_output=True, text=True)
+    if r.returncode != 0:
+        return []
+    libs = []
+    for line in r.stdout.splitlines():
+        m = re.search(r"(/\S+)\s+\(0x", line)
+        if m:
+            libs.append(Path(m.group(1)))
+    return libs
+
+
+def build_initramfs(kdir: Path, scenario: Path, out: Path) -> Path:
+    busybox = Path("/bin/busybox")
+    for need, pkg in ((busybox, "busybox-static"), (MKSH_STATIC, "mksh"), (TOYBOX, "toybox")):
+        if not need.exists():
+            raise VMError(f"{need} is missing: apt-get install {pkg} (tests/realkernel/fetch_kernel.sh does)")
+    c = Cpio()
+    for d in ("bin", "proc", "sys", "dev", "tmp", "run", "modules", "toybox/bin"):
+        c.mkdir(d)
+    c.file("bin/busybox", busybox.read_bytes())
+    c.file("init", (HERE / "init.sh").read_bytes())
+    c.file("bin/dt_scenario", scenario.read_bytes())
+    c.file("collect.sh", COLLECT_SH.read_bytes(), 0o644)
+    c.file("bin/mksh", MKSH_STATIC.read_bytes())
+    # toybox is dynamically linked in Debian: bring its loader and libraries along
+    c.file("toybox/toybox", TOYBOX.read_bytes())
+    for lib in _ldd_libs(TOYBOX):
+        real = lib.resolve()
+        c.file(str(lib), real.read_bytes())
+    for applet in TOYBOX_APPLETS:
+        c.symlink(f"toybox/bin/{applet}", "/toybox/toybox")
+    order = (kdir / "modules.order").read_text().split()
+    for m in order:
+        c.file(f"modules/{m}", (kdir / m).read_bytes(), 0o644)
+    c.file("modules/modules.order", "\n".join(order).encode() + b"\n", 0o644)
+    out.write_bytes(c.bytes())
+    return out
+
+
+# ---- running it ----------------------------------------------------------------------------
+
+@dataclass
+class VMResult:
+    files: dict[str, bytes] = field(default_factory=dict)
+    rcs: dict[str, int] = field(default_factory=dict)
+    done: bool = False
+    seconds: float = 0.0
+    console: str = ""
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def log(self) -> str:
+        return self.files.get("log", b"").decode("utf-8", "replace")
+
+
+def parse_serial(data: bytes) -> VMResult:
+    res = VMResult()
+    cur: str | None = None
+    chunks: list[bytes] = []
+    for raw in data.split(b"\n"):
+        line = raw.rstrip(b"\r")
+        if line.startswith(b"@@@DT-FILE "):
+            cur, chunks = line[11:].decode(), []
+        elif line.startswith(b"@@@DT-END "):
+            parts = line[10:].decode().split()
+            name, size = parts[0], int(parts[1])
+            rc = int(parts[2][3:]) if len(parts) > 2 and parts[2].startswith("rc=") else 0
+            blob = base64.b64decode(b"".join(chunks))
+            if cur != name or len(blob) != size:
+                res.problems.append(f"file {name}: framing broken ({cur!r}, {len(blob)} of {size} bytes)")
+            res.files[name] = blob
+            res.rcs[name] = rc
+            cur = None
+        elif line == b"@@@DT-DONE":
+            res.done = True
+        elif cur is not None:
+            chunks.append(line)
+    return res
+
+
+def run_vm(kdir: Path, initramfs: Path, token: str, shells: str = "busybox,mksh", vgem: bool = True,
+           timeout: float = 120.0, workdir: Path | None = None) -> VMResult:
+    qemu = shutil.which("qemu-system-x86_64")
+    if not qemu:
+        raise VMError("qemu-system-x86_64 not found: apt-get install qemu-system-x86")
+    work = Path(workdir or tempfile.mkdtemp(prefix="dt-vm-"))
+    serial = work / "serial1.out"
+    console = work / "console.out"
+    for p in (serial, console):
+        p.unlink(missing_ok=True)
+    append = (f"console=ttyS0 quiet loglevel=3 panic=-1 dt.token={token} dt.shells={shells}"
+              + ("" if vgem else " dt.vgem=0"))
+    cmd = [qemu, "-machine", "q35", "-m", "512M", "-smp", "1", "-nodefaults", "-no-user-config",
+           "-display", "none", "-no-reboot",
+           "-kernel", str(kdir / "vmlinuz"), "-initrd", str(initramfs), "-append", append,
+           "-serial", f"file:{console}", "-serial", f"file:{serial}"]
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run(cmd, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise VMError(f"qemu did not finish in {timeout:.0f} s; console:\n"
+                      + (console.read_text(errors="replace")[-3000:] if console.exists() else ""))
+    elapsed = time.monotonic() - t0
+    if p.returncode != 0:
+        raise VMError(f"qemu exited {p.returncode}: {p.stderr.decode(errors='replace')[-2000:]}")
+    res = parse_serial(serial.read_bytes() if serial.exists() else b"")
+    res.seconds = elapsed
+    res.console = console.read_text(errors="replace") if console.exists() else ""
+    return res
+
+
+def boot(shells: str = "busybox,mksh", vgem: bool = True, token: str | None = None,
+         workdir: Path | None = None) -> VMResult:
+    """Fetch (cached) kernel, build scenario and initramfs, boot, return the VM's files."""
+    import secrets
+    token = token or secrets.token_hex(12)
+    kdir = fetch_kernel()
+    work = Path(workdir or (cache_dir() / "work"))
+    work.mkdir(parents=True, exist_ok=True)
+    scen = build_scenario(work)
+    initrd = build_initramfs(kdir, scen, work / "initramfs.cpio")
+    res = run_vm(kdir, initrd, token, shells=shells, vgem=vgem, workdir=work)
+    res.files.setdefault("token", token.encode())
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shells", default="busybox,mksh")
+    ap.add_argument("--no-vgem", action="store_true")
+    ap.add_argument("--save-captures", metavar="DIR", help="write every file the VM sent into DIR")
+    a = ap.parse_args(argv)
+    res = boot(shells=a.shells, vgem=not a.no_vgem)
+    print(f"boot+run: {res.seconds:.1f} s, done={res.done}, files: "
+          + ", ".join(f"{k}({len(v)} B)" for k, v in res.files.items()))
+    for pr in res.problems:
+        print("problem:", pr)
+    print(res.log)
+    if a.save_captures:
+        d = Path(a.save_captures)
+        d.mkdir(parents=True, exist_ok=True)
+        for k, v in res.files.items():
+            (d / k).write_bytes(v)
+    return 0 if res.done and not res.problems else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
