@@ -1,0 +1,84 @@
+"""Small helpers shared by the text parsers: line splitting, capped problem lists, numbers.
+
+Kept tiny on purpose: every parser stays readable on its own; this only removes the
+boilerplate that would otherwise be copied into each of them.
+"""
+from __future__ import annotations
+
+import re
+from typing import Iterator
+
+from droidtrack.problems import Problem
+
+KIB = 1024
+PAGE = 4096
+
+# A parser that meets a long run of garbage should not produce a problem per line: the
+# first few say where, the last one says how many more were skipped.
+MAX_PROBLEMS = 25
+
+
+def numbered_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(1-based line number, line) without the newline or a trailing CR.
+
+    Splits on '\\n' only: `str.splitlines` would also split on form feeds, \\x1c-\\x1e and
+    U+2028, which can appear inside a buffer or process name.
+    """
+    if not isinstance(text, str):
+        text = str(text)
+    for i, line in enumerate(text.split("\n"), 1):
+        if line.endswith("\r"):
+            line = line[:-1]
+        yield i, line
+
+
+class Problems:
+    """Collects problems for one parse, capped at MAX_PROBLEMS plus one summary."""
+
+    def __init__(self, source: str, path: str | None = None) -> None:
+        self.source = source
+        self.path = path
+        self.items: list[Problem] = []
+        self.dropped = 0
+
+    def add(self, message: str, line: int | None = None, text: str | None = None,
+            path: str | None = None) -> None:
+        if len(self.items) >= MAX_PROBLEMS:
+            self.dropped += 1
+            return
+        self.items.append(Problem(self.source, message, line=line, text=text,
+                                  path=path if path is not None else self.path))
+
+    def skip(self, line: int, text: str, why: str = "line not understood; skipped") -> None:
+        self.add(why, line=line, text=text)
+
+    def done(self) -> list[Problem]:
+        out = list(self.items)
+        if self.dropped:
+            out.append(Problem(self.source, f"{self.dropped} more problems not listed",
+                               path=self.path))
+        return out
+
+
+_SEP_RE = re.compile(r"(?<=\d)[,.\u00a0\u202f' ](?=\d{3}(?!\d))")
+
+
+def grouped_int(s: str) -> int | None:
+    """'817,715' / '1.234.567' / '12 345' -> int; None if not a plain (grouped) integer.
+
+    `dumpsys` formats with the device locale's grouping separator.
+    """
+    s = s.strip()
+    if not s:
+        return None
+    plain = _SEP_RE.sub("", s)
+    if plain.isascii() and plain.isdigit():
+        return int(plain)
+    return None
+
+
+def to_int(s: str) -> int | None:
+    s = s.strip()
+    if s.isascii() and s.isdigit():
+        return int(s)
+    return None
