@@ -107,7 +107,7 @@ def account(snap: Snapshot) -> Accounting:
         pids = sorted(holders)
         n = len(pids)
         share, rem = divmod(size, n)
-        any_map = False
+        any_map = unknown_how = False
         for i, pid in enumerate(pids):
             h = holders[pid]
             r = row(pid)
@@ -117,18 +117,20 @@ def account(snap: Snapshot) -> Accounting:
             r["pss"] += p
             r["fds"] += len(h.fds)
             r["maps"] += len(h.maps)
-            if h.maps:
+            if h.by_map:
                 any_map = True
                 r["mapped"] += size
                 r["in_rss"] += sum(m.rss or 0 for m in h.maps)
-            else:
+            elif h.known:
                 r["fd_only"] += size
+            else:
+                unknown_how = True
             _add(r["by_tag"], tag, size)
             _add(r["pss_by_tag"], tag, p)
             _add(r["by_exporter"], exp, size)
         if any_map:
             mapped_u += size
-        else:
+        elif not unknown_how:
             fd_only_u += size
     procs = {pid: ProcessAccount(pid=pid, **r) for pid, r in acc.items()}
     sum_rss = sum(p.rss for p in procs.values())

@@ -31,17 +31,27 @@ class MapRef:
 
 @dataclass(frozen=True, slots=True)
 class Holding:
-    """How one process holds one buffer."""
+    """How one process holds one buffer.
+
+    `fds` are fd numbers and `maps` the VMAs, as read from /proc. Sources that only say *that* a
+    process holds a buffer (dmabuf_dump, ION clients) set `by` instead: "fd", "map", "fd+map", or
+    "unknown" (then the bytes count in RSS/PSS but in neither fd-only nor mapped).
+    """
     fds: tuple[int, ...] = ()
     maps: tuple[MapRef, ...] = ()
+    by: str | None = None
 
     @property
     def by_fd(self) -> bool:
-        return bool(self.fds)
+        return bool(self.fds) if self.by is None else "fd" in self.by
 
     @property
     def by_map(self) -> bool:
-        return bool(self.maps)
+        return bool(self.maps) if self.by is None else "map" in self.by
+
+    @property
+    def known(self) -> bool:
+        return self.by != "unknown"
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ def _buffer(b: Buffer) -> dict[str, Any]:
                 "fds": list(h.fds),
                 "maps": [{"start": m.start, "end": m.end, "offset": m.offset, "perms": m.perms,
                           "rss": m.rss, "pss": m.pss} for m in h.maps],
+                **({"by": h.by} if h.by is not None else {}),
             }
             for pid, h in sorted(b.holders.items())
         },
