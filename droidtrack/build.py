@@ -1,0 +1,202 @@
+"""Records -> one Snapshot: join every source on buffer identity, decide which source wins for each
+field, record provenance, and never attribute a reference it cannot place.
+
+Identity: a buffer is its inode wherever the kernel gives one (fdinfo `ino:`, the maps inode
+column, the sysfs stats directory, bufinfo's ino column). Two records that share an inode but
+disagree on size are two buffers (32-bit inode reuse on old kernels) and a problem says so.
+Without inodes (4.9-era kernels: `anon_inode:dmabuf` everywhere) per-process references cannot be
+joined to buffers at all; they are counted per process, and the buffers' holders are marked
+unknown rather than guessed.
+
+Which source wins, per field:
+  size      sysfs stats > bufinfo > fdinfo > the VMA length (a lower bound, said so in provenance)
+  exporter  sysfs stats > bufinfo > fdinfo
+  name      bufinfo > fdinfo > the fd link / maps path ("/dmabuf:<name>")
+  count     bufinfo (the file's raw refcount) > fdinfo
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from droidtrack.model import Buffer, DeviceInfo, Holding, MapRef, Process, Snapshot, SourceStatus
+from droidtrack.problems import Problem
+from droidtrack.tags import Rules, load_rules
+
+_SIZE_RANK = {"sysfs": 4, "bufinfo": 3, "fdinfo": 2, "dmabuf_dump": 2, "dmaprocs": 1, "maps": 0}
+_EXP_RANK = {"sysfs": 4, "bufinfo": 3, "fdinfo": 2, "dmabuf_dump": 2, "dmaprocs": 1}
+_NAME_RANK = {"bufinfo": 3, "fdinfo": 2, "dmaprocs": 2, "fdlink": 1, "maps": 1}
+_COUNT_RANK = {"bufinfo": 2, "fdinfo": 1}
+
+
+@dataclass
+class BufferDraft:
+    key: str
+    inode: int | None = None
+    size: int | None = None
+    exporter: str | None = None
+    name: str | None = None
+    count: int | None = None
+    attached: tuple[str, ...] = ()
+    fds: dict[int, list[int]] = field(default_factory=dict)          # pid -> fds
+    maps: dict[int, list[MapRef]] = field(default_factory=dict)      # pid -> VMAs
+    sources: set[str] = field(default_factory=set)
+    provenance: dict[str, str] = field(default_factory=dict)
+    _rank: dict[str, int] = field(default_factory=dict)
+
+    def offer(self, fieldname: str, value, source: str, ranks: dict[str, int]) -> None:
+        if value is None:
+            return
+        r = ranks.get(source, 0)
+        if fieldname not in self._rank or r > self._rank[fieldname]:
+            setattr(self, fieldname, value)
+            self._rank[fieldname] = r
+            self.provenance[fieldname] = source
+
+
+@dataclass
+class ProcessDraft:
+    pid: int
+    name: str = ""
+    cmdline: tuple[str, ...] = ()
+    uid: int | None = None
+    ppid: int | None = None
+    tgid: int | None = None
+    oom_score_adj: int | None = None
+    fds_readable: bool | None = None
+    maps_readable: bool | None = None
+    reported: dict[str, int] = field(default_factory=dict)
+
+
+class Builder:
+    """Collects records from any number of sources, then `finish()` makes the Snapshot."""
+
+    def __init__(self, rules: Rules | None = None) -> None:
+        self.rules = rules or load_rules()
+        self.buffers: dict[str, BufferDraft] = {}
+        self.processes: dict[int, ProcessDraft] = {}
+        self.sources: dict[str, SourceStatus] = {}
+        self.problems: list[Problem] = []
+        self.reported: dict[str, int] = {}
+        self.device: dict = {}
+        # per-process references that could not be joined to a buffer: pid -> {"fds": n, "bytes": b}
+        self.unjoined: dict[int, dict[str, int]] = {}
+        self.identity_complete = True    # False when some references had no identity to join on
+        self._anon = 0
+
+    # ---- buffers ---------------------------------------------------------------------------
+    def buffer_by_inode(self, inode: int, size: int | None, source: str) -> BufferDraft:
+        key = f"ino:{inode}"
+        b = self.buffers.get(key)
+        if b is None:
+            b = self.buffers[key] = BufferDraft(key, inode=inode)
+        elif size is not None and b.size is not None and size != b.size and source != "maps":
+            # same inode, different size: a reused 32-bit inode, or a buffer freed and replaced
+            # between two reads. Keep them apart rather than merge two buffers into one.
+            alt = f"ino:{inode}:{size}"
+            if alt not in self.buffers:
+                self.problems.append(Problem(source, f"inode {inode} seen with sizes {b.size} "
+                                             f"({b.provenance.get('size')}) and {size} ({source}): kept as two buffers"))
+                self.buffers[alt] = BufferDraft(alt, inode=inode)
+            b = self.buffers[alt]
+        b.sources.add(source)
+        return b
+
+    def anonymous_buffer(self, source: str) -> BufferDraft:
+        self._anon += 1
+        key = f"{source}:{self._anon}"
+        b = self.buffers[key] = BufferDraft(key)
+        b.sources.add(source)
+        return b
+
+    def process(self, pid: int) -> ProcessDraft:
+        p = self.processes.get(pid)
+        if p is None:
+            p = self.processes[pid] = ProcessDraft(pid)
+        return p
+
+    def add_fd_ref(self, b: BufferDraft, pid: int, fd: int) -> None:
+        fds = b.fds.setdefault(pid, [])
+        if fd not in fds:
+            fds.append(fd)
+
+    def add_map_ref(self, b: BufferDraft, pid: int, m: MapRef) -> None:
+        vmas = b.maps.setdefault(pid, [])
+        if all(v.start != m.start for v in vmas):
+            vmas.append(m)
+
+    def unjoined_ref(self, pid: int, kind: str, nbytes: int | None) -> None:
+        u = self.unjoined.setdefault(pid, {"fds": 0, "maps": 0, "bytes": 0})
+        u[kind] += 1
+        if nbytes:
+            u["bytes"] += nbytes
+
+    # ---- finish ----------------------------------------------------------------------------
+    def finish(self, *, time: float, origin: str = "", serial: str | None = None) -> Snapshot:
+        # fold threads into their thread-group leader
+        tg = {pid: p.tgid for pid, p in self.processes.items() if p.tgid and p.tgid != pid}
+        if tg:
+            for b in self.buffers.values():
+                for table in (b.fds, b.maps):
+                    for tid in [t for t in table if t in tg]:
+                        refs = table.pop(tid)
+                        dst = table.setdefault(tg[tid], [])
+                        dst.extend(r for r in refs if r not in dst)
+            for tid, leader in tg.items():
+                src = self.processes.pop(tid)
+                dst = self.process(leader)
+                for k, v in src.reported.items():
+                    dst.reported.setdefault(k, v)
+
+        coverage_complete = self.identity_complete and all(
+            p.fds_readable is not False and p.maps_readable is not False for p in self.processes.values())
+        procs: dict[int, Process] = {}
+        for pid, p in self.processes.items():
+            u = self.unjoined.get(pid)
+            rep = dict(p.reported)
+            if u:
+                rep["unjoined_fds"] = u["fds"]
+                rep["unjoined_maps"] = u["maps"]
+                if u["bytes"]:
+                    rep["unjoined_bytes"] = u["bytes"]
+            procs[pid] = Process(pid=pid, name=p.name, cmdline=p.cmdline, uid=p.uid, ppid=p.ppid,
+                                 oom_score_adj=p.oom_score_adj, fds_readable=p.fds_readable,
+                                 maps_readable=p.maps_readable, reported=rep)
+
+        buffers: dict[str, Buffer] = {}
+        for key, d in self.buffers.items():
+            if d.size is None:
+                self.problems.append(Problem("build", f"buffer {key}: no source gave its size: left out"))
+                continue
+            holders: dict[int, Holding] = {}
+            for pid in set(d.fds) | set(d.maps):
+                holders[pid] = Holding(fds=tuple(sorted(d.fds.get(pid, ()))),
+                                       maps=tuple(sorted(d.maps.get(pid, ()), key=lambda m: m.start)))
+            names, pkgs = [], []
+            for pid in holders:
+                pr = procs.get(pid)
+                if pr is None:
+                    continue
+                if pr.name:
+                    names.append(pr.name)
+                if pr.cmdline:
+                    names.append(pr.cmdline[0])
+                if pr.package:
+                    pkgs.append(pr.package)
+            tag, rule = self.rules.tag_of(d.exporter, d.name, names, pkgs, bool(holders))
+            buffers[key] = Buffer(
+                key=key, size=d.size, inode=d.inode, exporter=d.exporter, name=d.name, count=d.count,
+                attached=d.attached, holders=holders, tag=tag, tag_rule=rule,
+                sources=tuple(sorted(d.sources)), provenance=dict(d.provenance),
+                holders_known=coverage_complete)
+        for pid in {pid for b in buffers.values() for pid in b.holders} - set(procs):
+            procs[pid] = Process(pid=pid)
+            self.problems.append(Problem("build", f"pid {pid} holds buffers but its status was not read "
+                                         "(it may have exited during the scan)"))
+        dev = self.device
+        device = DeviceInfo(serial=serial, model=dev.get("model"), manufacturer=dev.get("manufacturer"),
+                            fingerprint=dev.get("fingerprint"), release=dev.get("release"),
+                            sdk=dev.get("sdk"), kernel=dev.get("kernel"), uid=dev.get("uid"),
+                            selinux_context=dev.get("selinux_context"))
+        return Snapshot(time=time, device=device, buffers=buffers, processes=procs,
+                        sources=dict(self.sources), problems=tuple(self.problems),
+                        reported=dict(self.reported), origin=origin)

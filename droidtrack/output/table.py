@@ -1,0 +1,82 @@
+"""The human-readable snapshot: what `droidtrack snapshot` prints by default."""
+from __future__ import annotations
+
+from droidtrack.account import Accounting, account
+from droidtrack.model import Snapshot
+from droidtrack.output.text import human, safe
+
+
+def render(snap: Snapshot, acc: Accounting | None = None, *, top: int = 25, buffers: int = 10) -> str:
+    acc = acc or account(snap)
+    t = acc.totals
+    d = snap.device
+    out: list[str] = []
+    ident = " ".join(x for x in (safe(d.manufacturer), safe(d.model)) if x) or "device"
+    rel = f"Android {safe(d.release)}" if d.release else ""
+    if d.sdk:
+        rel += f" (SDK {d.sdk})"
+    kern = f"kernel {safe(d.kernel)}" if d.kernel else ""
+    priv = {True: "root", False: "not root", None: ""}[d.rooted]
+    out.append(" · ".join(x for x in (ident, rel, kern, priv, safe(snap.origin)) if x))
+    out.append("")
+    out.append(f"{t.buffers} buffers, {human(t.bytes)} unique: {human(t.userspace)} held by processes, "
+               f"{human(t.kernel_only)} kernel-only" + (f", {human(t.unattributed)} unattributed" if t.unattributed else ""))
+    out.append(f"  fd-only (in no RSS): {human(t.fd_only)}   mapped: {human(t.mapped)}   "
+               f"ΣRSS {human(t.sum_rss)}   ΣPSS {human(t.sum_pss)}")
+    if t.by_tag:
+        out.append("  by tag:      " + "  ".join(f"{safe(k)} {human(v)}" for k, v in
+                                               sorted(t.by_tag.items(), key=lambda kv: -kv[1])))
+    if t.by_exporter:
+        out.append("  by exporter: " + "  ".join(f"{safe(k)} {human(v)}" for k, v in
+                                               sorted(t.by_exporter.items(), key=lambda kv: -kv[1])))
+    out.append("")
+    rows = sorted(acc.processes.values(), key=lambda a: (-a.pss, a.pid))
+    if rows:
+        out.append(f"{'PID':>7} {'PROCESS':<34} {'RSS':>8} {'PSS':>8} {'FD-ONLY':>8} {'MAPPED':>8} "
+                   f"{'IN-RSS':>7} {'BUFS':>5}  TOP TAG")
+        for a in rows[:top]:
+            p = snap.processes.get(a.pid)
+            name = safe(p.label if p else str(a.pid))
+            if len(name) > 34:
+                name = name[:33] + "…"
+            tag = max(a.by_tag.items(), key=lambda kv: kv[1])[0] if a.by_tag else ""
+            out.append(f"{a.pid:>7} {name:<34} {human(a.rss):>8} {human(a.pss):>8} {human(a.fd_only):>8} "
+                       f"{human(a.mapped):>8} {human(a.in_rss):>7} {a.buffers:>5}  {safe(tag)}")
+        if len(rows) > top:
+            rest = rows[top:]
+            out.append(f"{'':>7} {'… ' + str(len(rest)) + ' more processes':<34} {'':>8} "
+                       f"{human(sum(a.pss for a in rest)):>8}")
+    else:
+        out.append("no process holds a dma-buf that droidtrack could see")
+    unj = [(p.pid, p.reported.get("unjoined_fds", 0) + p.reported.get("unjoined_maps", 0))
+           for p in snap.processes.values() if p.reported.get("unjoined_fds") or p.reported.get("unjoined_maps")]
+    if unj:
+        out.append(f"  + {sum(n for _, n in unj)} dma-buf references in {len(unj)} processes could not be "
+                   "joined to a buffer (no inode on this kernel, or unreadable fdinfo)")
+    if t.kernel_only_buffers:
+        out.append("")
+        out.append(f"kernel-only buffers (no process holds them): {len(t.kernel_only_buffers)}, {human(t.kernel_only)}")
+        kb = sorted((snap.buffers[k] for k in t.kernel_only_buffers), key=lambda b: -b.size)
+        for b in kb[:buffers]:
+            out.append(f"  {safe(b.key):<16} {human(b.size):>8}  {safe(b.exporter or '?'):<16} "
+                       f"{safe(b.name or '(unnamed)'):<32} {', '.join(safe(a) for a in b.attached)}")
+        if len(kb) > buffers:
+            out.append(f"  … {len(kb) - buffers} more")
+    out.append("")
+    out.append("reconciliation:")
+    for r in acc.reconciliation:
+        out.append(f"  {r.label:<28} {human(r.bytes):>9}  {safe(r.note)}")
+    out.append("")
+    bad = {k: v for k, v in snap.sources.items() if v.status not in ("ok",)}
+    ok = [k for k, v in snap.sources.items() if v.status == "ok"]
+    out.append("sources: read " + (", ".join(sorted(ok)) or "none"))
+    for k, v in sorted(bad.items()):
+        out.append(f"  {k}: {v.status}" + (f" — {safe(v.detail)}" if v.detail else ""))
+    if snap.problems:
+        out.append(f"problems ({len(snap.problems)}):")
+        for pr in snap.problems[:15]:
+            where = f" line {pr.line}" if pr.line else ""
+            out.append(f"  [{safe(pr.source)}{where}] {safe(pr.message)}" + (f": {safe(pr.text)}" if pr.text else ""))
+        if len(snap.problems) > 15:
+            out.append(f"  … {len(snap.problems) - 15} more (see --format json)")
+    return "\n".join(out) + "\n"

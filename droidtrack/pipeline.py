@@ -1,0 +1,382 @@
+"""The collector's stream -> a Snapshot: decode frames, run each section through its parser, join.
+
+    snapshot_from_stream(data, ...)   raw bytes as the collector printed them (capture files, adb)
+    snapshot_from_frames(frames, ...) already decoded
+"""
+from __future__ import annotations
+
+import time as _time
+from collections import defaultdict
+
+from droidtrack import frames as _frames
+from droidtrack.build import Builder
+from droidtrack.model import MapRef, Snapshot, SourceStatus
+from droidtrack.parse import bufinfo as p_bufinfo
+from droidtrack.parse import fdinfo as p_fdinfo
+from droidtrack.parse import fdlinks as p_fdlinks
+from droidtrack.parse import maps as p_maps
+from droidtrack.parse import procfs as p_procfs
+from droidtrack.parse import stderr as p_stderr
+from droidtrack.parse import sysfs_stats as p_sysfs
+from droidtrack.parse.grepout import split_grep
+from droidtrack.problems import Problem
+from droidtrack.tags import Rules
+
+# sections whose absence says something about coverage, in the order a user reads them
+CORE_SECTIONS = ("fdlinks", "fdinfo", "maps", "smaps", "status", "cmdline", "bufinfo", "files")
+
+
+def snapshot_from_stream(data: bytes, *, token: str | None = None, rules: Rules | None = None,
+                         time: float | None = None, origin: str = "", serial: str | None = None) -> Snapshot:
+    fr = _frames.decode(data, token)
+    return snapshot_from_frames(fr, rules=rules, time=time, origin=origin, serial=serial)
+
+
+def snapshot_from_frames(fr: _frames.Frames, *, rules: Rules | None = None, time: float | None = None,
+                         origin: str = "", serial: str | None = None) -> Snapshot:
+    b = Builder(rules)
+    b.problems.extend(fr.problems)
+    feed_frames(b, fr)
+    return b.finish(time=_time.time() if time is None else time, origin=origin, serial=serial)
+
+
+def _text(fr: _frames.Frames, name: str) -> str | None:
+    s = fr.sections.get(name)
+    return None if s is None else s.text()
+
+
+def feed_frames(b: Builder, fr: _frames.Frames) -> None:
+    root = fr.root
+    access: dict[str, list] = {}
+    for name, sec in fr.sections.items():
+        b.sources[name] = SourceStatus(sec.status, "")
+        if sec.stderr:
+            res = p_stderr.parse(sec.stderr_text(), root)
+            access[name] = res.records
+            for pr in res.problems:
+                b.problems.append(pr)
+    if not fr.sections:
+        b.problems.append(Problem("collector", "the stream holds no sections: nothing could be read"))
+
+    _feed_identity(b, fr, root)
+    files = _demux_files(b, fr, root)
+    _feed_files(b, files)
+    _feed_processes(b, fr, root, access)
+    _feed_buffers(b, fr, root, files)
+    _feed_refs(b, fr, root, access)
+    _coverage(b, fr, access, files)
+
+
+# ---- identity ---------------------------------------------------------------------------------
+def _feed_identity(b: Builder, fr: _frames.Frames, root: str) -> None:
+    props_text = _text(fr, "props")
+    if props_text:
+        props = p_procfs.parse_props(props_text)
+        b.device.update({
+            "model": props.get("ro.product.model"),
+            "manufacturer": props.get("ro.product.manufacturer"),
+            "fingerprint": props.get("ro.build.fingerprint"),
+            "release": props.get("ro.build.version.release"),
+        })
+        sdk = props.get("ro.build.version.sdk", "")
+        if sdk.isdigit():
+            b.device["sdk"] = int(sdk)
+
+
+def _demux_files(b: Builder, fr: _frames.Frames, root: str) -> dict[str, list[tuple[int, str, str]]]:
+    """The `files` section, split once by which source each path belongs to."""
+    out: dict[str, list] = defaultdict(list)
+    text = _text(fr, "files")
+    if not text:
+        return out
+    probs: list[Problem] = []
+    for t in split_grep(text, root, problems=probs, source="files"):
+        path = t[1]
+        if path.startswith("/proc/"):
+            rest = path[6:]
+            head, _, tail = rest.partition("/")
+            if head.isdigit():
+                out["pid:" + tail].append(t)
+            elif head == "self":
+                out["self:" + tail].append(t)
+            else:
+                out[path].append(t)
+        elif path.startswith("/sys/kernel/dmabuf/buffers/"):
+            out["sysfs"].append(t)
+        elif path.startswith("/sys/kernel/debug/ion/"):
+            out["ion_debugfs"].append(t)
+        elif path.startswith("/sys/kernel/ion/") or path.startswith("/sys/kernel/dma_heap/"):
+            out["kernel_totals"].append(t)
+        elif path.startswith("/sys/class/kgsl/"):
+            out["kgsl"].append(t)
+        elif "/mali" in path and path.endswith("/gpu_memory"):
+            out["mali"].append(t)
+        elif path.endswith("dmaprocs") or path.endswith("/procinfo"):
+            out["dmaprocs"].append(t)
+        elif path == "/sys/kernel/debug/memtrack":
+            out["memtrack_debug"].append(t)
+        else:
+            out["other"].append(t)
+    b.problems.extend(probs[:20])
+    if len(probs) > 20:
+        b.problems.append(Problem("files", f"{len(probs) - 20} more unattributable lines skipped"))
+    return out
+
+
+def _joined(lines: list[tuple[int, str, str]]) -> str:
+    return "\n".join(t[2] for t in lines) + ("\n" if lines else "")
+
+
+def _feed_files(b: Builder, files: dict[str, list]) -> None:
+    for t in files.get("/proc/sys/kernel/osrelease", ())[:1]:
+        b.device["kernel"] = t[2].strip()
+    for t in files.get("self:attr/current", ())[:1]:
+        b.device["selinux_context"] = t[2].strip("\x00\n ")
+    for key, name in (("pid:oom_score_adj", None), ("pid:dmabuf_rss", "dmabuf_rss"),
+                      ("pid:dmabuf_rss_hwm", "dmabuf_rss_hwm"), ("pid:dmabuf_pss", "dmabuf_pss")):
+        lines = files.get(key)
+        if not lines:
+            continue
+        values = p_procfs.parse_pid_values(lines, key[4:])
+        vals = values.records if hasattr(values, "records") else values
+        if hasattr(values, "problems"):
+            b.problems.extend(values.problems)
+        items = vals.items() if isinstance(vals, dict) else vals
+        for pid, v in items:
+            p = b.process(pid)
+            if name is None:
+                p.oom_score_adj = v
+            else:
+                p.reported[name] = v
+        if name:
+            b.sources["proc." + name] = SourceStatus("ok", f"{len(vals)} processes")
+    try:
+        from droidtrack import secondary
+    except ImportError:
+        secondary = None
+    if secondary is not None:
+        secondary.feed_files(b, files)
+
+
+# ---- processes --------------------------------------------------------------------------------
+def _feed_processes(b: Builder, fr: _frames.Frames, root: str, access: dict[str, list]) -> None:
+    st = _text(fr, "status")
+    if st is not None:
+        res = p_procfs.parse_status(st, root)
+        b.problems.extend(res.problems)
+        for s in res.records:
+            p = b.process(s.pid)
+            p.name = s.name or p.name
+            p.uid = s.uid
+            p.ppid = s.ppid
+            p.tgid = s.tgid
+        self_uid = getattr(res, "self_uid", None)
+        if self_uid is not None:
+            b.device["uid"] = self_uid
+    cl = _text(fr, "cmdline")
+    if cl is not None:
+        res = p_procfs.parse_cmdline(cl, root)
+        records = res.records if hasattr(res, "records") else list(res.items())
+        if hasattr(res, "problems"):
+            b.problems.extend(res.problems)
+        for pid, argv in records:
+            if pid in b.processes:
+                b.processes[pid].cmdline = tuple(argv)
+
+
+# ---- buffers: every source that lists buffers themselves ---------------------------------------
+def _feed_buffers(b: Builder, fr: _frames.Frames, root: str, files: dict[str, list]) -> None:
+    sys_lines = files.get("sysfs")
+    if sys_lines:
+        res = p_sysfs.parse(sys_lines)
+        b.problems.extend(res.problems)
+        total = 0
+        for r in res.records:
+            d = b.buffer_by_inode(r.inode, r.size, "sysfs")
+            d.offer("size", r.size, "sysfs", _rank("size"))
+            d.offer("exporter", r.exporter, "sysfs", _rank("exporter"))
+            total += r.size or 0
+        b.reported["sysfs.total"] = total
+        b.sources["sysfs_stats"] = SourceStatus("ok", f"{len(res.records)} buffers")
+    else:
+        b.sources["sysfs_stats"] = SourceStatus("missing", "no /sys/kernel/dmabuf/buffers (kernel without "
+                                                "CONFIG_DMABUF_SYSFS_STATS, or not readable)")
+    bi = _text(fr, "bufinfo")
+    sec = fr.sections.get("bufinfo")
+    if bi and sec is not None and sec.status in ("ok", "partial", "truncated"):
+        res = p_bufinfo.parse(bi)
+        b.problems.extend(res.problems)
+        for r in res.records:
+            if r.inode is not None:
+                d = b.buffer_by_inode(r.inode, r.size, "bufinfo")
+            else:
+                d = b.anonymous_buffer("bufinfo")
+                b.identity_complete = False
+            d.offer("size", r.size, "bufinfo", _rank("size"))
+            d.offer("exporter", r.exporter, "bufinfo", _rank("exporter"))
+            d.offer("name", r.name, "bufinfo", _rank("name"))
+            d.offer("count", r.count, "bufinfo", _rank("count"))
+            if r.attached:
+                d.attached = tuple(r.attached)
+        if res.total_bytes is not None:
+            b.reported["bufinfo.total"] = res.total_bytes
+        b.sources["bufinfo"] = SourceStatus(sec.status, f"{len(res.records)} buffers ({res.variant} format)")
+
+
+def _rank(fieldname: str) -> dict[str, int]:
+    from droidtrack import build
+    return {"size": build._SIZE_RANK, "exporter": build._EXP_RANK, "name": build._NAME_RANK,
+            "count": build._COUNT_RANK}[fieldname]
+
+
+# ---- references: who holds what ---------------------------------------------------------------
+def _feed_refs(b: Builder, fr: _frames.Frames, root: str, access: dict[str, list]) -> None:
+    links_by_pid: dict[int, dict[int, object]] = defaultdict(dict)
+    lt = _text(fr, "fdlinks")
+    if lt is not None:
+        res = p_fdlinks.parse(lt, root)
+        b.problems.extend(res.problems)
+        for l in res.records:
+            links_by_pid[l.pid][l.fd] = l
+        for pid in res.listed_pids:
+            if pid in b.processes or pid in links_by_pid:
+                b.process(pid).fds_readable = True
+    fdinfos: dict[tuple[int, int], object] = {}
+    ft = _text(fr, "fdinfo")
+    if ft is not None:
+        res = p_fdinfo.parse_grep(ft, root)
+        b.problems.extend(res.problems)
+        for r in res.records:
+            if r.pid is not None and r.fd is not None:
+                fdinfos[(r.pid, r.fd)] = r
+    no_inode: list = []
+    for (pid, fd), r in fdinfos.items():
+        if not r.is_dmabuf:
+            continue      # the fd was reused for something else between ls and grep
+        if r.inode is None:
+            no_inode.append(r)
+            continue
+        d = b.buffer_by_inode(r.inode, r.size, "fdinfo")
+        d.offer("size", r.size, "fdinfo", _rank("size"))
+        d.offer("exporter", r.exporter, "fdinfo", _rank("exporter"))
+        d.offer("name", r.name, "fdinfo", _rank("name"))
+        d.offer("count", r.count, "fdinfo", _rank("count"))
+        b.add_fd_ref(d, pid, fd)
+    # dma-buf fd links whose fdinfo we do not have (unreadable, vanished, or a pre-5.3 kernel whose
+    # fdinfo says nothing about dma-bufs): the process holds something we cannot identify
+    for pid, links in links_by_pid.items():
+        for fd, l in links.items():
+            if (pid, fd) in fdinfos and fdinfos[(pid, fd)].is_dmabuf:
+                continue
+            if (pid, fd) in fdinfos and not l.legacy:
+                continue  # fdinfo says it is no dma-buf (any more): the fd was reused
+            b.unjoined_ref(pid, "fds", None)
+            b.identity_complete = False
+    if no_inode:
+        _join_without_inode(b, no_inode)
+
+    mt = _text(fr, "maps")
+    smaps: dict[tuple[int, int], object] = {}
+    st = _text(fr, "smaps")
+    if st is not None:
+        res = p_maps.parse_smaps(st, root)
+        b.problems.extend(res.problems)
+        for v in res.records:
+            smaps[(v.pid, v.start)] = v
+    if mt is not None:
+        res = p_maps.parse_maps(mt, root)
+        b.problems.extend(res.problems)
+        for m in res.records:
+            sv = smaps.get((m.pid, m.start))
+            ref = MapRef(start=m.start, end=m.end, offset=m.offset, perms=m.perms,
+                         rss=None if sv is None else sv.rss, pss=None if sv is None else sv.pss)
+            if m.legacy:
+                b.unjoined_ref(m.pid, "maps", m.end - m.start)
+                b.identity_complete = False
+                continue
+            d = b.buffer_by_inode(m.inode, None, "maps")
+            if d.size is None:
+                # only a mapping knows this buffer: its VMA length is a lower bound of the size
+                d.offer("size", max(m.end - m.start + m.offset, 0), "maps", {"maps": -1})
+                d.provenance["size"] = "maps (VMA length + offset: a lower bound)"
+            d.offer("name", m.name, "maps", _rank("name"))
+            b.add_map_ref(d, m.pid, ref)
+    for pid in b.processes:
+        p = b.processes[pid]
+        if mt is not None and p.maps_readable is None:
+            p.maps_readable = True
+
+
+def _join_without_inode(b: Builder, recs: list) -> None:
+    """fdinfo without `ino:` (5.4-era kernels): join on size+exporter+name only where exactly one
+    buffer in a complete kernel list fits; otherwise count the reference as unjoined."""
+    index: dict[tuple, list] = defaultdict(list)
+    complete_list = b.sources.get("bufinfo", SourceStatus("missing")).status == "ok" or \
+        b.sources.get("sysfs_stats", SourceStatus("missing")).status == "ok"
+    for d in b.buffers.values():
+        index[(d.size, d.exporter, d.name)].append(d)
+        index[(d.size, d.exporter, "*")].append(d)
+    ambiguous = 0
+    for r in recs:
+        cands = index.get((r.size, r.exporter, r.name if r.name is not None else None), [])
+        if complete_list and len(cands) == 1:
+            d = cands[0]
+            b.add_fd_ref(d, r.pid, r.fd)
+            d.provenance.setdefault("fd_join", "fdinfo has no ino: joined on size+exporter+name (unique)")
+        else:
+            ambiguous += 1
+            b.unjoined_ref(r.pid, "fds", r.size)
+            b.identity_complete = False
+    if ambiguous:
+        b.problems.append(Problem("fdinfo", f"{ambiguous} dma-buf fds have no inode in fdinfo and match "
+                                  "several buffers (or none): counted per process, not joined to a buffer"))
+
+
+# ---- coverage ---------------------------------------------------------------------------------
+def _coverage(b: Builder, fr: _frames.Frames, access: dict[str, list], files: dict[str, list]) -> None:
+    denied_fd: set[int] = set()
+    denied_maps: set[int] = set()
+    vanished: set[int] = set()
+    for section, errs in access.items():
+        for e in errs:
+            if e.pid is None:
+                continue
+            if e.kind == "vanished":
+                vanished.add(e.pid)
+            elif e.kind == "denied":
+                if section in ("fdlinks", "fdinfo"):
+                    denied_fd.add(e.pid)
+                elif section in ("maps", "smaps"):
+                    denied_maps.add(e.pid)
+    for pid in denied_fd:
+        if pid in b.processes:
+            b.processes[pid].fds_readable = False
+    for pid in denied_maps:
+        if pid in b.processes:
+            b.processes[pid].maps_readable = False
+    n = len(b.processes)
+    if vanished:
+        b.problems.append(Problem("scan", f"{len(vanished)} processes or fds went away during the scan "
+                                  f"(pids {', '.join(map(str, sorted(vanished)[:8]))}{'…' if len(vanished) > 8 else ''})"))
+    if "fdlinks" in b.sources:
+        bad = sum(1 for p in b.processes.values() if p.fds_readable is False)
+        if bad:
+            b.sources["fdlinks"] = SourceStatus("partial", f"fd tables of {bad} of {n} processes unreadable: "
+                                                "run with root for full attribution")
+        elif b.sources["fdlinks"].status == "ok":
+            b.sources["fdlinks"] = SourceStatus("ok", f"fd tables of {n} processes read")
+    if "maps" in b.sources:
+        bad = sum(1 for p in b.processes.values() if p.maps_readable is False)
+        if bad:
+            b.sources["maps"] = SourceStatus("partial", f"maps of {bad} of {n} processes unreadable")
+    sec = fr.sections.get("bufinfo")
+    if sec is not None and sec.status == "missing":
+        mounts = files.get("/proc/mounts", [])
+        debugfs = any(" debugfs " in t[2] for t in mounts)
+        if mounts and not debugfs:
+            b.sources["bufinfo"] = SourceStatus("not-mounted", "debugfs is not mounted (usual on user builds "
+                                                "since Android 12): kernel-only buffers come from sysfs stats if present")
+        else:
+            b.sources["bufinfo"] = SourceStatus("missing", "no dma_buf/bufinfo in debugfs")
+    elif sec is not None and sec.status == "denied":
+        b.sources["bufinfo"] = SourceStatus("denied", "debugfs is not readable: run with root")

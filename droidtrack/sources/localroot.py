@@ -1,0 +1,36 @@
+"""A directory laid out like a device root: the real collector runs on it here, under sh."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from droidtrack import collector, frames
+from droidtrack.pipeline import snapshot_from_frames
+from droidtrack.problems import Problem
+from droidtrack.sources import Collected, SourceError
+from droidtrack.tags import Rules
+
+
+class LocalRootSource:
+    def __init__(self, root: str, *, rules: Rules | None = None, dumpsys: bool = False) -> None:
+        self.root = Path(root)
+        self.rules = rules
+        self.dumpsys = dumpsys
+        self.label = f"root:{root}"
+
+    def collect(self) -> Collected:
+        token = frames.new_token()
+        t = time.time()
+        out, err, rc = collector.run_local(self.root, token, dumpsys=self.dumpsys)
+        fr = frames.decode(out, token)
+        if not fr.sections:
+            msg = err.decode("utf-8", "replace").strip() or f"exit code {rc}"
+            raise SourceError(f"the collector produced nothing for {self.root}: {msg}")
+        if rc != 0:
+            fr.problems.append(Problem("collector", f"collector exited with {rc}: "
+                                       f"{err.decode('utf-8', 'replace').strip()[:200]}"))
+        snap = snapshot_from_frames(fr, rules=self.rules, time=t, origin=self.label)
+        return Collected(snap, out)
+
+    def close(self) -> None:
+        pass
