@@ -1,0 +1,404 @@
+"""Recordings (`droidtrack.recording/1`): a sequence of samples in one file, appended safely.
+
+Layout (docs/recording-format.md is the reference):
+
+    droidtrack.recording/1 {"created": ..., "droidtrack": "0.1.0", ...}\\n      header line
+    @R <kind> <length> <crc32> {"i": 0, "t": ..., "origin": ...}\\n             record header
+    <length bytes of payload>\\n
+    @R ...
+
+`kind` is `raw` (the collector stream exactly as received, `Collected.raw`) or `snapshot`
+(a `droidtrack.snapshot/1` JSON document, for sources that have no raw stream). The CRC-32 is
+zlib's over the payload. Every sample is written with one write() and fsync()ed before the next
+one starts, so a crash or a pulled cable loses at most the sample in flight; a reader keeps every
+complete record and reports the cut one as a problem.
+
+`open_recording(path)` never raises on a damaged file body: it raises RecordingError only when the
+file cannot be read or is not a recording at all.
+"""
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from droidtrack import __version__
+from droidtrack.model import (Buffer, DeviceInfo, Holding, MapRef, Process, Snapshot,
+                              SourceStatus)
+from droidtrack.problems import Problem
+
+MAGIC = "droidtrack.recording/1"
+KINDS = ("raw", "snapshot")
+_REC = b"@R "
+_MAX_HEADER = 1 << 16          # a record header line longer than this is garbage, not a header
+
+
+class RecordingError(Exception):
+    """The file is not a readable recording. The message is for the user; exit code 2."""
+    exit_code = 2
+
+
+@dataclass(frozen=True, slots=True)
+class SampleInfo:
+    """One record of a recording: where it is and what its header says (the payload is read lazily)."""
+    index: int
+    kind: str
+    offset: int          # byte offset of the payload in the file
+    length: int
+    time: float | None
+    meta: dict[str, Any]
+
+    @property
+    def origin(self) -> str:
+        return str(self.meta.get("origin") or "")
+
+
+@dataclass
+class Recording:
+    path: str
+    header: dict[str, Any]
+    samples: list[SampleInfo]
+    problems: list[Problem] = field(default_factory=list)
+    valid_end: int = 0   # byte offset just after the last complete record (where an append goes)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def payload(self, i: int) -> bytes:
+        s = self.samples[i]
+        with open(self.path, "rb") as f:
+            f.seek(s.offset)
+            return f.read(s.length)
+
+    def resolve(self, index: int) -> int:
+        """A sample index as users write it (negative counts from the end) -> 0-based index."""
+        n = len(self.samples)
+        if n == 0:
+            raise RecordingError(f"{self.path}: the recording holds no complete sample")
+        j = index + n if index < 0 else index
+        if not 0 <= j < n:
+            raise RecordingError(f"{self.path}: no sample {index} (it holds {n}: 0..{n - 1}, or -1..-{n})")
+        return j
+
+    def snapshot(self, i: int, rules=None) -> Snapshot:
+        """Sample i as a Snapshot (raw streams are decoded and built; JSON is read back)."""
+        s = self.samples[self.resolve(i)]
+        data = self.payload(s.index)
+        if s.kind == "raw":
+            snap = snapshot_from_raw(data, s.meta, rules)
+        else:
+            try:
+                doc = json.loads(data.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError) as e:
+                raise RecordingError(f"{self.path}: sample {s.index} is not valid snapshot JSON: {e}") from None
+            snap = snapshot_from_dict(doc)
+            if rules is not None:
+                snap = retag(snap, rules)
+        origin = f"replay:{os.path.basename(self.path)}@{s.index}"
+        if snap.origin:
+            origin += f" ({snap.origin})"
+        return _with(snap, origin=origin, time=s.time if s.time is not None else snap.time)
+
+    def snapshots(self, rules=None) -> Iterator[Snapshot]:
+        for s in self.samples:
+            yield self.snapshot(s.index, rules)
+
+
+def _with(snap: Snapshot, **kw) -> Snapshot:
+    from dataclasses import replace
+    return replace(snap, **kw)
+
+
+# ---- reading -------------------------------------------------------------------------------
+
+def is_recording(path: str) -> bool:
+    """Whether the file starts like a recording (any version, or a header cut short)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(MAGIC))
+    except OSError:
+        return False
+    return head.startswith(b"droidtrack.recording/") or (len(head) >= 4 and MAGIC.encode().startswith(head))
+
+
+def open_recording(path: str) -> Recording:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise RecordingError(f"cannot read recording {path}: {e.strerror}") from None
+    return parse_recording(data, path)
+
+
+def parse_recording(data: bytes, path: str = "<recording>") -> Recording:
+    magic = MAGIC.encode()
+    eol = data.find(b"\n", 0, _MAX_HEADER)
+    first = data[: eol if eol >= 0 else min(len(data), _MAX_HEADER)]
+    if not first.startswith(magic):
+        if first and magic.startswith(first) and eol < 0:
+            # the header itself was cut: an empty recording, said so
+            rec = Recording(path, {}, [], valid_end=0)
+            rec.problems.append(Problem("recording", "the file ends inside its header line: no samples"))
+            return rec
+        if first.startswith(b"droidtrack.recording/"):
+            raise RecordingError(f"{path}: recording format {first.split()[0].decode('ascii', 'replace')} "
+                                 f"is not supported (this droidtrack reads {MAGIC})")
+        raise RecordingError(f"{path}: not a droidtrack recording (it does not start with '{MAGIC}')")
+    header: dict[str, Any] = {}
+    problems: list[Problem] = []
+    if eol < 0:
+        problems.append(Problem("recording", "the file ends inside its header line: no samples"))
+        return Recording(path, header, [], problems, valid_end=0)
+    rest = first[len(magic):].strip()
+    if rest:
+        try:
+            h = json.loads(rest.decode("utf-8"))
+            if isinstance(h, dict):
+                header = h
+        except (UnicodeDecodeError, ValueError):
+            problems.append(Problem("recording", "header metadata is not valid JSON; ignored", line=1,
+                                    text=rest.decode("utf-8", "backslashreplace")))
+    pos = eol + 1
+    valid_end = pos
+    samples: list[SampleInfo] = []
+    n = len(data)
+    while pos < n:
+        hdr_end = data.find(b"\n", pos, pos + _MAX_HEADER)
+        if hdr_end < 0:
+            problems.append(Problem("recording", f"the last record is cut inside its header (byte {pos}): "
+                                    f"the sample in flight was lost, {len(samples)} kept"))
+            break
+        line = data[pos:hdr_end]
+        parsed = _parse_record_header(line)
+        if parsed is None:
+            problems.append(Problem("recording", f"byte {pos}: not a record header; the rest of the file "
+                                    f"was ignored ({len(samples)} samples kept)",
+                                    text=line[:80].decode("utf-8", "backslashreplace")))
+            break
+        kind, length, crc, meta = parsed
+        start = hdr_end + 1
+        end = start + length
+        if end > n:
+            problems.append(Problem("recording", f"the last record is cut ({n - start} of {length} bytes): "
+                                    f"the sample in flight was lost, {len(samples)} kept"))
+            break
+        payload = data[start:end]
+        if zlib.crc32(payload) != crc:
+            problems.append(Problem("recording", f"record at byte {pos} fails its CRC check; skipped"))
+        elif kind not in KINDS:
+            problems.append(Problem("recording", f"record at byte {pos} has unknown kind {kind!r}; skipped"))
+        else:
+            t = meta.get("t")
+            samples.append(SampleInfo(len(samples), kind, start, length,
+                                      float(t) if isinstance(t, (int, float)) else None, meta))
+        # the separator newline after the payload is optional at the very end of the file
+        pos = end + 1 if end < n and data[end:end + 1] == b"\n" else end
+        valid_end = pos
+    return Recording(path, header, samples, problems, valid_end=valid_end)
+
+
+def _parse_record_header(line: bytes) -> tuple[str, int, int, dict] | None:
+    if not line.startswith(_REC):
+        return None
+    parts = line[len(_REC):].split(b" ", 3)
+    if len(parts) < 3:
+        return None
+    kind = parts[0].decode("ascii", "replace")
+    if not parts[1].isdigit() or len(parts[2]) != 8:
+        return None
+    try:
+        crc = int(parts[2], 16)
+    except ValueError:
+        return None
+    meta: dict = {}
+    if len(parts) == 4 and parts[3].strip():
+        try:
+            m = json.loads(parts[3].decode("utf-8"))
+            if isinstance(m, dict):
+                meta = m
+        except (UnicodeDecodeError, ValueError):
+            return None
+    return kind, int(parts[1]), crc, meta
+
+
+# ---- writing -------------------------------------------------------------------------------
+
+def encode_record(kind: str, payload: bytes, meta: dict[str, Any]) -> bytes:
+    if kind not in KINDS:
+        raise ValueError(f"unknown record kind {kind!r}")
+    m = json.dumps(meta, ensure_ascii=True, separators=(",", ":"), sort_keys=True)
+    head = f"@R {kind} {len(payload)} {zlib.crc32(payload):08x} {m}\n".encode("ascii")
+    return head + payload + b"\n"
+
+
+def header_line(meta: dict[str, Any]) -> bytes:
+    m = dict(meta)
+    m.setdefault("droidtrack", __version__)
+    return (MAGIC + " " + json.dumps(m, ensure_ascii=True, separators=(",", ":"), sort_keys=True)
+            + "\n").encode("ascii")
+
+
+class RecordingWriter:
+    """Appends samples to one recording file; each sample is one write() followed by fsync()."""
+
+    def __init__(self, path: str, meta: dict[str, Any] | None = None, *, append: bool = False):
+        self.path = path
+        self.count = 0
+        self.bytes = 0
+        if append and os.path.exists(path):
+            rec = open_recording(path)
+            self.count = len(rec.samples)
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                # drop a record cut by an earlier crash so the next one starts on a clean boundary
+                os.ftruncate(fd, rec.valid_end)
+                if rec.valid_end == 0:
+                    os.write(fd, header_line(meta or {}))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        else:
+            try:
+                self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                raise RecordingError(f"{path} exists: choose another file, or pass --append to add to it") from None
+            except OSError as e:
+                raise RecordingError(f"cannot create {path}: {e.strerror}") from None
+            self._write(header_line({"created": _now(), **(meta or {})}))
+            _fsync_dir(path)
+        self.bytes = os.fstat(self._fd).st_size
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        os.fsync(self._fd)
+
+    def add(self, kind: str, payload: bytes, *, time: float | None = None, **meta: Any) -> int:
+        m = {"i": self.count, "t": _now() if time is None else time, **meta}
+        rec = encode_record(kind, payload, m)
+        self._write(rec)
+        self.count += 1
+        self.bytes += len(rec)
+        return self.count - 1
+
+    def add_collected(self, collected) -> int:
+        """A `sources.Collected`: its raw stream when there is one, else the snapshot as JSON."""
+        snap: Snapshot = collected.snapshot
+        meta = {"origin": snap.origin}
+        if snap.device.serial:
+            meta["serial"] = snap.device.serial
+        if collected.raw is not None:
+            return self.add("raw", collected.raw, time=snap.time, **meta)
+        from droidtrack.output.json_out import dumps
+        return self.add("snapshot", dumps(snap, all_processes=True).encode("utf-8"), time=snap.time, **meta)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> "RecordingWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _now() -> float:
+    import time
+    return round(time.time(), 3)
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# ---- samples back to snapshots -------------------------------------------------------------
+
+def snapshot_from_raw(raw: bytes, meta: dict[str, Any], rules=None) -> Snapshot:
+    """Decode and build a raw collector stream, as a capture file would be."""
+    try:
+        from droidtrack import pipeline
+    except ImportError:
+        raise RecordingError("this droidtrack cannot build raw samples (droidtrack.pipeline is missing)") from None
+    t = meta.get("t")
+    snap = pipeline.snapshot_from_stream(raw, rules=rules, origin=str(meta.get("origin") or ""),
+                                         time=float(t) if isinstance(t, (int, float)) else None)
+    return snap
+
+
+def snapshot_from_dict(d: dict[str, Any]) -> Snapshot:
+    """Read back a `droidtrack.snapshot/1` document (output/json_out.py). Derived numbers (per-process
+    rss/pss, totals) are not read: account() recomputes them from the buffers."""
+    if not isinstance(d, dict) or not str(d.get("schema", "")).startswith("droidtrack.snapshot/"):
+        raise RecordingError("not a droidtrack snapshot JSON document (no 'schema: droidtrack.snapshot/1')")
+    if d["schema"] != "droidtrack.snapshot/1":
+        raise RecordingError(f"snapshot schema {d['schema']} is not supported (this droidtrack reads droidtrack.snapshot/1)")
+    try:
+        dev = d.get("device") or {}
+        device = DeviceInfo(**{k: dev.get(k) for k in ("serial", "model", "manufacturer", "fingerprint",
+                                                          "release", "sdk", "kernel", "uid", "selinux_context")})
+        buffers: dict[str, Buffer] = {}
+        for b in d.get("buffers") or []:
+            holders = {}
+            for pid, h in (b.get("holders") or {}).items():
+                maps = tuple(MapRef(m["start"], m["end"], m.get("offset", 0), m.get("perms", ""),
+                                    m.get("rss"), m.get("pss")) for m in h.get("maps") or [])
+                holders[int(pid)] = Holding(tuple(h.get("fds") or ()), maps)
+            buf = Buffer(key=b["key"], size=int(b["size"]), inode=b.get("inode"), exporter=b.get("exporter"),
+                         name=b.get("name"), count=b.get("count"), attached=tuple(b.get("attached") or ()),
+                         holders=holders, tag=b.get("tag") or "other", tag_rule=b.get("tag_rule") or "",
+                         sources=tuple(b.get("sources") or ()), provenance=dict(b.get("provenance") or {}))
+            buffers[buf.key] = buf
+        processes: dict[int, Process] = {}
+        for p in d.get("processes") or []:
+            proc = Process(pid=int(p["pid"]), name=p.get("name") or "", cmdline=tuple(p.get("cmdline") or ()),
+                           uid=p.get("uid"), ppid=p.get("ppid"), oom_score_adj=p.get("oom_score_adj"),
+                           fds_readable=p.get("fds_readable"), maps_readable=p.get("maps_readable"),
+                           reported=dict(p.get("reported") or {}))
+            processes[proc.pid] = proc
+        sources = {k: SourceStatus(v.get("status", ""), v.get("detail", ""))
+                   for k, v in (d.get("sources") or {}).items()}
+        problems = tuple(Problem(p.get("source", ""), p.get("message", ""), p.get("line"), p.get("text"),
+                                 p.get("path")) for p in d.get("problems") or [])
+        return Snapshot(time=float(d.get("time") or 0.0), device=device, buffers=buffers,
+                        processes=processes, sources=sources, problems=problems,
+                        reported={k: int(v) for k, v in (d.get("reported") or {}).items()},
+                        origin=str(d.get("origin") or ""))
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise RecordingError(f"snapshot JSON is malformed: {e.__class__.__name__}: {e}") from None
+
+
+def retag(snap: Snapshot, rules) -> Snapshot:
+    """Tags recomputed with `rules` (the same inputs build gives them: exporter, name, holders)."""
+    from dataclasses import replace
+    out = {}
+    for k, b in snap.buffers.items():
+        holders = []
+        packages = []
+        for pid in b.holders:
+            p = snap.processes.get(pid)
+            if p is None:
+                continue
+            holders.append(p.name)
+            if p.cmdline:
+                holders.append(p.cmdline[0])
+            if p.package:
+                packages.append(p.package)
+        tag, rule = rules.tag_of(b.exporter, b.name, holders, packages, b.held)
+        out[k] = b if (tag, rule) == (b.tag, b.tag_rule) else replace(b, tag=tag, tag_rule=rule)
+    return replace(snap, buffers=out)

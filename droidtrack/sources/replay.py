@@ -1,0 +1,84 @@
+"""A recording as a snapshot source (`--replay FILE`).
+
+`collect()` steps through the samples in order and keeps returning the last one once it is reached
+(`exhausted` turns true), so `top --replay` plays the recording and then holds its last frame.
+The TUI's time slider uses `samples` (index, time, kind of every sample) and `seek(i)` / `at(i)`.
+A truncated recording opens with every complete sample; what was lost is in `problems`.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from droidtrack.problems import Problem
+from droidtrack.recording import Recording, RecordingError, SampleInfo, open_recording
+from droidtrack.sources import Collected, SourceError
+
+
+class ReplaySource:
+    def __init__(self, path: str, rules=None, *, start: int = 0):
+        self.path = path
+        self.rules = rules
+        try:
+            self.recording: Recording = open_recording(path)
+        except RecordingError as e:
+            raise SourceError(str(e)) from None
+        if not self.recording.samples:
+            detail = "; ".join(p.message for p in self.recording.problems)
+            raise SourceError(f"{path}: the recording holds no complete sample" + (f" ({detail})" if detail else ""))
+        self.label = f"replay {path}"
+        self.position = self.recording.resolve(start) if start else 0   # the next sample collect() returns
+        self.exhausted = False
+        self._cache: dict[int, Collected] = {}
+
+    @property
+    def samples(self) -> list[SampleInfo]:
+        return self.recording.samples
+
+    @property
+    def problems(self) -> list[Problem]:
+        return self.recording.problems
+
+    def __len__(self) -> int:
+        return len(self.recording.samples)
+
+    def at(self, i: int) -> Collected:
+        """Sample i (negative counts from the end) without moving the play position."""
+        try:
+            j = self.recording.resolve(i)
+        except RecordingError as e:
+            raise SourceError(str(e)) from None
+        c = self._cache.get(j)
+        if c is None:
+            try:
+                snap = self.recording.snapshot(j, self.rules)
+            except RecordingError as e:
+                raise SourceError(str(e)) from None
+            if self.recording.problems and j == len(self.recording.samples) - 1:
+                snap = replace(snap, problems=tuple(snap.problems) + tuple(self.recording.problems))
+            s = self.recording.samples[j]
+            raw = self.recording.payload(j) if s.kind == "raw" else None
+            c = Collected(snap, raw)
+            if len(self._cache) > 8:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[j] = c
+        return c
+
+    def seek(self, i: int) -> None:
+        """Make sample i the next one collect() returns."""
+        try:
+            self.position = self.recording.resolve(i)
+        except RecordingError as e:
+            raise SourceError(str(e)) from None
+        self.exhausted = False
+
+    def collect(self) -> Collected:
+        n = len(self.recording.samples)
+        j = min(self.position, n - 1)
+        c = self.at(j)
+        if self.position >= n - 1:
+            self.exhausted = True
+        self.position = min(self.position + 1, n)
+        return c
+
+    def close(self) -> None:
+        self._cache.clear()
