@@ -86,7 +86,11 @@ def decode(data: bytes, token: str | None = None) -> Frames:
         else:
             # a marker may start right at pos: its newline is the previous line's end
             nxt = data.find(b"\n" + mark, pos - 1)
-            body_end = n if nxt < 0 else max(nxt, pos)
+            if nxt < 0:
+                # the stream was cut: drop the start of a marker that did not arrive whole
+                body_end = n - _partial_suffix(data[pos:], b"\n" + mark)
+            else:
+                body_end = max(nxt, pos)
             if cur is not None:
                 if in_stderr:
                     cur.stderr = data[pos:body_end]
@@ -138,6 +142,14 @@ def decode(data: bytes, token: str | None = None) -> Frames:
     if out.version not in (None, FORMAT_VERSION):
         out.problems.append(Problem("collector", f"collector format v{out.version}, this droidtrack reads v{FORMAT_VERSION}"))
     return out
+
+
+def _partial_suffix(body: bytes, marker: bytes) -> int:
+    """Length of the longest tail of body that is a proper prefix of marker."""
+    for k in range(min(len(marker) - 1, len(body)), 0, -1):
+        if body.endswith(marker[:k]):
+            return k
+    return 0
 
 
 def _hdr_items(rest: str) -> list[str]:
