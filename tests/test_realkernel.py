@@ -183,7 +183,8 @@ def booted(tmp_path_factory):
 def test_vm_boots_runs_the_scenario_and_both_collectors(booted):
     work, res = booted
     expected = json.loads(res.files["expected.json"])
-    assert expected["kernel"].startswith("6.12")
+    major, minor = (int(x) for x in expected["kernel"].split(".")[:2])
+    assert (major, minor) >= (6, 12), expected["kernel"]
     assert expected["vgem"] is True
     assert len(expected["buffers"]) == 7
     for shell in SHELLS:

@@ -23,7 +23,8 @@ command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 [ -x /usr/lib/x86_64-linux-musl/bin/mksh ] || need+=(mksh)
 command -v toybox >/dev/null || need+=(toybox)
-command -v gcc >/dev/null || need+=(gcc libc6-dev)
+command -v gcc >/dev/null || need+=(gcc)
+[ -e /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)   # gcc -static needs libc.a
 command -v strings >/dev/null || need+=(binutils)
 command -v xz >/dev/null || need+=(xz-utils)
 if [ ${#need[@]} -gt 0 ]; then
