@@ -336,9 +336,10 @@ def snapshot_from_raw(raw: bytes, meta: dict[str, Any], rules=None) -> Snapshot:
     except ImportError:
         raise RecordingError("this droidtrack cannot build raw samples (droidtrack.pipeline is missing)") from None
     t = meta.get("t")
-    snap = pipeline.snapshot_from_stream(raw, rules=rules, origin=str(meta.get("origin") or ""),
-                                         time=float(t) if isinstance(t, (int, float)) else None)
-    return snap
+    serial = meta.get("serial")
+    return pipeline.snapshot_from_stream(raw, rules=rules, origin=str(meta.get("origin") or ""),
+                                         time=float(t) if isinstance(t, (int, float)) else None,
+                                         serial=serial if isinstance(serial, str) else None)
 
 
 def snapshot_from_dict(d: dict[str, Any]) -> Snapshot:

@@ -1,0 +1,258 @@
+"""`droidtrack check --budget budgets.yaml`: gate CI on dma-buf budgets (docs/ci.md)."""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import copy
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from droidtrack.budgets import (BudgetError, BudgetFile, Report, evaluate, format_size, load_budgets,
+                                report_to_dict)
+from droidtrack.history import LoadError, load_snapshot
+from droidtrack.output.text import safe
+from droidtrack.recording import RecordingError
+from droidtrack.sources import SourceError, add_source_arguments, source_from_args
+
+EPILOG = """\
+examples:
+  droidtrack check --budget budgets.yaml                          the connected device
+  droidtrack check --budget budgets.yaml --junit out.xml --markdown summary.md
+  droidtrack check --budget budgets.yaml --baseline before.json   growth against a saved snapshot
+  droidtrack check --budget budgets.yaml --replay run.dtr         every sample of a recording, growth
+                                                                  over it, leak suspects
+  droidtrack check --budget budgets.yaml --all-devices            every device of the adb server, at once
+  droidtrack check --budget budgets.yaml --demo                   try it on the simulated phone
+
+budgets.yaml:
+  version: 1
+  min_coverage: 0.9
+  total: 64MiB
+  tags: {camera: 8MiB, gl: 32MiB}
+  exporters: {system: 48MiB}
+  processes: {"media_*": 16MiB}
+  growth: {total: 4MiB}
+  leaks: {max_suspects: 0, min_bytes: 1MiB}
+(the full format, coverage and leak suspects: docs/ci.md)
+
+exit codes: 0 every budget holds, 1 a budget was exceeded, 2 could not measure (no device,
+unauthorized, disconnected, collector failure, coverage below min_coverage, bad budget file)
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("check", help="CI gate: exit 1 when a dma-buf budget is exceeded",
+                       description="Measure a device (or a capture, a recording, ...) against a budget file: "
+                                   "per tag, exporter, process/package and total, absolute or as growth, plus "
+                                   "leak suspects. Writes a table, and optionally JUnit, JSON and Markdown.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--budget", "-b", metavar="YAML", required=True, help="the budget file")
+    p.add_argument("--baseline", metavar="SNAP",
+                   help="for growth budgets: a capture, a snapshot JSON, or a recording (rec.dtr@N, default its last sample)")
+    p.add_argument("--junit", metavar="FILE", help="write JUnit XML (one testcase per budget, per device)")
+    p.add_argument("--json", metavar="FILE", help="write the results as JSON (droidtrack.check/1)")
+    p.add_argument("--markdown", metavar="FILE", help="write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)")
+    p.add_argument("--strict", action="store_true",
+                   help="treat warnings (unknown tags, patterns matching nothing) as failures")
+    p.add_argument("--all-devices", action="store_true",
+                   help="check every device of the adb server(s) concurrently: one report per device and a summary")
+    p.add_argument("--adb-server", action="append", metavar="HOST:PORT", default=[],
+                   help="with --all-devices: an adb server to ask (repeat for several; default: the usual one)")
+    p.add_argument("-j", "--jobs", type=int, default=16, metavar="N",
+                   help="with --all-devices: devices measured at once (default 16)")
+    add_source_arguments(p)
+    p.set_defaults(func=run)
+
+
+# ---- one device / one input ----------------------------------------------------------------
+
+def check_source(bf: BudgetFile, args: argparse.Namespace, rules, baseline=None, label: str | None = None) -> Report:
+    """Measure what args point at (any source) and evaluate the budgets. Never raises SourceError."""
+    try:
+        if getattr(args, "replay", None):
+            from droidtrack.recording import open_recording
+            rec = open_recording(args.replay)
+            if not rec.samples:
+                raise SourceError(f"{args.replay}: the recording holds no complete sample")
+            snaps = list(rec.snapshots(rules))
+            lab = label or f"{snaps[-1].device.serial or args.replay} (replay of {args.replay})"
+            rep = evaluate(bf, snaps, baseline=baseline, rules=rules, label=lab)
+            rep.warnings += [f"recording: {p.message}" for p in rec.problems]
+            return rep
+        src = source_from_args(args)
+        try:
+            snap = src.collect().snapshot
+        finally:
+            src.close()
+    except (SourceError, RecordingError, LoadError) as e:
+        return Report(label or _label_of_args(args), unmeasurable=f"could not measure: {e}")
+    lab = label or _device_label(snap)
+    return evaluate(bf, [snap], baseline=baseline, rules=rules, label=lab)
+
+
+def _device_label(snap) -> str:
+    d = snap.device
+    bits = [d.serial or snap.origin or "device"]
+    if d.model:
+        bits.append(f"({d.model})")
+    return " ".join(bits)
+
+
+def _label_of_args(args) -> str:
+    for k in ("serial", "root", "capture", "replay", "bugreport"):
+        v = getattr(args, k, None)
+        if v:
+            return str(v)
+    return "demo" if getattr(args, "demo", False) else "device"
+
+
+# ---- many devices --------------------------------------------------------------------------
+
+def _servers(args) -> list[tuple[str | None, int | None]]:
+    out = []
+    for s in args.adb_server:
+        host, _, port = s.rpartition(":")
+        if not port.isdigit():
+            raise BudgetError(f"--adb-server {s!r}: expected HOST:PORT")
+        out.append((host or "127.0.0.1", int(port)))
+    if not out:
+        out.append((getattr(args, "adb_host", None), getattr(args, "adb_port", None)))
+    return out
+
+
+def list_all_devices(args) -> list[tuple[str | None, int | None, str, str]]:
+    """(host, port, serial, state) of every device the adb server(s) list."""
+    from droidtrack.sources import adb
+    found = []
+    for host, port in _servers(args):
+        try:
+            devs = adb.list_devices(host, port)
+        except Exception as e:   # the server could not be reached: one unmeasurable "device"
+            found.append((host, port, f"adb server {host or 'localhost'}:{port or 5037}", f"error: {e}"))
+            continue
+        for d in devs:
+            serial = getattr(d, "serial", None) or (d[0] if isinstance(d, tuple) else str(d))
+            state = getattr(d, "state", None) or (d[1] if isinstance(d, tuple) and len(d) > 1 else "device")
+            found.append((host, port, serial, state))
+    return found
+
+
+def check_all_devices(bf: BudgetFile, args, rules, baseline=None) -> list[Report]:
+    devices = list_all_devices(args)
+    if not devices:
+        return [Report("all devices", unmeasurable="could not measure: the adb server lists no device")]
+
+    def one(dev) -> Report:
+        host, port, serial, state = dev
+        if state != "device":
+            return Report(serial, unmeasurable=f"could not measure: device is {state}"
+                          + (" (accept the USB debugging prompt on the device)" if state == "unauthorized" else ""))
+        a = copy.copy(args)
+        a.all_devices = False
+        a.demo = False
+        a.serial = serial
+        if host is not None:
+            a.adb_host = host
+        if port is not None:
+            a.adb_port = port
+        return check_source(bf, a, rules, baseline, label=None)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as ex:
+        return list(ex.map(one, devices))
+
+
+# ---- output --------------------------------------------------------------------------------
+
+def render_table(reports: list[Report]) -> str:
+    out = []
+    for rep in reports:
+        cov = f" · coverage {rep.coverage.describe()}" if rep.coverage else ""
+        smp = f" · {rep.samples} samples" if rep.samples > 1 else ""
+        out.append(f"{safe(rep.label)}{smp}{cov}")
+        if rep.results:
+            w = max(len(safe(r.budget.id)) for r in rep.results)
+            w = max(w, 6)
+            out.append(f"  {'RESULT':<6}  {'BUDGET':<{w}}  {'MEASURED':>10}  {'ALLOWED':>10}  DETAIL")
+            for r in rep.results:
+                if r.budget.scope == "leaks":
+                    m, a = ("-" if r.measured is None else str(r.measured)), str(r.allowed)
+                else:
+                    m, a = format_size(r.measured), format_size(r.allowed)
+                st = {"pass": "ok", "fail": "FAIL", "skip": "skip"}.get(r.status, r.status)
+                smp = f" (sample {r.sample})" if r.sample is not None and r.status == "fail" else ""
+                out.append(f"  {st:<6}  {safe(r.budget.id):<{w}}  {m:>10}  {a:>10}  {safe(r.detail)}{smp}")
+        for w_ in rep.warnings:
+            out.append(f"  warning: {safe(w_)}")
+        if rep.unmeasurable:
+            out.append(f"  {safe(rep.unmeasurable)}")
+        verdict = {0: "within budget", 1: f"{len(rep.failed)} budget(s) exceeded", 2: "could not measure"}[rep.exit_code]
+        out.append(f"  => {verdict}")
+        out.append("")
+    if len(reports) > 1:
+        c = [r.exit_code for r in reports]
+        out.append(f"summary: {len(reports)} devices: {c.count(0)} within budget, {c.count(1)} exceeded, "
+                   f"{c.count(2)} could not be measured")
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def overall_exit(reports: list[Report], strict: bool = False) -> int:
+    codes = [r.exit_code for r in reports]
+    if strict:
+        codes = [1 if (c == 0 and r.warnings) else c for c, r in zip(codes, reports)]
+    if 1 in codes:
+        return 1
+    if 2 in codes:
+        return 2
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    t0 = time.monotonic()
+    try:
+        bf = load_budgets(args.budget)
+    except BudgetError as e:
+        print(f"droidtrack: {e}", file=sys.stderr)
+        return 2
+    from droidtrack.tags import RulesError, load_rules
+    try:
+        rules = load_rules(getattr(args, "rules", None))
+    except RulesError as e:
+        print(f"droidtrack: {e}", file=sys.stderr)
+        return 2
+    baseline = None
+    if args.baseline:
+        try:
+            baseline = load_snapshot(args.baseline, rules)
+        except (LoadError, RecordingError, SourceError) as e:
+            print(f"droidtrack: --baseline: {e}", file=sys.stderr)
+            return 2
+    try:
+        reports = (check_all_devices(bf, args, rules, baseline) if args.all_devices
+                   else [check_source(bf, args, rules, baseline)])
+    except BudgetError as e:
+        print(f"droidtrack: {e}", file=sys.stderr)
+        return 2
+    elapsed = time.monotonic() - t0
+    code = overall_exit(reports, args.strict)
+    sys.stdout.write(render_table(reports))
+    try:
+        if args.junit:
+            from droidtrack.output import junit
+            Path(args.junit).write_text(junit.dumps(reports, elapsed=elapsed), encoding="utf-8")
+        if args.json:
+            doc = {"schema": "droidtrack.check/1", "budget_file": args.budget, "exit_code": code,
+                   "devices": [report_to_dict(r) for r in reports]}
+            Path(args.json).write_text(json.dumps(doc, indent=2, ensure_ascii=True) + "\n", encoding="utf-8")
+        if args.markdown:
+            from droidtrack.output import markdown
+            # $GITHUB_STEP_SUMMARY collects several steps' output: append to it, overwrite anything else
+            mode = "a" if args.markdown == os.environ.get("GITHUB_STEP_SUMMARY") else "w"
+            with open(args.markdown, mode, encoding="utf-8") as f:
+                f.write(markdown.render(reports))
+    except OSError as e:
+        print(f"droidtrack: cannot write {e.filename}: {e.strerror}", file=sys.stderr)
+        return 2
+    return code

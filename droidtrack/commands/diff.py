@@ -1,0 +1,101 @@
+"""`droidtrack diff A B`: what changed between two snapshots or two points of a recording."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from droidtrack.history import LoadError, diff, diff_to_dict, load_snapshot
+from droidtrack.output.text import human, safe
+from droidtrack.recording import RecordingError
+from droidtrack.sources import SourceError
+
+EPILOG = """\
+A and B are each one of:
+  snap.json          a snapshot saved with `droidtrack snapshot --format json`
+  phone.dtc          a raw capture saved with `droidtrack snapshot --save-capture`
+  rec.dtr@N          sample N of a recording (0 is the first, -1 the last; plain rec.dtr = the last)
+
+examples:
+  droidtrack diff before.json after.json
+  droidtrack diff rec.dtr@0 rec.dtr@-1                 first vs last sample of a recording
+  droidtrack diff rec.dtr@3 rec.dtr@-1 --format json
+
+buffers are matched by inode (stable while a buffer lives); buffers without an inode are matched by
+(exporter, name, size). Processes are matched by pid and name, so a reused pid is a new process.
+
+exit codes: 0 the diff was printed, 2 an input could not be read
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("diff", help="what appeared, vanished and grew between two snapshots",
+                       description="Compare two snapshots: buffers that appeared or vanished, and growth per "
+                                   "tag, exporter and process.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("a", metavar="A", help="the earlier snapshot (file, or rec.dtr@N)")
+    p.add_argument("b", metavar="B", help="the later snapshot")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    p.add_argument("--top", type=int, default=15, metavar="N", help="rows per section (default 15)")
+    p.add_argument("--rules", metavar="YAML", help="your own tag rules (applied to both sides)")
+    p.set_defaults(func=run)
+
+
+def render(d, top: int = 15) -> str:
+    out = [f"A: {safe(d.a)}", f"B: {safe(d.b)}" + (f"   ({d.seconds:.0f} s later)" if d.seconds else ""), ""]
+    t = d.total
+    out.append(f"total: {human(t.before)} -> {human(t.after)} ({human(t.delta, signed=True)})")
+    out.append(f"buffers: {len(d.appeared)} appeared ({human(d.appeared_bytes, signed=True)}), "
+               f"{len(d.vanished)} vanished ({human(-d.vanished_bytes, signed=True)})")
+
+    def section(title, changes):
+        rows = [c for c in changes if c.delta][:top]
+        if not rows:
+            return
+        out.append("")
+        out.append(title)
+        w = max(len(safe(c.key)) for c in rows)
+        for c in rows:
+            out.append(f"  {safe(c.key):<{w}}  {human(c.delta, signed=True):>9}  "
+                       f"({human(c.before)} -> {human(c.after)})")
+    section("by tag:", d.by_tag)
+    section("by exporter:", d.by_exporter)
+    section("by process (RSS):", d.by_process)
+
+    def bufs(title, refs):
+        if not refs:
+            return
+        out.append("")
+        out.append(f"{title} ({len(refs)}, largest first):")
+        for r in refs[:top]:
+            who = ", ".join(safe(h) for h in r.holders) or "kernel-only"
+            nm = f" {safe(r.name)!r}" if r.name else ""
+            out.append(f"  {safe(r.key):<14} {human(r.size):>8}  {safe(r.tag)} {safe(r.exporter or '?')}{nm}  [{who}]")
+        if len(refs) > top:
+            out.append(f"  … {len(refs) - top} more")
+    bufs("appeared", d.appeared)
+    bufs("vanished", d.vanished)
+    return "\n".join(out) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    rules = None
+    if args.rules:
+        from droidtrack.tags import load_rules
+        rules = load_rules(args.rules)
+    try:
+        a = load_snapshot(args.a, rules)
+        b = load_snapshot(args.b, rules)
+    except (LoadError, RecordingError, SourceError) as e:
+        print(f"droidtrack: {e}", file=sys.stderr)
+        return 2
+    d = diff(a, b, a_label=args.a, b_label=args.b)
+    text = (json.dumps(diff_to_dict(d), indent=2, ensure_ascii=True) + "\n") if args.format == "json" \
+        else render(d, args.top)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -1,0 +1,159 @@
+"""`droidtrack record OUT.dtr`: sample a device at an interval into one crash-safe recording file."""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+
+from droidtrack.account import account
+from droidtrack.output.text import human, safe
+from droidtrack.recording import RecordingError, RecordingWriter
+from droidtrack.sources import SourceError, add_source_arguments, source_from_args
+
+EPILOG = """\
+examples:
+  droidtrack record run.dtr                          every 5 s until Ctrl-C
+  droidtrack record run.dtr -i 2 -d 10m              every 2 s for ten minutes
+  droidtrack record run.dtr -n 30 --demo             30 samples of the built-in simulated phone
+  droidtrack record run.dtr -d 1h --csv run.csv --perfetto run.json
+  droidtrack top --replay run.dtr                    play it back (also: snapshot, check, diff, export)
+
+Every sample is appended and fsync()ed before the next one is taken: a crash or a pulled cable
+loses at most the sample in flight, and a cut file still opens. --append continues an existing
+recording (a record cut by a crash is dropped first). Format: docs/recording-format.md.
+
+exit codes: 0 recorded (also when stopped with Ctrl-C), 2 nothing could be recorded or the device
+went away (the samples already written are kept)
+"""
+
+_DUR = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|min|h)?\s*$")
+
+
+def parse_duration(s: str) -> float:
+    m = _DUR.match(s)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a duration (e.g. 30, 30s, 10m, 1.5h)")
+    mult = {"ms": 0.001, "s": 1, None: 1, "m": 60, "min": 60, "h": 3600}[m.group(2)]
+    v = float(m.group(1)) * mult
+    if v <= 0:
+        raise argparse.ArgumentTypeError("a duration must be more than zero")
+    return v
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("record", help="sample at an interval into one recording file (crash-safe)",
+                       description="Take a snapshot every INTERVAL and append it to OUT (a droidtrack.recording/1 "
+                                   "file) for DURATION, COUNT samples, or until interrupted.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("output", metavar="OUT", help="the recording file to write (conventionally .dtr)")
+    p.add_argument("-i", "--interval", type=parse_duration, default=5.0, metavar="T",
+                   help="time between samples (default 5s; 500ms, 2s, 1m ...)")
+    p.add_argument("-d", "--duration", type=parse_duration, metavar="T", help="stop after this long")
+    p.add_argument("-n", "--count", type=int, metavar="N", help="stop after N samples")
+    p.add_argument("--append", action="store_true", help="add to an existing recording instead of refusing")
+    p.add_argument("--csv", metavar="FILE", help="when done, also export the recording as CSV")
+    p.add_argument("--perfetto", metavar="FILE", help="when done, also export a Perfetto trace (JSON)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    add_source_arguments(p)
+    p.set_defaults(func=run)
+
+
+class Progress:
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.first = None
+
+    def sample(self, i: int, snap, nbytes: int) -> None:
+        if self.quiet:
+            return
+        acc = account(snap)
+        total = acc.totals.bytes
+        if self.first is None:
+            self.first = total
+        line = (f"sample {i + 1}  {time.strftime('%H:%M:%S', time.localtime(snap.time or time.time()))}  "
+                f"{human(total)} in {acc.totals.buffers} buffers  ({human(total - self.first, signed=True)} "
+                f"since start)  file {human(nbytes)}")
+        if self.tty:
+            sys.stderr.write("\r\x1b[K" + line)
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.tty and not self.quiet:
+            sys.stderr.write("\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.count is not None and args.count < 1:
+        print("droidtrack record: --count must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        src = source_from_args(args)
+    except SourceError as e:
+        print(f"droidtrack: {e}", file=sys.stderr)
+        return 2
+    writer = None
+    code = 0
+    prog = Progress(args.quiet)
+    try:
+        start = time.monotonic()
+        k = 0
+        while True:
+            try:
+                got = src.collect()
+            except SourceError as e:
+                prog.done()
+                n = writer.count if writer else 0
+                print(f"droidtrack: {e}" + (f" (the recording keeps its {n} samples)" if writer else ""),
+                      file=sys.stderr)
+                code = 2
+                break
+            if writer is None:
+                snap = got.snapshot
+                try:
+                    writer = RecordingWriter(args.output, {"origin": snap.origin, "serial": snap.device.serial,
+                                                           "model": snap.device.model, "interval": args.interval},
+                                             append=args.append)
+                except RecordingError as e:
+                    print(f"droidtrack: {e}", file=sys.stderr)
+                    return 2
+            writer.add_collected(got)
+            prog.sample(writer.count - 1, got.snapshot, writer.bytes)
+            if getattr(src, "exhausted", False):
+                break    # replaying a recording: it has no more samples
+            k += 1
+            if args.count is not None and k >= args.count:
+                break
+            nxt = start + k * args.interval
+            now = time.monotonic()
+            if args.duration is not None and nxt - start > args.duration:
+                break
+            if nxt < now:   # a slow collection: skip the ticks it overran
+                k = int((now - start) // args.interval) + 1
+                nxt = start + k * args.interval
+                if args.duration is not None and nxt - start > args.duration:
+                    break
+            time.sleep(max(0.0, nxt - time.monotonic()))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        prog.done()
+        src.close()
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        return code or 2
+    print(f"droidtrack: {writer.count} samples in {args.output} ({human(writer.bytes)})", file=sys.stderr)
+    if args.csv or args.perfetto:
+        from droidtrack.commands.export import export
+        try:
+            for d in export(args.output, csv_path=args.csv, perfetto_path=args.perfetto,
+                            rules=getattr(src, "rules", None)):
+                print(f"droidtrack: wrote {safe(d)}", file=sys.stderr)
+        except (RecordingError, OSError) as e:
+            print(f"droidtrack: export failed: {e}", file=sys.stderr)
+            return 2
+    return code

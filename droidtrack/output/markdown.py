@@ -1,0 +1,69 @@
+"""Markdown for a CI job summary (`droidtrack check --markdown FILE`, e.g. >> $GITHUB_STEP_SUMMARY).
+
+Device-controlled strings are escaped: no markup, HTML or table-breaking pipes get through.
+"""
+from __future__ import annotations
+
+import re
+
+from droidtrack.budgets import Report, format_size
+
+_MD = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+_CTRL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def esc(s: object) -> str:
+    s = _CTRL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(s))
+    return _MD.sub(r"\\\1", s)
+
+
+_ICON = {"pass": "✅ pass", "fail": "❌ **FAIL**", "skip": "⏭️ skipped", "warn": "⚠️ warn"}
+
+
+def _fmt(r, v):
+    if v is None:
+        return "–"
+    return str(v) if r.budget.scope == "leaks" else format_size(v)
+
+
+def render(reports: list[Report], *, title: str = "droidtrack budgets") -> str:
+    out = [f"## {esc(title)}", ""]
+    if len(reports) > 1:
+        out += ["| device | result | budgets exceeded | coverage |", "|---|---|---|---|"]
+        for rep in reports:
+            res = {0: "✅ within budget", 1: "❌ budget exceeded", 2: "⚠️ could not measure"}[rep.exit_code]
+            cov = f"{rep.coverage.value:.0%}" if rep.coverage else "–"
+            out.append(f"| {esc(rep.label)} | {res} | {len(rep.failed)} | {cov} |")
+        out.append("")
+    for rep in reports:
+        head = {0: "✅", 1: "❌", 2: "⚠️"}[rep.exit_code]
+        out.append(f"### {head} {esc(rep.label)}")
+        out.append("")
+        bits = []
+        if rep.coverage is not None:
+            bits.append(f"coverage {esc(rep.coverage.describe())}")
+        if rep.samples > 1:
+            bits.append(f"{rep.samples} samples" + (f" over {rep.seconds:.0f} s" if rep.seconds else ""))
+        if bits:
+            out += ["; ".join(bits), ""]
+        if rep.unmeasurable:
+            out += [f"> **Could not measure:** {esc(rep.unmeasurable)}", ""]
+        if rep.results:
+            out += ["| budget | result | measured | allowed | detail |", "|---|---|---:|---:|---|"]
+            for r in rep.results:
+                out.append(f"| {esc(r.budget.id)} | {_ICON.get(r.status, r.status)} | {_fmt(r, r.measured)} | "
+                           f"{_fmt(r, r.allowed)} | {esc(r.detail)}"
+                           + (f" (sample {r.sample})" if r.sample is not None else "") + " |")
+            out.append("")
+        for w in rep.warnings:
+            out.append(f"- ⚠️ {esc(w)}")
+        if rep.warnings:
+            out.append("")
+        if rep.suspects:
+            out += ["<details><summary>leak suspects</summary>", "",
+                    "| kind | subject | bytes | confidence | detail |", "|---|---|---:|---:|---|"]
+            for s in rep.suspects[:50]:
+                out.append(f"| {s.kind} | {esc(s.subject)} | {format_size(s.bytes)} | {s.confidence:.2f} | "
+                           f"{esc(s.detail)} |")
+            out += ["", "</details>", ""]
+    return "\n".join(out) + "\n"
