@@ -1,0 +1,392 @@
+"""The double's phone: a directory laid out like Android's root, where commands run as on a phone.
+
+Commands run under mksh with toybox applets, chrooted into a per-double root directory inside a
+private mount namespace. In that namespace the fixture's device root is bind-mounted where a
+phone has it: `proc/` over /proc, `sys/` over /sys, each entry of `dev/` (dma_heap) under /dev,
+other top-level directories (vendor, ...) at their place; the host's /usr is bound read-only so
+that mksh and toybox find their libraries. /data/local/tmp is a real directory of the per-double
+root, owned by shell (uid 2000) as on a phone.
+
+One namespace is made per double (a small holder process keeps it alive) and every command
+enters it with `nsenter`, which also drops to uid/gid 2000 (shell) unless adbd is rooted: one
+exec per command instead of a dozen mounts, so a command starts in about a millisecond while
+each double still sees only its own device. `su` is a shim over a setuid-root copy of setpriv,
+reachable only inside the chroot.
+
+Needs root on the host (mount namespaces and bind mounts).
+"""
+from __future__ import annotations
+
+import os
+import posixpath
+import shlex
+import shutil
+import stat
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+SHELL_UID = 2000
+MKSH_CANDIDATES = ("/usr/bin/mksh", "/bin/mksh", "/usr/lib/x86_64-linux-musl/bin/mksh")
+TOYBOX = "/usr/bin/toybox"
+SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
+NSENTER = shutil.which("nsenter") or "/usr/bin/nsenter"
+UNSHARE = shutil.which("unshare") or "/usr/bin/unshare"
+
+# Android's fixed ids (system/core/libcutils/include/private/android_filesystem_config.h)
+ANDROID_IDS = [
+    (0, "root"), (1000, "system"), (1001, "radio"), (1002, "bluetooth"), (1003, "graphics"),
+    (1004, "input"), (1005, "audio"), (1006, "camera"), (1007, "log"), (1013, "media"),
+    (1015, "sdcard_rw"), (1021, "gps"), (1041, "audioserver"), (1046, "mediacodec"),
+    (1047, "cameraserver"), (1053, "webview_zygote"), (1066, "statsd"), (1067, "incidentd"),
+    (2000, "shell"), (3003, "inet"), (3009, "readproc"), (9999, "nobody"),
+]
+# applets a phone's toybox offers; the shims below take precedence
+SHIMS = ("getprop", "dumpsys", "id", "dmabuf_dump")
+
+GETPROP = r"""#!/system/bin/sh
+# droidtrack device double: getprop over the fixture's property list
+F=/system/etc/double/props
+if [ $# -eq 0 ]; then cat "$F"; exit 0; fi
+while IFS= read -r l; do
+  case $l in "[$1]: ["*) v=${l#"[$1]: ["}; echo "${v%]}"; exit 0 ;; esac
+done < "$F"
+echo "$2"
+"""
+
+DUMPSYS = r"""#!/system/bin/sh
+# droidtrack device double: dumpsys prints what the fixture stored for the service
+D=/system/etc/double/dumpsys
+if [ $# -eq 0 ]; then
+  for f in "$D"/*; do [ -e "$f" ] && echo "DUMP OF SERVICE ${f##*/}:" && cat "$f"; done; exit 0
+fi
+if [ -e "$D/$1" ]; then cat "$D/$1"; exit 0; fi
+echo "Can't find service: $1" >&2
+exit 0
+"""
+
+DMABUF_DUMP = r"""#!/system/bin/sh
+# droidtrack device double: dmabuf_dump prints what the fixture stored
+F=/system/etc/double/dmabuf_dump
+if [ "$(toybox id -u)" != 0 ]; then echo "dmabuf_dump: Unable to read dma-buf info: Permission denied" >&2; exit 1; fi
+if [ -e "$F" ]; then cat "$F"; exit 0; fi
+echo "dmabuf_dump: no dma-buf data on this device" >&2
+exit 1
+"""
+
+ID = r"""#!/system/bin/sh
+# droidtrack device double: toybox id, plus the SELinux context a phone prints
+if [ $# -eq 0 ]; then
+  if [ "$(toybox id -u)" = 0 ]; then c=u:r:su:s0; else c=u:r:shell:s0; fi
+  echo "$(toybox id) context=$c"
+  exit 0
+fi
+exec toybox id "$@"
+"""
+
+# AOSP's su (userdebug builds): su [WHO [COMMAND...]]; only root and shell may call it.
+SU_AOSP = r"""#!/system/bin/sh
+# droidtrack device double: AOSP-style su
+u=$(toybox id -u)
+if [ "$u" != 0 ] && [ "$u" != 2000 ]; then echo "su: uid $u not allowed to su" >&2; exit 1; fi
+who=0
+if [ $# -gt 0 ]; then
+  case $1 in
+    0|root) who=0; shift ;;
+    *) echo "su: unknown user $1" >&2; exit 1 ;;
+  esac
+fi
+if [ $# -eq 0 ]; then exec /system/xbin/.su-elevate --reuid 0 --regid 0 --clear-groups -- /system/bin/sh; fi
+exec /system/xbin/.su-elevate --reuid 0 --regid 0 --clear-groups -- "$@"
+"""
+
+# Magisk/SuperSU style: su [-c CMD] [user [args...]]
+SU_MAGISK = r"""#!/system/bin/sh
+# droidtrack device double: Magisk-style su
+cmd=
+while [ $# -gt 0 ]; do
+  case $1 in
+    -c) cmd=$2; shift 2 ;;
+    -c*) cmd=${1#-c}; shift ;;
+    -|-l|--login|-p|-m|-mm|-M) shift ;;
+    0|root) shift ;;
+    *) break ;;
+  esac
+done
+if [ -n "$cmd" ]; then exec /system/xbin/.su-elevate --reuid 0 --regid 0 --clear-groups -- /system/bin/sh -c "$cmd"; fi
+exec /system/xbin/.su-elevate --reuid 0 --regid 0 --clear-groups -- /system/bin/sh "$@"
+"""
+
+SU_DENY = r"""#!/system/bin/sh
+# droidtrack device double: su that the user refused
+echo "Permission denied" >&2
+exit 1
+"""
+
+SU_STYLES = {"aosp": SU_AOSP, "magisk": SU_MAGISK, "deny": SU_DENY}
+
+
+class SandboxError(RuntimeError):
+    pass
+
+
+def _mksh() -> str:
+    for p in MKSH_CANDIDATES:
+        if os.access(p, os.X_OK):
+            return p
+    raise SandboxError("mksh not found (apt-get install mksh)")
+
+
+def _toybox_applets() -> list[str]:
+    out = subprocess.run([TOYBOX], capture_output=True, text=True, timeout=10).stdout
+    return [a for a in out.split() if a not in SHIMS and a != "su" and a != "["] + ["["]
+
+
+def _write(path: Path, text: str | bytes, mode: int = 0o644) -> None:
+    data = text.encode() if isinstance(text, str) else text
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def format_props(props: dict[str, str]) -> str:
+    return "".join(f"[{k}]: [{v}]\n" for k, v in sorted(props.items()))
+
+
+def read_build_prop(path: Path) -> dict[str, str]:
+    props: dict[str, str] = {}
+    try:
+        text = path.read_text("utf-8", "replace")
+    except OSError:
+        return props
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        k, _, v = line.partition("=")
+        props[k.strip()] = v.strip()
+    return props
+
+
+class Sandbox:
+    """A per-double Android-like root and the namespace its commands run in."""
+
+    def __init__(self, device_root: str | os.PathLike, props: dict[str, str] | None = None,
+                 su: str = "none") -> None:
+        if os.geteuid() != 0:
+            raise SandboxError("the device double needs root (mount namespaces and bind mounts)")
+        self.device_root = Path(device_root).resolve()
+        if not self.device_root.is_dir():
+            raise SandboxError(f"device root {self.device_root} is not a directory")
+        self.base = Path(tempfile.mkdtemp(prefix="droidtrack-double-"))  # 0700: host users stay out
+        self.root = self.base / "root"
+        self.etc = self.root / "system/etc/double"
+        self.binds: list[tuple[str, Path]] = []     # (device path, host path)
+        self._holder: subprocess.Popen | None = None
+        self._props_extra = dict(props or {})
+        self._su = "none"
+        try:
+            self._build()
+            self.set_su(su)
+            self.write_props()
+            self._start_holder()
+        except BaseException:
+            self.close()
+            raise
+
+    # ---- the root ----------------------------------------------------------------------
+    def _build(self) -> None:
+        r = self.root
+        for d in ("usr", "proc", "sys", "dev", "etc", "system/bin", "system/xbin", "system/etc/double/dumpsys",
+                  "data/local/tmp", "sdcard", "vendor"):
+            (r / d).mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o755)
+        for d in ("system", "system/bin", "system/xbin", "system/etc", "system/etc/double", "etc", "dev",
+                  "system/etc/double/dumpsys", "vendor"):
+            os.chmod(r / d, 0o755)
+        os.chmod(r / "data", 0o771)
+        os.chown(r / "data", 1000, 1000)
+        os.chmod(r / "data/local", 0o751)
+        os.chmod(r / "data/local/tmp", 0o771)
+        os.chown(r / "data/local/tmp", SHELL_UID, SHELL_UID)
+        os.chmod(r / "sdcard", 0o770)
+        os.chown(r / "sdcard", 0, 1015)
+        for link, target in (("lib", "usr/lib"), ("lib64", "usr/lib64"), ("bin", "system/bin")):
+            if not (r / link).is_symlink():
+                os.symlink(target, r / link)
+        # identities a phone's ls -l and id print
+        _write(r / "etc/passwd", "".join(f"{n}:x:{i}:{i}::/:/system/bin/sh\n" for i, n in ANDROID_IDS))
+        _write(r / "etc/group", "".join(f"{n}:x:{i}:\n" for i, n in ANDROID_IDS))
+        _write(r / "etc/nsswitch.conf", "passwd: files\ngroup: files\n")
+        sb = r / "system/bin"
+        os.symlink(_mksh(), sb / "sh")
+        for a in _toybox_applets():
+            if not (sb / a).exists():
+                os.symlink(TOYBOX, sb / a)
+        os.symlink(TOYBOX, sb / "toybox")
+        _write(sb / "getprop", GETPROP, 0o755)
+        _write(sb / "dumpsys", DUMPSYS, 0o755)
+        _write(sb / "dmabuf_dump", DMABUF_DUMP, 0o755)
+        _write(sb / "id", ID, 0o755)
+        shutil.copy(SETPRIV, r / "system/xbin/.su-elevate")
+        os.chmod(r / "system/xbin/.su-elevate", 0o4755)   # setuid root, like a userdebug su
+        # the fixture's device root, where a phone has it
+        dr = self.device_root
+        self.binds = [("/usr", Path("/usr"))]
+        for name in ("proc", "sys"):
+            if (dr / name).is_dir():
+                self.binds.append(("/" + name, dr / name))
+        if (dr / "dev").is_dir():
+            for e in sorted((dr / "dev").iterdir()):
+                dst = r / "dev" / e.name
+                if e.is_dir():
+                    dst.mkdir(exist_ok=True)
+                else:
+                    dst.touch()
+                self.binds.append(("/dev/" + e.name, e))
+        for e in sorted(dr.iterdir()):
+            if e.name in ("proc", "sys", "dev", "system", "data", "etc", "usr", "lib", "lib64", "bin"):
+                continue
+            dst = r / e.name
+            if e.is_symlink():                        # /d -> /sys/kernel/debug on older phones
+                if not dst.exists() and not dst.is_symlink():
+                    os.symlink(os.readlink(e), dst)
+            elif e.is_dir():
+                dst.mkdir(exist_ok=True)
+                os.chmod(dst, 0o755)
+                self.binds.append(("/" + e.name, e))
+        for dev in ("null", "zero", "random", "urandom", "tty"):
+            (r / "dev" / dev).touch()
+            self.binds.append(("/dev/" + dev, Path("/dev") / dev))
+
+    def _start_holder(self) -> None:
+        lines = ["set -e"]
+        for devpath, host in self.binds:
+            ro = ",ro" if devpath in ("/usr", "/proc", "/sys") else ""
+            lines.append(f"mount -o bind{ro} {shlex.quote(str(host))} {shlex.quote(str(self.root) + devpath)}")
+        lines.append(f"exec chroot {shlex.quote(str(self.root))} /system/bin/cat")
+        # stdin stays open while the double lives: when it closes (even if the double is killed)
+        # cat exits and the namespace with its mounts goes away
+        self._holder = subprocess.Popen(
+            [UNSHARE, "-m", "--propagation", "private", "/usr/bin/mksh", "-c", "\n".join(lines)],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True)
+        deadline = time.monotonic() + 10
+        want = str(self.root)
+        while time.monotonic() < deadline:
+            if self._holder.poll() is not None:
+                err = self._holder.stderr.read().decode("utf-8", "replace") if self._holder.stderr else ""
+                raise SandboxError(f"could not set up the double's mount namespace: {err.strip()}")
+            try:
+                if os.readlink(f"/proc/{self._holder.pid}/root") == want:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.002)
+        raise SandboxError("the double's mount namespace did not come up within 10 s")
+
+    # ---- fixture controls ----------------------------------------------------------------
+    def write_props(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        if extra:
+            self._props_extra.update(extra)
+        props = {"ro.product.model": "Double", "ro.product.name": "droidtrack_double",
+                 "ro.product.device": "double", "ro.build.version.sdk": "34",
+                 "ro.build.version.release": "14", "ro.build.type": "userdebug",
+                 "ro.debuggable": "1", "ro.hardware": "double"}
+        props.update(read_build_prop(self.device_root / "system/build.prop"))
+        props.update(self._props_extra)
+        _write(self.etc / "props", format_props(props))
+        self.props = props
+        return props
+
+    def set_su(self, style: str) -> None:
+        su = self.root / "system/xbin/su"
+        if style == "none":
+            if su.exists():
+                su.unlink()
+        elif style in SU_STYLES:
+            _write(su, SU_STYLES[style], 0o755)
+        else:
+            raise ValueError(f"unknown su style {style!r} (none, aosp, magisk, deny)")
+        self._su = style
+
+    def set_dumpsys(self, service: str, text: str | bytes | None) -> None:
+        p = self.etc / "dumpsys" / service
+        if text is None:
+            p.unlink(missing_ok=True)
+        else:
+            _write(p, text)
+
+    def set_dmabuf_dump(self, text: str | bytes | None) -> None:
+        p = self.etc / "dmabuf_dump"
+        if text is None:
+            p.unlink(missing_ok=True)
+        else:
+            _write(p, text)
+
+    # ---- running commands -----------------------------------------------------------------
+    def argv(self, command: str | None, uid: int) -> list[str]:
+        assert self._holder is not None
+        sh = ["/system/bin/sh", "-c", command] if command else ["/system/bin/sh"]
+        return [NSENTER, "-t", str(self._holder.pid), "-m", "-r", "-w",
+                "-S", str(uid), "-G", str(uid), "--", *sh]
+
+    def env(self, uid: int, term: str | None = None) -> dict[str, str]:
+        user = "root" if uid == 0 else "shell"
+        e = {"PATH": "/system/bin:/system/xbin:/vendor/bin", "HOME": "/", "SHELL": "/system/bin/sh",
+             "TMPDIR": "/data/local/tmp", "USER": user, "LOGNAME": user, "HOSTNAME": "localhost",
+             "ANDROID_ROOT": "/system", "ANDROID_DATA": "/data", "EXTERNAL_STORAGE": "/sdcard"}
+        if term:
+            e["TERM"] = term
+        return e
+
+    def host_path(self, device_path: str) -> Path:
+        """Where a device path lives on the host (for the sync service, which runs outside)."""
+        p = posixpath.normpath("/" + device_path.lstrip("/"))
+        if p.startswith("//"):
+            p = p[1:]
+        best = None
+        for devpath, host in self.binds:
+            if p == devpath or p.startswith(devpath + "/"):
+                if best is None or len(devpath) > len(best[0]):
+                    best = (devpath, host)
+        if best is not None:
+            return Path(str(best[1]) + p[len(best[0]):])
+        return Path(str(self.root) + p) if p != "/" else self.root
+
+    def read_only(self, device_path: str) -> bool:
+        p = posixpath.normpath("/" + device_path.lstrip("/"))
+        return any(p == d or p.startswith(d + "/") for d in ("/usr", "/proc", "/sys", "/system", "/vendor"))
+
+    def close(self) -> None:
+        h, self._holder = self._holder, None
+        if h is not None:
+            try:
+                if h.stdin:
+                    h.stdin.close()
+                h.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                h.kill()
+                h.wait()
+            if h.stderr:
+                h.stderr.close()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def may_access(st: os.stat_result, uid: int, want: int) -> bool:
+    """Unix permission check for uid (gid == uid, no supplementary groups); root may do anything."""
+    if uid == 0:
+        return True
+    if st.st_uid == uid:
+        bits = (st.st_mode >> 6) & 7
+    elif st.st_gid == uid:
+        bits = (st.st_mode >> 3) & 7
+    else:
+        bits = st.st_mode & 7
+    return bits & want == want
+
+
+def is_link_mode(mode: int) -> bool:
+    return stat.S_ISLNK(mode)
