@@ -220,3 +220,99 @@ def test_realkernel_droidtrack_matches_the_scenario(booted, shell):
     raw, _ = compare.parse_raw(data)
     doc = droidtrack_json(work / f"capture.{shell}")
     assert compare.compare_snapshot(doc, json.loads(res.files["expected.json"]), raw) == []
+
+
+# ---- names the kernel prints as they are: TAB, newline, the length limit ----------------------
+
+def _odd_ids(expected: dict) -> dict[str, dict]:
+    return {b["id"]: b for b in expected["buffers"] if b["id"] in ("B8", "B9", "B10")}
+
+
+def check_odd_name_text(capture: bytes, expected: dict, shell: str) -> list[str]:
+    """What 6.12 prints for names with a TAB and a newline, section by section (observed, pinned)."""
+    from droidtrack import frames
+    f = frames.decode(capture)
+    odd = _odd_ids(expected)
+    parent = str(next(p["pid"] for p in expected["processes"] if p["role"] == "parent"))
+    out = []
+    b8, b9, b10 = odd["B8"], odd["B9"], odd["B10"]
+    fd8, fd9 = b8["holders"][parent]["fds"][0], b9["holders"][parent]["fds"][0]
+
+    def want(section: str, needle: bytes) -> None:
+        if needle not in f.get(section).content:
+            out.append(f"{section}: {needle!r} not found")
+
+    # bufinfo and fdinfo print the name raw: a newline in a name starts a new line
+    want("bufinfo", b"\t%08d\ttab\there\n" % b8["inode"])
+    want("bufinfo", b"\t%08d\tnew\nline\n" % b9["inode"])
+    want("fdinfo", b"/proc/%s/fdinfo/%d:name:\ttab\there\n" % (parent.encode(), fd8))
+    # grep -H prefixes the name's second line too: it reads like a key of its own
+    want("fdinfo", b"/proc/%s/fdinfo/%d:name:\tnew\n/proc/%s/fdinfo/%d:line\n"
+         % (parent.encode(), fd9, parent.encode(), fd9))
+    # maps (and smaps) escape the newline as \012 and keep the TAB
+    want("maps", b" /dmabuf:tab\there\n")
+    want("maps", b" /dmabuf:new\\012line\n")
+    want("smaps", b" /dmabuf:new\\012line\n")
+    # ls -l of the fd links: busybox shows '?' for both, toybox prints them raw
+    if shell == "busybox":
+        want("fdlinks", b"%d -> /dmabuf:tab?here\n" % fd8)
+        want("fdlinks", b"%d -> /dmabuf:new?line\n" % fd9)
+    else:
+        want("fdlinks", b"%d -> /dmabuf:tab\there\n" % fd8)
+        want("fdlinks", b"%d -> /dmabuf:new\nline\n" % fd9)
+    # 31 characters is the longest name DMA_BUF_SET_NAME takes; 32 is refused with EINVAL
+    if expected.get("long_name_errno") != 22:
+        out.append(f"a 32-character name gave errno {expected.get('long_name_errno')}, expected EINVAL (22)")
+    if len(b10["name"]) != 31:
+        out.append(f"B10's name has {len(b10['name'])} characters")
+    want("bufinfo", b"\t%08d\t%s\n" % (b10["inode"], b10["name"].encode()))
+    return out
+
+
+ODD_SAVED = CAPTURES / "linux-6.12-odd-names-mksh-toybox.capture"
+ODD_SAVED_EXPECTED = CAPTURES / "linux-6.12-odd-names.expected.json"
+
+
+def test_saved_odd_name_capture_shows_the_kernel_text():
+    e = json.loads(ODD_SAVED_EXPECTED.read_text())
+    assert check_odd_name_text(ODD_SAVED.read_bytes(), e, "mksh") == []
+
+
+def test_droidtrack_on_saved_odd_name_capture_never_misattributes():
+    e = json.loads(ODD_SAVED_EXPECTED.read_text())
+    raw, _ = compare.parse_raw(ODD_SAVED.read_bytes())
+    doc = droidtrack_json(ODD_SAVED)
+    unsure = frozenset(b["inode"] for b in _odd_ids(e).values() if b["id"] in ("B8", "B9"))
+    assert compare.compare_snapshot(doc, e, raw, unsure_names=unsure) == []
+
+
+@pytest.fixture(scope="module")
+def booted_odd(tmp_path_factory):
+    why = _qemu_runs()
+    if why:
+        pytest.skip(why)
+    work = tmp_path_factory.mktemp("realkernel-odd")
+    res = vm.boot(shells=",".join(SHELLS), vgem=True, odd_names=True, workdir=work)
+    assert res.done and res.problems == [] and "FAIL" not in res.log, res.log
+    for shell in SHELLS:
+        (work / f"capture.{shell}").write_bytes(res.files[f"capture.{shell}"])
+    return work, res
+
+
+@pytest.mark.realkernel
+@pytest.mark.parametrize("shell", SHELLS)
+def test_realkernel_odd_names_as_the_kernel_prints_them(booted_odd, shell):
+    _, res = booted_odd
+    e = json.loads(res.files["expected.json"])
+    assert check_odd_name_text(res.files[f"capture.{shell}"], e, shell) == []
+
+
+@pytest.mark.realkernel
+@pytest.mark.parametrize("shell", SHELLS)
+def test_realkernel_droidtrack_with_odd_names_never_misattributes(booted_odd, shell):
+    work, res = booted_odd
+    e = json.loads(res.files["expected.json"])
+    raw, _ = compare.parse_raw(res.files[f"capture.{shell}"])
+    doc = droidtrack_json(work / f"capture.{shell}")
+    unsure = frozenset(b["inode"] for b in _odd_ids(e).values() if b["id"] in ("B8", "B9"))
+    assert compare.compare_snapshot(doc, e, raw, unsure_names=unsure) == []

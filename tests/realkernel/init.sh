@@ -7,7 +7,8 @@
 #   @@@DT-FILE <name>            then base64 lines, then
 #   @@@DT-END <name> <bytes> rc=<exit code>
 # and finally "@@@DT-DONE". The kernel command line carries the collector token (dt.token=...)
-# and the tests to run (dt.shells=busybox,mksh).
+# and the shells to run it under (dt.shells=busybox,mksh); dt.vgem=0 skips vgem, dt.odd=1 adds
+# the scenario's odd-name buffers.
 /bin/busybox mkdir -p /proc /sys /dev /tmp /run
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -21,11 +22,13 @@ OUT=/dev/ttyS1
 TOKEN=
 SHELLS=busybox
 VGEM=1
+ODD=
 for w in $(cat /proc/cmdline); do
   case $w in
     dt.token=*) TOKEN=${w#dt.token=} ;;
     dt.shells=*) SHELLS=$(echo "${w#dt.shells=}" | tr , ' ') ;;
     dt.vgem=0) VGEM=0 ;;
+    dt.odd=1) ODD=--odd-names ;;
   esac
 done
 
@@ -58,7 +61,7 @@ else
   SCEN_ARGS=--no-vgem
 fi
 
-/bin/dt_scenario --out /tmp/expected.json $SCEN_ARGS 2>>/tmp/log.txt &
+/bin/dt_scenario --out /tmp/expected.json $SCEN_ARGS $ODD 2>>/tmp/log.txt &
 SCEN=$!
 n=0
 while [ ! -e /tmp/expected.json ] && [ $n -lt 300 ]; do

@@ -2,7 +2,7 @@
  * droidtrack realkernel scenario: allocate real dma-bufs, spread them over processes, and write
  * what was done as JSON -- the expected answer, produced at run time from what the calls returned.
  *
- *   dt_scenario --out FILE [--no-vgem]
+ *   dt_scenario --out FILE [--no-vgem] [--odd-names]
  *
  * It never reads /proc: the expected answer comes from the allocation calls themselves (fstat of
  * the fd for the inode, the mmap return value for the VMA), so it is independent of what the
@@ -23,6 +23,10 @@
  *   B6 vgem dumb buffer exported with PRIME (exporter "drm") 16 KiB "gralloc:GL": parent fd +
  *      whole mapping (the maps offset is DRM's fake offset + 0).
  *   B7 udmabuf over a memfd, 8 KiB, unnamed: parent fd only, never mapped (fd-only bytes).
+ * With --odd-names, also (parent fd + whole mapping each):
+ *   B8 system heap 4 KiB named "tab\there", B9 system heap 4 KiB named "new\nline", B10 system
+ *   heap 4 KiB named with 31 characters (the most DMA_BUF_NAME_LEN allows); a 32-character name
+ *   is tried first on B10 and its errno recorded ("long_name_errno"; 0 if the kernel took it).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -60,7 +64,7 @@ struct dt_drm_mode_map_dumb { uint32_t handle, pad; uint64_t offset; };
 #define DT_DRM_IOCTL_MODE_CREATE_DUMB _IOWR('d', 0xB2, struct dt_drm_mode_create_dumb)
 #define DT_DRM_IOCTL_MODE_MAP_DUMB _IOWR('d', 0xB3, struct dt_drm_mode_map_dumb)
 
-#define NBUF 8
+#define NBUF 11
 #define PAGE 4096UL
 
 static void die(const char *fmt, ...)
@@ -128,6 +132,7 @@ struct buf {
 	int kernel_refs;        /* the kernel itself keeps a reference */
 };
 static struct buf bufs[NBUF];
+static int long_name_errno = -1;   /* -1: not tried */
 
 static void set_name(int fd, const char *name)
 {
@@ -203,8 +208,10 @@ static void write_json(const char *out, int vgem)
 	if (!f) die("fopen %s", tmp);
 	fprintf(f, "{\n  \"schema\": \"droidtrack.realkernel.expected/1\",\n  \"kernel\": ");
 	jstr(f, u.release);
-	fprintf(f, ",\n  \"page_size\": %ld,\n  \"vgem\": %s,\n  \"processes\": [", sysconf(_SC_PAGESIZE),
-		vgem ? "true" : "false");
+	fprintf(f, ",\n  \"page_size\": %ld,\n  \"vgem\": %s,\n", sysconf(_SC_PAGESIZE), vgem ? "true" : "false");
+	if (long_name_errno >= 0)
+		fprintf(f, "  \"long_name_errno\": %d,\n", long_name_errno);
+	fprintf(f, "  \"processes\": [");
 	int first = 1;
 	for (int i = 0; i < nlines; i++) {
 		if (strcmp(lines[i].kind, "proc")) continue;
@@ -309,14 +316,15 @@ static void on_stop(int s) { (void)s; stop = 1; }
 int main(int argc, char **argv)
 {
 	const char *out = NULL;
-	int vgem = 1;
+	int vgem = 1, odd = 0;
 	if (argc >= 2 && !strcmp(argv[1], "--exec-child")) return exec_child(argc, argv);
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
 		else if (!strcmp(argv[i], "--no-vgem")) vgem = 0;
-		else { fprintf(stderr, "usage: dt_scenario --out FILE [--no-vgem]\n"); return 64; }
+		else if (!strcmp(argv[i], "--odd-names")) odd = 1;
+		else { fprintf(stderr, "usage: dt_scenario --out FILE [--no-vgem] [--odd-names]\n"); return 64; }
 	}
-	if (!out) { fprintf(stderr, "usage: dt_scenario --out FILE [--no-vgem]\n"); return 64; }
+	if (!out) { fprintf(stderr, "usage: dt_scenario --out FILE [--no-vgem] [--odd-names]\n"); return 64; }
 	prctl(PR_SET_NAME, "dtscen-parent");
 	signal(SIGTERM, on_stop);
 	signal(SIGINT, on_stop);
@@ -441,6 +449,20 @@ int main(int argc, char **argv)
 		/* DRM's dma-buf mmap adds the GEM object's fake mmap offset to the page offset */
 		map_buf(6, ex.fd, (unsigned long)cd.size, 0, (unsigned long)md.offset);
 		/* `card` stays open: the GEM handles (and their references) belong to this file */
+	}
+
+	if (odd) {
+		int f8 = heap_alloc(8, PAGE, "tab\there", 1, "heap named with a TAB; parent fd + whole mapping");
+		map_buf(8, f8, PAGE, 0, 0);
+		int f9 = heap_alloc(9, PAGE, "new\nline", 1, "heap named with a newline; parent fd + whole mapping");
+		map_buf(9, f9, PAGE, 0, 0);
+		static const char n32[] = "abcdefghijklmnopqrstuvwxyz:01234";     /* 32 characters */
+		static const char n31[] = "abcdefghijklmnopqrstuvwxyz:0123";      /* 31 characters */
+		int f10 = heap_alloc(10, PAGE, NULL, 1, "heap; a 32-character name tried, then a 31-character one");
+		long_name_errno = ioctl(f10, DMA_BUF_SET_NAME, n32) ? errno : 0;
+		set_name(f10, long_name_errno ? n31 : n32);
+		bufs[10].name = long_name_errno ? n31 : n32;
+		map_buf(10, f10, PAGE, 0, 0);
 	}
 
 	report(rp[1], "parent");

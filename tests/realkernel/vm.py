@@ -194,7 +194,7 @@ def parse_serial(data: bytes) -> VMResult:
 
 
 def run_vm(kdir: Path, initramfs: Path, token: str, shells: str = "busybox,mksh", vgem: bool = True,
-           timeout: float = 120.0, workdir: Path | None = None) -> VMResult:
+           odd_names: bool = False, timeout: float = 120.0, workdir: Path | None = None) -> VMResult:
     qemu = shutil.which("qemu-system-x86_64")
     if not qemu:
         raise VMError("qemu-system-x86_64 not found: apt-get install qemu-system-x86")
@@ -204,7 +204,7 @@ def run_vm(kdir: Path, initramfs: Path, token: str, shells: str = "busybox,mksh"
     for p in (serial, console):
         p.unlink(missing_ok=True)
     append = (f"console=ttyS0 quiet loglevel=3 panic=-1 dt.token={token} dt.shells={shells}"
-              + ("" if vgem else " dt.vgem=0"))
+              + ("" if vgem else " dt.vgem=0") + (" dt.odd=1" if odd_names else ""))
     cmd = [qemu, "-machine", "q35", "-m", "512M", "-smp", "1", "-nodefaults", "-no-user-config",
            "-display", "none", "-no-reboot",
            "-kernel", str(kdir / "vmlinuz"), "-initrd", str(initramfs), "-append", append,
@@ -224,8 +224,8 @@ def run_vm(kdir: Path, initramfs: Path, token: str, shells: str = "busybox,mksh"
     return res
 
 
-def boot(shells: str = "busybox,mksh", vgem: bool = True, token: str | None = None,
-         workdir: Path | None = None) -> VMResult:
+def boot(shells: str = "busybox,mksh", vgem: bool = True, odd_names: bool = False,
+         token: str | None = None, workdir: Path | None = None) -> VMResult:
     """Fetch (cached) kernel, build scenario and initramfs, boot, return the VM's files."""
     import secrets
     token = token or secrets.token_hex(12)
@@ -234,7 +234,7 @@ def boot(shells: str = "busybox,mksh", vgem: bool = True, token: str | None = No
     work.mkdir(parents=True, exist_ok=True)
     scen = build_scenario(work)
     initrd = build_initramfs(kdir, scen, work / "initramfs.cpio")
-    res = run_vm(kdir, initrd, token, shells=shells, vgem=vgem, workdir=work)
+    res = run_vm(kdir, initrd, token, shells=shells, vgem=vgem, odd_names=odd_names, workdir=work)
     res.files.setdefault("token", token.encode())
     return res
 
@@ -243,9 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shells", default="busybox,mksh")
     ap.add_argument("--no-vgem", action="store_true")
+    ap.add_argument("--odd-names", action="store_true", help="add buffers named with TAB, newline, 31+ chars")
     ap.add_argument("--save-captures", metavar="DIR", help="write every file the VM sent into DIR")
     a = ap.parse_args(argv)
-    res = boot(shells=a.shells, vgem=not a.no_vgem)
+    res = boot(shells=a.shells, vgem=not a.no_vgem, odd_names=a.odd_names)
     print(f"boot+run: {res.seconds:.1f} s, done={res.done}, files: "
           + ", ".join(f"{k}({len(v)} B)" for k, v in res.files.items()))
     for pr in res.problems:
