@@ -137,10 +137,11 @@ def parse_recording(data: bytes, path: str = "<recording>") -> Recording:
     eol = data.find(b"\n", 0, _MAX_HEADER)
     first = data[: eol if eol >= 0 else min(len(data), _MAX_HEADER)]
     if not first.startswith(magic):
-        if first and magic.startswith(first) and eol < 0:
+        if magic.startswith(first) and eol < 0:
             # the header itself was cut: an empty recording, said so
             rec = Recording(path, {}, [], valid_end=0)
-            rec.problems.append(Problem("recording", "the file ends inside its header line: no samples"))
+            rec.problems.append(Problem("recording", "the file ends inside its header line: no samples"
+                                        if first else "the file is empty: no samples"))
             return rec
         if first.startswith(b"droidtrack.recording/"):
             raise RecordingError(f"{path}: recording format {first.split()[0].decode('ascii', 'replace')} "
