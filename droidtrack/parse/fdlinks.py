@@ -1,0 +1,215 @@
+"""The collector's `fdlinks` section: `ls -l ROOT/proc/[0-9]*/fd/` (formats.md §3).
+
+Shape (toybox; busybox and GNU ls differ only in column widths, the date and a trailing '/' on
+the header):
+
+    /proc/123/fd:
+    total 0
+    lrwx------ 1 u0_a123 u0_a123 64 2024-05-01 10:00 17 -> /dmabuf:name
+    lrwx------ 1 u0_a123 u0_a123 64 2024-05-01 10:00 18 -> anon_inode:sync_file
+    <blank line between directories>
+
+Targets that are dma-bufs: "/dmabuf:<name>" (5.3+; the name may be empty and may hold spaces,
+colons and " -> "), "/dmabuf (deleted)" (2019 Android backport) and "anon_inode:dmabuf" (older
+kernels): the last two carry no per-buffer identity (`legacy`). Every other link is counted per
+pid in `other_fds`; links ls could not read (GNU prints no " -> ") in `unreadable_fds`.
+
+Hostile names: ls prints a target holding a newline as is, so the rest arrives as a line of its
+own. A line that is neither a header, "total", blank nor an `ls -l` line continues the previous
+link's target; for a dma-buf it is joined to the name with "\\n" while the name stays within the
+kernel's 31-byte limit, and a problem says so. A name could still spell a blank line plus a
+directory header; since ls prints directories in sorted order, a header out of order marks both
+listings it touches as unsure: their links are dropped (with a problem), never misattributed.
+A lone directory is listed twice by the collector (so that ls prints its header): links are
+deduplicated by (pid, fd).
+
+`listed_pids` are the pids whose listing appeared with its "total" line. busybox prints the
+header and "total 0" even for a directory it could not open, so the caller should also drop
+pids that have an access error for their fd directory in the section's stderr (`stderr.py`).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from droidtrack.parse.grepout import is_decimal
+from droidtrack.problems import ParseResult, Problem
+
+SOURCE = "fdlinks"
+NAME_MAX = 31
+_BYTE_ESC = re.compile(r"\\x[0-9a-f]{2}")
+_LS = re.compile(
+    r"[-dlcbpsD?][-rwxsStTlL?]{9}[.+@]?\s+\d+\s+\S+\s+\S+\s+\d+(?:,\s*\d+)?\s+"
+    r"(?:\d{4}-\d\d-\d\d\s+\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:\s+[+-]\d{4})?"
+    r"|[A-Z][a-z]{2}\s+\d{1,2}\s+(?:\d\d:\d\d|\d{4}))"
+    r" (.*)\Z", re.S)
+_TOTAL = re.compile(r"total\s+\d+\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class FdLink:
+    pid: int
+    fd: int
+    target: str
+    name: str | None    # name after "/dmabuf:", None if none
+    legacy: bool        # anon_inode:dmabuf or "/dmabuf (deleted)": no per-buffer identity
+    line: int = 0
+
+
+@dataclass
+class FdLinksResult(ParseResult[FdLink]):
+    listed_pids: set[int] = field(default_factory=set)
+    other_fds: dict[int, int] = field(default_factory=dict)        # pid -> non-dma-buf fds
+    unreadable_fds: dict[int, int] = field(default_factory=dict)   # pid -> links ls could not read
+
+
+def _name_bytes(s: str) -> int:
+    return len(_BYTE_ESC.sub("x", s).encode("utf-8", "surrogatepass"))
+
+
+def classify(target: str) -> tuple[bool, str | None, bool]:
+    """(is a dma-buf, name, legacy) for a readlink target."""
+    if target.startswith("/dmabuf:"):
+        name = target[8:]
+        return True, (name if name else None), False
+    if target in ("/dmabuf (deleted)", "/dmabuf", "anon_inode:dmabuf"):
+        return True, None, True
+    return False, None, False
+
+
+class _Dir:
+    __slots__ = ("pid", "key", "links", "other", "unreadable", "total", "suspect", "line")
+
+    def __init__(self, pid: int, key: str, line: int):
+        self.pid, self.key, self.line = pid, key, line
+        self.links: dict[int, list] = {}   # fd -> [target, line]
+        self.other: set[int] = set()
+        self.unreadable: set[int] = set()
+        self.total = False
+        self.suspect = False
+
+
+def _header_pid(line: str, root: str) -> tuple[int, str] | None:
+    if not line.endswith(":") or not line.startswith(root + "/"):
+        return None
+    path = line[len(root):-1]
+    if path.endswith("/"):
+        path = path[:-1]
+    if not path.startswith("/proc/") or not path.endswith("/fd"):
+        return None
+    seg = path[6:-3]
+    if not is_decimal(seg) or len(seg) > 12:
+        return None
+    return int(seg), path
+
+
+def parse(text: str, root: str) -> FdLinksResult:
+    out = FdLinksResult()
+    probs = out.problems
+    dirs: list[_Dir] = []
+    by_pid: dict[int, _Dir] = {}
+    cur: _Dir | None = None
+    prev_key: str | None = None
+    last = None           # [dir, fd, target-is-dmabuf] of the previous ls line, for continuations
+    last_blank = True
+    blanks = 0
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for i, line in enumerate(lines, 1):
+        if line == "":
+            last_blank = True
+            blanks += 1
+            continue
+        was_blank, last_blank = last_blank, False
+        nblank, blanks = blanks, 0
+        hp = _header_pid(line, root)
+        if hp is not None and was_blank:
+            pid, key = hp
+            if prev_key is not None and key < prev_key:
+                probs.append(Problem(SOURCE, "directory headers out of sorted order: a link name may have forged "
+                                     "a header; the links of both listings are dropped", line=i, text=line))
+                if cur is not None:
+                    cur.suspect = True
+                d = by_pid.get(pid) or _Dir(pid, key, i)
+                d.suspect = True
+            else:
+                d = by_pid.get(pid) or _Dir(pid, key, i)
+            if pid not in by_pid:
+                by_pid[pid] = d
+                dirs.append(d)
+            elif key != prev_key and not d.suspect:
+                d.suspect = True
+                probs.append(Problem(SOURCE, "a directory is listed twice, apart: its links are dropped",
+                                     line=i, text=line))
+            cur = d
+            prev_key = key
+            last = None
+            continue
+        if _TOTAL.match(line):
+            if cur is not None:
+                cur.total = True
+            last = None
+            continue
+        m = _LS.match(line)
+        if m is not None and cur is not None:
+            rest = m.group(1)
+            fdtxt, arrow, target = rest.partition(" -> ")
+            if not is_decimal(fdtxt) or len(fdtxt) > 12:
+                probs.append(Problem(SOURCE, "entry name is not an fd number: skipped", line=i, text=line))
+                last = None
+                continue
+            fd = int(fdtxt)
+            if not line.startswith("l") or not arrow:
+                if line.startswith("l"):
+                    cur.unreadable.add(fd)
+                else:
+                    probs.append(Problem(SOURCE, "entry is not a symlink: skipped", line=i, text=line))
+                last = None
+                continue
+            if fd in cur.links or fd in cur.other:
+                last = [cur, fd, False]   # the lone directory listed twice: the first listing is kept
+                continue
+            is_dmabuf = classify(target)[0]
+            if is_dmabuf:
+                cur.links[fd] = [target, i]
+            else:
+                cur.other.add(fd)
+            last = [cur, fd, is_dmabuf]
+            continue
+        if m is not None:
+            probs.append(Problem(SOURCE, "ls line before any directory header: skipped", line=i, text=line))
+            continue
+        # neither header, total, blank nor ls line: the rest of a target holding a newline
+        if last is not None:
+            d, fd, is_dmabuf = last
+            if is_dmabuf and not d.suspect and fd in d.links:
+                target = d.links[fd][0]
+                ok, name, legacy = classify(target)
+                tail = "\n" * (nblank + 1) + line
+                if not legacy and _name_bytes((name or "") + tail) <= NAME_MAX:
+                    d.links[fd][0] = target + tail
+                    probs.append(Problem(SOURCE, "a dma-buf name holds a newline: the next line was joined with \\n",
+                                         line=i, text=line))
+                    continue
+                probs.append(Problem(SOURCE, "line after a dma-buf link is too long to continue its 31-byte name: "
+                                     "skipped", line=i, text=line))
+                last = [d, fd, False]
+                continue
+            # continuation of a non-dma-buf target (a file name with a newline): nothing to keep
+            continue
+        probs.append(Problem(SOURCE, "unrecognized line: skipped", line=i, text=line))
+
+    for d in dirs:
+        if d.suspect:
+            continue
+        if d.total:
+            out.listed_pids.add(d.pid)
+        if d.other:
+            out.other_fds[d.pid] = len(d.other)
+        if d.unreadable:
+            out.unreadable_fds[d.pid] = len(d.unreadable)
+        for fd, (target, ln) in d.links.items():
+            ok, name, legacy = classify(target)
+            out.records.append(FdLink(d.pid, fd, target, name, legacy, ln))
+    return out
