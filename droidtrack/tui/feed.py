@@ -1,0 +1,216 @@
+"""Feeds turn a source into Frames without ever blocking the UI thread.
+
+LiveFeed    a SnapshotSource polled every `interval` seconds in its own daemon thread. Any
+            exception from collect() (SourceError or otherwise) is reported through `on_error`
+            and retried with a growing delay; the History survives, so the screens keep the last
+            frame and everything learned so far.
+ReplayFeed  a recorded sequence of snapshots; `goto(i)` computes frame i in its thread (forward
+            steps are incremental, a jump back replays the history from the start).
+
+Both call `on_frame(frame)` / `on_error(message, retry_in, failures)` from their thread; the
+pane turns those into Textual messages (post_message is thread-safe).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, Callable
+
+from droidtrack.model import Snapshot
+from droidtrack.tui.state import History
+
+INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+RETRY = (1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+def describe_error(e: BaseException) -> str:
+    try:
+        from droidtrack.sources import SourceError
+    except ImportError:  # pragma: no cover - the package always has it
+        SourceError = ()  # type: ignore[assignment]
+    msg = str(e).strip()
+    if isinstance(e, SourceError) and msg:
+        return msg
+    return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
+
+
+def _unpack(item: Any) -> tuple[Snapshot, bytes | None]:
+    if isinstance(item, Snapshot):
+        return item, None
+    snap = getattr(item, "snapshot", None)
+    if isinstance(snap, Snapshot):
+        return snap, getattr(item, "raw", None)
+    raise TypeError(f"not a snapshot: {type(item).__name__}")
+
+
+class LiveFeed:
+    kind = "live"
+
+    def __init__(self, source: Any, history: History, *, interval: float,
+                 on_frame: Callable, on_error: Callable) -> None:
+        self.source = source
+        self.label = str(getattr(source, "label", "") or type(source).__name__)
+        self.history = history
+        self.interval = interval
+        self.paused = False
+        self.failures = 0
+        self._on_frame = on_frame
+        self._on_error = on_error
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"droidtrack-feed:{self.label}",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def set_paused(self, paused: bool) -> None:
+        self.paused = paused
+        self._wake.set()
+
+    def set_interval(self, seconds: float) -> None:
+        self.interval = seconds
+        self._wake.set()
+
+    def _sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self._wake.wait(seconds)
+        self._wake.clear()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                if self.paused:
+                    self._wake.wait()
+                    self._wake.clear()
+                    continue
+                t0 = time.monotonic()
+                try:
+                    collected = self.source.collect()
+                    snap, raw = _unpack(collected)
+                except Exception as e:  # a disconnect, a dead adb server, a bug: all retried
+                    self.failures += 1
+                    delay = RETRY[min(self.failures - 1, len(RETRY) - 1)]
+                    if not self._stop.is_set():
+                        self._on_error(describe_error(e), delay, self.failures)
+                    self._sleep(delay)
+                    continue
+                if self._stop.is_set():
+                    break
+                try:
+                    frame = self.history.ingest(snap, raw)
+                except Exception as e:
+                    self._on_error(f"could not process the snapshot: {describe_error(e)}", self.interval,
+                                   self.failures)
+                    self._sleep(self.interval)
+                    continue
+                self.failures = 0
+                self._on_frame(frame)
+                self._sleep(self.interval - (time.monotonic() - t0))
+        finally:
+            try:
+                self.source.close()
+            except Exception:
+                pass
+
+
+class ReplayFeed:
+    kind = "replay"
+
+    def __init__(self, items: Sequence[Any], label: str, *, history_factory: Callable[[], History],
+                 interval: float, on_frame: Callable, on_error: Callable, start_at: int = -1) -> None:
+        self.items = items
+        self.label = label
+        self.interval = interval
+        self.paused = True             # not playing; stepping only
+        self.failures = 0
+        self._factory = history_factory
+        self.history = history_factory()
+        self.position = -1             # index of the last frame produced
+        self.target = (len(items) + start_at) if start_at < 0 else min(start_at, len(items) - 1)
+        self._on_frame = on_frame
+        self._on_error = on_error
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def time_at(self, i: int) -> float | None:
+        ta = getattr(self.items, "time_at", None)
+        if ta is not None:
+            return ta(i)
+        try:
+            return _unpack(self.items[i])[0].time
+        except (IndexError, TypeError):
+            return None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"droidtrack-replay:{self.label}",
+                                        daemon=True)
+        self._thread.start()
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        close = getattr(self.items, "close", None)
+        if close is not None:
+            close()
+
+    def goto(self, i: int) -> None:
+        n = len(self.items)
+        if n == 0:
+            return
+        self.target = max(0, min(n - 1, i))
+        self._wake.set()
+
+    def step(self, d: int) -> None:
+        self.goto((self.target if self.target is not None else 0) + d)
+
+    def set_paused(self, paused: bool) -> None:
+        """Not paused = playing: one step per interval (from the start again when at the end)."""
+        self.paused = paused
+        if not paused and self.target >= len(self.items) - 1:
+            self.goto(0)
+        self._wake.set()
+
+    def set_interval(self, seconds: float) -> None:
+        self.interval = seconds
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(None if self.paused else self.interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            if not self.paused and self.position == self.target:
+                if self.target >= len(self.items) - 1:
+                    self.paused = True
+                else:
+                    self.target += 1
+            self._advance()
+
+    def _advance(self) -> None:
+        frame = None
+        while self.position != self.target and not self._stop.is_set():
+            target = self.target
+            if target < self.position:
+                self.history = self._factory()
+                self.position = -1
+            try:
+                snap, raw = _unpack(self.items[self.position + 1])
+                frame = self.history.ingest(snap, raw)
+            except Exception as e:
+                self._on_error(f"recording item {self.position + 2}: {describe_error(e)}", 0.0, 1)
+            self.position += 1
+        if frame is not None:
+            self._on_frame(frame)

@@ -1,0 +1,146 @@
+"""Rendering helpers. Every string that came from the device (process names, buffer names,
+exporters, attached devices, error messages quoting them) goes through `safe()` and into a
+`rich.text.Text` built without markup parsing, so `[bold]` stays literal text and an ESC byte shows
+as the four characters `\\x1b` instead of reaching the terminal."""
+from __future__ import annotations
+
+import re
+import time
+
+from rich.text import Text
+
+# C0, DEL, C1, and the invisible format characters that can reorder or hide text (bidi overrides,
+# zero-width spaces, line/paragraph separators).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _esc(m: re.Match) -> str:
+    c = m.group(0)
+    if c in _NAMED:
+        return _NAMED[c]
+    o = ord(c)
+    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
+
+
+def safe(s: object) -> str:
+    """A device string with every control or invisible-format character replaced by a visible escape."""
+    if s is None:
+        return ""
+    s = s if isinstance(s, str) else str(s)
+    return _UNSAFE.sub(_esc, s)
+
+
+def lit(s: object, style: str = "") -> Text:
+    """Literal text (never markup) from a device-controlled value."""
+    return Text(safe(s), style=style, no_wrap=True, overflow="ellipsis")
+
+
+class Cell(Text):
+    """A table cell that carries the value it sorts by."""
+    __slots__ = ("sk",)
+
+    def __init__(self, text: str = "", sk: object = 0, style: str = "", justify=None) -> None:
+        super().__init__(text, style=style, justify=justify, no_wrap=True, overflow="ellipsis")
+        self.sk = sk
+
+
+def fmt_bytes(n: int | None) -> str:
+    """Binary units, at most 6 characters: 0, 512B, 4.0K, 12.3M, 1.50G."""
+    if n is None:
+        return "?"
+    neg = n < 0
+    n = abs(n)
+    if n < 1024:
+        s = f"{n}B" if n else "0"
+    else:
+        for unit, div in (("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("T", 1 << 40)):
+            v = n / div
+            if v < 1024 or unit == "T":
+                s = f"{v:.1f}{unit}" if v < 100 else f"{v:.0f}{unit}"
+                break
+    return ("-" if neg else "") + s
+
+
+def fmt_delta(n: int | None) -> str:
+    if n is None:
+        return ""
+    if n == 0:
+        return "·"
+    return ("+" if n > 0 else "") + fmt_bytes(n)
+
+
+def fmt_age(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
+
+
+def fmt_clock(t: float | None) -> str:
+    if t is None:
+        return "?"
+    return time.strftime("%H:%M:%S", time.localtime(t))
+
+
+def fmt_datetime(t: float | None) -> str:
+    if t is None:
+        return "?"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+TAG_STYLES = {
+    "camera": "magenta", "gl": "green", "graphics": "cyan", "multimedia": "yellow",
+    "display": "blue", "other": "bright_black",
+}
+_EXTRA = ("red", "bright_green", "bright_cyan", "bright_magenta", "bright_yellow", "bright_blue")
+
+
+def tag_style(tag: str) -> str:
+    st = TAG_STYLES.get(tag)
+    if st is None:
+        st = _EXTRA[sum(map(ord, tag)) % len(_EXTRA)]
+    return st
+
+
+def tag_bar(by_tag: tuple[tuple[str, int], ...], total: int, width: int = 10) -> Text:
+    """A small stacked bar of the tags' shares, widest first, plus the top tag's name."""
+    t = Text(no_wrap=True, overflow="ellipsis")
+    if total <= 0 or not by_tag:
+        return t
+    used = 0
+    for i, (tag, n) in enumerate(by_tag):
+        cells = round(width * n / total) if i < len(by_tag) - 1 else width - used
+        cells = max(0, min(cells, width - used))
+        if cells:
+            t.append("█" * cells, style=tag_style(tag))
+            used += cells
+    if used < width:
+        t.append(" " * (width - used))
+    t.append(" ")
+    t.append(safe(by_tag[0][0]), style=tag_style(by_tag[0][0]))
+    return t
+
+
+_SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values, width: int = 16, style: str = "") -> Text:
+    vals = list(values)[-width:]
+    if not vals:
+        return Text(" " * width)
+    lo, hi = min(vals), max(vals)
+    span = hi - lo
+    chars = []
+    for v in vals:
+        i = 0 if span == 0 else round((v - lo) * (len(_SPARK) - 1) / span)
+        chars.append(_SPARK[i] if (span or v) else " ")
+    s = "".join(chars).rjust(width)
+    return Text(s, style=style, no_wrap=True)
+
