@@ -84,7 +84,7 @@ Processes      ↑/↓ move   Enter buffers of the process   / filter (Esc clear
 Drill-down     Enter on a buffer: holders, attached devices, tag rule, lifetime   Esc back
 Leaks          b  set the baseline to now (default: the first sample)
 Sampling       p  pause / resume (replay: play / stop)   + / -  refresh interval
-Replay         [ ] step   { } ±10 steps   or click the slider
+Replay         [ ] step   {{ }} ±10 steps   or click the slider
 Devices        t  next device tab
 Output         s  save the raw capture of this sample   r  write a bug-report bundle
 Other          e  explain the reconciliation   k  problems the parsers reported   ?  this help   q quit
