@@ -81,6 +81,8 @@ class Builder:
         # per-process references that could not be joined to a buffer: pid -> {"fds": n, "bytes": b}
         self.unjoined: dict[int, dict[str, int]] = {}
         self.identity_complete = True    # False when some references had no identity to join on
+        # holdings known only by kind, from processed dumps: buffer key -> {pid: Holding(by=...)}
+        self.explicit_holdings: dict[str, dict[int, Holding]] = {}
         self._anon = 0
 
     # ---- buffers ---------------------------------------------------------------------------
@@ -171,6 +173,8 @@ class Builder:
             for pid in set(d.fds) | set(d.maps):
                 holders[pid] = Holding(fds=tuple(sorted(d.fds.get(pid, ()))),
                                        maps=tuple(sorted(d.maps.get(pid, ()), key=lambda m: m.start)))
+            for pid, h in self.explicit_holdings.get(key, {}).items():
+                holders.setdefault(pid, h)
             names, pkgs = [], []
             for pid in holders:
                 pr = procs.get(pid)

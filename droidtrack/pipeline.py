@@ -64,7 +64,17 @@ def feed_frames(b: Builder, fr: _frames.Frames) -> None:
     _feed_processes(b, fr, root, access)
     _feed_buffers(b, fr, root, files)
     _feed_refs(b, fr, root, access)
+    _feed_dumps(b, fr)
     _coverage(b, fr, access, files)
+
+
+def _feed_dumps(b: Builder, fr: _frames.Frames) -> None:
+    from droidtrack import secondary
+    for name, feed in (("dumpsys_meminfo", secondary.feed_meminfo), ("dumpsys_gpu", secondary.feed_dumpsys_gpu),
+                       ("dmabuf_dump", secondary.feed_dmabuf_dump)):
+        sec = fr.sections.get(name)
+        if sec is not None and sec.content.strip():
+            feed(b, sec.text())
 
 
 # ---- identity ---------------------------------------------------------------------------------
@@ -150,12 +160,8 @@ def _feed_files(b: Builder, files: dict[str, list]) -> None:
                 p.reported[name] = v
         if name:
             b.sources["proc." + name] = SourceStatus("ok", f"{len(vals)} processes")
-    try:
-        from droidtrack import secondary
-    except ImportError:
-        secondary = None
-    if secondary is not None:
-        secondary.feed_files(b, files)
+    from droidtrack import secondary
+    secondary.feed_files(b, files)
 
 
 # ---- processes --------------------------------------------------------------------------------

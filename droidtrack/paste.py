@@ -1,0 +1,193 @@
+"""Text someone pasted or saved from one source -> the snapshot that source allows.
+
+Used by `droidtrack analyze` (and the bug-report reader): detect the format (parse/detect.py),
+run its parser, feed the builder. What one source cannot say (who holds a bufinfo buffer, how a
+dmabuf_dump holder holds it) is left unknown, never guessed.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+from droidtrack import frames, secondary
+from droidtrack.build import Builder
+from droidtrack.model import MapRef, Snapshot, SourceStatus
+from droidtrack.parse import bufinfo as p_bufinfo
+from droidtrack.parse import detect as p_detect
+from droidtrack.parse import fdinfo as p_fdinfo
+from droidtrack.parse import gpu as p_gpu
+from droidtrack.parse import ion as p_ion
+from droidtrack.parse import maps as p_maps
+from droidtrack.parse import memtrack as p_memtrack
+from droidtrack.pipeline import feed_frames
+from droidtrack.problems import Problem
+from droidtrack.tags import Rules
+
+# formats analyze can turn into a snapshot, and what each can say
+SUPPORTED = {
+    "bufinfo": "every buffer (size, exporter, name, inode on 5.3+); no holders",
+    "dmabuf_dump": "buffers by inode and which processes hold them; totals",
+    "dumpsys_meminfo": "memtrack per app (EGL/GL/Other mtrack) and the system DMA-BUF/ION/GPU lines",
+    "ion_heap": "ION per-client totals and orphaned allocations of one heap",
+    "ion_client": "one ION client's usage per heap",
+    "ion_sysfs": "ION/dma-heap totals",
+    "memtrack": "memtrack RFC buffers of one process",
+    "memtrack_debug": "memtrack RFC debug totals",
+    "fdinfo": "one dma-buf fd",
+    "maps": "a process's dma-buf mappings",
+    "mali_gpu_memory": "Mali GPU memory per context",
+    "dumpsys_gpu": "GPU memory per process (gpu_mem)",
+    "dmaprocs": "vendor per-process dma-buf lists",
+}
+
+
+class AnalyzeError(Exception):
+    exit_code = 2
+
+
+@dataclass
+class Piece:
+    label: str
+    text: str
+    fmt: str | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+
+_HEAP_FROM_PROMPT = re.compile(r"ion/heaps(?:\s*#\s*cat\s+|/)([\w,.\-]+)")
+_PID_FROM_TEXT = re.compile(r"/proc/(\d+)/")
+
+
+def read_text(data: bytes) -> str:
+    return data.decode("utf-8", "backslashreplace")
+
+
+def analyze(inputs: list[tuple[str, bytes]], *, rules: Rules | None = None, force: str | None = None,
+            pid: int | None = None) -> tuple[Snapshot, list[Piece]]:
+    b = Builder(rules)
+    pieces: list[Piece] = []
+    per_process_read = False
+    for label, data in inputs:
+        if frames.sniff_token(data):
+            fr = frames.decode(data)
+            b.problems.extend(fr.problems)
+            feed_frames(b, fr)
+            pieces.append(Piece(label, "", "capture"))
+            per_process_read = True
+            continue
+        text = p_detect.unwrap_pasted(read_text(data))
+        fmt = force
+        if fmt is None:
+            guesses = [g for g in p_detect.detect(text) if g[0] in SUPPORTED]
+            if not guesses:
+                raise AnalyzeError(f"{label}: not a format droidtrack recognises. It reads: "
+                                   + ", ".join(sorted(SUPPORTED)) + " (use --as FORMAT to force one)")
+            fmt = guesses[0][0]
+        elif fmt not in SUPPORTED:
+            raise AnalyzeError(f"--as {fmt}: unknown format; one of {', '.join(sorted(SUPPORTED))}")
+        piece = Piece(label, text, fmt)
+        pieces.append(piece)
+        per_process_read |= _feed(b, fmt, text, label, pid)
+        b.sources[f"paste:{fmt}"] = SourceStatus("ok", f"{label}: {SUPPORTED[fmt]}")
+    if not per_process_read:
+        # nothing said who holds what: no buffer is proven kernel-only
+        b.identity_complete = False
+    snap = b.finish(time=time.time(), origin="analyze:" + ",".join(p.label for p in pieces))
+    return snap, pieces
+
+
+def _feed(b: Builder, fmt: str, text: str, label: str, pid: int | None) -> bool:
+    """Feed one pasted text; returns True when it says who holds buffers (all processes)."""
+    if fmt == "bufinfo":
+        res = p_bufinfo.parse(text)
+        b.problems.extend(res.problems)
+        for r in res.records:
+            d = b.buffer_by_inode(r.inode, r.size, "bufinfo") if r.inode is not None else b.anonymous_buffer("bufinfo")
+            d.offer("size", r.size, "bufinfo", {"bufinfo": 3})
+            d.offer("exporter", r.exporter, "bufinfo", {"bufinfo": 3})
+            d.offer("name", r.name, "bufinfo", {"bufinfo": 3})
+            d.offer("count", r.count, "bufinfo", {"bufinfo": 3})
+            d.attached = tuple(r.attached)
+        if res.total_bytes is not None:
+            b.reported["bufinfo.total"] = res.total_bytes
+        return False
+    if fmt == "dmabuf_dump":
+        secondary.feed_dmabuf_dump(b, text)
+        return True
+    if fmt == "dumpsys_meminfo":
+        secondary.feed_meminfo(b, text)
+        return False
+    if fmt in ("ion_heap", "ion_client"):
+        m = _HEAP_FROM_PROMPT.search(text)
+        name = m.group(1) if m else label.rsplit("/", 1)[-1]
+        path = f"/sys/kernel/debug/ion/{'heaps' if fmt == 'ion_heap' else 'clients'}/{name}"
+        lines = [(i, path, line) for i, line in enumerate(text.split("\n"), 1)]
+        secondary.feed_ion_debugfs(b, lines)
+        return False
+    if fmt == "ion_sysfs":
+        res = p_ion.parse_totals(text)
+        b.problems.extend(res.problems)
+        for r in res.records:
+            b.reported[r.key.replace("_total_", ".total_")] = r.bytes
+        return False
+    if fmt == "memtrack":
+        res = p_memtrack.parse(text)
+        b.problems.extend(res.problems)
+        secondary.feed_memtrack(b, res.records)
+        return False
+    if fmt == "memtrack_debug":
+        res = p_memtrack.parse_debug(text)
+        b.problems.extend(res.problems)
+        b.reported["memtrack.debug_total"] = sum(r.size for r in res.records)
+        return False
+    if fmt == "fdinfo":
+        if pid is None:
+            m = _PID_FROM_TEXT.search(text)
+            pid = int(m.group(1)) if m else None
+        res = p_fdinfo.parse_one(text, pid=pid)
+        b.problems.extend(res.problems)
+        for r in res.records:
+            if not r.is_dmabuf:
+                continue
+            d = b.buffer_by_inode(r.inode, r.size, "fdinfo") if r.inode is not None else b.anonymous_buffer("fdinfo")
+            d.offer("size", r.size, "fdinfo", {"fdinfo": 2})
+            d.offer("exporter", r.exporter, "fdinfo", {"fdinfo": 2})
+            d.offer("name", r.name, "fdinfo", {"fdinfo": 2})
+            d.offer("count", r.count, "fdinfo", {"fdinfo": 2})
+            if r.pid is not None:
+                b.process(r.pid)
+                b.add_fd_ref(d, r.pid, r.fd if r.fd is not None else -1)
+            else:
+                b.problems.append(Problem("fdinfo", f"{label}: no pid known for this fdinfo "
+                                          "(pass --pid N): the buffer is listed without its holder"))
+        return False
+    if fmt == "maps":
+        if pid is None:
+            m = _PID_FROM_TEXT.search(text)
+            pid = int(m.group(1)) if m else None
+        res = p_maps.parse_maps_file(text, pid=pid)
+        b.problems.extend(res.problems)
+        for m in res.records:
+            if m.legacy:
+                continue
+            d = b.buffer_by_inode(m.inode, None, "maps")
+            if d.size is None:
+                d.offer("size", m.end - m.start + m.offset, "maps", {"maps": -1})
+                d.provenance["size"] = "maps (VMA length + offset: a lower bound)"
+            d.offer("name", m.name, "maps", {"maps": 1})
+            if m.pid is not None:
+                b.process(m.pid)
+                b.add_map_ref(d, m.pid, MapRef(m.start, m.end, m.offset, m.perms))
+        if pid is None:
+            b.problems.append(Problem("maps", f"{label}: no pid known (pass --pid N): mappings kept without holder"))
+        return False
+    if fmt == "mali_gpu_memory":
+        secondary.feed_gpu_records(b, p_gpu.parse_mali(text), "mali")
+        return False
+    if fmt == "dumpsys_gpu":
+        secondary.feed_dumpsys_gpu(b, text)
+        return False
+    if fmt == "dmaprocs":
+        secondary.feed_dmaprocs(b, text)
+        return False
+    raise AnalyzeError(f"{label}: format {fmt} is recognised but cannot be analysed yet")
