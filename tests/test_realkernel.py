@@ -146,6 +146,9 @@ def test_raw_check_reports_a_changed_kernel_text():
     problems, _ = compare.check_raw_capture(hacked, e)
     assert any("header" in p for p in problems)
     assert any("count 2" in p for p in problems)
+    # a close-on-exec fd whose fdinfo flags lost O_CLOEXEC
+    problems, _ = compare.check_raw_capture(data.replace(b"flags:\t02000002\n", b"flags:\t02\n", 1), e)
+    assert any("fdinfo flags '02'" in p for p in problems)
     wrong = copy.deepcopy(e)
     wrong["buffers"][0]["holders"].popitem()
     problems, _ = compare.check_raw_capture(data, wrong)

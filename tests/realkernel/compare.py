@@ -334,6 +334,11 @@ def check_raw_capture(capture: bytes, expected: dict[str, Any]) -> tuple[list[st
                     out.append(f"{w}: fdinfo name {fi.get('name')!r}, expected {e['name']!r}")
                 if bi is not None and fi.get("count") != str(bi["count"]):
                     out.append(f"{w}: fdinfo count {fi.get('count')!r} differs from bufinfo's {bi['count']}")
+                if "cloexec_fds" in h:
+                    # fdinfo flags: octal f_flags, with O_CLOEXEC (02000000) when the fd has FD_CLOEXEC
+                    want_flags = "02000002" if fd in h["cloexec_fds"] else "02"
+                    if fi.get("flags") != want_flags:
+                        out.append(f"{w}: fdinfo flags {fi.get('flags')!r}, expected {want_flags!r}")
                 link = r.links.get((pid, fd))
                 want_link = "/dmabuf:" + (e["name"] or "")
                 if link != want_link:

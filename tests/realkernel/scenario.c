@@ -110,7 +110,8 @@ static void report(int rfd, const char *role)
 	prctl(PR_GET_NAME, comm);
 	n += snprintf(b + n, sizeof b - n, "proc %d %s %s\n", (int)getpid(), role, comm);
 	for (int i = 0; i < nfds; i++)
-		n += snprintf(b + n, sizeof b - n, "fd %d %d %d\n", (int)getpid(), fds[i].buf, fds[i].fd);
+		n += snprintf(b + n, sizeof b - n, "fd %d %d %d %d\n", (int)getpid(), fds[i].buf, fds[i].fd,
+			      (fcntl(fds[i].fd, F_GETFD) & FD_CLOEXEC) ? 1 : 0);
 	for (int i = 0; i < nmaps; i++)
 		n += snprintf(b + n, sizeof b - n, "map %d %d %lu %lu %lu\n", (int)getpid(), maps[i].buf,
 			      maps[i].start, maps[i].end, maps[i].offset);
@@ -253,6 +254,11 @@ static void write_json(const char *out, int vgem)
 			for (int j = 0; j < nlines; j++)
 				if (lines[j].pid == pid && lines[j].a == id && !strcmp(lines[j].kind, "fd"))
 					fprintf(f, "%s%d", c++ ? ", " : "", lines[j].b);
+			fprintf(f, "], \"cloexec_fds\": [");   /* F_GETFD said FD_CLOEXEC */
+			c = 0;
+			for (int j = 0; j < nlines; j++)
+				if (lines[j].pid == pid && lines[j].a == id && !strcmp(lines[j].kind, "fd") && lines[j].s)
+					fprintf(f, "%s%d", c++ ? ", " : "", lines[j].b);
 			fprintf(f, "], \"maps\": [");
 			c = 0;
 			for (int j = 0; j < nlines; j++)
@@ -287,7 +293,7 @@ static void read_reports(int rfd, int nprocs)
 		memset(x, 0, sizeof *x);
 		x->a = -1;
 		if (sscanf(l, "proc %d %31s %31s", &x->pid, x->role, x->comm) >= 2) strcpy(x->kind, "proc");
-		else if (sscanf(l, "fd %d %d %d", &x->pid, &x->a, &x->b) == 3) strcpy(x->kind, "fd");
+		else if (sscanf(l, "fd %d %d %d %lu", &x->pid, &x->a, &x->b, &x->s) == 4) strcpy(x->kind, "fd");
 		else if (sscanf(l, "map %d %d %lu %lu %lu", &x->pid, &x->a, &x->s, &x->e, &x->o) == 5)
 			strcpy(x->kind, "map");
 		else continue;

@@ -124,7 +124,7 @@ def _ldd_libs(binary: Path) -> list[Path]:
     return libs
 
 
-def build_initramfs(kdir: Path, scenario: Path, out: Path) -> Path:
+def build_initramfs(kdir: Path, scenario: Path, out: Path, collect_sh: Path | None = None) -> Path:
     busybox = Path("/bin/busybox")
     for need, pkg in ((busybox, "busybox-static"), (MKSH_STATIC, "mksh"), (TOYBOX, "toybox")):
         if not need.exists():
@@ -135,7 +135,7 @@ def build_initramfs(kdir: Path, scenario: Path, out: Path) -> Path:
     c.file("bin/busybox", busybox.read_bytes())
     c.file("init", (HERE / "init.sh").read_bytes())
     c.file("bin/dt_scenario", scenario.read_bytes())
-    c.file("collect.sh", COLLECT_SH.read_bytes(), 0o644)
+    c.file("collect.sh", (collect_sh or COLLECT_SH).read_bytes(), 0o644)
     c.file("bin/mksh", MKSH_STATIC.read_bytes())
     # toybox is dynamically linked in Debian: bring its loader and libraries along
     c.file("toybox/toybox", TOYBOX.read_bytes())
@@ -225,7 +225,7 @@ def run_vm(kdir: Path, initramfs: Path, token: str, shells: str = "busybox,mksh"
 
 
 def boot(shells: str = "busybox,mksh", vgem: bool = True, odd_names: bool = False,
-         token: str | None = None, workdir: Path | None = None) -> VMResult:
+         token: str | None = None, workdir: Path | None = None, collect_sh: Path | None = None) -> VMResult:
     """Fetch (cached) kernel, build scenario and initramfs, boot, return the VM's files."""
     import secrets
     token = token or secrets.token_hex(12)
@@ -233,7 +233,7 @@ def boot(shells: str = "busybox,mksh", vgem: bool = True, odd_names: bool = Fals
     work = Path(workdir or (cache_dir() / "work"))
     work.mkdir(parents=True, exist_ok=True)
     scen = build_scenario(work)
-    initrd = build_initramfs(kdir, scen, work / "initramfs.cpio")
+    initrd = build_initramfs(kdir, scen, work / "initramfs.cpio", collect_sh)
     res = run_vm(kdir, initrd, token, shells=shells, vgem=vgem, odd_names=odd_names, workdir=work)
     res.files.setdefault("token", token.encode())
     return res
@@ -245,18 +245,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-vgem", action="store_true")
     ap.add_argument("--odd-names", action="store_true", help="add buffers named with TAB, newline, 31+ chars")
     ap.add_argument("--save-captures", metavar="DIR", help="write every file the VM sent into DIR")
+    ap.add_argument("--collect-sh", metavar="FILE", type=Path,
+                    help="collector to put in the VM (default: device_scripts/collect.sh)")
     a = ap.parse_args(argv)
-    res = boot(shells=a.shells, vgem=not a.no_vgem, odd_names=a.odd_names)
-    print(f"boot+run: {res.seconds:.1f} s, done={res.done}, files: "
-          + ", ".join(f"{k}({len(v)} B)" for k, v in res.files.items()))
-    for pr in res.problems:
-        print("problem:", pr)
-    print(res.log)
+    res = boot(shells=a.shells, vgem=not a.no_vgem, odd_names=a.odd_names, collect_sh=a.collect_sh)
     if a.save_captures:
         d = Path(a.save_captures)
         d.mkdir(parents=True, exist_ok=True)
         for k, v in res.files.items():
             (d / k).write_bytes(v)
+    print(f"boot+run: {res.seconds:.1f} s, done={res.done}, files: "
+          + ", ".join(f"{k}({len(v)} B)" for k, v in res.files.items()))
+    for pr in res.problems:
+        print("problem:", pr)
+    print(res.log)
     return 0 if res.done and not res.problems else 1
 
 
