@@ -16,7 +16,8 @@ Kept: sizes, inodes, pids, uids, exporters (kernel heap names), attached device 
 the rule that gave them (tags are computed before redaction, from the real names), model,
 manufacturer, build fingerprint, kernel and Android version.
 
-A pseudonym is `<kind>-<10 base32 chars>` of HMAC-SHA256(salt, kind NUL value): the same value
+A pseudonym is `<kind>-<10 base32 chars>` (`pkg.<…>` for packages, so that it still reads as a
+package) of HMAC-SHA256(salt, kind NUL value): the same value
 gets the same pseudonym everywhere in one report (and across reports made with the same salt);
 without the salt nobody can test a guess. The salt is random per report unless the user gives
 one; it is never written into the report.
@@ -64,7 +65,8 @@ class Redactor:
         b32 = base64.b32encode(digest).decode().lower().rstrip("=")
         n = 10
         while True:
-            p = f"{kind}-{b32[:n]}"
+            # a package pseudonym keeps a dot, so it is still recognised as a package (and grouped)
+            p = f"{kind}{'.' if kind == 'pkg' else '-'}{b32[:n]}"
             if p not in self._taken or self._taken[p] == key:
                 break
             n += 2  # a collision of 50 bits: take more of the digest, still deterministic

@@ -1,0 +1,142 @@
+"""`droidtrack report`: one zip to attach to a bug (HTML page, Markdown summary, JSON, raw data)."""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from pathlib import Path
+
+from droidtrack.sources import SourceError, add_source_arguments, source_from_args
+
+EPILOG = """\
+what the zip holds:
+  report.html       open in any browser: totals per tag and exporter, top processes with their
+                    buffers, kernel-only buffers, reconciliation, provenance; for a recording also
+                    charts over time and leak suspects. Self-contained: loads nothing from the network.
+  summary.md        paste into the bug tracker (GitHub/GitLab Markdown)
+  snapshot.json     the snapshot (schema droidtrack.snapshot/1)
+  raw/...           the raw collector stream(s), the recording, or the bugreport sections read
+  provenance.json   device, build, kernel, Android version, sources read and missing, root, version
+
+examples:
+  droidtrack report                                  the connected device
+  droidtrack report --demo -o demo.zip               the built-in simulated phone
+  droidtrack report --bugreport bugreport-*.zip      an `adb bugreport` zip someone attached
+  droidtrack report --replay camera-leak.dtrec       a recording: charts over time, leak suspects
+  droidtrack report --capture phone.dtc --redact     names replaced by pseudonyms, for reports
+                                                     that leave the company (see docs/report.md)
+  droidtrack report --analyze bufinfo.txt dmabuf_dump.txt    text pasted into an issue
+
+exit codes: 0 the report was written, 2 nothing could be read or the zip could not be written
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="write a zip to attach to a bug: HTML page, Markdown summary, JSON, raw data",
+                       description="Collect a snapshot (or read a recording, a bugreport, a capture, pasted text) and "
+                                   "write one zip with everything a bug needs: a self-contained HTML page, a Markdown "
+                                   "summary to paste, the JSON snapshot, the raw input and where it all came from.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_source_arguments(p)
+    p.add_argument("--analyze", nargs="+", metavar="FILE",
+                   help="text pasted from a device (bufinfo, dmabuf_dump, dumpsys meminfo, ...) instead of a device")
+    p.add_argument("-o", "--output", metavar="ZIP",
+                   help="where to write the zip (default: droidtrack-report-<model>-<time>.zip here)")
+    p.add_argument("--redact", action="store_true",
+                   help="replace package, process and buffer names and the serial with stable pseudonyms "
+                        "(keyed HMAC); raw streams are left out")
+    p.add_argument("--redact-salt", metavar="TEXT",
+                   help="the HMAC key for --redact (default: random per report). Give the same salt to get the "
+                        "same pseudonyms in several reports; keep it secret")
+    p.add_argument("--redact-map", metavar="FILE",
+                   help="with --redact: also write the pseudonym -> real name table to FILE (kept out of the zip)")
+    p.add_argument("--title", help="the report's title (default: droidtrack report: <device model>)")
+    p.add_argument("--top", type=int, default=25, metavar="N", help="processes shown with their buffers (default 25)")
+    p.set_defaults(func=run)
+
+
+def _err(msg: str) -> int:
+    print(f"droidtrack: {msg}", file=sys.stderr)
+    return 2
+
+
+def _collect(args: argparse.Namespace):
+    """-> (snapshots, raws [(name, bytes)], notes, source label)"""
+    if args.analyze:
+        try:
+            from droidtrack.sources.paste import PasteSource  # the lead's `analyze` source
+        except ImportError:
+            raise SourceError("--analyze needs droidtrack.sources.paste, which this build does not have; "
+                              "use `droidtrack analyze FILE` and report its snapshot instead") from None
+        from droidtrack.tags import load_rules
+        src = PasteSource(args.analyze, rules=load_rules(getattr(args, "rules", None)))
+        try:
+            got = src.collect()
+        finally:
+            src.close()
+        raws = []
+        for f in args.analyze:
+            try:
+                raws.append((Path(f).name, Path(f).read_bytes()))
+            except OSError:
+                pass
+        return [got.snapshot], raws, ["built from pasted text: only what that text shows is known"], "analyze"
+    src = source_from_args(args)
+    try:
+        if getattr(args, "replay", None):
+            rec = src.recording
+            snaps = [src.at(i).snapshot for i in range(len(rec.samples))]
+            raws = [(Path(args.replay).name, Path(args.replay).read_bytes())]
+            return snaps, raws, [], f"replay:{Path(args.replay).name}"
+        got = src.collect()
+        raws = []
+        notes: list[str] = []
+        if got.raw is not None:
+            raws.append(("collector.stream", got.raw))
+        excerpt = getattr(src, "excerpt", None)
+        if callable(excerpt):
+            raws.append(("bugreport-sections.txt", excerpt()))
+            notes.append("built from an adb bugreport: which process holds a buffer comes from dmabuf_dump, "
+                         "which cannot tell fd from mapping (fd-only and mapped are not known)")
+        return [got.snapshot], raws, notes, getattr(src, "label", "") or ""
+    finally:
+        src.close()
+
+
+def _default_name(snap) -> str:
+    model = re.sub(r"[^A-Za-z0-9._-]+", "-", snap.device.model or "device").strip("-") or "device"
+    return f"droidtrack-report-{model}-{time.strftime('%Y%m%d-%H%M%S')}.zip"
+
+
+def run(args: argparse.Namespace) -> int:
+    from droidtrack.report import Redactor, write_report
+    try:
+        snaps, raws, notes, label = _collect(args)
+    except SourceError as e:
+        return _err(str(e))
+    if not snaps:
+        return _err("the source gave no snapshot")
+    last = snaps[-1]
+    if not last.buffers and not last.processes:
+        print("droidtrack: warning: nothing could be read from this source; the report says why",
+              file=sys.stderr)
+    redactor = Redactor(args.redact_salt) if (args.redact or args.redact_salt) else None
+    out = Path(args.output) if args.output else Path(_default_name(last))
+    try:
+        res = write_report(out, snaps, raws=raws, notes=notes, redactor=redactor, title=args.title,
+                           source_label=label, top_n=args.top)
+    except OSError as e:
+        return _err(f"cannot write {out}: {e.strerror or e}")
+    if redactor is not None and args.redact_map:
+        try:
+            with open(args.redact_map, "w", encoding="utf-8") as f:
+                for real, pseudo in sorted(redactor.mapping.items(), key=lambda kv: kv[1]):
+                    f.write(f"{pseudo}\t{real!r}\n")
+        except OSError as e:
+            return _err(f"cannot write {args.redact_map}: {e.strerror or e}")
+    print(f"wrote {res.path} ({', '.join(res.members)})")
+    for o in res.omitted:
+        print(f"  left out: {o}")
+    print("  attach the zip to the bug; paste summary.md (inside the zip) into the bug's description")
+    return 0

@@ -1,0 +1,211 @@
+"""droidtrack.report: the zip, the HTML page and the Markdown summary, escaping, redaction."""
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from html.parser import HTMLParser
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from droidtrack.report import Redactor, write_report
+from droidtrack.report.escape import h, md, visible
+from report_helpers import MD_LINK, NASTY_NAMES, XSS, snapshot
+
+
+class Elements(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse_html(text: str) -> Elements:
+    e = Elements()
+    e.feed(text)
+    return e
+
+
+def members(path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as z:
+        return {n: z.read(n) for n in z.namelist()}
+
+
+# ---- escaping ---------------------------------------------------------------------------------
+
+def test_visible_makes_controls_and_bidi_visible():
+    assert visible("a\nb\tc\x1b[31m") == "a\\nb\\tc\\x1b[31m"
+    assert visible("x\u202ey\u200d") == "x\\u202ey\\u200d"
+    assert visible("plain name: ok") == "plain name: ok"
+
+
+def test_h_escapes_markup():
+    assert h(XSS) == "&lt;img src=x onerror=alert(1)&gt;"
+    assert h('"\'&') == "&quot;&#x27;&amp;"
+
+
+@pytest.mark.parametrize("name", NASTY_NAMES)
+def test_md_leaves_no_markdown_syntax(name):
+    out = md(name)
+    # every syntax character is escaped: remove the escapes and none of them is left bare
+    bare = re.sub(r"\\[\\`*_{}\[\]()<>#+!|&~:@$=]", "", out)
+    assert not set(bare) & set("`*_[]()<>|&~:@$=!#{}+")
+    assert "\n" not in out and "\x1b" not in out
+
+
+@given(st.text(max_size=60))
+@settings(max_examples=300, deadline=None)
+def test_escapers_never_raise_and_stay_on_one_line(s):
+    for f in (visible, h, md):
+        out = f(s)
+        assert "\n" not in out and "\r" not in out and "\x1b" not in out
+    assert "<" not in h(s) and ">" not in h(s) and '"' not in h(s)
+
+
+# ---- the zip ----------------------------------------------------------------------------------
+
+def test_zip_holds_every_part(tmp_path):
+    snap = snapshot()
+    res = write_report(tmp_path / "r.zip", snap, raws=[("../../etc/evil name.bin", b"@@tok HDR v=1 root=\n")],
+                       notes=["a note"], generated=1_700_000_100.0)
+    m = members(res.path)
+    assert set(m) == {"report.html", "summary.md", "snapshot.json", "raw/evil_name.bin", "provenance.json",
+                      "README.txt"}
+    assert m["raw/evil_name.bin"] == b"@@tok HDR v=1 root=\n"
+    doc = json.loads(m["snapshot.json"])
+    assert doc["schema"] == "droidtrack.snapshot/1"
+    assert doc["totals"]["bytes"] == sum(b.size for b in snap.buffers.values())
+    prov = json.loads(m["provenance.json"])
+    p = prov["provenance"]
+    assert p["device model"] == "Google Pixel 7"
+    assert p["build fingerprint"].startswith("google/panther/panther:14/")
+    assert p["kernel"].startswith("5.10.198")
+    assert p["Android version"] == "14 (SDK 34)"
+    assert p["root"] == "yes (uid 0)"
+    assert p["sources read"] == "bufinfo, fdinfo"
+    assert p["sources missing"] == "dumpsys_meminfo (skipped), sysfs (missing)"
+    assert p["report generated"] == "2023-11-14 22:15:00 UTC"
+    assert prov["raw_streams"] == [{"member": "raw/evil_name.bin", "from": "../../etc/evil name.bin", "bytes": 20}]
+    assert "a note" in m["summary.md"].decode()
+
+
+def test_html_is_self_contained_and_escapes_every_device_string(tmp_path):
+    res = write_report(tmp_path / "r.zip", snapshot())
+    page = members(res.path)["report.html"].decode()
+    e = parse_html(page)
+    tags = [t for t, _ in e.tags]
+    assert "img" not in tags and "iframe" not in tags and "link" not in tags
+    assert tags.count("script") == 1
+    for t, attrs in e.tags:
+        assert not any(k.startswith("on") for k in attrs), (t, attrs)
+        for k in ("src", "href"):
+            assert k not in attrs or attrs[k].startswith("#"), (t, attrs)
+    csp = [a["content"] for t, a in e.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"]
+    assert csp and "default-src 'none'" in csp[0] and "unsafe-inline" not in csp[0].split("script-src")[1].split(";")[0]
+    text = "".join(e.text)
+    # shown as text, exactly (the parser unescapes entities): the names are there, harmlessly
+    assert XSS in text and "<script>alert(2)</script>" in text and MD_LINK in text
+    assert "line1\\nline2" in text and "esc\\x1b[31mred" in text
+    assert "\x1b" not in page
+    for section in ("tags", "exporters", "processes", "kernel-only", "reconciliation", "provenance", "leaks"):
+        assert f'id="{section}"' in page
+    assert "<svg" in page
+
+
+def test_markdown_tables_keep_their_shape(tmp_path):
+    res = write_report(tmp_path / "r.zip", snapshot())
+    text = members(res.path)["summary.md"].decode()
+    # no bare (unescaped) markup character anywhere: every "<", "[", "`" in the summary is escaped
+    assert not re.search(r"(?<!\\)[<\[`]", text), re.search(r".{20}(?<!\\)[<\[`].{20}", text)
+    assert "\x1b" not in text
+    for block in re.findall(r"((?:^\|.*\|\n)+)", text, re.M):
+        rows = block.splitlines()
+        widths = {len(re.findall(r"(?<!\\)\|", r)) for r in rows}
+        assert len(widths) == 1, rows
+    assert "\\<img src\\=x onerror\\=alert\\(1\\)\\>" in text
+
+
+def test_recording_gets_charts_and_leak_suspects(tmp_path):
+    snaps = [snapshot(1_700_000_000.0 + 60 * i, extra_camera=i) for i in range(6)]
+    res = write_report(tmp_path / "rec.zip", snaps)
+    page = members(res.path)["report.html"].decode()
+    assert 'id="over-time"' in page
+    assert page.count("<polyline") >= 3 + 5        # totals (3 lines) + per tag (5 tags) + processes
+    e = parse_html(page)
+    assert ("table", {"id": "suspect-table"}) in e.tags
+    text = "".join(e.text)
+    assert "growth" in text and "persistent" in text and "com.google.android.GoogleCamera" in text
+    assert "6 snapshots" in text
+
+
+def test_single_snapshot_says_why_there_are_no_suspects(tmp_path):
+    page = members(write_report(tmp_path / "r.zip", snapshot()).path)["report.html"].decode()
+    assert "leak suspects need a recording" in page
+    assert 'id="over-time"' not in page
+
+
+def test_no_snapshot_is_an_error(tmp_path):
+    with pytest.raises(ValueError):
+        write_report(tmp_path / "r.zip", [])
+
+
+# ---- redaction --------------------------------------------------------------------------------
+
+REAL_NAMES = ("GoogleCamera", "surfaceflinger", "camera.provider", "FramebufferSurface", "gpu-private",
+              "R58M123ABC", "/tmp/some/dir", "oogleCamera")
+
+
+def test_redacted_report_keeps_no_name(tmp_path):
+    snaps = [snapshot(1_700_000_000.0 + 60 * i, extra_camera=i) for i in range(4)]
+    res = write_report(tmp_path / "r.zip", snaps, raws=[("capture.dtc", b"raw with GoogleCamera inside")],
+                       redactor=Redactor("s3cret"))
+    m = members(res.path)
+    assert not any(n.startswith("raw/") for n in m)
+    assert res.omitted and "raw" in res.omitted[0]
+    blob = b"\n".join(m.values())
+    exporters = {b.exporter for b in snaps[0].buffers.values()}     # kernel names: kept on purpose
+    for name in REAL_NAMES + tuple(n for n in NASTY_NAMES if n not in exporters) + ("cam_preview",):
+        assert name.encode() not in blob, name
+        assert json.dumps(name)[1:-1].encode() not in blob, name
+    assert b"s3cret" not in blob
+    doc = json.loads(m["snapshot.json"])
+    procs = {p["pid"]: p for p in doc["processes"]}
+    # one app, two processes: the package pseudonym is shared, the :service suffix is separate
+    assert procs[2000]["package"] == procs[2001]["package"].split(":")[0] == procs[2000]["cmdline"][0]
+    assert procs[2001]["cmdline"][0].startswith(procs[2000]["cmdline"][0] + ":svc-")
+    assert procs[1000]["cmdline"] == ["/system/bin/" + procs[1000]["name"]]   # comm follows argv[0]
+    # what is kept
+    assert doc["device"]["model"] == "Pixel 7" and doc["device"]["fingerprint"].startswith("google/panther")
+    assert doc["totals"]["by_tag"]["camera"] == 12 * 2**20 + 3 * 2 * 2**20
+    assert {b["exporter"] for b in doc["buffers"]} >= {"system", "qcom,system", "kgsl"}
+    prov = json.loads(m["provenance.json"])
+    assert prov["redacted"] is True and "pseudonyms" in prov["provenance"]["redaction"]
+
+
+def test_pseudonyms_are_stable_per_salt_and_differ_between_salts():
+    a, b, c = Redactor("one"), Redactor("one"), Redactor("two")
+    assert a.pseudonym("pkg", "com.example.app") == b.pseudonym("pkg", "com.example.app")
+    assert a.pseudonym("pkg", "com.example.app") != c.pseudonym("pkg", "com.example.app")
+    assert a.pseudonym("pkg", "com.example.app") != a.pseudonym("pkg", "com.example.ap")
+    r1, r2 = Redactor(), Redactor()     # random salt per report
+    assert r1.pseudonym("name", "CAMERA") != r2.pseudonym("name", "CAMERA")
+    s = snapshot()
+    one, two = a.snapshots([s, s])
+    assert one.buffers["ino:2"].name == two.buffers["ino:2"].name == a.buffer_name("CAMERA")
+    assert re.fullmatch(r"name-[a-z2-7]{10}", one.buffers["ino:2"].name)
+    assert one.buffers["ino:3"].name is None      # unnamed stays unnamed
+
+
+def test_redacted_problem_text_is_dropped_and_names_replaced():
+    r = Redactor("k")
+    (red,) = r.snapshots([snapshot()])
+    (p,) = red.problems
+    assert p.text == "[redacted]" and XSS not in p.message
+    assert red.origin == "root:[redacted]"
