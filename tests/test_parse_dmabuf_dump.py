@@ -287,3 +287,20 @@ def test_round_trip_rows(rows, exporter):
     got = [(b.name, b.rss // K, b.pss // K, b.nr_procs, b.inode, b.exporter)
            for b in of(res, DumpBuffer)]
     assert got == [(n, r, p, nr, i, "sys tem" if exporter else None) for n, r, p, nr, i in rows]
+
+
+def test_huge_garbage_line_is_skipped_not_backtracked():
+    # 200,000 spaces would make the right-to-left row pattern quadratic (minutes); the parser
+    # skips lines longer than any real row instead
+    res = dmabuf_dump.parse(proc_header("a", 1) + "x" + " " * 200_000 + "1 kB\n")
+    assert res.records == [] and "longer than" in res.problems[0].message
+    # but a -a table row is allowed to be long (24 characters per process)
+    pids = range(1, 400)
+    text = "    Dmabuf Inode |            Size |   Fd Ref Counts |  Map Ref Counts |"
+    text += "".join("%16s:%-5d |" % ("p", pid) for pid in pids) + "\n"
+    text += "%16d |%13d kB |%16d |%16d |" % (5, 4, 399, 0)
+    text += "".join("%9d(%6d) refs |" % (1, 0) for _ in pids) + "\n"
+    res = dmabuf_dump.parse(text)
+    assert res.problems == []
+    [refs] = of(res, DumpBufferRefs)
+    assert refs.fd_refs == {pid: 1 for pid in pids}

@@ -127,3 +127,8 @@ def test_round_trip_clients(rows):
     res = ion.parse_heap(text, "h")
     assert [(c.client, c.pid, c.bytes) for c in of(res, IonClientUsage)] == [
         (c.strip(), p, s) for c, p, s in rows]
+
+
+def test_huge_garbage_line_is_skipped():
+    res = ion.parse_heap(" client pid user user_pid size mcnt rcnt\n" + "1 " * 100_000 + "\n", "h")
+    assert res.records == [] and "longer than" in res.problems[0].message

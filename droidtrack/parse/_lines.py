@@ -18,17 +18,29 @@ PAGE = 4096
 MAX_PROBLEMS = 25
 
 
-def numbered_lines(text: str) -> Iterator[tuple[int, str]]:
+# Real rows of every format read with regular expressions are far shorter (names are at most
+# 31 characters, comms 15); a longer line is garbage, and skipping it keeps every parser
+# linear-time on hostile input (some row patterns backtrack quadratically on huge lines).
+MAX_LINE = 1024
+
+
+def numbered_lines(text: str, problems: "Problems | None" = None,
+                   max_len: int | None = None) -> Iterator[tuple[int, str]]:
     """(1-based line number, line) without the newline or a trailing CR.
 
     Splits on '\\n' only: `str.splitlines` would also split on form feeds, \\x1c-\\x1e and
-    U+2028, which can appear inside a buffer or process name.
+    U+2028, which can appear inside a buffer or process name. With `max_len`, longer lines
+    are skipped and reported to `problems`.
     """
     if not isinstance(text, str):
         text = str(text)
     for i, line in enumerate(text.split("\n"), 1):
         if line.endswith("\r"):
             line = line[:-1]
+        if max_len is not None and len(line) > max_len:
+            if problems is not None:
+                problems.skip(i, line, f"line longer than {max_len} characters; skipped")
+            continue
         yield i, line
 
 

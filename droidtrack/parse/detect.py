@@ -223,7 +223,15 @@ def detect(text: str) -> list[tuple[str, float]]:
         return []
 
 
+# Detection reads the head of a paste: enough for any output's headers and first rows, and
+# bounded time on a pasted bugreport.
+MAX_DETECT_CHARS = 2_000_000
+
+
 def _detect(text: str) -> list[tuple[str, float]]:
+    text = text[:MAX_DETECT_CHARS]
+    # very long lines are cut: no signature needs more than the start of a line
+    text = "\n".join(ln[:1024] for ln in text.split("\n"))
     plain = unwrap_pasted(text)
     # strip comment markers a paste from source code may carry ("// ", "* ", "/* ")
     plain = re.sub(r"^[ \t]*(?://+|/\*+|\*+/?)[ \t]?", "", plain, flags=re.MULTILINE)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from droidtrack.parse._lines import KIB, Problems, numbered_lines, to_int
+from droidtrack.parse._lines import KIB, MAX_LINE, Problems, numbered_lines, to_int
 from droidtrack.problems import ParseResult, Problem
 
 SOURCE = "dmabuf_dump"
@@ -143,6 +143,9 @@ def _name(s: str) -> str | None:
     return None if s in ("", "<unknown>") else s
 
 
+_TABLE_STATES = ("table", "table_totals", "csv_table", "csv_table_totals")
+
+
 def _csv_pids(rest: str) -> list[tuple[int, str]]:
     out = []
     pos = 0
@@ -192,6 +195,12 @@ class _Parser:
             line = raw.rstrip()
             s = line.strip()
             if not s:
+                continue
+            if (len(line) > MAX_LINE and self.state not in _TABLE_STATES
+                    and "Dmabuf Inode" not in s[:60]):
+                # only -a table lines grow with the number of processes; any other line
+                # this long is garbage (and would make the row patterns backtrack)
+                self.p.skip(n, s, f"line longer than {MAX_LINE} characters; skipped")
                 continue
             self.line(n, raw, line, s)
         self.flush_orphans()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from droidtrack.parse._lines import KIB, Problems, numbered_lines, to_int
+from droidtrack.parse._lines import MAX_LINE, KIB, Problems, numbered_lines, to_int
 from droidtrack.problems import ParseResult, Problem
 
 SOURCE = "dmaprocs"
@@ -101,7 +101,7 @@ def _parse(text: str) -> ParseResult:
             p.add(f"rows of {comm} (PID {pid}) add up to {rows_kb} kB, more than the "
                   f"{header_kb} kB its header says", line=header_line)
 
-    for n, line in numbered_lines(text):
+    for n, line in numbered_lines(text, p, MAX_LINE):
         s = line.strip()
         if not s:
             continue

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from droidtrack.parse._lines import PAGE, Problems, numbered_lines, to_int
+from droidtrack.parse._lines import MAX_LINE, PAGE, Problems, numbered_lines, to_int
 from droidtrack.problems import ParseResult, Problem
 
 
@@ -77,7 +77,7 @@ def _parse_mali(text: str) -> ParseResult:
     recs: list = []
     p = Problems("mali_gpu_memory")
     in_kctx_details = False
-    for n, line in numbered_lines(text):
+    for n, line in numbered_lines(text, p, MAX_LINE):
         s = line.strip()
         if not s:
             continue
@@ -172,7 +172,7 @@ def _parse_dumpsys_gpu(text: str) -> ParseResult:
     recs: list = []
     p = Problems("dumpsys_gpu")
     gpu: int | None = None
-    for n, line in numbered_lines(text):
+    for n, line in numbered_lines(text, p, MAX_LINE):
         s = line.strip()
         if not s:
             continue

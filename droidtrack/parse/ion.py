@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from droidtrack.parse._lines import KIB, Problems, numbered_lines, to_int
+from droidtrack.parse._lines import MAX_LINE, KIB, Problems, numbered_lines, to_int
 from droidtrack.problems import ParseResult, Problem
 
 
@@ -85,11 +85,39 @@ def _guard(source: str, fn, *args) -> ParseResult:
 _DASHES = re.compile(r"^-{10,}$")
 _CLIENT_HDR = re.compile(r"^\s*client\s+pid\s+size\s*$")
 _QCOM_HDR = re.compile(r"^\s*client\s+pid\s+user\s+user_pid\s+size\s+mcnt\s+rcnt\s*$")
-_CLIENT_ROW = re.compile(r"^(?P<client>.*?)\s*(?<!\S)(?P<pid>\d+)\s+(?P<size>\d+)$")
-_ORPHAN_ROW = re.compile(r"^(?P<client>.*?)\s*(?<!\S)(?P<pid>\d+)\s+(?P<size>\d+)\s+"
-                         r"(?P<kmap>-?\d+)\s+(?P<ref>-?\d+)$")
-_QCOM_ROW = re.compile(r"^(?P<client>.*?)\s*(?<!\S)(?P<pid>\d+)\s+(?P<user>.*?)\s+"
-                       r"(?P<upid>\d+)\s+(?P<size>\d+)\s+(?P<m>-?\d+)\s+(?P<r>-?\d+)$")
+_INT = re.compile(r"^-?\d+$")
+
+
+def _right_ints(line: str, k: int) -> tuple[str, list[int]] | None:
+    """Split off the last k whitespace-separated integers; the rest (stripped) is the name.
+    Linear in the line length (no backtracking regex over names)."""
+    parts = line.rstrip().rsplit(None, k)
+    if len(parts) == k:
+        parts.insert(0, "")
+    if len(parts) != k + 1 or not all(_INT.match(x) for x in parts[1:]):
+        return None
+    if parts[1].startswith("-"):
+        return None    # the pid column is unsigned
+    return parts[0].strip(), [int(x) for x in parts[1:]]
+
+
+def _qcom_loose(line: str):
+    """QCOM orphan row with columns not where the fixed layout puts them: the pid between
+    client and user must be the only integer word there, else the row is ambiguous."""
+    r = _right_ints(line, 4)
+    if r is None:
+        return None
+    left, (upid, size, mc, rc) = r
+    words = left.split(" ")
+    idx = [i for i, w in enumerate(words) if w.isascii() and w.isdigit()]
+    if len(idx) != 1:
+        return None
+    i = idx[0]
+    client = " ".join(words[:i]).strip()
+    user = " ".join(words[i + 1:]).strip()
+    return client, int(words[i]), user, upid, size, mc, rc
+
+
 _TOTAL = re.compile(r"^\s*(total orphaned|total|deferred free)\s+(\d+)\s*$")
 _POOL = re.compile(r"^\s*(\d+) order (\d+) (\w+) pages\s+in (\w+) pool = (\d+) total\s*$")
 
@@ -120,7 +148,7 @@ def _parse_heap(text: str, heap: str) -> ParseResult:
     section = "clients"
     qcom = False
     totals: dict[str, int] = {}
-    for n, line in numbered_lines(text):
+    for n, line in numbered_lines(text, p, MAX_LINE):
         s = line.strip()
         if not s:
             continue
@@ -150,30 +178,24 @@ def _parse_heap(text: str, heap: str) -> ParseResult:
                       "not 4 KiB?)", line=n, text=s)
             continue
         if section == "clients":
-            m = _CLIENT_ROW.match(line.rstrip())
-            if m:
-                recs.append(IonClientUsage(heap, m.group("client").strip(), int(m.group("pid")),
-                                           int(m.group("size"))))
+            r = _right_ints(line, 2)
+            if r is not None:
+                recs.append(IonClientUsage(heap, r[0], r[1][0], r[1][1]))
                 continue
         elif section == "orphans":
             if qcom:
                 f = _qcom_fixed(line.rstrip())
                 if f is None:
-                    m = _QCOM_ROW.match(line.rstrip())
-                    if m:
-                        f = (m.group("client").strip(), int(m.group("pid")),
-                             m.group("user").strip(), int(m.group("upid")), int(m.group("size")),
-                             int(m.group("m")), int(m.group("r")))
+                    f = _qcom_loose(line)
                 if f is not None:
                     client, pid, user, upid, size, mc, rc = f
                     recs.append(IonOrphan(heap, client, pid, size, user, upid, mc, rc))
                     continue
             else:
-                m = _ORPHAN_ROW.match(line.rstrip())
-                if m:
-                    recs.append(IonOrphan(heap, m.group("client").strip(), int(m.group("pid")),
-                                          int(m.group("size")), kmap_cnt=int(m.group("kmap")),
-                                          refcount=int(m.group("ref"))))
+                r = _right_ints(line, 4)
+                if r is not None:
+                    client, (pid, size, kmap, ref) = r
+                    recs.append(IonOrphan(heap, client, pid, size, kmap_cnt=kmap, refcount=ref))
                     continue
         p.skip(n, s)
     if totals:
@@ -201,7 +223,7 @@ def _parse_client(text: str, client: str) -> ParseResult:
     p = Problems("ion_client")
     pm = _PID_CLIENT.match(client or "")
     pid = int(pm.group(1)) if pm else None
-    for n, line in numbered_lines(text):
+    for n, line in numbered_lines(text, p, MAX_LINE):
         s = line.strip()
         if not s:
             continue
@@ -231,7 +253,7 @@ def _parse_totals(lines) -> ParseResult:
     p = Problems("ion_sysfs")
     if isinstance(lines, str):
         entries = []
-        for n, line in numbered_lines(lines):
+        for n, line in numbered_lines(lines, p, MAX_LINE):
             if not line.strip():
                 continue
             path, sep, content = line.partition(":")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from droidtrack.parse._lines import KIB, Problems, grouped_int, numbered_lines, to_int
+from droidtrack.parse._lines import MAX_LINE, KIB, Problems, grouped_int, numbered_lines, to_int
 from droidtrack.problems import ParseResult, Problem
 
 SOURCE = "dumpsys_meminfo"
@@ -129,7 +129,7 @@ class _Parser:
         self.app_line: int | None = None
 
     def run(self, text: str) -> ParseResult:
-        for n, raw in numbered_lines(text):
+        for n, raw in numbered_lines(text, self.p, MAX_LINE):
             s = raw.strip()
             if not s:
                 self.section = None

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from droidtrack.parse._lines import Problems, numbered_lines
+from droidtrack.parse._lines import MAX_LINE, Problems, numbered_lines
 from droidtrack.problems import ParseResult, Problem
 
 
@@ -85,7 +85,7 @@ def _parse(text: str) -> ParseResult:
             recs.append(MemtrackEntry(cur["pid"], cur["ref"], cur["id"], cur["size"], cur["tag"],
                                       tuple(cur["vmas"])))
 
-    for n, line in numbered_lines(text):
+    for n, line in numbered_lines(text, p, MAX_LINE):
         s = line.strip()
         if not s:
             continue
@@ -128,7 +128,7 @@ def parse_debug(text: str) -> ParseResult:
 def _parse_debug(text: str) -> ParseResult:
     recs: list[MemtrackDebugEntry] = []
     p = Problems("memtrack_debug")
-    for n, line in numbered_lines(text):
+    for n, line in numbered_lines(text, p, MAX_LINE):
         s = line.strip()
         if not s or _DEBUG_HEADER.match(line):
             continue
