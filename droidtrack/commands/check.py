@@ -111,19 +111,21 @@ def _label_of_args(args) -> str:
 
 # ---- many devices --------------------------------------------------------------------------
 
-def _servers(args) -> list[tuple[str | None, int | None]]:
+def _servers(args) -> list[tuple[str, int]]:
     out = []
     for s in args.adb_server:
         host, _, port = s.rpartition(":")
-        if not port.isdigit():
+        if not port.isdigit() or not 0 < int(port) < 65536:
             raise BudgetError(f"--adb-server {s!r}: expected HOST:PORT")
         out.append((host or "127.0.0.1", int(port)))
     if not out:
-        out.append((getattr(args, "adb_host", None), getattr(args, "adb_port", None)))
+        from droidtrack.sources import adb
+        t = adb.target_from_args(args)      # -H/-P, else the environment, else localhost:5037
+        out.append((t.host, t.port))
     return out
 
 
-def list_all_devices(args) -> list[tuple[str | None, int | None, str, str]]:
+def list_all_devices(args) -> list[tuple[str, int, str, str]]:
     """(host, port, serial, state) of every device the adb server(s) list."""
     from droidtrack.sources import adb
     found = []
@@ -131,12 +133,10 @@ def list_all_devices(args) -> list[tuple[str | None, int | None, str, str]]:
         try:
             devs = adb.list_devices(host, port)
         except Exception as e:   # the server could not be reached: one unmeasurable "device"
-            found.append((host, port, f"adb server {host or 'localhost'}:{port or 5037}", f"error: {e}"))
+            found.append((host, port, f"adb server {host}:{port}", f"unreachable ({e})"))
             continue
         for d in devs:
-            serial = getattr(d, "serial", None) or (d[0] if isinstance(d, tuple) else str(d))
-            state = getattr(d, "state", None) or (d[1] if isinstance(d, tuple) and len(d) > 1 else "device")
-            found.append((host, port, serial, state))
+            found.append((host, port, d.serial, d.state))
     return found
 
 
@@ -148,16 +148,15 @@ def check_all_devices(bf: BudgetFile, args, rules, baseline=None) -> list[Report
     def one(dev) -> Report:
         host, port, serial, state = dev
         if state != "device":
-            return Report(serial, unmeasurable=f"could not measure: device is {state}"
-                          + (" (accept the USB debugging prompt on the device)" if state == "unauthorized" else ""))
+            from droidtrack.sources.adb import STATE_HINTS
+            hint = STATE_HINTS.get(state, "")
+            return Report(serial, unmeasurable=f"could not measure: device is {state}" + (f" ({hint})" if hint else ""))
         a = copy.copy(args)
         a.all_devices = False
         a.demo = False
         a.serial = serial
-        if host is not None:
-            a.adb_host = host
-        if port is not None:
-            a.adb_port = port
+        a.adb_host = host
+        a.adb_port = port
         return check_source(bf, a, rules, baseline, label=None)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as ex:
