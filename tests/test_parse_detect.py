@@ -98,8 +98,8 @@ def test_unwrap_pasted_java_literals():
             '                        + "  a \\"quoted\\" \\\\ name\\t"\n'
             '                        + "x\\n";\n')
     assert unwrap_pasted(java) == ' surfaceflinger:pid\n  a "quoted" \\ name\tx\n'
-    # plain text passes through, minus "# source:" notes
-    assert unwrap_pasted("# source: somewhere\na + \"b\"\n") == 'a + "b"\n'
+    # plain text passes through; "# source:" notes become empty lines (numbering kept)
+    assert unwrap_pasted("# source: somewhere\na + \"b\"\n") == '\na + "b"\n'
 
 
 @settings(max_examples=300, deadline=None)

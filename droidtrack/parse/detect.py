@@ -64,10 +64,13 @@ def unwrap_pasted(text: str) -> str:
 
     Identifiers concatenated between literals (`" provider:" + providerPid + "\\n"`) are kept
     as their names, so the reader sees where a value was substituted at run time.
-    Text that is not literal-wrapped is returned unchanged apart from the source notes.
+    Text that is not literal-wrapped is returned unchanged apart from the source notes, which
+    become empty lines (line numbers stay those of the paste). Unwrapped literal text is
+    numbered as joined, not as in the source file.
     """
     try:
-        lines = [ln for ln in str(text).split("\n") if not _SOURCE_NOTE.match(ln)]
+        # a note becomes an empty line, so the parsers' line numbers still match the paste
+        lines = ["" if _SOURCE_NOTE.match(ln) else ln for ln in str(text).split("\n")]
         if not _is_wrapped(lines):
             return "\n".join(lines)
         out: list[str] = []
