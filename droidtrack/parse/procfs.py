@@ -1,0 +1,215 @@
+"""Per-process identity and small per-pid files.
+
+- `parse_status(text, root)`: the `status` section, `grep -H` of Name/Tgid/PPid/Uid lines.
+  The kernel escapes Name (proc_task_name: "\\n" and "\\\\" only, so a name never spans lines);
+  it is unescaped here. "/proc/self/status" is the collector's own process: its uid comes back
+  as `self_uid`, not as a record.
+- `parse_cmdline(data, root)`: the `cmdline` section, `grep -H -a -z ''`: NUL-terminated
+  "PATH:arg" records (an arg may hold newlines and ':'). Trailing empty args are dropped (Android
+  app processes pad their rewritten argv with NULs).
+- `parse_pid_values(lines, name)`: single-integer per-pid files (oom_score_adj, dmabuf_rss,
+  dmabuf_rss_hwm, dmabuf_pss) from split_grep tuples.
+- `parse_props(text)`: `getprop` output ("[key]: [value]", a value may span lines) or build.prop
+  ("key=value", '#' comments).
+
+The last three return a `PidMap`/`Props`: a ParseResult whose records are (key, value) pairs and
+which also reads like the dict (`dict(r)`, `r[pid]`, `r.get`, `in`, `items()`, `len`).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from droidtrack.parse.grepout import proc_parts, split_grep, to_int
+from droidtrack.problems import ParseResult, Problem
+
+
+@dataclass(frozen=True, slots=True)
+class ProcStatus:
+    pid: int
+    name: str | None
+    tgid: int | None
+    ppid: int | None
+    uid: int | None        # real uid (first of the four)
+    line: int = 0
+
+
+@dataclass
+class StatusResult(ParseResult[ProcStatus]):
+    self_uid: int | None = None
+
+
+@dataclass
+class PidMap(ParseResult):
+    """records: list of (key, value) pairs; also reads like a dict of them."""
+    by_key: dict = field(default_factory=dict)
+
+    def add(self, k, v) -> None:
+        self.records.append((k, v))
+        self.by_key[k] = v
+
+    def __getitem__(self, k):
+        return self.by_key[k]
+
+    def __contains__(self, k) -> bool:
+        return k in self.by_key
+
+    def __len__(self) -> int:
+        return len(self.by_key)
+
+    def get(self, k, default=None):
+        return self.by_key.get(k, default)
+
+    def keys(self):
+        return self.by_key.keys()
+
+    def items(self):
+        return self.by_key.items()
+
+
+Props = PidMap
+
+
+_ESC = re.compile(r"\\(\\|n)")
+
+
+def unescape_comm(s: str) -> str:
+    """Undo proc_task_name's escaping of '\\n' and '\\\\' (left to right, so "\\\\n" is "\\" + "n")."""
+    if "\\" not in s:
+        return s
+    return _ESC.sub(lambda m: "\\" if m.group(1) == "\\" else "\n", s)
+
+
+def parse_status(text: str, root: str) -> StatusResult:
+    out = StatusResult()
+    probs = out.problems
+    procs: dict[int, dict] = {}
+    for i, path, content in split_grep(text, root, problems=probs, source="status"):
+        key, sep, val = content.partition(":")
+        if path == "/proc/self/status":
+            if key == "Uid":
+                out.self_uid = _first_int(val)
+            continue
+        pp = proc_parts(path)
+        if pp is None or pp[1] != "status":
+            probs.append(Problem("status", "path is not /proc/<pid>/status: skipped", line=i, text=content, path=path))
+            continue
+        d = procs.get(pp[0])
+        if d is None:
+            d = procs[pp[0]] = {"line": i}
+        if not sep or key not in ("Name", "Tgid", "PPid", "Uid"):
+            probs.append(Problem("status", "unexpected status line: skipped", line=i, text=content, path=path))
+            continue
+        if key in d:
+            probs.append(Problem("status", f"{key} appears twice: the first is kept", line=i, text=content,
+                                 path=path))
+            continue
+        if key == "Name":
+            d[key] = unescape_comm(val[1:] if val.startswith("\t") else val.strip())
+        else:
+            v = _first_int(val)
+            if v is None:
+                probs.append(Problem("status", f"{key} is not a number: left unknown", line=i, text=content,
+                                     path=path))
+            d[key] = v
+    for pid, d in procs.items():
+        out.records.append(ProcStatus(pid, d.get("Name"), d.get("Tgid"), d.get("PPid"), d.get("Uid"), d["line"]))
+    return out
+
+
+def _first_int(val: str) -> int | None:
+    parts = val.split()
+    return to_int(parts[0]) if parts else None
+
+
+def parse_cmdline(data: str, root: str) -> PidMap:
+    """pid -> argv tuple, from NUL-terminated "ROOT/proc/PID/cmdline:arg" records."""
+    out = PidMap()
+    probs = out.problems
+    prefix = root + "/"
+    argv: dict[int, list[str]] = {}
+    recs = data.split("\0")
+    last = len(recs) - 1
+    for n, rec in enumerate(recs):
+        if n == last:
+            if rec.strip("\n") == "":
+                break   # after the final NUL (the collector's newline at most)
+            probs.append(Problem("cmdline", "last record has no NUL terminator (text cut?): kept as is",
+                                 line=n + 1, text=rec))
+        if not rec.startswith(prefix):
+            probs.append(Problem("cmdline", "record does not start with the collector's root path: skipped",
+                                 line=n + 1, text=rec))
+            continue
+        j = rec.find(":", len(prefix))
+        pp = proc_parts(rec[len(root):j]) if j >= 0 else None
+        if pp is None or pp[1] != "cmdline":
+            probs.append(Problem("cmdline", "path is not /proc/<pid>/cmdline: skipped", line=n + 1, text=rec))
+            continue
+        argv.setdefault(pp[0], []).append(rec[j + 1:])
+    for pid, args in argv.items():
+        while args and args[-1] == "":
+            args.pop()
+        out.add(pid, tuple(args))
+    return out
+
+
+def parse_pid_values(lines: Iterable[tuple], name: str) -> PidMap:
+    """pid -> integer for "/proc/<pid>/<name>" lines among split_grep tuples (others are ignored)."""
+    out = PidMap()
+    for t in lines:
+        i, path, content = t[0], t[1], t[2]
+        pp = proc_parts(path)
+        if pp is None or pp[1] != name:
+            continue
+        if pp[0] in out:
+            out.problems.append(Problem(name, "file has more than one line: the first is kept", line=i,
+                                        text=content, path=path))
+            continue
+        v = to_int(content)
+        if v is None:
+            out.problems.append(Problem(name, "not a single integer: skipped", line=i, text=content, path=path))
+            continue
+        out.add(pp[0], v)
+    return out
+
+
+_GETPROP = re.compile(r"\[([^\]\n]*)\]: \[(.*)\Z", re.S)
+
+
+def parse_props(text: str) -> Props:
+    """Properties from `getprop` ("[k]: [v]", v may span lines) or build.prop ("k=v")."""
+    out = Props()
+    probs = out.problems
+    lines = text.split("\n")
+    i = 0
+    n = len(lines)
+    while i < n:
+        line = lines[i].rstrip("\r")
+        i += 1
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        m = _GETPROP.match(s) if s.startswith("[") else None
+        if m is not None:
+            key, val = m.group(1), m.group(2)
+            start = i
+            while not val.endswith("]") and i < n:
+                val += "\n" + lines[i].rstrip("\r")
+                i += 1
+            if not val.endswith("]"):
+                probs.append(Problem("props", "value has no closing ']' (text cut?): skipped", line=start,
+                                     text=line))
+                continue
+            out.add(key, val[:-1])
+            continue
+        if "=" in s and not s.startswith("["):
+            key, _, val = s.partition("=")
+            key = key.strip()
+            if key and " " not in key:
+                out.add(key, val.strip())
+                continue
+        if s.startswith("import ") or s.startswith("$"):
+            continue   # build.prop imports, console prompts
+        probs.append(Problem("props", "not a property line: skipped", line=i, text=line))
+    return out

@@ -1,0 +1,114 @@
+"""status / cmdline / per-pid integers / properties, on real /proc output where possible."""
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import sys
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from droidtrack.parse import procfs
+from droidtrack.parse.grepout import split_grep
+
+
+def _child(*args):
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", *args])
+
+
+def test_real_status_with_escaped_comm_and_self_uid():
+    # only a process itself may rename itself: the child writes its own comm, then says so
+    p = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
+                          "open('/proc/self/comm', 'w').write('we\\\\ird\\nname')\n"
+                          "print('ok', flush=True); time.sleep(60)"], stdout=subprocess.PIPE)
+    try:
+        assert p.stdout.readline() == b"ok\n"
+        files = sorted(glob.glob("/proc/[0-9]*/status")) + ["/proc/self/status"]
+        out = subprocess.run(["grep", "-H", "-e", "^Name:", "-e", "^Tgid:", "-e", "^PPid:", "-e", "^Uid:", *files],
+                             capture_output=True).stdout.decode("utf-8", "backslashreplace")
+        r = procfs.parse_status(out, "")
+        me = {s.pid: s for s in r.records}[p.pid]
+        assert (me.name, me.tgid, me.ppid, me.uid) == ("we\\ird\nname", p.pid, os.getpid(), os.getuid())
+        assert r.self_uid == os.getuid()
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_real_cmdline_args_with_newlines_colons_and_empty_args():
+    p = _child("a:b\nc", "", "[b]x[/b]\x1b[31m", "last")
+    try:
+        out = subprocess.run(["grep", "-H", "-a", "-z", "", f"/proc/{p.pid}/cmdline", "/proc/1/cmdline"],
+                             capture_output=True).stdout.decode("utf-8", "backslashreplace")
+        r = procfs.parse_cmdline(out, "")
+        assert r[p.pid] == (sys.executable, "-c", "import time; time.sleep(60)", "a:b\nc", "", "[b]x[/b]\x1b[31m",
+                            "last")
+        assert dict(r)[p.pid] == r[p.pid] and (p.pid, r[p.pid]) in r.records
+        assert r.problems == []
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_cmdline_android_padding_root_and_cut():
+    root = "/tmp/r"
+    data = f"{root}/proc/10/cmdline:com.android.systemui\0{root}/proc/10/cmdline:\0{root}/proc/10/cmdline:\0" \
+           f"{root}/proc/11/cmdline:/system/bin/surfaceflinger\0{root}/proc/12/cmdline:cut"
+    r = procfs.parse_cmdline(data, root)
+    assert r.get(10) == ("com.android.systemui",) and r.get(11) == ("/system/bin/surfaceflinger",)
+    assert r.get(12) == ("cut",) and any("NUL" in p.message for p in r.problems)
+
+
+def test_pid_values():
+    text = "/proc/1/oom_score_adj:-1000\n/proc/2/oom_score_adj:0\n/proc/2/dmabuf_rss:4096\n" \
+           "/proc/3/oom_score_adj:x\n/proc/self/oom_score_adj:5\n"
+    r = procfs.parse_pid_values(split_grep(text, ""), "oom_score_adj")
+    assert dict(r) == {1: -1000, 2: 0} and len(r.problems) == 1
+    assert dict(procfs.parse_pid_values(split_grep(text, ""), "dmabuf_rss")) == {2: 4096}
+
+
+def test_getprop_and_build_prop():
+    text = ("[ro.product.model]: [Pixel 8]\n[ro.build.fingerprint]: [google/shiba:14/AP1A:user/release-keys]\n"
+            "[persist.multi]: [line one\nline two]\n[empty]: []\n")
+    r = procfs.parse_props(text)
+    assert dict(r) == {"ro.product.model": "Pixel 8", "ro.build.fingerprint": "google/shiba:14/AP1A:user/release-keys",
+                       "persist.multi": "line one\nline two", "empty": ""}
+    bp = "# begin build properties\nro.build.version.sdk=34\nro.build.version.release = 14\nimport /x.prop\n\nnonsense\n"
+    r = procfs.parse_props(bp)
+    assert dict(r) == {"ro.build.version.sdk": "34", "ro.build.version.release": "14"} and len(r.problems) == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(), st.sampled_from(["", "/r"]))
+def test_arbitrary_text_never_raises(text, root):
+    procfs.parse_status(text, root)
+    procfs.parse_cmdline(text, root)
+    procfs.parse_props(text)
+    procfs.parse_pid_values(split_grep(text, root), "oom_score_adj")
+
+
+_arg = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=20)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.integers(1, 10**7), st.lists(_arg, min_size=1, max_size=5).filter(lambda a: a[-1] != ""),
+                       max_size=6))
+def test_generated_cmdline_round_trip(procs):
+    data = "".join(f"/proc/{pid}/cmdline:{a}\0" for pid, args in procs.items() for a in args)
+    r = procfs.parse_cmdline(data, "")
+    assert dict(r) == {pid: tuple(a) for pid, a in procs.items()} and r.problems == []
+
+
+_comm = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=15)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.integers(1, 10**7), st.tuples(_comm, st.integers(0, 2**31)), max_size=6))
+def test_generated_status_round_trip(procs):
+    def esc(s):
+        return s.replace("\\", "\\\\").replace("\n", "\\n")
+    text = "".join(f"/proc/{pid}/status:Name:\t{esc(n)}\n/proc/{pid}/status:Uid:\t{u}\t{u}\t{u}\t{u}\n"
+                   for pid, (n, u) in procs.items())
+    r = procfs.parse_status(text, "")
+    assert {s.pid: (s.name, s.uid) for s in r.records} == procs and r.problems == []
