@@ -228,7 +228,12 @@ def test_realkernel_droidtrack_matches_the_scenario(booted, shell):
 # ---- names the kernel prints as they are: TAB, newline, the length limit ----------------------
 
 def _odd_ids(expected: dict) -> dict[str, dict]:
-    return {b["id"]: b for b in expected["buffers"] if b["id"] in ("B8", "B9", "B10")}
+    return {b["id"]: b for b in expected["buffers"] if b["id"] in ("B8", "B9", "B10", "B11", "B12")}
+
+
+def _unsure(expected: dict) -> frozenset[int]:
+    """Inodes of the buffers whose names hold a TAB or a newline."""
+    return frozenset(b["inode"] for b in _odd_ids(expected).values() if b["id"] != "B10")
 
 
 def check_odd_name_text(capture: bytes, expected: dict, shell: str) -> list[str]:
@@ -269,6 +274,14 @@ def check_odd_name_text(capture: bytes, expected: dict, shell: str) -> list[str]
     if len(b10["name"]) != 31:
         out.append(f"B10's name has {len(b10['name'])} characters")
     want("bufinfo", b"\t%08d\t%s\n" % (b10["inode"], b10["name"].encode()))
+    # a name can forge a line: an fdinfo key after the real ones, a bufinfo row of its own
+    b11, b12 = odd["B11"], odd["B12"]
+    fd11 = b11["holders"][parent]["fds"][0]
+    want("fdinfo", b"/proc/%s/fdinfo/%d:size:\t%d\n/proc/%s/fdinfo/%d:count:" % (
+        parent.encode(), fd11, b11["size"], parent.encode(), fd11))
+    want("fdinfo", b"/proc/%s/fdinfo/%d:name:\ta\n/proc/%s/fdinfo/%d:size:\t999999\n" % (
+        parent.encode(), fd11, parent.encode(), fd11))
+    want("bufinfo", b"\t%08d\tb\n1\t0\t0\t1\tfake\t99\tz\n\tAttached Devices:\n" % b12["inode"])
     return out
 
 
@@ -285,7 +298,7 @@ def test_droidtrack_on_saved_odd_name_capture_never_misattributes():
     e = json.loads(ODD_SAVED_EXPECTED.read_text())
     raw, _ = compare.parse_raw(ODD_SAVED.read_bytes())
     doc = droidtrack_json(ODD_SAVED)
-    unsure = frozenset(b["inode"] for b in _odd_ids(e).values() if b["id"] in ("B8", "B9"))
+    unsure = _unsure(e)
     assert compare.compare_snapshot(doc, e, raw, unsure_names=unsure) == []
 
 
@@ -317,5 +330,5 @@ def test_realkernel_droidtrack_with_odd_names_never_misattributes(booted_odd, sh
     e = json.loads(res.files["expected.json"])
     raw, _ = compare.parse_raw(res.files[f"capture.{shell}"])
     doc = droidtrack_json(work / f"capture.{shell}")
-    unsure = frozenset(b["inode"] for b in _odd_ids(e).values() if b["id"] in ("B8", "B9"))
+    unsure = _unsure(e)
     assert compare.compare_snapshot(doc, e, raw, unsure_names=unsure) == []

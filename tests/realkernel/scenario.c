@@ -27,6 +27,8 @@
  *   B8 system heap 4 KiB named "tab\there", B9 system heap 4 KiB named "new\nline", B10 system
  *   heap 4 KiB named with 31 characters (the most DMA_BUF_NAME_LEN allows); a 32-character name
  *   is tried first on B10 and its errno recorded ("long_name_errno"; 0 if the kernel took it).
+ *   B11 named "a\nsize:\t999999" (forges an fdinfo key), B12 named "b\n1\t0\t0\t1\tfake\t99\tz"
+ *   (forges a bufinfo row; fd only).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -64,7 +66,7 @@ struct dt_drm_mode_map_dumb { uint32_t handle, pad; uint64_t offset; };
 #define DT_DRM_IOCTL_MODE_CREATE_DUMB _IOWR('d', 0xB2, struct dt_drm_mode_create_dumb)
 #define DT_DRM_IOCTL_MODE_MAP_DUMB _IOWR('d', 0xB3, struct dt_drm_mode_map_dumb)
 
-#define NBUF 11
+#define NBUF 13
 #define PAGE 4096UL
 
 static void die(const char *fmt, ...)
@@ -469,6 +471,10 @@ int main(int argc, char **argv)
 		set_name(f10, long_name_errno ? n31 : n32);
 		bufs[10].name = long_name_errno ? n31 : n32;
 		map_buf(10, f10, PAGE, 0, 0);
+		/* names that try to forge a line of their own: an fdinfo key, a bufinfo row */
+		int f11 = heap_alloc(11, PAGE, "a\nsize:\t999999", 1, "heap; name forging an fdinfo size: line");
+		map_buf(11, f11, PAGE, 0, 0);
+		heap_alloc(12, 2 * PAGE, "b\n1\t0\t0\t1\tfake\t99\tz", 1, "heap; name forging a bufinfo row; fd only");
 	}
 
 	report(rp[1], "parent");
