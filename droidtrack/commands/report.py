@@ -64,24 +64,23 @@ def _err(msg: str) -> int:
 def _collect(args: argparse.Namespace):
     """-> (snapshots, raws [(name, bytes)], notes, source label)"""
     if args.analyze:
-        try:
-            from droidtrack.sources.paste import PasteSource  # the lead's `analyze` source
-        except ImportError:
-            raise SourceError("--analyze needs droidtrack.sources.paste, which this build does not have; "
-                              "use `droidtrack analyze FILE` and report its snapshot instead") from None
+        # the same reading as `droidtrack analyze` (droidtrack.paste), then a report of its snapshot
+        from droidtrack.paste import AnalyzeError, analyze
         from droidtrack.tags import load_rules
-        src = PasteSource(args.analyze, rules=load_rules(getattr(args, "rules", None)))
-        try:
-            got = src.collect()
-        finally:
-            src.close()
-        raws = []
+        inputs = []
         for f in args.analyze:
             try:
-                raws.append((Path(f).name, Path(f).read_bytes()))
-            except OSError:
-                pass
-        return [got.snapshot], raws, ["built from pasted text: only what that text shows is known"], "analyze"
+                inputs.append((f, sys.stdin.buffer.read() if f == "-" else Path(f).read_bytes()))
+            except OSError as e:
+                raise SourceError(f"cannot read {f}: {e.strerror or e}") from None
+        try:
+            snap, pieces = analyze(inputs, rules=load_rules(getattr(args, "rules", None)))
+        except AnalyzeError as e:
+            raise SourceError(str(e)) from None
+        raws = [(Path(f).name if f != "-" else "stdin.txt", data) for f, data in inputs]
+        notes = ["built from pasted text (" + ", ".join(f"{pc.label}: {pc.fmt}" for pc in pieces)
+                 + "): only what that text shows is known"]
+        return [snap], raws, notes, "analyze"
     src = source_from_args(args)
     try:
         if getattr(args, "replay", None):
