@@ -119,7 +119,7 @@ class AdbServer:
         """`adb connect` and wait until the server lists `serial` (in `state`, if given)."""
         r = self.run("connect", serial, timeout=timeout)
         out = (r.stdout + r.stderr).decode("utf-8", "replace")
-        if "connected to" not in out:
+        if "connected to" not in out and not (state == "unauthorized" and "authenticate" in out):
             raise AdbServerError(f"adb connect {serial}: {out.strip()}")
         if state is not None:
             self.wait_state(serial, state, timeout)

@@ -47,9 +47,9 @@ class Fault:
 
 @dataclass
 class DeviceConfig:
-    product: str = "droidtrack_double"
-    model: str = "Double"
-    device: str = "double"
+    product: str | None = None       # default: the device root's build.prop, else "droidtrack_double"
+    model: str | None = None
+    device: str | None = None
     state: str = "device"           # device | unauthorized | offline
     rooted: bool = False            # adbd runs as root from the start
     adb_root: bool = True           # `adb root` allowed (a debuggable build)
@@ -410,17 +410,25 @@ class DeviceDouble:
 
     def _props(self) -> dict[str, str]:
         c = self.config
-        props = {"ro.product.model": c.model, "ro.product.name": c.product, "ro.product.device": c.device,
-                 "ro.debuggable": "1" if c.adb_root else "0",
+        props = {"ro.debuggable": "1" if c.adb_root else "0",
                  "ro.build.type": "userdebug" if c.adb_root else "user",
                  "service.adb.root": "1" if c.rooted else "0"}
+        for key, v in (("ro.product.name", c.product), ("ro.product.model", c.model),
+                       ("ro.product.device", c.device)):
+            if v is not None:
+                props[key] = v
         props.update(c.props)
         return props
 
     def banner(self) -> bytes:
-        c = self.config
-        b = (f"device::ro.product.name={c.product};ro.product.model={c.model};"
-             f"ro.product.device={c.device};features={','.join(P.FEATURES)}").encode()
+        p = self.sandbox.props if self.sandbox is not None else {}
+
+        def clean(v: str) -> str:
+            return v.replace(";", "_").replace("=", "_").replace(",", "_")
+
+        b = (f"device::ro.product.name={clean(p.get('ro.product.name', 'droidtrack_double'))};"
+             f"ro.product.model={clean(p.get('ro.product.model', 'Double'))};"
+             f"ro.product.device={clean(p.get('ro.product.device', 'double'))};features={','.join(P.FEATURES)}").encode()
         return b[:4096]
 
     # ---- fixture controls (thread-safe) -----------------------------------------------------
@@ -465,9 +473,10 @@ class DeviceDouble:
         if self.sandbox is not None:
             self.sandbox.write_props(self._props())
 
-    def set_dumpsys(self, service: str, text: str | bytes | None) -> None:
+    def set_dumpsys(self, args: str, text: str | bytes | None) -> None:
+        """What `dumpsys ARGS` prints (the device root's dumpsys/*.txt are used first)."""
         assert self.sandbox is not None
-        self.sandbox.set_dumpsys(service, text)
+        self.sandbox.set_dumpsys(args, text)
 
     def set_dmabuf_dump(self, text: str | bytes | None) -> None:
         assert self.sandbox is not None
@@ -562,6 +571,7 @@ class DeviceDouble:
         sb = self.sandbox
         assert sb is not None
         uid = self.uid
+        sb.set_self_uid(uid)
         proc = await asyncio.create_subprocess_exec(
             *sb.argv(cmd, uid), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE if v2 else asyncio.subprocess.STDOUT,
@@ -699,8 +709,27 @@ class DeviceDouble:
         m = msg.encode()
         s.write(P.SYNC_REQ.pack(P.ID_FAIL, len(m)) + m)
 
+    def _reachable(self, path: str) -> bool:
+        """Every directory on the way to `path` is searchable by adbd's uid."""
+        if self.uid == 0:
+            return True
+        assert self.sandbox is not None
+        parts = [p for p in path.split("/") if p and p != "."]
+        cur = ""
+        for part in parts[:-1]:
+            cur += "/" + part
+            try:
+                st = os.stat(self.sandbox.host_path(cur))
+            except OSError:
+                return True                       # missing: the caller reports that
+            if stat.S_ISDIR(st.st_mode) and not may_access(st, self.uid, 1):
+                return False
+        return True
+
     def _lstat(self, path: str, follow: bool = False) -> tuple[os.stat_result | None, int]:
         assert self.sandbox is not None
+        if not self._reachable(path):
+            return None, errno.EACCES
         hp = self.sandbox.host_path(path)
         try:
             return (os.stat(hp) if follow else os.lstat(hp)), 0
@@ -728,7 +757,7 @@ class DeviceDouble:
         names: list[str] = []
         try:
             st = os.stat(hp)
-            if stat.S_ISDIR(st.st_mode) and may_access(st, self.uid, 5):
+            if stat.S_ISDIR(st.st_mode) and may_access(st, self.uid, 5) and self._reachable(path):
                 names = [".", ".."] + sorted(os.listdir(hp))
         except OSError:
             pass
@@ -757,6 +786,8 @@ class DeviceDouble:
         assert sb is not None
         if sb.read_only(path):
             return "Read-only file system"
+        if not self._reachable(path):
+            return "Permission denied"
         hp = sb.host_path(path)
         d = hp.parent
         while not d.exists():
@@ -867,6 +898,8 @@ class DeviceDouble:
         assert self.sandbox is not None
         hp = self.sandbox.host_path(path)
         try:
+            if not self._reachable(path):
+                raise PermissionError(errno.EACCES, "Permission denied")
             st = os.stat(hp)
             if stat.S_ISDIR(st.st_mode):
                 raise IsADirectoryError(errno.EISDIR, "Is a directory")

@@ -56,12 +56,18 @@ echo "$2"
 """
 
 DUMPSYS = r"""#!/system/bin/sh
-# droidtrack device double: dumpsys prints what the fixture stored for the service
-D=/system/etc/double/dumpsys
+# droidtrack device double: dumpsys prints what the fixture stored for these arguments
+# (synth.DeviceTree.set_dumpsys writes <root>/dumpsys/<args, spaces and / as _>.txt)
 if [ $# -eq 0 ]; then
-  for f in "$D"/*; do [ -e "$f" ] && echo "DUMP OF SERVICE ${f##*/}:" && cat "$f"; done; exit 0
+  for f in /dumpsys/*.txt /system/etc/double/dumpsys/*.txt; do
+    [ -e "$f" ] && { n=${f##*/}; echo "DUMP OF SERVICE ${n%.txt}:"; cat "$f"; }
+  done
+  exit 0
 fi
-if [ -e "$D/$1" ]; then cat "$D/$1"; exit 0; fi
+k=$(echo "$*" | toybox tr ' /' '__')
+for f in "/dumpsys/$k.txt" "/system/etc/double/dumpsys/$k.txt" "/dumpsys/$1.txt" "/system/etc/double/dumpsys/$1.txt"; do
+  if [ -e "$f" ]; then cat "$f"; exit 0; fi
+done
 echo "Can't find service: $1" >&2
 exit 0
 """
@@ -97,8 +103,9 @@ if [ $# -gt 0 ]; then
     *) echo "su: unknown user $1" >&2; exit 1 ;;
   esac
 fi
-if [ $# -eq 0 ]; then exec /system/xbin/.su-elevate --reuid 0 --regid 0 --clear-groups -- /system/bin/sh; fi
-exec /system/xbin/.su-elevate --reuid 0 --regid 0 --clear-groups -- "$@"
+E="/system/xbin/.su-elevate --reuid 0 --regid 0 --clear-groups --"
+if [ $# -eq 0 ]; then exec $E /system/bin/sh -c '/system/bin/.self-uid; exec /system/bin/sh'; fi
+exec $E /system/bin/sh -c '/system/bin/.self-uid; exec "$@"' su "$@"
 """
 
 # Magisk/SuperSU style: su [-c CMD] [user [args...]]
@@ -114,14 +121,34 @@ while [ $# -gt 0 ]; do
     *) break ;;
   esac
 done
-if [ -n "$cmd" ]; then exec /system/xbin/.su-elevate --reuid 0 --regid 0 --clear-groups -- /system/bin/sh -c "$cmd"; fi
-exec /system/xbin/.su-elevate --reuid 0 --regid 0 --clear-groups -- /system/bin/sh "$@"
+E="/system/xbin/.su-elevate --reuid 0 --regid 0 --clear-groups --"
+if [ -n "$cmd" ]; then exec $E /system/bin/sh -c '/system/bin/.self-uid; eval "$1"' su "$cmd"; fi
+exec $E /system/bin/sh -c '/system/bin/.self-uid; exec /system/bin/sh "$@"' su "$@"
 """
 
 SU_DENY = r"""#!/system/bin/sh
 # droidtrack device double: su that the user refused
 echo "Permission denied" >&2
 exit 1
+"""
+
+# The fixture's /proc is files, so /proc/self cannot follow the reader: the double rewrites the Uid
+# and Gid lines and the SELinux context for the uid a command runs as, and su does it again.
+SELF_UID = r"""#!/system/bin/sh
+u=$(toybox id -u)
+f=/proc/self/status
+[ -w "$f" ] || exit 0
+if [ "$u" = 0 ]; then c=u:r:su:s0; else c=u:r:shell:s0; fi
+t=$(while IFS= read -r l; do
+  case $l in
+    Uid:*) printf 'Uid:\t%s\t%s\t%s\t%s\n' $u $u $u $u ;;
+    Gid:*) printf 'Gid:\t%s\t%s\t%s\t%s\n' $u $u $u $u ;;
+    *) printf '%s\n' "$l" ;;
+  esac
+done < "$f")
+printf '%s\n' "$t" > "$f"
+[ -e /proc/self/attr/current ] && printf '%s\0' $c > /proc/self/attr/current
+exit 0
 """
 
 SU_STYLES = {"aosp": SU_AOSP, "magisk": SU_MAGISK, "deny": SU_DENY}
@@ -174,7 +201,7 @@ class Sandbox:
     """A per-double Android-like root and the namespace its commands run in."""
 
     def __init__(self, device_root: str | os.PathLike, props: dict[str, str] | None = None,
-                 su: str = "none") -> None:
+                 su: str = "none", apply_permissions: bool = True) -> None:
         if os.geteuid() != 0:
             raise SandboxError("the device double needs root (mount namespaces and bind mounts)")
         self.device_root = Path(device_root).resolve()
@@ -187,6 +214,10 @@ class Sandbox:
         self._holder: subprocess.Popen | None = None
         self._props_extra = dict(props or {})
         self._su = "none"
+        if apply_permissions and (self.device_root / "permissions.txt").exists():
+            # what synth.DeviceTree denies the shell user (git keeps no modes)
+            from droidtrack.synth import apply_permissions as _apply
+            _apply(self.device_root)
         try:
             self._build()
             self.set_su(su)
@@ -230,6 +261,7 @@ class Sandbox:
         _write(sb / "dumpsys", DUMPSYS, 0o755)
         _write(sb / "dmabuf_dump", DMABUF_DUMP, 0o755)
         _write(sb / "id", ID, 0o755)
+        _write(sb / ".self-uid", SELF_UID, 0o755)
         shutil.copy(SETPRIV, r / "system/xbin/.su-elevate")
         os.chmod(r / "system/xbin/.su-elevate", 0o4755)   # setuid root, like a userdebug su
         # the fixture's device root, where a phone has it
@@ -264,7 +296,7 @@ class Sandbox:
     def _start_holder(self) -> None:
         lines = ["set -e"]
         for devpath, host in self.binds:
-            ro = ",ro" if devpath in ("/usr", "/proc", "/sys") else ""
+            ro = ",ro" if devpath in ("/usr", "/sys") else ""
             lines.append(f"mount -o bind{ro} {shlex.quote(str(host))} {shlex.quote(str(self.root) + devpath)}")
         lines.append(f"exec chroot {shlex.quote(str(self.root))} /system/bin/cat")
         # stdin stays open while the double lives: when it closes (even if the double is killed)
@@ -312,8 +344,8 @@ class Sandbox:
             raise ValueError(f"unknown su style {style!r} (none, aosp, magisk, deny)")
         self._su = style
 
-    def set_dumpsys(self, service: str, text: str | bytes | None) -> None:
-        p = self.etc / "dumpsys" / service
+    def set_dumpsys(self, args: str, text: str | bytes | None) -> None:
+        p = self.etc / "dumpsys" / (args.replace(" ", "_").replace("/", "_") + ".txt")
         if text is None:
             p.unlink(missing_ok=True)
         else:
@@ -325,6 +357,23 @@ class Sandbox:
             p.unlink(missing_ok=True)
         else:
             _write(p, text)
+
+    def set_self_uid(self, uid: int) -> None:
+        """Make the fixture's proc/self say who reads it (a phone's /proc/self is the reader)."""
+        st = self.device_root / "proc/self/status"
+        try:
+            text = st.read_text("utf-8", "surrogateescape")
+        except OSError:
+            return
+        u = f"{uid}\t{uid}\t{uid}\t{uid}"
+        lines = [f"Uid:\t{u}" if l.startswith("Uid:") else f"Gid:\t{u}" if l.startswith("Gid:") else l
+                 for l in text.split("\n")]
+        new = "\n".join(lines)
+        if new != text:
+            st.write_text(new, "utf-8", "surrogateescape")
+        ctx = self.device_root / "proc/self/attr/current"
+        if ctx.exists():
+            ctx.write_text(("u:r:su:s0" if uid == 0 else "u:r:shell:s0") + "\0")
 
     # ---- running commands -----------------------------------------------------------------
     def argv(self, command: str | None, uid: int) -> list[str]:

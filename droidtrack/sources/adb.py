@@ -356,7 +356,8 @@ def open_service(target: AdbTarget, serial: str, service: str, timeout: float = 
 _V2 = struct.Struct("<BI")
 
 
-def read_shell_v2(sock: socket.socket, *, timeout: float, idle_timeout: float | None = None) -> ShellResult:
+def read_shell_v2(sock: socket.socket, *, timeout: float, idle_timeout: float | None = None,
+                  timeout_label: float | None = None) -> ShellResult:
     """Read a shell v2 stream to its exit packet. Never raises for the device going away or
     stalling: `error` says what happened and stdout/stderr keep every byte that arrived."""
     out = bytearray()
@@ -367,17 +368,18 @@ def read_shell_v2(sock: socket.socket, *, timeout: float, idle_timeout: float | 
     start = time.monotonic()
     deadline = start + timeout
     idle = idle_timeout if idle_timeout is not None else timeout
+    label = timeout_label if timeout_label is not None else timeout
     while rc is None:
         left = deadline - time.monotonic()
         if left <= 0:
-            error = f"the device did not finish within {timeout:g} s (kept {len(out)} bytes)"
+            error = f"the device did not finish within {label:g} s (kept {len(out)} bytes)"
             break
         sock.settimeout(min(idle, left))
         try:
             chunk = sock.recv(1 << 20)
         except socket.timeout:
             if time.monotonic() >= deadline:
-                error = f"the device did not finish within {timeout:g} s (kept {len(out)} bytes)"
+                error = f"the device did not finish within {label:g} s (kept {len(out)} bytes)"
             else:
                 error = f"the device sent nothing for {idle:g} s (stalled; kept {len(out)} bytes)"
             break
@@ -410,11 +412,11 @@ def read_shell_v2(sock: socket.socket, *, timeout: float, idle_timeout: float | 
 
 
 def shell(target: AdbTarget, serial: str, command: str, *, timeout: float = 30.0,
-          idle_timeout: float | None = None) -> ShellResult:
+          idle_timeout: float | None = None, timeout_label: float | None = None) -> ShellResult:
     """Run one command with the shell v2 protocol (stdout, stderr and exit code kept apart)."""
     sock = open_service(target, serial, "shell,v2,raw:" + command, timeout=min(timeout, 15.0))
     try:
-        return read_shell_v2(sock, timeout=timeout, idle_timeout=idle_timeout)
+        return read_shell_v2(sock, timeout=timeout, idle_timeout=idle_timeout, timeout_label=timeout_label)
     finally:
         sock.close()
 
@@ -613,7 +615,8 @@ class AdbSession:
             for attempt in (0, 1):
                 cmd = collector_command(token, self._collector, self.how, dumpsys=dumpsys, dmabuf_dump=dmabuf_dump)
                 left = max(1.0, timeout - (time.monotonic() - t0))
-                r = shell(self.target, self.serial, cmd, timeout=left, idle_timeout=min(left, 30.0))
+                r = shell(self.target, self.serial, cmd, timeout=left, idle_timeout=min(left, 30.0),
+                          timeout_label=timeout)
                 if r.stdout.startswith(f"@@{token} PUSH".encode()) and r.exit_code == 0:
                     if attempt:
                         raise AdbError(f"the collector copied to {DEVICE_COLLECTOR} on {self.serial} does not "
