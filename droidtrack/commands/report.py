@@ -23,7 +23,7 @@ examples:
   droidtrack report                                  the connected device
   droidtrack report --demo -o demo.zip               the built-in simulated phone
   droidtrack report --bugreport bugreport-*.zip      an `adb bugreport` zip someone attached
-  droidtrack report --replay camera-leak.dtrec       a recording: charts over time, leak suspects
+  droidtrack report --replay camera-leak.dtr         a recording: charts over time, leak suspects
   droidtrack report --capture phone.dtc --redact     names replaced by pseudonyms, for reports
                                                      that leave the company (see docs/report.md)
   droidtrack report --analyze bufinfo.txt dmabuf_dump.txt    text pasted into an issue
