@@ -123,6 +123,16 @@ def write_report(path: str | os.PathLike, snapshots: Snapshot | Sequence[Snapsho
     return ReportResult(out, [m for m, _ in members], summary, omitted)
 
 
+def _raw_desc(member: str) -> str:
+    if member.endswith(".stream") or member.endswith(".dtc"):
+        return "the raw collector stream: droidtrack snapshot --capture FILE reads it again"
+    if member.endswith(".dtr") or member.endswith(".dtrec"):
+        return "the recording: droidtrack report --replay FILE"
+    if "bugreport" in member:
+        return "the bugreport sections droidtrack read (nothing else of the bugreport)"
+    return "input as droidtrack read it"
+
+
 def _readme(d: view.ReportData, members: list[str], omitted: list[str]) -> str:
     buf = io.StringIO()
     buf.write(f"droidtrack {__version__} report, generated {view.fmt_time(d.generated)}\n\n")
@@ -133,7 +143,7 @@ def _readme(d: view.ReportData, members: list[str], omitted: list[str]) -> str:
         PROV_NAME: "device, build, kernel, sources read and missing, root, droidtrack version",
     }
     for m in members:
-        buf.write(f"  {m:<28} {desc.get(m, 'raw collector stream, readable with droidtrack --capture' if m.startswith('raw/') else '')}\n")
+        buf.write(f"  {m:<28} {desc.get(m, _raw_desc(m) if m.startswith('raw/') else '')}\n")
     buf.write(f"  {README_NAME:<28} this file\n")
     for o in omitted:
         buf.write(f"\nleft out: {o}\n")

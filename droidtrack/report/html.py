@@ -191,11 +191,15 @@ def render(d: ReportData) -> str:
              ("held by processes", t.userspace, "= Σ PSS", "held"),
              ("kernel-only", t.kernel_only, f"{len(t.kernel_only_buffers)} buffers nobody holds", "kernel-only"),
              ("fd-only (in no RSS)", t.fd_only, "held by fd, mapped by nobody", "fd-only")]
+    if d.unknown_holdings:
+        cards[-1] = ("fd-only (in no RSS)", None, f"not known: {d.unknown_holdings} holdings without fd/map "
+                     "detail", "fd-only")
     if t.unattributed:
         cards.append(("unattributed", t.unattributed, "holders could not all be read", "unattributed"))
     add('<div class="cards">' + "".join(
-        f'<div class="card" data-metric="{k}" title="{v:,} bytes"><span>{h(a)}</span><b>{h(fmt_bytes(v))}</b>'
-        f"<span>{h(c)}</span></div>" for a, v, c, k in cards) + "</div>")
+        f'<div class="card" data-metric="{k}" title="{"unknown" if v is None else f"{v:,} bytes"}"><span>{h(a)}</span>'
+        f'<b>{h("unknown" if v is None else fmt_bytes(v))}</b><span>{h(c)}</span></div>'
+        for a, v, c, k in cards) + "</div>")
     if d.notes:
         add("<ul>" + "".join(f'<li class="warn">{h(n)}</li>' for n in d.notes) + "</ul>")
 

@@ -43,7 +43,10 @@ def render(d: ReportData, *, html_name: str = "report.html") -> str:
     add(f"| kernel\\-only \\({len(t.kernel_only_buffers)} buffers\\) | {_b(t.kernel_only)} |")
     if t.unattributed:
         add(f"| unattributed \\(holders not all readable\\) | {_b(t.unattributed)} |")
-    add(f"| fd\\-only \\(in no RSS\\) | {_b(t.fd_only)} |")
+    if d.unknown_holdings:
+        add("| fd\\-only \\(in no RSS\\) | not known: the source cannot tell fd from mapping |")
+    else:
+        add(f"| fd\\-only \\(in no RSS\\) | {_b(t.fd_only)} |")
     add("")
     tags = sorted(t.by_tag.items(), key=lambda kv: (-kv[1], kv[0]))
     add("**Per tag:** " + ", ".join(f"{md(k)} {_b(v)}" for k, v in tags))

@@ -64,6 +64,7 @@ class ReportData:
     generated: float
     title: str
     top_n: int = 25
+    unknown_holdings: int = 0           # holdings whose kind (fd or mapping) no source told
     extra: dict = field(default_factory=dict)
 
 
@@ -168,7 +169,9 @@ def build(snaps: Sequence[Snapshot], *, notes: Sequence[str] = (), redaction: st
                       unattributed=unattributed, series=series, suspects=suspects,
                       suspects_note=snote, provenance=prov, sources_read=read,
                       sources_missing=missing, notes=list(notes), redaction=redaction,
-                      generated=gen, title=title, top_n=top_n)
+                      generated=gen, title=title, top_n=top_n,
+                      unknown_holdings=sum(1 for b in snap.buffers.values() for hd in b.holders.values()
+                                           if hd.by == "unknown"))
 
 
 def _suspects(snaps: list[Snapshot]) -> tuple[list[Suspect] | None, str]:
