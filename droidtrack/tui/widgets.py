@@ -178,43 +178,41 @@ class LiveTable(DataTable):
 
 # -- bars --------------------------------------------------------------------------------------
 def header_text(label: str, frame: Frame | None, state: str, interval: float, kind: str) -> Text:
+    """Connection state first (it must never be cut off), then the device."""
     t = Text(no_wrap=True, overflow="ellipsis")
     t.append(" droidtrack top ", style="bold reverse")
     t.append(" ")
-    if frame is None:
-        t.append_text(lit(label))
-        t.append(" · waiting for the first snapshot…", style="dim")
-    else:
-        d = frame.snapshot.device
-        name = " ".join(x for x in (d.manufacturer, d.model) if x) or d.serial or label
-        t.append_text(lit(name, "bold"))
-        if d.serial:
-            t.append(" (")
-            t.append_text(lit(d.serial))
-            t.append(")")
-        if d.release or d.sdk:
-            t.append(" · Android ")
-            t.append_text(lit(d.release or "?"))
-            if d.sdk:
-                t.append(f" (API {d.sdk})")
-        if d.kernel:
-            t.append(" · kernel ")
-            t.append_text(lit(d.kernel))
-        if d.rooted is not None:
-            t.append(" · root" if d.rooted else " · no root", style="green" if d.rooted else "yellow")
-    t.append(" · ")
-    if kind == "replay":
-        t.append("replay", style="bold cyan")
-    else:
-        t.append(f"every {interval:g}s")
-    t.append(" · ")
     style = {"live": "bold green", "paused": "bold yellow", "disconnected": "bold red",
              "connecting": "yellow", "replay": "cyan", "playing": "bold cyan"}.get(state, "")
     mark = {"live": "● live", "paused": "‖ paused", "disconnected": "✖ disconnected",
-            "connecting": "… connecting", "replay": "‖ stepping", "playing": "▶ playing"}.get(state, state)
+            "connecting": "… connecting", "replay": "‖ replay", "playing": "▶ replay"}.get(state, state)
     t.append(mark, style=style)
+    if kind != "replay":
+        t.append(f" every {interval:g}s")
     if frame is not None:
-        t.append(f" · {fmt_clock(frame.time)}", style="dim")
+        t.append(f" {fmt_clock(frame.time)}", style="dim")
+    t.append(" │ ", style="dim")
+    if frame is None:
+        t.append_text(lit(label))
+        t.append(" · waiting for the first snapshot…", style="dim")
+        return t
+    d = frame.snapshot.device
+    name = " ".join(x for x in (d.manufacturer, d.model) if x) or d.serial or label
+    t.append_text(lit(name, "bold"))
+    if d.serial:
+        t.append(" (")
+        t.append_text(lit(d.serial))
+        t.append(")")
+    if d.release or d.sdk:
+        t.append(" · Android ")
+        t.append_text(lit(d.release or "?"))
+        if d.sdk:
+            t.append(f" (API {d.sdk})")
+    if d.kernel:
+        t.append(" · kernel ")
+        t.append_text(lit(d.kernel))
+    if d.rooted is not None:
+        t.append(" · root" if d.rooted else " · no root", style="green" if d.rooted else "yellow")
     return t
 
 
