@@ -674,11 +674,12 @@ def _session(target: AdbTarget) -> AdbSession:
     return s
 
 
-def close_sessions() -> None:
-    """Restart adbd unrooted wherever droidtrack rooted it (also runs at exit)."""
+def close_sessions(host: str | None = None, port: int | None = None) -> None:
+    """Restart adbd unrooted wherever droidtrack rooted it, and forget the sessions (all of them,
+    or those of one adb server). Also runs at exit."""
     with _sessions_lock:
-        sessions = list(_sessions.values())
-        _sessions.clear()
+        keys = [k for k in _sessions if (host is None or k[0] == host) and (port is None or k[1] == port)]
+        sessions = [_sessions.pop(k) for k in keys]
     for s in sessions:
         s.close()
 

@@ -1,0 +1,44 @@
+"""`droidtrack clean`: remove what droidtrack put on the device (/data/local/tmp/droidtrack)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from droidtrack.sources import adb
+
+EPILOG = f"""\
+droidtrack copies one file to the device, {adb.DEVICE_COLLECTOR}, the first time it
+collects (and again only when droidtrack's version of it changes). Its temporary files are removed
+after every snapshot. This command removes the directory too; the next snapshot copies it again.
+
+examples:
+  droidtrack clean                  the only connected device
+  droidtrack clean -s R5CT31ABCDE   one of several devices
+
+exit codes: 0 removed (or nothing was there), 2 the device could not be reached
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("clean", help=f"remove droidtrack's collector from the device ({adb.DEVICE_DIR})",
+                       description="Remove everything droidtrack left on the device.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    adb.add_device_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if getattr(args, "demo", False):
+            print("droidtrack: the demo device is thrown away at exit; nothing to clean", file=sys.stderr)
+            return 0
+        target = adb.target_from_args(args)
+        serial, removed = adb.clean(target)
+    except adb.AdbError as e:
+        print(f"droidtrack: {e}", file=sys.stderr)
+        return e.exit_code
+    if removed:
+        print(f"{serial}: removed {adb.DEVICE_DIR}")
+    else:
+        print(f"{serial}: nothing to remove ({adb.DEVICE_DIR} is not there)")
+    return 0

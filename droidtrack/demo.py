@@ -1,0 +1,197 @@
+"""The built-in demo device: a simulated phone served by the device double behind a real adb server.
+
+The scenario: a phone whose camera app (com.example.camera) leaks preview buffers - every
+snapshot it holds two more 3.5 MiB CAMERA buffers by fd only, mapped nowhere, so no RSS shows
+them - while SurfaceFlinger (framebuffers and app layers, mapped), the graphics allocator HAL,
+the camera provider, a media codec and the GPU driver (kernel-only imports) hold the rest.
+Each collection sees a later step, so `droidtrack top --demo` and `droidtrack demo` show growth,
+leak suspects and kernel-only bytes with no phone.
+
+    with start_demo_device() as (adb_port, serial):
+        ... droidtrack's adb source with -P adb_port -s serial ...
+
+It needs no adb server of its own: it starts one (the adbutils wheel's adb) on a free port with
+HOME/TMPDIR in a temporary directory, and stops it at exit. It needs root on Linux (the double
+builds the phone's filesystem with a mount namespace).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Iterator
+
+from droidtrack.synth import DeviceTree
+
+MiB = 1024 * 1024
+PREVIEW = 3686400            # 1280x720 RGBA
+FRAME = 8294400              # 1920x1080 RGBA
+LEAK_PER_STEP = 2
+LEAK_MAX_STEPS = 60          # then the app is "killed by the low-memory killer" and it starts over
+
+PID_SF = 612
+PID_ALLOC = 588
+PID_CAMPROV = 701
+PID_CODEC = 845
+PID_SYSUI = 1622
+PID_CAMERA = 4321
+PID_LAUNCHER = 2210
+PID_SYSTEM = 1021
+
+
+class DemoError(Exception):
+    """The demo device cannot start here. The message is for the user."""
+    exit_code = 2
+
+
+def build_step(step: int) -> DeviceTree:
+    """The phone at `step` (0, 1, 2, ...): everything constant except the camera app's leak and
+    the codec's rotating output buffers."""
+    leak_steps = step % LEAK_MAX_STEPS
+    t = DeviceTree("a13-5.15", props={"ro.product.model": "Pixel Demo", "ro.product.device": "demo",
+                                      "ro.product.name": "droidtrack_demo", "ro.product.manufacturer": "droidtrack",
+                                      "ro.build.type": "userdebug", "ro.debuggable": "1"},
+                   gpu="mali", pool_bytes=12 * MiB, seed=7)
+    t.add_process(PID_ALLOC, "allocator@2.0-", uid=1000,
+                  cmdline=("/vendor/bin/hw/android.hardware.graphics.allocator@4.0-service",), oom_score_adj=-1000)
+    t.add_process(PID_SF, "surfaceflinger", cmdline=("/system/bin/surfaceflinger",), uid=1000, oom_score_adj=-1000)
+    t.add_process(PID_CAMPROV, "provider@2.7-se", uid=1047,
+                  cmdline=("/vendor/bin/hw/android.hardware.camera.provider@2.7-service",), oom_score_adj=-1000)
+    t.add_process(PID_CODEC, "android.hardwar", uid=1046,
+                  cmdline=("/vendor/bin/hw/android.hardware.media.c2@1.2-service",), oom_score_adj=-1000)
+    t.add_process(PID_SYSTEM, "system_server", cmdline=("system_server",), uid=1000, oom_score_adj=-900)
+    t.add_process(PID_SYSUI, "ndroid.systemui", cmdline=("com.android.systemui",), uid=10087, oom_score_adj=-800)
+    t.add_process(PID_LAUNCHER, "apps.nexuslaunc", cmdline=("com.google.android.apps.nexuslauncher",),
+                  uid=10112, oom_score_adj=100)
+    t.add_process(PID_CAMERA, "example.camera", cmdline=("com.example.camera",), uid=10123, oom_score_adj=0)
+
+    # SurfaceFlinger: three framebuffers (scanout, mapped and resident) and the app layers it composes
+    for i in range(3):
+        fb = t.add_buffer(FRAME, name="FramebufferSurface", attached=("ae00000.display",))
+        t.hold_fd(PID_SF, fb)
+        t.hold_map(PID_SF, fb, rss=FRAME)
+    for owner, name, n in ((PID_SYSUI, "StatusBar", 3), (PID_LAUNCHER, "Launcher", 3),
+                           (PID_CAMERA, "SurfaceView[com.example.camera]", 3)):
+        for _ in range(n):
+            b = t.add_buffer(FRAME if owner != PID_SYSUI else 1 * MiB, name=name, attached=("ae00000.display",))
+            t.hold_fd(PID_SF, b)
+            t.hold_fd(owner, b)
+            t.hold_map(owner, b, rss=min(b.size, 2 * MiB))
+    # the allocator HAL keeps a small pool handed out on demand
+    for _ in range(2):
+        b = t.add_buffer(PREVIEW, name="gralloc-pool")
+        t.hold_fd(PID_ALLOC, b)
+    # the camera pipeline: the provider's working buffers, shared with the app
+    for i in range(4):
+        b = t.add_buffer(PREVIEW, name="CAMERA", attached=("soc:qcom,cam_smmu",))
+        t.hold_fd(PID_CAMPROV, b)
+        t.hold_fd(PID_CAMERA, b)
+    # the leak: preview buffers the app keeps by fd after the preview stopped using them
+    for i in range(LEAK_PER_STEP * leak_steps):
+        b = t.add_buffer(PREVIEW, name="CAMERA")
+        t.hold_fd(PID_CAMERA, b)
+    # a video codec cycling its output buffers (count varies with the step)
+    for i in range(3 + step % 3):
+        b = t.add_buffer(1536000, name="c2-output", attached=("soc:qcom,msm_vidc",))
+        t.hold_fd(PID_CODEC, b)
+        if i == 0:
+            t.hold_map(PID_CODEC, b, rss=0)
+    # the GPU driver's own imports: held by the kernel only, visible to no process
+    for i in range(5):
+        t.add_buffer(2 * MiB, name="mali-import", kernel_refs=1)
+    t.gpu_usage(PID_SF, private=48 * MiB, imported=24 * MiB)
+    t.gpu_usage(PID_CAMERA, private=(20 + 2 * leak_steps) * MiB)
+    t.gpu_usage(PID_SYSUI, private=12 * MiB)
+    t.set_dumpsys("meminfo", _meminfo(leak_steps))
+    return t
+
+
+def _meminfo(leak_steps: int) -> str:
+    # a short `dumpsys meminfo` with the Android 12+ DMA-BUF lines, consistent with the tree
+    dmabuf_kb = (3 * FRAME + 3 * MiB + 6 * FRAME + 2 * PREVIEW + 4 * PREVIEW
+                 + LEAK_PER_STEP * leak_steps * PREVIEW + 5 * 1536000 + 5 * 2 * MiB) // 1024
+    return ("Applications Memory Usage (in Kilobytes):\nUptime: 8123456 Realtime: 8123456\n\n"
+            "Total RAM: 7,698,860K (status normal)\n"
+            f" DMA-BUF: {dmabuf_kb:,}K ({(3 * FRAME) // 1024:,}K mapped + {dmabuf_kb - (3 * FRAME) // 1024:,}K unmapped)\n"
+            f" DMA-BUF Heaps: {dmabuf_kb:,}K\n DMA-BUF Heaps pool: 12,288K\n GPU: {(80 + 2 * leak_steps) * 1024:,}K\n")
+
+
+class DemoScenario:
+    """Writes step 0 into `root`, then a later step before every collection."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.collections = 0
+        self.step = 0
+        self._lock = threading.Lock()
+        build_step(0).write(self.root)
+
+    def advance(self) -> None:
+        with self._lock:
+            self.step += 1
+            scratch = Path(tempfile.mkdtemp(prefix="step-", dir=self.root.parent))
+            try:
+                build_step(self.step).write(scratch)
+                # swap contents, not directories: proc/ and sys/ are bind-mount sources
+                for top in ("proc", "sys", "dumpsys"):
+                    src, dst = scratch / top, self.root / top
+                    if not src.is_dir():
+                        continue
+                    dst.mkdir(exist_ok=True)
+                    for old in list(dst.iterdir()):
+                        if old.is_dir() and not old.is_symlink():
+                            shutil.rmtree(old)
+                        else:
+                            old.unlink()
+                    for new in src.iterdir():
+                        os.rename(new, dst / new.name)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+
+    def on_command(self, command: str) -> None:
+        """The double calls this before each shell command: a collection after the first sees
+        the next step."""
+        if "collect.sh" not in command or "--token" not in command:
+            return
+        with self._lock:
+            n = self.collections
+            self.collections += 1
+        if n > 0:
+            self.advance()
+
+
+@contextlib.contextmanager
+def start_demo_device(adb: str | None = None) -> Iterator[tuple[int, str]]:
+    """Start the demo phone and a private adb server; yields (adb_server_port, serial)."""
+    if os.name != "posix" or not hasattr(os, "geteuid"):
+        raise DemoError("the demo device runs on Linux only")
+    if os.geteuid() != 0:
+        raise DemoError("the demo device needs root on Linux (it builds the simulated phone's filesystem "
+                        "with a mount namespace): run it with sudo, e.g. `sudo droidtrack demo`")
+    from droidtrack.double import AdbServer, AdbServerError, DeviceConfig, DeviceDouble, SandboxError, wheel_adb
+    adb = adb or wheel_adb()
+    if adb is None:
+        raise DemoError("the demo needs an adb binary: `pip install adbutils` ships one")
+    work = Path(tempfile.mkdtemp(prefix="droidtrack-demo-"))
+    stack = contextlib.ExitStack()
+    try:
+        try:
+            scenario = DemoScenario(work / "phone")
+            double = DeviceDouble(work / "phone", DeviceConfig(rooted=True, adb_root=True))
+            double.on_command = scenario.on_command
+            stack.enter_context(double)
+            server = stack.enter_context(AdbServer(adb))
+            server.connect(double.serial)
+        except (SandboxError, AdbServerError, OSError) as e:
+            raise DemoError(f"could not start the demo device: {e}") from None
+        try:
+            yield server.port, double.serial
+        finally:
+            from droidtrack.sources import adb as adb_source
+            adb_source.close_sessions(port=server.port)
+    finally:
+        stack.close()
+        shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,110 @@
+"""`droidtrack devices`, `droidtrack clean` and `droidtrack demo`, run as the CLI runs them."""
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import tempfile
+
+import pytest
+
+from device.conftest import *  # noqa: F401,F403  (fixtures)
+from device.conftest import needs_root, small_phone
+from droidtrack import frames
+from droidtrack.commands import clean as clean_cmd
+from droidtrack.commands import demo as demo_cmd
+from droidtrack.commands import devices as devices_cmd
+from droidtrack.double import DeviceConfig
+from droidtrack.sources import adb
+
+pytestmark = pytest.mark.adb
+
+
+def parse(module, argv):
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers()
+    module.register(sub)
+    name = module.__name__.rsplit(".", 1)[1]
+    return p.parse_args([name, *argv])
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sessions():
+    yield
+    adb.close_sessions()
+
+
+def test_devices_lists_every_state_with_a_hint(make_double, tmp_path, capsys):
+    small_phone().write(tmp_path / "a")
+    small_phone().write(tmp_path / "b")
+    ok = make_double(tmp_path / "a")
+    un = make_double(tmp_path / "b", DeviceConfig(state="unauthorized"))
+    args = parse(devices_cmd, ["-P", str(ok.server.port)])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].split() == ["SERIAL", "STATE", "MODEL", "WHAT", "NEXT"]
+    row_ok = next(l for l in lines if l.startswith(ok.serial))
+    row_un = next(l for l in lines if l.startswith(un.serial))
+    assert " device " in row_ok and "ready" in row_ok and "Synth a13 5 15" in row_ok
+    assert " unauthorized " in row_un and "Allow USB debugging" in row_un
+    args = parse(devices_cmd, ["-P", str(ok.server.port), "--json"])
+    assert args.func(args) == 0
+    data = {d["serial"]: d for d in json.loads(capsys.readouterr().out)}
+    assert data[un.serial]["state"] == "unauthorized" and data[ok.serial]["model"] == "Synth_a13_5_15"
+
+
+def test_devices_with_no_device_and_with_no_server(adb_server, capsys):
+    args = parse(devices_cmd, ["-P", str(adb_server.port)])
+    assert args.func(args) == 0
+    assert "no devices" in capsys.readouterr().out
+    args = parse(devices_cmd, ["-H", "127.0.0.2", "-P", "1"])
+    assert args.func(args) == 2
+    assert "no adb server at 127.0.0.2:1" in capsys.readouterr().err
+
+
+def test_clean_command(phone, capsys):
+    adb.collect(phone.target, frames.new_token())
+    args = parse(clean_cmd, ["-P", str(phone.server.port), "-s", phone.serial])
+    assert args.func(args) == 0
+    assert f"{phone.serial}: removed /data/local/tmp/droidtrack" in capsys.readouterr().out
+    assert not phone.double.device_path("/data/local/tmp/droidtrack").exists()
+    assert args.func(args) == 0
+    assert "nothing to remove" in capsys.readouterr().out
+    args = parse(clean_cmd, ["-P", str(phone.server.port), "-s", "no-such-device"])
+    assert args.func(args) == 2
+    assert "no-such-device" in capsys.readouterr().err
+
+
+def _camera_fds(data: bytes, token: str) -> int:
+    text = frames.decode(data, token).sections["fdlinks"].text()
+    block = text.split("/proc/4321/fd:", 1)[1].split("\n\n", 1)[0]
+    return block.count("/dmabuf:CAMERA")
+
+
+@needs_root
+def test_demo_device_evolves_and_cleans_up_after_itself(tmp_path, monkeypatch):
+    from droidtrack.demo import LEAK_PER_STEP, start_demo_device
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))    # where the demo makes its directories
+    with start_demo_device() as (port, serial):
+        assert any(tmp_path.iterdir())
+        target = adb.AdbTarget(serial, "127.0.0.1", port, start_server=False)
+        counts = []
+        for _ in range(3):
+            token = frames.new_token()
+            r = adb.collect(target, token)
+            assert r.error is None and frames.decode(r.data, token).complete
+            counts.append(_camera_fds(r.data, token))
+        assert counts[1] - counts[0] == LEAK_PER_STEP and counts[2] - counts[1] == LEAK_PER_STEP
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()   # its adb server is gone
+    assert list(tmp_path.iterdir()) == []                                      # and its files
+
+
+@needs_root
+def test_demo_command_prints_evolving_tables(capsys):
+    args = parse(demo_cmd, ["--count", "2", "-n", "0", "--top", "5"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "demo snapshot 1/2" in out and "demo snapshot 2/2" in out
+    assert out.count("com.example.camera") >= 2 and "kernel-only" in out
