@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 
 from droidtrack.problems import Problem
 
+import re
+
+_PACKAGE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+(:[A-Za-z0-9_.]+)?$")
+
 SCHEMA = "droidtrack.snapshot/1"
 
 
@@ -94,12 +98,18 @@ class Process:
 
     @property
     def package(self) -> str | None:
-        """The Android package (app processes' argv[0] is the package, with :service suffixes)."""
-        if self.cmdline:
-            a0 = self.cmdline[0]
-            if "." in a0 and "/" not in a0 and " " not in a0:
-                return a0.split(":", 1)[0]
-        return None
+        """The Android package: app processes' argv[0] is the package (":service" suffix dropped).
+        Native daemons also have dotted names ("media.codec", "android.hardware.camera.provider@2.7-
+        service"), so the name must look like a Java package and, where the uid is known, the uid
+        must be an app's (10000..19999 within its Android user)."""
+        if not self.cmdline:
+            return None
+        a0 = self.cmdline[0]
+        if not _PACKAGE.match(a0):
+            return None
+        if self.uid is not None and not (10000 <= self.uid % 100000 <= 19999 or 90000 <= self.uid % 100000):
+            return None
+        return a0.split(":", 1)[0]
 
     @property
     def label(self) -> str:

@@ -265,7 +265,7 @@ def _feed_refs(b: Builder, fr: _frames.Frames, root: str, access: dict[str, list
         d = b.buffer_by_inode(r.inode, r.size, "fdinfo")
         d.offer("size", r.size, "fdinfo", _rank("size"))
         d.offer("exporter", r.exporter, "fdinfo", _rank("exporter"))
-        d.offer("name", r.name, "fdinfo", _rank("name"))
+        d.offer("name", r.name or None, "fdinfo", _rank("name"))
         d.offer("count", r.count, "fdinfo", _rank("count"))
         b.add_fd_ref(d, pid, fd)
     # dma-buf fd links whose fdinfo we do not have (unreadable, vanished, or a pre-5.3 kernel whose

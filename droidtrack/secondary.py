@@ -206,19 +206,23 @@ def feed_dmabuf_dump(b: Builder, text: str) -> None:
     for r in res.records:
         cls = type(r).__name__
         if cls == "DumpBuffer":
-            if not have_inodes:
+            if not have_inodes or f"ino:{r.inode}" not in b.buffers:
                 d = b.buffer_by_inode(r.inode, None, "dmabuf_dump")
-                d.offer("size", r.rss, "dmabuf_dump", {"dmabuf_dump": 1})
-                d.provenance["size"] = "dmabuf_dump (kB, rounded down)"
+                if d.size is None:
+                    d.offer("size", r.rss, "dmabuf_dump", {"dmabuf_dump": 1})
+                    d.provenance["size"] = "dmabuf_dump (kB, rounded down)"
                 d.offer("name", r.name, "dmabuf_dump", {"dmabuf_dump": 1})
                 d.offer("exporter", r.exporter, "dmabuf_dump", {"dmabuf_dump": 1})
-                holders[r.inode].setdefault(r.pid, "unknown")
+            # who holds it: kept even where another source named the buffer (fd vs map unknown;
+            # real fd/map references from /proc win over these in the build)
+            holders[r.inode].setdefault(r.pid, "unknown")
             p = b.process(r.pid)
             if not p.name:
                 p.name = r.comm
-        elif cls == "DumpBufferRefs" and not have_inodes:
+        elif cls == "DumpBufferRefs":
             d = b.buffer_by_inode(r.inode, None, "dmabuf_dump")
-            d.offer("size", r.size, "dmabuf_dump", {"dmabuf_dump": 2})
+            if d.size is None:
+                d.offer("size", r.size, "dmabuf_dump", {"dmabuf_dump": 2})
             for pid in set(r.fd_refs) | set(r.map_refs):
                 if r.combined:
                     how = "unknown"
