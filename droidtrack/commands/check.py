@@ -82,7 +82,7 @@ def check_source(bf: BudgetFile, args: argparse.Namespace, rules, baseline=None,
             rep = evaluate(bf, snaps, baseline=baseline, rules=rules, label=lab)
             rep.warnings += [f"recording: {p.message}" for p in rec.problems]
             return rep
-        src = source_from_args(args)
+        src = _source(args, rules)
         try:
             snap = src.collect().snapshot
         finally:
@@ -91,6 +91,15 @@ def check_source(bf: BudgetFile, args: argparse.Namespace, rules, baseline=None,
         return Report(label or _label_of_args(args), unmeasurable=f"could not measure: {e}")
     lab = label or _device_label(snap)
     return evaluate(bf, [snap], baseline=baseline, rules=rules, label=lab)
+
+
+def _source(args, rules):
+    """source_from_args, but a live device reuses the rules already loaded (16 devices would parse
+    the rules file 16 times, under the GIL)."""
+    if any(getattr(args, k, None) for k in ("root", "capture", "replay", "bugreport")):
+        return source_from_args(args)
+    from droidtrack.sources.live import LiveSource
+    return LiveSource(args, rules=rules, dumpsys=bool(getattr(args, "dumpsys", False)))
 
 
 def _device_label(snap) -> str:
@@ -111,17 +120,18 @@ def _label_of_args(args) -> str:
 
 # ---- many devices --------------------------------------------------------------------------
 
-def _servers(args) -> list[tuple[str, int]]:
+def _servers(args) -> list[tuple[str, int, bool]]:
+    """(host, port, start a server there if none answers): only the default server is started, as adb does."""
     out = []
     for s in args.adb_server:
         host, _, port = s.rpartition(":")
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise BudgetError(f"--adb-server {s!r}: expected HOST:PORT")
-        out.append((host or "127.0.0.1", int(port)))
+        out.append((host or "127.0.0.1", int(port), False))
     if not out:
         from droidtrack.sources import adb
         t = adb.target_from_args(args)      # -H/-P, else the environment, else localhost:5037
-        out.append((t.host, t.port))
+        out.append((t.host, t.port, True))
     return out
 
 
@@ -129,9 +139,9 @@ def list_all_devices(args) -> list[tuple[str, int, str, str]]:
     """(host, port, serial, state) of every device the adb server(s) list."""
     from droidtrack.sources import adb
     found = []
-    for host, port in _servers(args):
+    for host, port, start in _servers(args):
         try:
-            devs = adb.list_devices(host, port)
+            devs = adb.list_devices(host, port, start_server=start)
         except Exception as e:   # the server could not be reached: one unmeasurable "device"
             found.append((host, port, f"adb server {host}:{port}", f"unreachable ({e})"))
             continue

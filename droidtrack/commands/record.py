@@ -100,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     prog = Progress(args.quiet)
     try:
         start = time.monotonic()
-        k = 0
+        tick = 0          # the schedule: sample i is due at start + tick * interval
+        taken = 0
         while True:
             try:
                 got = src.collect()
@@ -121,21 +122,19 @@ def run(args: argparse.Namespace) -> int:
                     print(f"droidtrack: {e}", file=sys.stderr)
                     return 2
             writer.add_collected(got)
+            taken += 1
             prog.sample(writer.count - 1, got.snapshot, writer.bytes)
             if getattr(src, "exhausted", False):
                 break    # replaying a recording: it has no more samples
-            k += 1
-            if args.count is not None and k >= args.count:
+            if args.count is not None and taken >= args.count:
                 break
-            nxt = start + k * args.interval
+            tick += 1
             now = time.monotonic()
+            if start + tick * args.interval < now:   # a slow collection: skip the ticks it overran
+                tick = int((now - start) // args.interval) + 1
+            nxt = start + tick * args.interval
             if args.duration is not None and nxt - start > args.duration:
                 break
-            if nxt < now:   # a slow collection: skip the ticks it overran
-                k = int((now - start) // args.interval) + 1
-                nxt = start + k * args.interval
-                if args.duration is not None and nxt - start > args.duration:
-                    break
             time.sleep(max(0.0, nxt - time.monotonic()))
     except KeyboardInterrupt:
         pass
