@@ -164,6 +164,9 @@ class Builder:
                                  oom_score_adj=p.oom_score_adj, fds_readable=p.fds_readable,
                                  maps_readable=p.maps_readable, reported=rep)
 
+        # what the tag rules see of each process: its names, and its package
+        idents = {pid: (tuple(x for x in (pr.name, pr.cmdline[0] if pr.cmdline else "") if x), pr.package)
+                  for pid, pr in procs.items()}
         buffers: dict[str, Buffer] = {}
         for key, d in self.buffers.items():
             if d.size is None:
@@ -175,18 +178,16 @@ class Builder:
                                        maps=tuple(sorted(d.maps.get(pid, ()), key=lambda m: m.start)))
             for pid, h in self.explicit_holdings.get(key, {}).items():
                 holders.setdefault(pid, h)
-            names, pkgs = [], []
+            names: set[str] = set()
+            pkgs: set[str] = set()
             for pid in holders:
-                pr = procs.get(pid)
-                if pr is None:
-                    continue
-                if pr.name:
-                    names.append(pr.name)
-                if pr.cmdline:
-                    names.append(pr.cmdline[0])
-                if pr.package:
-                    pkgs.append(pr.package)
-            tag, rule = self.rules.tag_of(d.exporter, d.name, names, pkgs, bool(holders))
+                ident = idents.get(pid)
+                if ident is not None:
+                    names.update(ident[0])
+                    if ident[1]:
+                        pkgs.add(ident[1])
+            tag, rule = self.rules.tag_of(d.exporter, d.name, tuple(sorted(names)), tuple(sorted(pkgs)),
+                                          bool(holders))
             buffers[key] = Buffer(
                 key=key, size=d.size, inode=d.inode, exporter=d.exporter, name=d.name, count=d.count,
                 attached=d.attached, holders=holders, tag=tag, tag_rule=rule,

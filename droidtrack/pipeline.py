@@ -9,6 +9,7 @@ import time as _time
 from collections import defaultdict
 
 from droidtrack import frames as _frames
+from droidtrack import build
 from droidtrack.build import Builder
 from droidtrack.model import MapRef, Snapshot, SourceStatus
 from droidtrack.parse import bufinfo as p_bufinfo
@@ -229,10 +230,12 @@ def _feed_buffers(b: Builder, fr: _frames.Frames, root: str, files: dict[str, li
         b.sources["bufinfo"] = SourceStatus(sec.status, f"{len(res.records)} buffers ({res.variant} format)")
 
 
+_RANKS = {"size": build._SIZE_RANK, "exporter": build._EXP_RANK, "name": build._NAME_RANK,
+          "count": build._COUNT_RANK}
+
+
 def _rank(fieldname: str) -> dict[str, int]:
-    from droidtrack import build
-    return {"size": build._SIZE_RANK, "exporter": build._EXP_RANK, "name": build._NAME_RANK,
-            "count": build._COUNT_RANK}[fieldname]
+    return _RANKS[fieldname]
 
 
 # ---- references: who holds what ---------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Iterable
@@ -37,9 +37,20 @@ class Rule:
 class Rules:
     rules: tuple[Rule, ...]
     origin: str
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     def tag_of(self, exporter: str | None, name: str | None, holders: Iterable[str],
                packages: Iterable[str], held: bool) -> tuple[str, str]:
+        key = (exporter, name, tuple(holders), tuple(packages), held)
+        hit = self._cache.get(key)
+        if hit is None:
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            hit = self._cache[key] = self._tag_of(*key)
+        return hit
+
+    def _tag_of(self, exporter: str | None, name: str | None, holders: tuple[str, ...],
+                packages: tuple[str, ...], held: bool) -> tuple[str, str]:
         holders = tuple(h.lower() for h in holders)
         packages = tuple(p.lower() for p in packages)
         exp = (exporter or "").lower()
@@ -64,8 +75,9 @@ class Rules:
         return "other", "default"
 
 
-def _compile(pattern: str) -> re.Pattern:
-    return re.compile(fnmatch.translate(pattern.lower()), re.DOTALL)
+def _compile(patterns: list[str]) -> re.Pattern:
+    """All of a key's globs as one anchored alternation: one match call per value."""
+    return re.compile("|".join(f"(?:{fnmatch.translate(p.lower())})" for p in patterns), re.DOTALL)
 
 
 def parse_rules(text: str, origin: str) -> Rules:
@@ -107,7 +119,7 @@ def parse_rules(text: str, origin: str) -> Rules:
             vals = [v] if isinstance(v, str) else v
             if not isinstance(vals, list) or not all(isinstance(x, str) for x in vals):
                 raise RulesError(f"{where} ({rid}): {k!r} must be a glob string or a list of them")
-            pats[k] = tuple(_compile(x) for x in vals)
+            pats[k] = (_compile(vals),)
         out.append(Rule(rid, tag, pats, held))
     return Rules(tuple(out), origin)
 
