@@ -11,8 +11,8 @@ leak suspects and kernel-only bytes with no phone.
         ... droidtrack's adb source with -P adb_port -s serial ...
 
 It needs no adb server of its own: it starts one (the adbutils wheel's adb) on a free port with
-HOME/TMPDIR in a temporary directory, and stops it at exit. It needs root on Linux (the double
-builds the phone's filesystem with a mount namespace).
+HOME/TMPDIR in a temporary directory, and stops it at exit. It needs Linux with mount namespaces:
+as root, or as a user where unprivileged user namespaces are allowed (most distributions).
 """
 from __future__ import annotations
 
@@ -168,9 +168,6 @@ def start_demo_device(adb: str | None = None) -> Iterator[tuple[int, str]]:
     """Start the demo phone and a private adb server; yields (adb_server_port, serial)."""
     if os.name != "posix" or not hasattr(os, "geteuid"):
         raise DemoError("the demo device runs on Linux only")
-    if os.geteuid() != 0:
-        raise DemoError("the demo device needs root on Linux (it builds the simulated phone's filesystem "
-                        "with a mount namespace): run it with sudo, e.g. `sudo droidtrack demo`")
     from droidtrack.double import AdbServer, AdbServerError, DeviceConfig, DeviceDouble, SandboxError, wheel_adb
     adb = adb or wheel_adb()
     if adb is None:
@@ -186,7 +183,8 @@ def start_demo_device(adb: str | None = None) -> Iterator[tuple[int, str]]:
             server = stack.enter_context(AdbServer(adb))
             server.connect(double.serial)
         except (SandboxError, AdbServerError, OSError) as e:
-            raise DemoError(f"could not start the demo device: {e}") from None
+            raise DemoError(f"could not start the demo device: {e} (the demo needs Linux with user or mount "
+                            "namespaces: try as root, e.g. `sudo droidtrack demo`)") from None
         try:
             yield server.port, double.serial
         finally:

@@ -196,3 +196,12 @@ def test_raw_socket_before_cnxn_is_ignored_and_garbage_closes(phone):
         s.sendall(b"\xff" * 24)
         s.settimeout(5)
         assert s.recv(100) == b""
+
+
+def test_rootless_mode_runs_in_a_user_namespace(make_double, device_root):
+    # what a non-root user gets (forced here while running as root): no uid 2000, adbd "rooted"
+    p = make_double(device_root, DeviceConfig(rootless=True))
+    assert p.double.sandbox.rootless and p.double.config.rooted
+    r = sh(p, "shell", "id -u; ls /proc/4321/fd/ | wc -l; cat /proc/self/status | grep Uid")
+    assert r.stdout.split()[:2] == [b"0", b"9"]
+    assert b"already running as root" in sh(p, "root").stdout

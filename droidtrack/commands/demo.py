@@ -19,8 +19,9 @@ examples:
   droidtrack top --demo                   the live UI on the demo phone
   droidtrack snapshot --demo --format json
 
-needs: Linux, root (the simulated phone is built with a mount namespace), the adb binary that the
-adbutils package ships (no adb server needs to be running).
+needs: Linux with mount namespaces (as root, or as a user where unprivileged user namespaces are
+allowed, as on most distributions), and the adb binary the adbutils package ships (no adb server
+needs to be running: the demo starts its own on a free port and stops it at exit).
 
 exit codes: 0 done, 2 the demo phone could not start, 130 interrupted
 """

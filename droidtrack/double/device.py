@@ -58,6 +58,7 @@ class DeviceConfig:
     maxdata: int = P.MAX_PAYLOAD
     bandwidth: float | None = None  # bytes/s for every packet sent to the host (slow link)
     latency: float = 0.0            # seconds added before every packet sent to the host
+    rootless: bool | None = None    # None: rootless when not running as root (see sandbox.py)
 
 
 class _Stream:
@@ -336,7 +337,11 @@ class DeviceDouble:
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> "DeviceDouble":
-        self.sandbox = Sandbox(self.device_root, props=self._props(), su=self.config.su)
+        self.sandbox = Sandbox(self.device_root, props=self._props(), su=self.config.su,
+                               rootless=self.config.rootless)
+        if self.sandbox.rootless:
+            self.config.rooted = True             # no uid 2000 in a user namespace
+            self.sandbox.write_props(self._props())
         self._loop = asyncio.new_event_loop()
         ready = threading.Event()
 
@@ -875,7 +880,7 @@ class DeviceDouble:
                     fh.close()
                     if err is None:
                         os.chmod(tmp, mode & 0o7777 or 0o644)
-                        if self.uid:
+                        if self.uid and not sb.rootless:
                             os.chown(tmp, self.uid, self.uid)
                         os.utime(tmp, (mtime, mtime))
                         os.replace(tmp, hp)

@@ -13,7 +13,8 @@ exec per command instead of a dozen mounts, so a command starts in about a milli
 each double still sees only its own device. `su` is a shim over a setuid-root copy of setpriv,
 reachable only inside the chroot.
 
-Needs root on the host (mount namespaces and bind mounts).
+Needs root on the host for the full phone (uid 2000 with real permission errors); without root it
+runs in a user namespace where every command is "root" (rootless mode).
 """
 from __future__ import annotations
 
@@ -201,9 +202,11 @@ class Sandbox:
     """A per-double Android-like root and the namespace its commands run in."""
 
     def __init__(self, device_root: str | os.PathLike, props: dict[str, str] | None = None,
-                 su: str = "none", apply_permissions: bool = True) -> None:
-        if os.geteuid() != 0:
-            raise SandboxError("the device double needs root (mount namespaces and bind mounts)")
+                 su: str = "none", apply_permissions: bool = True, rootless: bool | None = None) -> None:
+        # rootless: without root on the host, a user namespace maps us to root inside, so bind
+        # mounts and chroot still work; but there is no uid 2000 then: every command runs as
+        # "root" with the host user's real permissions (adbd is rooted, as on an emulator image)
+        self.rootless = os.geteuid() != 0 if rootless is None else rootless
         self.device_root = Path(device_root).resolve()
         if not self.device_root.is_dir():
             raise SandboxError(f"device root {self.device_root} is not a directory")
@@ -238,12 +241,13 @@ class Sandbox:
                   "system/etc/double/dumpsys", "vendor"):
             os.chmod(r / d, 0o755)
         os.chmod(r / "data", 0o771)
-        os.chown(r / "data", 1000, 1000)
         os.chmod(r / "data/local", 0o751)
         os.chmod(r / "data/local/tmp", 0o771)
-        os.chown(r / "data/local/tmp", SHELL_UID, SHELL_UID)
         os.chmod(r / "sdcard", 0o770)
-        os.chown(r / "sdcard", 0, 1015)
+        if not self.rootless:
+            os.chown(r / "data", 1000, 1000)
+            os.chown(r / "data/local/tmp", SHELL_UID, SHELL_UID)
+            os.chown(r / "sdcard", 0, 1015)
         for link, target in (("lib", "usr/lib"), ("lib64", "usr/lib64"), ("bin", "system/bin")):
             if not (r / link).is_symlink():
                 os.symlink(target, r / link)
@@ -263,7 +267,8 @@ class Sandbox:
         _write(sb / "id", ID, 0o755)
         _write(sb / ".self-uid", SELF_UID, 0o755)
         shutil.copy(SETPRIV, r / "system/xbin/.su-elevate")
-        os.chmod(r / "system/xbin/.su-elevate", 0o4755)   # setuid root, like a userdebug su
+        # setuid root, like a userdebug su (rootless: everything already runs as root)
+        os.chmod(r / "system/xbin/.su-elevate", 0o755 if self.rootless else 0o4755)
         # the fixture's device root, where a phone has it
         dr = self.device_root
         self.binds = [("/usr", Path("/usr"))]
@@ -299,24 +304,33 @@ class Sandbox:
             ro = ",ro" if devpath in ("/usr", "/sys") else ""
             lines.append(f"mount -o bind{ro} {shlex.quote(str(host))} {shlex.quote(str(self.root) + devpath)}")
         lines.append(f"exec chroot {shlex.quote(str(self.root))} /system/bin/cat")
+        lines.insert(-1, "echo ready")
         # stdin stays open while the double lives: when it closes (even if the double is killed)
         # cat exits and the namespace with its mounts goes away
+        userns = ["-U", "-r"] if self.rootless else []
         self._holder = subprocess.Popen(
-            [UNSHARE, "-m", "--propagation", "private", "/usr/bin/mksh", "-c", "\n".join(lines)],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [UNSHARE, *userns, "-m", "--propagation", "private", "/usr/bin/mksh", "-c", "\n".join(lines)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             start_new_session=True)
+        assert self._holder.stdout is not None
+        ready = self._holder.stdout.readline()     # after the mounts, before chroot
+        if ready != b"ready\n":
+            self._holder.wait(timeout=10)
+            err = self._holder.stderr.read().decode("utf-8", "replace") if self._holder.stderr else ""
+            hint = " (unprivileged user namespaces may be disabled: sysctl kernel.unprivileged_userns_clone)" \
+                if self.rootless else ""
+            raise SandboxError(f"could not set up the double's mount namespace: {err.strip()}{hint}")
         deadline = time.monotonic() + 10
         want = str(self.root)
         while time.monotonic() < deadline:
             if self._holder.poll() is not None:
-                err = self._holder.stderr.read().decode("utf-8", "replace") if self._holder.stderr else ""
-                raise SandboxError(f"could not set up the double's mount namespace: {err.strip()}")
+                raise SandboxError("the double's namespace holder exited")
             try:
                 if os.readlink(f"/proc/{self._holder.pid}/root") == want:
                     return
             except OSError:
-                pass
-            time.sleep(0.002)
+                return                             # not allowed to look: trust the ready line
+            time.sleep(0.001)
         raise SandboxError("the double's mount namespace did not come up within 10 s")
 
     # ---- fixture controls ----------------------------------------------------------------
@@ -379,6 +393,8 @@ class Sandbox:
     def argv(self, command: str | None, uid: int) -> list[str]:
         assert self._holder is not None
         sh = ["/system/bin/sh", "-c", command] if command else ["/system/bin/sh"]
+        if self.rootless:
+            return [NSENTER, "-t", str(self._holder.pid), "-U", "--preserve-credentials", "-m", "-r", "-w", "--", *sh]
         return [NSENTER, "-t", str(self._holder.pid), "-m", "-r", "-w",
                 "-S", str(uid), "-G", str(uid), "--", *sh]
 
@@ -419,8 +435,9 @@ class Sandbox:
             except (OSError, subprocess.TimeoutExpired):
                 h.kill()
                 h.wait()
-            if h.stderr:
-                h.stderr.close()
+            for f in (h.stderr, h.stdout):
+                if f:
+                    f.close()
         shutil.rmtree(self.base, ignore_errors=True)
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import dataclasses
 import hashlib
 import os
 import re
@@ -647,6 +648,8 @@ class AdbSession:
     def close(self) -> None:
         if self.rooted_by_us:
             self.rooted_by_us = False
+            # never start an adb server just to unroot (it may be gone at exit)
+            self.target = dataclasses.replace(self.target, start_server=False)
             try:
                 self._adb_root(False, timeout=10.0)
             except AdbError:
