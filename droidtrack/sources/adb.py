@@ -101,6 +101,7 @@ class CollectResult:
     privilege: str = "shell"      # "root" | "su" | "shell"
     pushed: bool = False          # the collector was (re)installed for this snapshot
     seconds: float = 0.0
+    note: str | None = None       # why coverage is reduced (running as shell), for the user
 
 
 @dataclass
@@ -407,6 +408,13 @@ def read_shell_v2(sock: socket.socket, *, timeout: float, idle_timeout: float | 
                 rc = body[0] if body else 0
                 break
         del buf[:pos]
+    if rc is None and len(buf) > 5:
+        # a packet cut in the middle: keep the part of it that arrived
+        kind, _ln = _V2.unpack_from(buf, 0)
+        if kind == 1:
+            out += buf[5:]
+        elif kind == 2:
+            err += buf[5:]
     if rc is None and error is None:
         error = f"the stream ended before the command finished: the device went away (kept {len(out)} bytes)"
     return ShellResult(bytes(out), bytes(err), rc, error)
@@ -616,7 +624,9 @@ class AdbSession:
             for attempt in (0, 1):
                 cmd = collector_command(token, self._collector, self.how, dumpsys=dumpsys, dmabuf_dump=dmabuf_dump)
                 left = max(1.0, timeout - (time.monotonic() - t0))
-                r = shell(self.target, self.serial, cmd, timeout=left, idle_timeout=min(left, 30.0),
+                # dumpsys can think for a long while before it prints anything
+                idle = min(left, 120.0 if dumpsys or dmabuf_dump else 30.0)
+                r = shell(self.target, self.serial, cmd, timeout=left, idle_timeout=idle,
                           timeout_label=timeout)
                 if r.stdout.startswith(f"@@{token} PUSH".encode()) and r.exit_code == 0:
                     if attempt:
@@ -643,7 +653,7 @@ class AdbSession:
                 msg = (r.stderr or r.stdout).decode("utf-8", "replace").strip()[:300]
                 raise AdbError(f"the collector did not start on {self.serial} (exit {r.exit_code}): {msg or 'no output'}")
             return CollectResult(r.stdout, self.serial, r.stderr, r.exit_code, error, self.privilege or "shell",
-                                 pushed, time.monotonic() - t0)
+                                 pushed, time.monotonic() - t0, self.note)
 
     def close(self) -> None:
         if self.rooted_by_us:
