@@ -96,3 +96,36 @@ def test_record_from_a_replay_with_exports(tmp_path, capsys):
     assert "exists" in capsys.readouterr().err
     assert main(["record", str(out), "--replay", src, "-n", "2", "-i", "1ms", "--append", "-q"]) == 0
     assert len(open_recording(str(out)).samples) == 6
+
+
+def test_sigterm_stops_a_recording_cleanly_and_still_exports(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from droidtrack.synth import DeviceTree
+    t = DeviceTree("a13-5.15")
+    t.add_process(600, "surfaceflinger", cmdline=("/system/bin/surfaceflinger",), uid=1000)
+    t.hold_fd(600, t.add_buffer(MiB, name="fb"))
+    t.write(tmp_path / "phone")
+    out = tmp_path / "r.dtr"
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    p = subprocess.Popen([sys.executable, "-m", "droidtrack", "record", str(out), "--root", str(tmp_path / "phone"),
+                          "-i", "100ms", "-q", "--csv", str(tmp_path / "r.csv")], env=env,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if out.exists() and len(open_recording(str(out)).samples) >= 2:
+                break
+            time.sleep(0.05)
+        p.send_signal(signal.SIGTERM)
+        err = p.communicate(timeout=30)[1]
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, err
+    n = len(open_recording(str(out)).samples)
+    assert n >= 2 and f"{n} samples in" in err
+    assert len([l for l in (tmp_path / "r.csv").read_text().splitlines() if ",total,total," in l]) == n

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import sys
+import threading
 import time
 
 from droidtrack.account import account
@@ -23,7 +25,7 @@ Every sample is appended and fsync()ed before the next one is taken: a crash or 
 loses at most the sample in flight, and a cut file still opens. --append continues an existing
 recording (a record cut by a crash is dropped first). Format: docs/recording-format.md.
 
-exit codes: 0 recorded (also when stopped with Ctrl-C), 2 nothing could be recorded or the device
+exit codes: 0 recorded (also when stopped with Ctrl-C or SIGTERM), 2 nothing could be recorded or the device
 went away (the samples already written are kept)
 """
 
@@ -57,6 +59,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     add_source_arguments(p)
     p.set_defaults(func=run)
+
+
+def _stop(signum, frame):
+    raise KeyboardInterrupt
 
 
 class Progress:
@@ -98,6 +104,11 @@ def run(args: argparse.Namespace) -> int:
     writer = None
     code = 0
     prog = Progress(args.quiet)
+    # SIGTERM (`kill PID`, a CI job being cancelled; background jobs of a script ignore SIGINT)
+    # stops a recording as cleanly as Ctrl-C: the samples are already on disk, exports still run
+    old_term = None
+    if threading.current_thread() is threading.main_thread():
+        old_term = signal.signal(signal.SIGTERM, _stop)
     try:
         start = time.monotonic()
         tick = 0          # the schedule: sample i is due at start + tick * interval
@@ -139,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
         prog.done()
         src.close()
         if writer is not None:
