@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from droidtrack.parse.grepout import is_decimal, proc_parts, split_grep, to_base, to_int
+from droidtrack.parse.grepout import is_decimal, proc_parts, record_builder, split_grep, to_base, to_int
 from droidtrack.problems import ParseResult, Problem
 
 SOURCE = "fdinfo"
@@ -47,6 +47,9 @@ class FdInfo:
     @property
     def is_dmabuf(self) -> bool:
         return self.exporter is not None
+
+
+_mk = record_builder(FdInfo)
 
 
 def _name_bytes(s: str) -> int:
@@ -152,6 +155,7 @@ def parse_grep(text: str, root: str) -> ParseResult[FdInfo]:
     if text and not text.endswith("\n"):
         text += "\n"
     fast = _fast_re(root).match
+    mk = _mk
     n = len(text)
     cur: _File | None = None
     curpre = None          # "ROOT/proc/PID/fdinfo/FD:" of the file read line by line
@@ -192,12 +196,12 @@ def parse_grep(text: str, root: str) -> ParseResult[FdInfo]:
                                          line=i + 1, path=p[rlen:-1]))
                 elif size is None:
                     seen.add(key)
-                    recs.append(FdInfo(key[0], key[1], None, None, None, None,
-                                       None if ino is None else int(ino), int(flags, 8), int(mnt), int(ps), i + 1))
+                    recs.append(mk(key[0], key[1], None, None, None, None,
+                                   None if ino is None else int(ino), int(flags, 8), int(mnt), int(ps), i + 1))
                 else:
                     seen.add(key)
-                    recs.append(FdInfo(key[0], key[1], int(size), int(count), exp.strip(" \t"), name,
-                                       None if ino is None else int(ino), int(flags, 8), int(mnt), int(ps), i + 1))
+                    recs.append(mk(key[0], key[1], int(size), int(count), exp.strip(" \t"), name,
+                                   None if ino is None else int(ino), int(flags, 8), int(mnt), int(ps), i + 1))
                 i += 3 + (ino is not None) + (0 if size is None else 3 + (name is not None))
                 pos = end
                 continue

@@ -18,9 +18,10 @@ smaps: `grep -H -A 7` gives the VMA line then Size/KernelPageSize/MMUPageSize/Rs
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from droidtrack.parse.grepout import is_decimal, proc_parts, split_grep, to_base, to_int
+from droidtrack.parse.grepout import is_decimal, proc_parts, record_builder, to_base, to_int
 from droidtrack.problems import ParseResult, Problem
 
 _HEX = frozenset("0123456789abcdefABCDEF")
@@ -53,6 +54,10 @@ class SmapsVma:
     rss: int | None     # bytes
     pss: int | None     # bytes
     line: int = 0
+
+
+_mk_map = record_builder(DmabufMap)
+_mk_vma = record_builder(SmapsVma)
 
 
 def _hex(s: str) -> int | None:
@@ -114,11 +119,71 @@ def _pid_of_file(path: str, fname: str) -> int | None:
     return pp[0]
 
 
-def parse_maps(text: str, root: str) -> ParseResult[DmabufMap]:
-    """The collector's `maps` section ("ROOT/proc/PID/maps:<maps line>")."""
+_fast_cache: dict[tuple[str, str], "re.Pattern"] = {}
+
+# A maps line exactly as the kernel prints it for a dma-buf VMA (lower-case hex, single spaces,
+# space padding before the path); anything else goes through `parse_line`.
+_VMA = (r"(?P<s>[0-9a-f]{1,16})-(?P<e>[0-9a-f]{1,16}) (?P<perms>[r-][w-][x-][sp]) (?P<off>[0-9a-f]{1,16}) "
+        r"(?P<dev>[0-9a-f]{1,8}:[0-9a-f]{1,8}) (?P<ino>[0-9]{1,19}) +"
+        r"(?:/dmabuf:(?P<name>[^\n]*)|(?P<plain>/dmabuf|/dmabuf \(deleted\))|(?P<anon>anon_inode:dmabuf))")
+
+
+def _fast(kind: str, root: str) -> "re.Pattern":
+    pat = _fast_cache.get((kind, root))
+    if pat is None:
+        p = "(?P<p>" + re.escape(root) + "/proc/(?P<pid>[0-9]{1,12})/" + kind + ")"
+        if kind == "maps":
+            pat = re.compile(p + ":" + _VMA + r"\Z")
+        else:
+            other = r"(?:(?P=p)-(?!Rss:|Pss:)[A-Za-z_]{1,64}:[^\n]*\n){0,16}"
+            pat = re.compile(
+                p + ":" + _VMA + r"\n" + other
+                + r"(?P=p)-Rss:[ ]{1,64}(?P<rss>[0-9]{1,19}) kB\n" + other
+                + r"(?P=p)-Pss:[ ]{1,64}(?P<pss>[0-9]{1,19}) kB\n"
+                + r"(?:(?P=p)-[A-Za-z_]{1,64}:[^\n]*\n){0,16}(?P<sep>--\n)?")
+        if len(_fast_cache) > 64:
+            _fast_cache.clear()
+        _fast_cache[(kind, root)] = pat
+    return pat
+
+
+def parse_maps(text: str, root: str, *, fast: bool = True) -> ParseResult[DmabufMap]:
+    """The collector's `maps` section ("ROOT/proc/PID/maps:<maps line>").
+
+    A dma-buf line in the kernel's exact shape is read with one regular-expression match; every
+    other line goes through `split_grep`'s rules and `parse_line` (`fast=False` sends every line
+    that way: both give the same records and problems).
+    """
     out: ParseResult[DmabufMap] = ParseResult()
     probs = out.problems
-    for i, path, content in split_grep(text, root, problems=probs, source="maps"):
+    recs = out.records
+    mk = _mk_map
+    prefix = root + "/"
+    rlen = len(root)
+    plen = len(prefix)
+    match = _fast("maps", root).match if fast else (lambda _line: None)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for i, line in enumerate(lines, 1):
+        m = match(line)
+        if m is not None:
+            _p, pid, s, e, perms, off, dev, ino, name, _plain, anon = m.groups()
+            if name is not None:
+                name = (name.replace("\\012", "\n") if "\\" in name else name) or None
+            recs.append(mk(int(pid), int(s, 16), int(e, 16), perms, int(off, 16), dev, int(ino), name,
+                           anon is not None, i))
+            continue
+        # split_grep's rules for one line
+        if not line.startswith(prefix):
+            probs.append(Problem("maps", "line does not start with the collector's root path: skipped",
+                                 line=i, text=line))
+            continue
+        j = line.find(":", plen)
+        if j < 0:
+            probs.append(Problem("maps", "no ':' after the file path: skipped", line=i, text=line))
+            continue
+        path, content = line[rlen:j], line[j + 1:]
         pid = _pid_of_file(path, "maps")
         if pid is None:
             probs.append(Problem("maps", "path is not /proc/<pid>/maps: skipped", line=i, text=content, path=path))
@@ -129,7 +194,7 @@ def parse_maps(text: str, root: str) -> ParseResult[DmabufMap]:
             continue
         rec = _record(pid, parsed, i)
         if rec is not None:
-            out.records.append(rec)
+            recs.append(rec)
     return out
 
 
@@ -160,19 +225,93 @@ def _kb(value: str) -> int | None:
     return None
 
 
-def parse_smaps(text: str, root: str) -> ParseResult[SmapsVma]:
-    """The collector's `smaps` section (`grep -H -A 7`): Rss/Pss of each dma-buf VMA, in bytes."""
+def parse_smaps(text: str, root: str, *, fast: bool = True) -> ParseResult[SmapsVma]:
+    """The collector's `smaps` section (`grep -H -A 7`): Rss/Pss of each dma-buf VMA, in bytes.
+
+    A dma-buf VMA's group in the kernel's exact shape (VMA line, "PATH-Key: ..." context lines with
+    Rss before Pss, optional "--") is read with one regular-expression match, when nothing after
+    it continues the group; everything else goes line by line (`fast=False`: every line), with the
+    same records and problems.
+    """
     out: ParseResult[SmapsVma] = ParseResult()
     probs = out.problems
-    grp = None      # [pid, start, end, inode, rss, pss, line]
+    recs = out.records
+    mk = _mk_vma
+    prefix = root + "/"
+    rlen = len(root)
+    plen = len(prefix)
+    match = _fast("smaps", root).match if fast else None
+    if text and not text.endswith("\n"):
+        text += "\n"    # the same lines: a final newline only ends the last one
+    n = len(text)
+    count = text.count
+    find = text.find
+    startswith = text.startswith
+    pos = 0
+    i = 0                # number of the line starting at pos, minus one
+    cur = None           # split_grep's state: "ROOT/path" of the current group's match line
+    curlen = 0
+    grp = None           # [pid, start, end, inode, rss, pss, line] of a dma-buf VMA read line by line
 
-    def finish():
-        if grp is not None:
-            out.records.append(SmapsVma(grp[0], grp[1], grp[2], grp[3], grp[4], grp[5], grp[6]))
-
-    for i, path, content, is_ctx in split_grep(text, root, context=True, problems=probs, source="smaps"):
+    while pos < n:
+        if match is not None:
+            m = match(text, pos)
+            if m is not None:
+                p = m.group("p")
+                end = m.end()
+                sep = m.group("sep")
+                if sep is not None or not startswith(p + "-", end):
+                    if grp is not None:
+                        recs.append(mk(grp[0], grp[1], grp[2], grp[3], grp[4], grp[5], grp[6]))
+                        grp = None
+                    recs.append(mk(int(m.group("pid")), int(m.group("s"), 16), int(m.group("e"), 16),
+                                   int(m.group("ino")), int(m.group("rss")) * 1024, int(m.group("pss")) * 1024,
+                                   i + 1))
+                    i += count("\n", pos, end)
+                    pos = end
+                    if sep is None:
+                        cur, curlen = p, len(p)
+                    else:
+                        cur = None
+                    continue
+        e = find("\n", pos)
+        line = text[pos:e]
+        pos = e + 1
+        i += 1
+        # split_grep's context-mode rules for one line
+        if not line.startswith(prefix):
+            if line == "--":
+                cur = None
+                continue
+            probs.append(Problem("smaps", "line does not start with the collector's root path: skipped",
+                                 line=i, text=line))
+            continue
+        is_ctx = None
+        if cur is not None and line.startswith(cur) and len(line) > curlen:
+            c = line[curlen]
+            if c == "-":
+                is_ctx = True
+            elif c == ":":
+                is_ctx = False
+            if is_ctx is not None:
+                path, content = cur[rlen:], line[curlen + 1:]
+        if is_ctx is None:
+            j = line.find(":", plen)
+            if j < 0:
+                probs.append(Problem("smaps", "no ':' after the file path: skipped", line=i, text=line))
+                continue
+            path = line[rlen:j]
+            if path.startswith("/proc/") and "-" in path:
+                probs.append(Problem("smaps", "context line outside any match group: skipped", line=i, text=line))
+                continue
+            cur = line[:j]
+            curlen = j
+            content = line[j + 1:]
+            is_ctx = False
+        # the smaps rules
         if not is_ctx:
-            finish()
+            if grp is not None:
+                recs.append(mk(grp[0], grp[1], grp[2], grp[3], grp[4], grp[5], grp[6]))
             grp = None
             pid = _pid_of_file(path, "smaps")
             if pid is None:
@@ -188,10 +327,11 @@ def parse_smaps(text: str, root: str) -> ParseResult[SmapsVma]:
             continue
         if grp is None:
             continue
-        key, sep, val = content.partition(":")
-        if not sep or " " in key:
+        key, sep_, val = content.partition(":")
+        if not sep_ or " " in key:
             if parse_line(content) is not None:
-                finish()   # the next VMA (not a dma-buf): this group's fields end here
+                # the next VMA (not a dma-buf): this group's fields end here
+                recs.append(mk(grp[0], grp[1], grp[2], grp[3], grp[4], grp[5], grp[6]))
                 grp = None
             continue
         if key == "Rss" and grp[4] is None:
@@ -202,5 +342,6 @@ def parse_smaps(text: str, root: str) -> ParseResult[SmapsVma]:
             grp[5] = _kb(val)
             if grp[5] is None:
                 probs.append(Problem("smaps", "Pss is not 'N kB': left unknown", line=i, text=content, path=path))
-    finish()
+    if grp is not None:
+        recs.append(mk(grp[0], grp[1], grp[2], grp[3], grp[4], grp[5], grp[6]))
     return out
