@@ -156,6 +156,9 @@ class TopApp(App):
     def on_unmount(self) -> None:
         for p in self.panes:
             p.feed.stop()
+        # give each feed a moment to close its source; one stuck in adb is left behind (daemon)
+        for p in self.panes:
+            p.feed.join(0.5)
 
     @property
     def pane(self) -> DevicePane:

@@ -74,6 +74,13 @@ class LiveFeed:
         self.paused = paused
         self._wake.set()
 
+    def join(self, timeout: float) -> bool:
+        """Wait up to `timeout` s for the thread to end (a collect() stuck on adb is not waited for)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
     def set_interval(self, seconds: float) -> None:
         self.interval = seconds
         self._wake.set()
@@ -164,6 +171,12 @@ class ReplayFeed:
         close = getattr(self.items, "close", None)
         if close is not None:
             close()
+
+    def join(self, timeout: float) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
 
     def goto(self, i: int) -> None:
         n = len(self.items)

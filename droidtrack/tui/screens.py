@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Static
+from textual.widgets import ContentSwitcher, Footer, Input, Static
 
 from droidtrack.model import Buffer
 from droidtrack.tui.state import GROUPINGS, Frame, Row
@@ -38,7 +38,7 @@ TOTAL_COLS = lambda first, w: [  # noqa: E731
     Col("key", first, w, c_text), Col("bytes", "BYTES", 8, c_bytes), Col("buffers", "BUFS", 6, c_int),
     Col("delta", "Δ", 8, c_delta), Col("spark", "HISTORY", 16, c_spark)]
 RECON_COLS = [Col("label", "RECONCILIATION", 24, c_text), Col("bytes", "BYTES", 8, c_bytes),
-              Col("source", "SOURCE", 22, c_text), Col("note", "WHAT IT MEANS", 70, c_text)]
+              Col("source", "SOURCE", 22, c_text), Col("note", "WHAT IT MEANS", 62, c_text)]
 KO_COLS = [Col("inode", "INODE", 9, c_int), Col("size", "SIZE", 7, c_bytes),
            Col("name", "NAME", 24, c_text), Col("exporter", "EXPORTER", 16, c_text),
            Col("tag", "TAG", 10, c_tag), Col("age", "AGE", 7, c_age),
@@ -414,12 +414,12 @@ class DevicePane(Vertical):
         if self.feed.kind == "replay":
             self.feed.goto(round(msg.fraction * (len(self.feed) - 1)))
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_live_table_selected(self, event: LiveTable.Selected) -> None:
         event.stop()
         if self.frame is None:
             return
-        tid = event.data_table.id
-        key = event.row_key.value
+        tid = event.table.id
+        key = event.key
         if tid == "proc_table":
             self.app.push_screen(ProcessScreen(self, self.grouping, key))
         elif tid == "leak_proc":
@@ -533,9 +533,9 @@ class ProcessScreen(Screen):
                            _shared(f, b, pids), None if fs is None else f.time - fs)
         self.query_one(LiveTable).sync(rows)
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_live_table_selected(self, event: LiveTable.Selected) -> None:
         event.stop()
-        self.app.push_screen(BufferScreen(self.pane, event.row_key.value))
+        self.app.push_screen(BufferScreen(self.pane, event.key))
 
     def action_open(self) -> None:
         k = self.query_one(LiveTable).current_key()

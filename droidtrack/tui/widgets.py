@@ -1,4 +1,4 @@
-"""Widgets: a DataTable updated in place, and the one-line bars (header, summary, coverage,
+"""Widgets: a table for thousands of rows updated in place, and the one-line bars (header, summary, coverage,
 banner, replay slider). Each bar is a pure function `frame -> Text` plus a Static to show it."""
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ from typing import Any, Callable
 
 from rich.text import Text
 from textual import events
+from rich.style import Style
+from textual.binding import Binding
+from textual.geometry import Size
 from textual.message import Message
-from textual.widgets import DataTable, Static
-from textual.widgets.data_table import ColumnKey, RowKey
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import Static
 
 from droidtrack.tui.state import Coverage, Frame
 from droidtrack.tui.text import (Cell, fmt_age, fmt_bytes, fmt_clock, fmt_delta, lit, safe,
@@ -66,19 +70,78 @@ def c_clock(v: float | None) -> Cell:
     return Cell(fmt_clock(v) if v else "", sk=v or 0)
 
 
+def _num(v: Any) -> Any:
+    return -1 if v is None else v
+
+
+SORT_KEYS: dict[Callable, Callable[[Any], Any]] = {
+    c_bytes: _num, c_int: _num, c_age: _num,
+    c_delta: lambda v: -(1 << 62) if v is None else v,
+    c_text: lambda v: safe(v).lower(),
+    c_ident: lambda v: v[0],
+    c_tags: lambda v: v[0][0][0] if v[0] else "",
+    c_tag: lambda v: v or "",
+    c_spark: lambda v: v[-1] if v else 0,
+    c_clock: lambda v: v or 0,
+}
+
+
 @dataclass(frozen=True)
 class Col:
     key: str
     label: str
     width: int
-    render: Callable[[Any], Cell]
+    render: Callable[[Any], Text]
+
+    justify: str = ""
+
+    def sort_key(self, v: Any) -> Any:
+        return SORT_KEYS.get(self.render, _num)(v)
 
 
-class LiveTable(DataTable):
-    """A DataTable fed whole row sets (`sync`) and updated in place: only cells whose raw value
-    changed are touched, rows that vanished are removed, new rows are added, then the table is
-    re-sorted. The cursor stays on the same row key. A wholesale change (a new filter, another
-    grouping) rebuilds instead, which is cheaper than thousands of single removals."""
+class LiveTable(ScrollView, can_focus=True):
+    """A table for thousands of rows refreshed every second or two (Textual's line API).
+
+    `sync(rows)` takes every row as raw values (key -> tuple, one value per column); a row is
+    rendered to a Strip only when it is on screen and then reused until its values, its place
+    (zebra, cursor) or the width change. A refresh therefore costs a tuple comparison per row, a
+    sort when the sort column changed, and rendering the rows on screen that changed; nothing is
+    rebuilt. The cursor stays on its row key across refreshes and re-sorts.
+
+    Keys: up/down, PgUp/PgDn, Home/End, Enter (posts Selected). Mouse: click a row to put the
+    cursor there, click it again (or double-click) to open it; click a header to sort by that
+    column (again: reverse)."""
+
+    DEFAULT_CSS = """
+    LiveTable { height: 1fr; background: $surface; }
+    LiveTable > .live-table--header { background: $panel; color: $text; text-style: bold; }
+    LiveTable > .live-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; text-style: bold; }
+    LiveTable > .live-table--cursor-blur { background: $block-cursor-blurred-background; }
+    LiveTable > .live-table--odd { background: $surface-lighten-1; }
+    """
+    COMPONENT_CLASSES = {"live-table--header", "live-table--cursor", "live-table--cursor-blur",
+                         "live-table--odd"}
+    BINDINGS = [
+        Binding("up", "cursor(-1)", "Up", show=False),
+        Binding("down", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "edge(0)", "Top", show=False),
+        Binding("end", "edge(1)", "Bottom", show=False),
+        Binding("enter", "select", "Open", show=False),
+    ]
+
+    class Selected(Message):
+        """Enter (or a second click) on a row."""
+
+        def __init__(self, table: "LiveTable", key: str) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
+
+        @property
+        def control(self) -> "LiveTable":
+            return self.table
 
     class Sorted(Message):
         def __init__(self, table: "LiveTable") -> None:
@@ -87,93 +150,227 @@ class LiveTable(DataTable):
 
     def __init__(self, cols: list[Col], *, sort_key: str | None = None, reverse: bool = True,
                  id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
+        super().__init__(id=id, classes=classes)
         self.cols = cols
-        self._index = {c.key: i for i, c in enumerate(cols)}
+        self._colindex = {c.key: i for i, c in enumerate(cols)}
         self._raw: dict[str, tuple] = {}
+        self._order: list[str] = []
+        self._pos: dict[str, int] = {}
+        self._strips: dict[str, tuple] = {}       # key -> (raw, kind, width, Strip)
+        self._header: tuple | None = None
         self.sort_key = sort_key
         self.reverse = reverse
+        self.cursor_row = 0
         self.syncs = 0
         self.rebuilds = 0
-
-    def on_mount(self) -> None:
-        for c in self.cols:
-            self.add_column(c.label, width=c.width, key=c.key)
-        self._label_sort()
+        self.width_total = sum(c.width + 2 for c in cols)
 
     # -- data --------------------------------------------------------------------------------
-    def _cells(self, vals: tuple) -> list[Cell]:
-        return [c.render(v) for c, v in zip(self.cols, vals)]
+    @property
+    def row_count(self) -> int:
+        return len(self._order)
 
-    def current_key(self) -> str | None:
-        if not self.row_count:
-            return None
-        try:
-            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except Exception:
-            return None
+    def keys(self) -> list[str]:
+        """Row keys in display order."""
+        return list(self._order)
 
     def raw(self, key: str) -> tuple | None:
         return self._raw.get(key)
 
+    def current_key(self) -> str | None:
+        if not self._order:
+            return None
+        return self._order[min(self.cursor_row, len(self._order) - 1)]
+
+    def cells_plain(self, key: str) -> list[str]:
+        """What each cell of a row shows, as plain text (for tests and debugging)."""
+        vals = self._raw[key]
+        return [c.render(v).plain for c, v in zip(self.cols, vals)]
+
+    def cell_text(self, key: str, col: str) -> Text:
+        return self.cols[self._colindex[col]].render(self._raw[key][self._colindex[col]])
+
     def sync(self, rows: dict[str, tuple], *, rebuild: bool = False) -> None:
+        """Show exactly `rows` (key -> raw values). `rebuild` drops every cached rendering
+        (when the meaning of the rows changed, e.g. another grouping)."""
         self.syncs += 1
         cursor = self.current_key()
         old = self._raw
-        gone = [k for k in old if k not in rows]
-        if rebuild or (len(gone) > 32 and len(gone) * 4 > len(old)):
+        si = self._colindex.get(self.sort_key) if self.sort_key else None
+        if rebuild:
             self.rebuilds += 1
-            self.clear()
-            self.add_rows_keyed(rows)
-        else:
-            for k in gone:
-                self.remove_row(k)
-            cols = self.cols
+            self._strips.clear()
+        resort = rebuild or len(rows) != len(old)
+        if not resort:
             for k, vals in rows.items():
                 ov = old.get(k)
-                if ov is None:
-                    self.add_row(*self._cells(vals), key=k)
-                elif ov != vals:
-                    for i, (a, b) in enumerate(zip(ov, vals)):
-                        if a != b:
-                            self.update_cell(k, cols[i].key, cols[i].render(b))
+                if ov is None or (si is not None and ov[si] != vals[si]):
+                    resort = True
+                    break
         self._raw = dict(rows)
-        self._resort(cursor)
+        if resort:
+            self._resort(cursor)
+        else:
+            self.refresh()
+        if len(self._strips) > 4 * max(64, len(rows)):
+            self._strips = {k: v for k, v in self._strips.items() if k in rows}
 
-    def add_rows_keyed(self, rows: dict[str, tuple]) -> None:
-        for k, vals in rows.items():
-            self.add_row(*self._cells(vals), key=k)
+    def _resort(self, cursor: str | None) -> None:
+        raw = self._raw
+        if self.sort_key in self._colindex:
+            i = self._colindex[self.sort_key]
+            sk = self.cols[i].sort_key
+            # ties keep a stable order by key, so equal rows do not jump between refreshes
+            order = sorted(raw, key=lambda k: (sk(raw[k][i]), k) if not self.reverse else (sk(raw[k][i]), _Rev(k)),
+                           reverse=self.reverse)
+        else:
+            order = list(raw)
+        self._order = order
+        self._pos = {k: n for n, k in enumerate(order)}
+        if cursor is not None and cursor in self._pos:
+            self.cursor_row = self._pos[cursor]
+        self.cursor_row = max(0, min(self.cursor_row, len(order) - 1))
+        self.virtual_size = Size(self.width_total, len(order) + 1)
+        self._keep_cursor_visible()
+        self.refresh()
 
     def set_sort(self, key: str, reverse: bool | None = None) -> None:
-        if key not in self._index:
+        if key not in self._colindex:
             return
         if reverse is None:
             reverse = (not self.reverse) if key == self.sort_key else True
         self.sort_key, self.reverse = key, reverse
-        self._label_sort()
+        self._header = None
         self._resort(self.current_key())
         self.post_message(self.Sorted(self))
 
-    def _label_sort(self) -> None:
-        for c in self.cols:
-            col = self.columns.get(ColumnKey(c.key))
-            if col is None:
-                continue
-            mark = ("▼" if self.reverse else "▲") if c.key == self.sort_key else ""
-            col.label = Text(c.label + mark, style="bold" if mark else "")
+    def move_cursor(self, row: int) -> None:
+        if not self._order:
+            return
+        self.cursor_row = max(0, min(row, len(self._order) - 1))
+        self._keep_cursor_visible()
         self.refresh()
 
-    def _resort(self, cursor: str | None) -> None:
-        if self.sort_key and self.row_count:
-            self.sort(self.sort_key, key=lambda c: c.sk, reverse=self.reverse)
-        if cursor is not None and cursor in self._raw:
-            idx = self.get_row_index(RowKey(cursor))
-            if idx != self.cursor_row:
-                self.move_cursor(row=idx, animate=False)
+    def _keep_cursor_visible(self) -> None:
+        h = max(1, self.scrollable_content_region.height - 1)
+        y = self.scroll_offset.y
+        if self.cursor_row < y:
+            self.scroll_to(y=self.cursor_row, animate=False, immediate=True)
+        elif self.cursor_row >= y + h:
+            self.scroll_to(y=self.cursor_row - h + 1, animate=False, immediate=True)
 
-    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
-        event.stop()
-        self.set_sort(event.column_key.value)
+    # -- actions -----------------------------------------------------------------------------
+    def action_cursor(self, d: int) -> None:
+        self.move_cursor(self.cursor_row + d)
+
+    def action_page(self, d: int) -> None:
+        self.move_cursor(self.cursor_row + d * max(1, self.scrollable_content_region.height - 2))
+
+    def action_edge(self, end: int) -> None:
+        self.move_cursor(len(self._order) - 1 if end else 0)
+
+    def action_select(self) -> None:
+        k = self.current_key()
+        if k is not None:
+            self.post_message(self.Selected(self, k))
+
+    def on_click(self, event: events.Click) -> None:
+        x = event.x + self.scroll_offset.x
+        if event.y == 0:
+            edge = 0
+            for c in self.cols:
+                edge += c.width + 2
+                if x < edge:
+                    self.set_sort(c.key)
+                    break
+            return
+        row = self.scroll_offset.y + event.y - 1
+        if 0 <= row < len(self._order):
+            again = row == self.cursor_row
+            self.move_cursor(row)
+            if again or event.chain >= 2:
+                self.action_select()
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    # -- rendering ---------------------------------------------------------------------------
+    def _row_text(self, vals: tuple) -> Text:
+        t = Text(no_wrap=True, end="")
+        for c, v in zip(self.cols, vals):
+            ct = c.render(v)
+            ct.truncate(c.width, overflow="ellipsis")
+            pad = c.width - ct.cell_len
+            t.append(" ")
+            if pad > 0 and (ct.justify == "right" or c.justify == "right"):
+                t.append(" " * pad)
+                t.append_text(ct)
+            else:
+                t.append_text(ct)
+                if pad > 0:
+                    t.append(" " * pad)
+            t.append(" ")
+        return t
+
+    def _strip(self, text: Text, style: Style, width: int) -> Strip:
+        segs = list(text.render(self.app.console))
+        strip = Strip(segs, text.cell_len).apply_style(style)
+        return strip.extend_cell_length(width, style)
+
+    def render_line(self, y: int) -> Strip:
+        width = max(self.width_total, self.size.width)
+        sx, sy = self.scroll_offset
+        if y == 0:
+            st = self.get_component_rich_style("live-table--header")
+            hk = (width, self.sort_key, self.reverse, st)
+            if self._header is None or self._header[0] != hk:
+                t = Text(no_wrap=True, end="")
+                for c in self.cols:
+                    mark = ("▼" if self.reverse else "▲") if c.key == self.sort_key else ""
+                    label = (c.label + mark)[: c.width]
+                    if c.justify == "right" or c.render in _RIGHT:
+                        label = label.rjust(c.width)
+                    t.append(" " + label.ljust(c.width) + " ")
+                self._header = (hk, self._strip(t, st, width))
+            return self._header[1].crop(sx, sx + self.size.width)
+        idx = sy + y - 1
+        base = self.rich_style
+        if idx >= len(self._order):
+            return Strip.blank(self.size.width, base)
+        key = self._order[idx]
+        vals = self._raw[key]
+        if idx == self.cursor_row:
+            kind = "cursor" if self.has_focus else "cursor-blur"
+        else:
+            kind = "odd" if idx % 2 else "even"
+        hit = self._strips.get(key)
+        if hit is not None and hit[0] is vals and hit[1] == kind and hit[2] == width:
+            strip = hit[3]
+        else:
+            if kind == "even":
+                st = base
+            else:
+                st = base + self.get_component_rich_style(f"live-table--{kind}")
+            strip = self._strip(self._row_text(vals), st, width)
+            self._strips[key] = (vals, kind, width, strip)
+        return strip.crop(sx, sx + self.size.width)
+
+
+class _Rev(str):
+    """A key that sorts backwards, so that ties keep key order when the sort is reversed."""
+    __slots__ = ()
+
+    def __lt__(self, other):  # type: ignore[override]
+        return str.__gt__(self, other)
+
+    def __gt__(self, other):  # type: ignore[override]
+        return str.__lt__(self, other)
+
+
+_RIGHT = {c_bytes, c_int, c_delta, c_ident, c_age}
 
 
 # -- bars --------------------------------------------------------------------------------------

@@ -24,7 +24,11 @@ DEVICE = DeviceInfo(serial="emulator-5554", model="Pixel 7", manufacturer="Googl
 
 
 def _proc(pid: int, name: str, cmdline: str | None = None, readable: bool = True) -> Process:
-    return Process(pid=pid, name=name[:15], cmdline=(cmdline or name,), uid=1000, ppid=1,
+    argv0 = cmdline or name
+    app = argv0.startswith("com.")            # app processes run under an app uid
+    uid = 10000 + sum(map(ord, argv0.split(":")[0])) % 9000 \
+        if app else 1000
+    return Process(pid=pid, name=name[:15], cmdline=(argv0,), uid=uid, ppid=1,
                    fds_readable=readable, maps_readable=readable)
 
 

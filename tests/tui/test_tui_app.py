@@ -278,7 +278,7 @@ async def test_evil_names_are_literal_everywhere():
         feed(app, snaps)
         await pilot.pause()
         t = app.pane.query_one("#proc_table")
-        cell = t.get_row("p:6666")[1]
+        cell = t.cell_text("p:6666", "name")
         assert isinstance(cell, Text) and not cell.spans and cell.style == ""
         assert cell.plain == "[bold red]pwn\\x1b[31m"
         header = app.pane.query_one("#header").render().plain

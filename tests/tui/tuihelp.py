@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 
-from textual.coordinate import Coordinate
-
 from droidtrack.model import Snapshot
 from droidtrack.sources import Collected, SourceError
 
@@ -67,8 +65,8 @@ async def until(pilot, cond, timeout: float = 10.0, step: float = 0.02) -> None:
 
 def table_keys(table) -> list[str]:
     """Row keys in display order."""
-    return [table.coordinate_to_cell_key(Coordinate(i, 0)).row_key.value for i in range(table.row_count)]
+    return table.keys()
 
 
 def plain_cells(table, key: str) -> list[str]:
-    return [c.plain for c in table.get_row(key)]
+    return table.cells_plain(key)
