@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from droidtrack.parse.grepout import is_decimal, to_base, to_int
+from droidtrack.parse.grepout import is_decimal, record_builder, to_base, to_int
 from droidtrack.problems import ParseResult, Problem
 
 SOURCE = "bufinfo"
@@ -32,6 +32,13 @@ STD_COLS = ("size", "flags", "mode", "count", "exp_name", "ino", "name")
 _TOTAL_OBJ = re.compile(r"\s*Total\s+(-?\d+)\s+objects,\s*(\d+)\s+bytes\s*$")
 _TOTAL_DEV = re.compile(r"\s*Total\s+(-?\d+)\s+devices\s+attached\s*$")
 _BYTE_ESC = re.compile(r"\\x[0-9a-f]{2}")
+# One buffer block exactly as the kernel prints it with real tabs and no fences: the row
+# (5, 6 or 7 columns), "\tAttached Devices:", the device lines, "Total N devices attached", and
+# the empty lines after it (which change nothing between blocks).
+_BLOCK = re.compile(
+    r"(?P<size>[0-9]{8,20})\t(?P<flags>[0-9a-f]{8,16})\t(?P<mode>[0-9a-f]{8,16})\t(?P<count>[0-9]{8,20})\t"
+    r"(?P<exp>[^\t\n]*)(?:\t(?P<ino>[0-9]{1,20})(?:\t(?P<name>[^\n]*))?)?\n"
+    r"\tAttached Devices:\n(?P<dev>(?:\t[^\n]*\n)*)Total (?P<ndev>[0-9]{1,9}) devices attached\n\n*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +65,9 @@ class BufinfoResult(ParseResult[BufinfoBuffer]):
     variant: str = "unknown"
     family: str = "unknown"   # the kernel layout, also when variant is "pasted-spaces"
     skipped_locked: int = 0   # buffers the kernel left out ("ERROR locking buffer object")
+
+
+_mk = record_builder(BufinfoBuffer)
 
 
 def _name_bytes(s: str) -> int:
@@ -135,7 +145,11 @@ def _split_row(line: str, cols: list[str] | None, spaces: bool):
     return row
 
 
-def parse(text: str) -> BufinfoResult:
+def parse(text: str, *, fast: bool = True) -> BufinfoResult:
+    """Read a bufinfo text. A buffer block in the kernel's exact shape (real tabs, no fence lines,
+    devices listed as many as counted) that starts where a new row is expected is read with one
+    regular-expression match; everything else goes line by line (`fast=False`: every line),
+    with the same records, problems and variant."""
     out = BufinfoResult()
     probs = out.problems
     lines = text.split("\n")
@@ -168,7 +182,44 @@ def parse(text: str) -> BufinfoResult:
             probs.append(Problem(SOURCE, f"buffer says {p.ndev} devices attached but lists {len(p.attached)}",
                                  line=p.line))
 
-    for i, line in enumerate(lines, 1):
+    block = _BLOCK.match if fast and not crlf else None
+    std = True             # the header's columns read as the standard ones (or no header yet)
+    mk = _mk
+    nlines = len(lines)
+    idx = 0
+    pos = 0                # offset of lines[idx] in text (only used when not crlf)
+    while idx < nlines:
+        if block is not None and std and (state == "between" or state == "pre"):
+            m = block(text, pos)
+            if m is not None:
+                size, flags, mode, count, exporter, ino, name, dev, ndev = m.groups()
+                devs = dev.split("\n")[:-1] if dev else ()
+                if int(ndev) == len(devs):
+                    saw_table = True
+                    if ino is None:
+                        saw_noino = True
+                    else:
+                        saw_ino = True
+                        ino = int(ino)
+                    if name is not None:
+                        if name == "":
+                            saw_trailing_tab = True
+                            name = None
+                        elif name == "<none>":
+                            saw_none = True
+                            name = None
+                    pending.append(mk(int(size), int(flags, 16), int(mode, 16), int(count), exporter, ino, name,
+                                      tuple([d[1:] for d in devs]) if devs else (), idx + 1, ()))
+                    cur = None
+                    state = "between"
+                    end = m.end()
+                    idx += text.count("\n", pos, end)
+                    pos = end
+                    continue
+        line = lines[idx]
+        idx += 1
+        i = idx
+        pos += len(line) + 1
         if state == "done":
             if line.strip():
                 after_total.append(i)
@@ -207,6 +258,7 @@ def parse(text: str) -> BufinfoResult:
         if _is_header(tokens):
             if state == "pre" and not saw_table:
                 header_cols = cols = tokens
+                std = tuple(cols) == STD_COLS[:len(cols)]
                 saw_table = True
                 if cols[len(STD_COLS):] or tuple(cols) != STD_COLS[:len(cols)]:
                     probs.append(Problem(SOURCE, "header has columns droidtrack does not know: kept as extra",
@@ -299,7 +351,7 @@ def parse(text: str) -> BufinfoResult:
         probs.append(Problem(SOURCE, "unrecognized line: skipped", line=i, text=line))
 
     close(cur, len(lines))
-    out.records = [p.freeze() for p in pending]
+    out.records = [p.freeze() if type(p) is _Pending else p for p in pending]
 
     if not saw_table:
         probs.append(Problem(SOURCE, "no bufinfo table found (no header and no buffer rows)"))
