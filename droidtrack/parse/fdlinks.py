@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from droidtrack.parse.grepout import is_decimal
+from droidtrack.parse.grepout import is_decimal, record_builder
 from droidtrack.problems import ParseResult, Problem
 
 SOURCE = "fdlinks"
@@ -44,6 +44,25 @@ _LS = re.compile(
     r"|[A-Z][a-z]{2}\s+\d{1,2}\s+(?:\d\d:\d\d|\d{4}))"
     r" (.*)\Z", re.S)
 _TOTAL = re.compile(r"total\s+\d+\Z")
+# A symlink's `ls -l` line in the common shapes (toybox / GNU dates, single spaces around the
+# date): every line it matches is also an _LS line with the same "<fd> -> <target>" rest.
+_FAST_LINE = (r"l[-rwx]{9} +[0-9]{1,20} +\S+ +\S+ +[0-9]{1,20} +"
+              r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}|[A-Z][a-z]{2} +[0-9]{1,2} +(?:[0-9]{2}:[0-9]{2}|[0-9]{4}))"
+              r" ([0-9]{1,12}) -> ((/dmabuf:)?[^\n]*)")
+_FAST_ENTRIES = re.compile("^" + _FAST_LINE + "$", re.M)
+_LEGACY = frozenset(("/dmabuf (deleted)", "/dmabuf", "anon_inode:dmabuf"))
+_fast_cache: dict[str, re.Pattern] = {}
+
+
+def _fast_dir(root: str) -> re.Pattern:
+    """A directory's header and total line (its symlink lines are read by _FAST_ENTRIES)."""
+    pat = _fast_cache.get(root)
+    if pat is None:
+        pat = re.compile(re.escape(root) + r"(?P<key>/proc/(?P<pid>[0-9]{1,12})/fd)/?:\ntotal [0-9]{1,20}\n")
+        if len(_fast_cache) > 64:
+            _fast_cache.clear()
+        _fast_cache[root] = pat
+    return pat
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +80,9 @@ class FdLinksResult(ParseResult[FdLink]):
     listed_pids: set[int] = field(default_factory=set)
     other_fds: dict[int, int] = field(default_factory=dict)        # pid -> non-dma-buf fds
     unreadable_fds: dict[int, int] = field(default_factory=dict)   # pid -> links ls could not read
+
+
+_mk = record_builder(FdLink)
 
 
 def _name_bytes(s: str) -> int:
@@ -103,7 +125,11 @@ def _header_pid(line: str, root: str) -> tuple[int, str] | None:
     return int(seg), path
 
 
-def parse(text: str, root: str) -> FdLinksResult:
+def parse(text: str, root: str, *, fast: bool = True) -> FdLinksResult:
+    """Read an `ls -l` listing of fd directories. A directory whose header follows a blank line
+    (or starts the text) and whose lines are all symlinks in the common shape is read with one
+    regular-expression match; everything else goes line by line (`fast=False`: every line), with
+    the same records, counts and problems."""
     out = FdLinksResult()
     probs = out.problems
     dirs: list[_Dir] = []
@@ -113,10 +139,85 @@ def parse(text: str, root: str) -> FdLinksResult:
     last = None           # [dir, fd, target-is-dmabuf] of the previous ls line, for continuations
     last_blank = True
     blanks = 0
+    if text and not text.endswith("\n"):
+        text += "\n"    # the same lines: a final newline only ends the last one
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    for i, line in enumerate(lines, 1):
+
+    def header(pid: int, key: str, i: int, line: str) -> None:
+        nonlocal cur, prev_key, last
+        if prev_key is not None and key < prev_key:
+            probs.append(Problem(SOURCE, "directory headers out of sorted order: a link name may have forged "
+                                 "a header; the links of both listings are dropped", line=i, text=line))
+            if cur is not None:
+                cur.suspect = True
+            d = by_pid.get(pid) or _Dir(pid, key, i)
+            d.suspect = True
+        else:
+            d = by_pid.get(pid) or _Dir(pid, key, i)
+        if pid not in by_pid:
+            by_pid[pid] = d
+            dirs.append(d)
+        elif key != prev_key and not d.suspect:
+            d.suspect = True
+            probs.append(Problem(SOURCE, "a directory is listed twice, apart: its links are dropped",
+                                 line=i, text=line))
+        cur = d
+        prev_key = key
+        last = None
+
+    block = _fast_dir(root).match if fast and not (root + "/").startswith("l") else None
+    entries = _FAST_ENTRIES.findall
+    nlines = len(lines)
+    idx = 0
+    pos = 0                # offset of lines[idx] in text
+    while idx < nlines:
+        if last_blank and block is not None:
+            m = block(text, pos)
+            if m is not None:
+                # the listing runs to the next blank line; it is read here only if every line of it
+                # is a symlink line in the common shape
+                hdr_end = m.end()
+                k = text.find("\n\n", hdr_end - 1)
+                body = text[hdr_end:] if k < 0 else text[hdr_end:k + 1]
+                rows = entries(body) if body else ()
+                if len(rows) != body.count("\n"):
+                    m = None
+            if m is not None:
+                i = idx + 1
+                blanks = 0
+                last_blank = False
+                key = m.group("key")
+                header(int(m.group("pid")), key, i, text[pos:text.find("\n", pos)])
+                d = cur
+                d.total = True
+                links, other = d.links, d.other
+                if rows:
+                    ln = i + 1
+                    fd = 0
+                    is_dmabuf = False
+                    for fdtxt, target, named in rows:
+                        ln += 1
+                        fd = int(fdtxt)
+                        if fd in links or fd in other:
+                            is_dmabuf = False
+                            continue
+                        if named or target in _LEGACY:
+                            links[fd] = [target, ln]
+                            is_dmabuf = True
+                        else:
+                            other.add(fd)
+                            is_dmabuf = False
+                    last = [d, fd, is_dmabuf]
+                end = hdr_end + len(body)
+                idx += 2 + len(rows)
+                pos = end
+                continue
+        line = lines[idx]
+        idx += 1
+        i = idx
+        pos += len(line) + 1
         if line == "":
             last_blank = True
             blanks += 1
@@ -125,26 +226,7 @@ def parse(text: str, root: str) -> FdLinksResult:
         nblank, blanks = blanks, 0
         hp = _header_pid(line, root)
         if hp is not None and was_blank:
-            pid, key = hp
-            if prev_key is not None and key < prev_key:
-                probs.append(Problem(SOURCE, "directory headers out of sorted order: a link name may have forged "
-                                     "a header; the links of both listings are dropped", line=i, text=line))
-                if cur is not None:
-                    cur.suspect = True
-                d = by_pid.get(pid) or _Dir(pid, key, i)
-                d.suspect = True
-            else:
-                d = by_pid.get(pid) or _Dir(pid, key, i)
-            if pid not in by_pid:
-                by_pid[pid] = d
-                dirs.append(d)
-            elif key != prev_key and not d.suspect:
-                d.suspect = True
-                probs.append(Problem(SOURCE, "a directory is listed twice, apart: its links are dropped",
-                                     line=i, text=line))
-            cur = d
-            prev_key = key
-            last = None
+            header(hp[0], hp[1], i, line)
             continue
         if _TOTAL.match(line):
             if cur is not None:
@@ -200,6 +282,8 @@ def parse(text: str, root: str) -> FdLinksResult:
             continue
         probs.append(Problem(SOURCE, "unrecognized line: skipped", line=i, text=line))
 
+    mk = _mk
+    append = out.records.append
     for d in dirs:
         if d.suspect:
             continue
@@ -209,7 +293,11 @@ def parse(text: str, root: str) -> FdLinksResult:
             out.other_fds[d.pid] = len(d.other)
         if d.unreadable:
             out.unreadable_fds[d.pid] = len(d.unreadable)
+        pid = d.pid
         for fd, (target, ln) in d.links.items():
-            ok, name, legacy = classify(target)
-            out.records.append(FdLink(d.pid, fd, target, name, legacy, ln))
+            # only dma-buf targets are kept: "/dmabuf:<name>" or a legacy spelling (= classify())
+            if target[:8] == "/dmabuf:":
+                append(mk(pid, fd, target, target[8:] or None, False, ln))
+            else:
+                append(mk(pid, fd, target, None, True, ln))
     return out
