@@ -101,7 +101,6 @@ class DroidtrackSession:
         self._budgets: dict[str | None, object] = {}
         self.session_before = None
         self.session_report = None
-        from droidtrack.commands import check
         p = argparse.ArgumentParser(prog="--droidtrack-args", add_help=False)
         from droidtrack.sources import add_source_arguments
         add_source_arguments(p)
@@ -111,7 +110,6 @@ class DroidtrackSession:
             raise pytest.UsageError(f"--droidtrack-args {extra!r}: not valid droidtrack source options") from None
         if self.serial:
             self.args.serial = self.serial
-        self._check = check
         from droidtrack.tags import RulesError, load_rules
         try:
             self.rules = load_rules(getattr(self.args, "rules", None))

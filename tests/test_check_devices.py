@@ -80,6 +80,7 @@ def test_record_a_device_then_check_and_diff_the_recording(phone, budget, tmp_pa
     assert "buffers: 0 appeared" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_all_devices_sixteen_in_at_most_twice_the_time_of_one(make_double, tmp_path, budget, capsys):
     small_phone().write(tmp_path / "p")
     phones = [make_double(tmp_path / "p") for _ in range(16)]

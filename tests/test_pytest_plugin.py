@@ -3,8 +3,6 @@ the tests change, as an instrumented app would change a phone."""
 from __future__ import annotations
 
 import os
-import sys
-import textwrap
 
 import pytest
 
