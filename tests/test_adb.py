@@ -244,3 +244,15 @@ def test_clean_removes_everything_droidtrack_left(phone):
     assert adb.clean(phone.target) == (phone.serial, False)
     # and the next snapshot installs the collector again
     assert collect(phone.target)[1].pushed
+
+
+def test_dumpsys_and_dmabuf_dump_come_from_the_fixture(make_double, device_root):
+    p = make_double(device_root, DeviceConfig(rooted=True))
+    p.double.set_dumpsys("gpu --gpumem", "Memory snapshot for GPU 0:\nGlobal total: 4096\n")
+    p.double.set_dmabuf_dump("dmabuf total: 19353600 bytes\n")
+    token, r = collect(p.target, dumpsys=True, dmabuf_dump=True)
+    fr = frames.decode(r.data, token)
+    assert fr.complete
+    assert fr.sections["dumpsys_meminfo"].text().startswith("Applications Memory Usage")   # synth's dumpsys/
+    assert "Global total: 4096" in fr.sections["dumpsys_gpu"].text()
+    assert "19353600" in fr.sections["dmabuf_dump"].text()

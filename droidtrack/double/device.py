@@ -499,7 +499,10 @@ class DeviceDouble:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = _Conn(self, reader, writer)
         self._conns.add(conn)
-        await conn.run()
+        try:
+            await conn.run()
+        except asyncio.CancelledError:
+            pass                                  # shutting down
 
     def _log_service(self, service: str) -> None:
         with self._lock:

@@ -65,7 +65,7 @@ if [ $# -eq 0 ]; then
   done
   exit 0
 fi
-k=$(echo "$*" | toybox tr ' /' '__')
+k="$*"; k=${k// /_}; k=${k//\//_}
 for f in "/dumpsys/$k.txt" "/system/etc/double/dumpsys/$k.txt" "/dumpsys/$1.txt" "/system/etc/double/dumpsys/$1.txt"; do
   if [ -e "$f" ]; then cat "$f"; exit 0; fi
 done
