@@ -193,8 +193,8 @@ def test_vm_boots_runs_the_scenario_and_both_collectors(booted):
     for shell in SHELLS:
         assert res.rcs[f"capture.{shell}"] == 0, res.files[f"capture.{shell}.stderr"]
         assert res.files[f"capture.{shell}.stderr"] == b""
+    # the boot time is printed, not asserted: qemu's own timeout bounds a hung VM
     print(f"boot + scenario + 2 collector runs: {res.seconds:.1f} s")
-    assert res.seconds < 45
 
 
 @pytest.mark.realkernel
