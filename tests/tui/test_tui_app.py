@@ -365,3 +365,27 @@ async def test_quit_stops_the_feed_thread():
     thread = app.panes[0].feed._thread
     thread.join(2)
     assert not thread.is_alive() and src.closed
+
+
+async def test_replay_of_a_recording_file(tmp_path):
+    """`top --replay FILE`: the recording module's ReplaySource, stepped with random access."""
+    from droidtrack.recording import RecordingWriter
+    from droidtrack.sources import Collected
+    from droidtrack.sources.replay import ReplaySource
+    path = tmp_path / "session.dtr"
+    with RecordingWriter(str(path)) as w:
+        for s in factory.series(4):
+            w.add_collected(Collected(s, None))
+    src = ReplaySource(str(path))
+    app = TopApp(src, interval=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.pane
+        assert pane.feed.kind == "replay" and len(pane.feed) == 4
+        await until(pilot, lambda: pane.feed.position == 3 and pane.frame is not None)
+        rows = pane.frame.rows["process"]
+        assert rows["p:3100"].delta == 3 * 12 * MiB
+        assert "4/4" in pane.query_one("#slider").render().plain
+        assert "22:13:26" in pane.query_one("#slider").render().plain
+        await pilot.press("left_curly_bracket")
+        await until(pilot, lambda: pane.feed.position == 0)
+        assert pane.frame.time == factory.T0
