@@ -205,3 +205,14 @@ def test_rootless_mode_runs_in_a_user_namespace(make_double, device_root):
     r = sh(p, "shell", "id -u; ls /proc/4321/fd/ | wc -l; cat /proc/self/status | grep Uid")
     assert r.stdout.split()[:2] == [b"0", b"9"]
     assert b"already running as root" in sh(p, "root").stdout
+
+
+def test_offline_device_comes_back_after_reconnect(phone):
+    phone.double.set_state("offline")
+    phone.server.wait_state(phone.serial, "offline", timeout=15)
+    r = sh(phone, "shell", "true")
+    assert r.returncode != 0 and b"offline" in r.stderr
+    phone.double.set_state("device")
+    phone.server.disconnect(phone.serial)      # adb 29 would retry only every 10 s on its own
+    phone.server.connect(phone.serial)
+    assert sh(phone, "shell", "echo back").stdout == b"back\n"

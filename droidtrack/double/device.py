@@ -175,6 +175,8 @@ class _Stream:
         self.kill()
         for t in self.tasks:
             t.cancel()
+        if self.stalled:
+            self.sender.cancel()
 
     def kill(self) -> None:
         p = self.proc
