@@ -52,6 +52,19 @@ class FdInfo:
 _mk = record_builder(FdInfo)
 
 
+class _Ints(dict):
+    """str -> int(str, base), remembered: the same few values (pos 0, flags, mnt_id, sizes, counts,
+    pids) repeat over tens of thousands of files, and a dict hit is cheaper than int()."""
+
+    def __init__(self, base: int = 10):
+        super().__init__()
+        self.base = base
+
+    def __missing__(self, k: str) -> int:
+        v = self[k] = int(k, self.base)
+        return v
+
+
 def _name_bytes(s: str) -> int:
     return len(_BYTE_ESC.sub("x", s).encode("utf-8", "surrogatepass"))
 
@@ -156,6 +169,8 @@ def parse_grep(text: str, root: str) -> ParseResult[FdInfo]:
         text += "\n"
     fast = _fast_re(root).match
     mk = _mk
+    dec = _Ints()
+    octal = _Ints(8)
     n = len(text)
     cur: _File | None = None
     curpre = None          # "ROOT/proc/PID/fdinfo/FD:" of the file read line by line
@@ -190,18 +205,18 @@ def parse_grep(text: str, root: str) -> ParseResult[FdInfo]:
             p, pid, fd, ps, flags, mnt, ino, size, count, exp, name = m.groups()
             end = m.end()
             if not text.startswith(p, end):
-                key = (int(pid), int(fd))
+                key = (dec[pid], dec[fd])
                 if key in seen:
                     probs.append(Problem(SOURCE, "this fd's file appears twice in the section: the first is kept",
                                          line=i + 1, path=p[rlen:-1]))
                 elif size is None:
                     seen.add(key)
                     recs.append(mk(key[0], key[1], None, None, None, None,
-                                   None if ino is None else int(ino), int(flags, 8), int(mnt), int(ps), i + 1))
+                                   None if ino is None else dec[ino], octal[flags], dec[mnt], dec[ps], i + 1))
                 else:
                     seen.add(key)
-                    recs.append(mk(key[0], key[1], int(size), int(count), exp.strip(" \t"), name,
-                                   None if ino is None else int(ino), int(flags, 8), int(mnt), int(ps), i + 1))
+                    recs.append(mk(key[0], key[1], dec[size], dec[count], exp.strip(" \t"), name,
+                                   None if ino is None else dec[ino], octal[flags], dec[mnt], dec[ps], i + 1))
                 i += 3 + (ino is not None) + (0 if size is None else 3 + (name is not None))
                 pos = end
                 continue
