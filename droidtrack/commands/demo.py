@@ -11,9 +11,13 @@ and toybox over a simulated /proc and /sys) behind a private adb server, so it e
 what a real phone does. Its camera app leaks two preview buffers per snapshot, by fd only: watch
 com.example.camera's FD-ONLY column grow while no RSS counter moves.
 
+In a terminal it opens the live UI (`droidtrack top`) on the demo phone; piped, or with --tables,
+it prints snapshot tables instead.
+
 examples:
-  droidtrack demo                         five snapshots, two seconds apart
-  droidtrack demo --count 20 -n 1         twenty, one second apart
+  droidtrack demo                         the live UI on the demo phone (q quits, ? shows the keys)
+  droidtrack demo --tables                five snapshot tables, two seconds apart
+  droidtrack demo --tables --count 20 -n 1
   droidtrack demo --serve                 keep the demo phone running and print how to reach it, e.g.
                                           droidtrack snapshot -P PORT -s SERIAL / adb -P PORT -s SERIAL shell
   droidtrack top --demo                   the live UI on the demo phone
@@ -31,7 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="a simulated phone with a leaking camera app: see every feature, no device needed",
                        description="Start the built-in demo phone and show how its dma-buf usage evolves.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--count", type=int, default=5, metavar="N", help="snapshots to print (default 5)")
+    p.add_argument("--tables", action="store_true",
+                   help="print snapshot tables instead of opening the live UI (the default when not in a terminal)")
+    p.add_argument("--count", type=int, default=5, metavar="N", help="tables: snapshots to print (default 5)")
     p.add_argument("-n", "--interval", type=float, default=2.0, metavar="SECONDS",
                    help="seconds between snapshots (default 2)")
     p.add_argument("--top", type=int, default=10, metavar="N", help="processes per table (default 10)")
@@ -49,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         with start_demo_device() as (port, serial):
             if args.serve:
                 return _serve(port, serial)
+            if not args.tables and sys.stdin.isatty() and sys.stdout.isatty():
+                return _ui(args, port, serial)
             return _tables(args, port, serial)
     except DemoError as e:
         print(f"droidtrack: {e}", file=sys.stderr)
@@ -66,6 +74,16 @@ def _serve(port: int, serial: str) -> int:
             time.sleep(3600)
     except KeyboardInterrupt:
         return 0
+
+
+def _ui(args: argparse.Namespace, port: int, serial: str) -> int:
+    from droidtrack.sources.live import LiveSource
+    from droidtrack.tui.app import run_top
+    src = LiveSource(argparse.Namespace(serial=serial, adb_port=port, adb_host="127.0.0.1", su="auto", demo=False))
+    try:
+        return run_top(src, interval=args.interval)
+    finally:
+        src.close()
 
 
 def _tables(args: argparse.Namespace, port: int, serial: str) -> int:
