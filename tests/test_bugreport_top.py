@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import asyncio
 
-from textual.coordinate import Coordinate
-
 from droidtrack.sources.bugreport import BugreportSource
 from droidtrack.tags import load_rules
 from droidtrack.tui.app import TopApp
@@ -22,7 +20,7 @@ def test_top_shows_a_bugreport(tmp_path):
                 if table.row_count:
                     break
                 await pilot.pause(0.02)
-            return [table.coordinate_to_cell_key(Coordinate(i, 0)).row_key.value for i in range(table.row_count)]
+            return table.keys()
 
     keys = asyncio.run(go())
     assert len(keys) == 7                       # the 7 processes dmabuf_dump listed
