@@ -4,10 +4,22 @@
 #
 #   collect.sh --token TOKEN [--root DIR] [--tmp DIR] [--dumpsys] [--dmabuf-dump]
 #
-# Portable: POSIX sh as found in Android's mksh, dash and busybox sh, with toybox applets only.
-# It spawns a constant number of processes however many processes the device runs (bulk grep -H
-# and ls -l over globs, never a fork per pid); the shell itself only expands globs and reads its
-# own temporary files with builtins.
+# Portable: POSIX sh as found in Android's mksh, dash and busybox sh, with toybox (or busybox)
+# applets only. It spawns a constant number of processes however many processes the device runs
+# (bulk grep -H and ls -l over globs, never a fork per pid, no command substitution); the shell
+# itself only expands globs and reads its own temporary files with `read`.
+#
+# Rules this file keeps (tests/test_collector*.py check them under mksh, dash and busybox sh):
+# - Device text (names, paths below a pid, file contents) reaches stdout only through `cat`,
+#   `grep` or `ls`, never through echo/print: mksh's and dash's echo interpret backslashes and
+#   mksh has no builtin printf. echo prints only markers, the token, numbers and the root.
+# - Every temporary file is "$TMPD/.droidtrack.<pid>.*" and all are removed, also on a signal.
+# - Applet options, and what Android's older toybox (0.7.x, Android 9-10) may lack:
+#   ls -l, -1 -q (old and stable); sed -n -r (-r rather than the newer POSIX spelling -E);
+#   grep -H -e -r -A (old and stable); grep -a -z (-z, NUL
+#   records, is not known to exist in toybox 0.7.x: if grep rejects it, cmdline is read again
+#   without -a -z, which gives newline-terminated lines with NULs between argv elements);
+#   xargs -0 (old; only for a --root holding characters outside [A-Za-z0-9/._,+@%=:-]).
 T=
 ROOT=
 TMPD=
@@ -20,24 +32,45 @@ while [ $# -gt 0 ]; do
     --tmp) TMPD=$2; shift ;;
     --dumpsys) DUMPSYS=1 ;;
     --dmabuf-dump) DMABUF_DUMP=1 ;;
-    *) echo "collect.sh: unknown argument: $1" >&2; exit 64 ;;
+    *) echo "collect.sh: unknown argument" >&2; exit 64 ;;
   esac
   shift
 done
 case $T in
   ''|*[!A-Za-z0-9]*) echo "collect.sh: --token must be a non-empty alphanumeric string" >&2; exit 64 ;;
 esac
+# the root is echoed (HDR line, path lists): refuse what echo would change or split
+case $ROOT in
+  *\\*|*'
+'*) echo "collect.sh: --root must not contain a backslash or a newline" >&2; exit 64 ;;
+esac
 ROOT=${ROOT%/}
 [ -n "$TMPD" ] || TMPD=${TMPDIR:-/data/local/tmp}
 W=$TMPD/.droidtrack.$$
 P=$ROOT/proc
+# xargs splits its input on blanks and (busybox) quotes: a root with such characters goes NUL-separated
+ODD=0
+case $ROOT in *[!A-Za-z0-9/._,+@%=:-]*) ODD=1 ;; esac
 export LC_ALL=C
+TMPDIR=$TMPD
+export TMPDIR
 
-# One framed section: BEGIN line, raw bytes, a newline, [STDERR marker + bytes + newline], END.
+# (true, not ':': a failed redirection of a special builtin would end the shell)
+true 2>/dev/null > "$W.err" || { echo "collect.sh: cannot write temporary files in --tmp" >&2; exit 65; }
+trap 'rm -f "$W".*; exit 129' HUP INT TERM PIPE
+EI=0
+if [ $ODD -eq 1 ]; then
+  # does this shell's echo interpret backslash escapes? (paths echoed hold no backslash)
+  echo 'a\0101' > "$W.t"
+  IFS= read -r x < "$W.t"
+  [ "$x" = aA ] && EI=1
+fi
+
+# ---- framing helpers (builtins only) ----------------------------------------------------
 begin() {
   echo "@@$T BEGIN $1"
 }
-end() { # section rc status
+end() { # section rc status: closes a section whose content went straight to stdout
   if [ -s "$W.err" ]; then
     echo
     echo "@@$T STDERR $1"
@@ -47,95 +80,192 @@ end() { # section rc status
   echo "@@$T END $1 rc=$2 status=$3"
   : > "$W.err"
 }
-# status from an exit code and the stderr file: ok | partial | denied | missing | error
-st() { # rc
-  if [ "$1" -le 1 ] && [ ! -s "$W.err" ]; then echo ok; return; fi
-  if [ -s "$W.err" ] && [ "$1" -le 2 ]; then
-    # something was read and something was not
-    echo partial; return
+# st RC NARGS [ERRFILE]: sets S to ok | partial | denied | missing | error from an exit code, the
+# stderr the command wrote and the number of paths it was given (0 when not counted).
+st() {
+  e=${3:-$W.err}
+  S=ok
+  r=$1
+  # xargs exits 123 when some grep run exited 1 (no line: an empty file) or 2 (an error)
+  [ "$r" -eq 123 ] && r=2
+  if [ ! -s "$e" ]; then
+    case $1 in 0|1|123) ;; *) S=error ;; esac
+    return 0
   fi
-  echo error
+  nd=0; nm=0; no=0
+  while IFS= read -r l || [ -n "$l" ]; do
+    case $l in
+      *': Permission denied') nd=$((nd + 1)) ;;
+      *': No such file or directory') nm=$((nm + 1)) ;;
+      *) no=$((no + 1)) ;;
+    esac
+  done < "$e"
+  if [ $no -eq 0 ] && [ "$2" -gt 0 ] && [ $((nd + nm)) -ge "$2" ]; then
+    # nothing at all could be read
+    if [ $nd -gt 0 ]; then S=denied; else S=missing; fi
+  elif [ "$r" -le 2 ]; then
+    S=partial
+  else
+    S=error
+  fi
+}
+# badopt [ERRFILE]: true when the last command rejected an option (an older toybox, busybox)
+badopt() {
+  while IFS= read -r l || [ -n "$l" ]; do
+    case $l in *[Uu]nknown\ option*|*[Ii]nvalid\ option*|*[Uu]sage:*) return 0 ;; esac
+  done < "${1:-$W.err}"
+  return 1
+}
+# xgrep LIST ARGS...: grep ARGS over the paths listed one per line in LIST (never empty).
+# xargs splits its input on blanks (busybox also on quotes); with a root holding such
+# characters the list goes NUL-separated, written by the shell itself (toybox has no tr on
+# every system): mksh's and dash's echo turn "\0" into NUL, busybox has a builtin printf.
+# -s 1000000: one grep for up to ~1 MB of paths (busybox's default is 128 KiB; toybox 0.8.9's
+# is larger; the kernel's limit is 2 MiB with the usual 8 MiB stack).
+xgrep() {
+  xl=$1; shift
+  if [ $ODD -eq 1 ]; then
+    while IFS= read -r x; do
+      if [ $EI -eq 1 ]; then echo -n "$x\0"; else printf '%s\0' "$x"; fi
+    done < "$xl" > "$xl.0"
+    xargs -0 -s 1000000 grep "$@" < "$xl.0"
+  else
+    xargs -s 1000000 grep "$@" < "$xl"
+  fi
 }
 
-: > "$W.err" 2>/dev/null || { echo "collect.sh: cannot write temporary files in $TMPD" >&2; exit 65; }
 echo "@@$T HDR v=1 root=$ROOT"
 
-# ---- identity -------------------------------------------------------------------------
-begin props
+# ---- identity ---------------------------------------------------------------------------
+PROPS=
 if [ -z "$ROOT" ] && command -v getprop >/dev/null 2>&1; then
-  getprop 2>"$W.err"; rc=$?; end props $rc "$(st $rc)"
+  begin props
+  getprop 2>"$W.err"; rc=$?; st $rc 0; end props $rc $S
 elif [ -r "$ROOT/system/build.prop" ]; then
-  # offline trees carry the properties as build.prop-style key=value lines
-  cat "$ROOT/system/build.prop" 2>"$W.err"; rc=$?; end props $rc "$(st $rc)"
+  # offline trees carry the properties as build.prop-style key=value lines; printed below
+  # by the cat that prints fdlinks and maps
+  PROPS=$ROOT/system/build.prop
 else
-  end props 1 missing
+  begin props; end props 1 missing
 fi
 
-# ---- per-process: fd links (which fds are dma-bufs) -----------------------------------
+# ---- per-process fd links and dma-buf mappings: gathered first, printed by one cat --------
+# maps: the dma-buf lines of every process's maps.
+set -- "$P"/[0-9]*/maps
+: > "$W.maps"; : > "$W.mpe"; : > "$W.sml"
+MP=missing; mprc=2; nsm=0
+if [ -e "$1" ]; then
+  grep -H -e ' /dmabuf' -e ' anon_inode:dmabuf' "$@" > "$W.maps" 2>"$W.mpe"; mprc=$?
+  st $mprc $# "$W.mpe"; MP=$S
+fi
+# fdlinks: `ls -l` over every fd directory; a link line ends "<fd> -> <target>", the target
+# /dmabuf… (5.3+) or anon_inode:dmabuf (older kernels).
 set -- "$P"/[0-9]*/fd/
+: > "$W.ls"; : > "$W.lse"; : > "$W.fdl"
+LS=missing; lsrc=2; nfd=0
 if [ -e "$1" ]; then
   # with a single directory ls prints no "dir:" header: name it twice so it always does
   [ $# -eq 1 ] && set -- "$1" "$1"
-  ls -l "$@" > "$W.ls" 2>"$W.err"; rc=$?
-  begin fdlinks
-  cat "$W.ls"
-  end fdlinks $rc "$(st $rc)"
-  # the fdinfo paths of the dma-buf fds, found with builtins only
-  d=; prev=
-  while IFS= read -r l; do
-    case $l in
-      */fd/:|*/fd:) d=${l%:}; d=${d%/}; d=${d%/fd}
-        # the doubled single directory: read its fdinfo once
-        if [ "$d" = "$prev" ]; then d=; else prev=$d; fi ;;
-      *' -> /dmabuf'*|*' -> anon_inode:dmabuf'*)
-        f=${l%% -> *}; f=${f##* }
-        case $f in *[!0-9]*|'') ;; *) [ -n "$d" ] && echo "$d/fdinfo/$f" ;; esac ;;
-    esac
-  done < "$W.ls" > "$W.fdl"
-  begin fdinfo
-  if [ -s "$W.fdl" ]; then
-    xargs grep -H '' < "$W.fdl" 2>"$W.err"; rc=$?
-    end fdinfo $rc "$(st $rc)"
-  else
-    end fdinfo 0 ok
-  fi
+  ls -l "$@" > "$W.ls" 2>"$W.lse"; lsrc=$?
+  st $lsrc $# "$W.lse"; LS=$S
+fi
+# The shell's read builtin reads a byte per system call and a phone's full fd listing runs to
+# megabytes, so one sed trims both listings to what the shell needs:
+#   "f <fd>"        a dma-buf link (the fd number before the first " -> ")
+#   "h <dir>:"      a directory header, or a line that looks like one
+#   "m ROOT/proc/<pid>"  a dma-buf mapping (cut at the first "/maps:")
+: > "$W.cut"
+if [ -s "$W.ls" ] || [ -s "$W.maps" ]; then
+  sed -n -r -e 's/^[^>]* ([0-9]+) -> (\/dmabuf.*|anon_inode:dmabuf)$/f \1/p' -e t \
+    -e '/\/maps:[0-9a-f]+-[0-9a-f]+ /{' -e 's/\/maps:[0-9a-f]+-.*$//' -e 's/^/m /p' -e d -e '}' \
+    -e '/ -> /d' -e 's/^(.*:)$/h \1/p' "$W.ls" "$W.maps" > "$W.cut" 2>/dev/null
+fi
+# The fdinfo paths of the dma-buf fds and the smaps of the processes with dma-buf mappings,
+# found with builtins only. ls prints link targets raw, so a buffer name holding newlines can
+# spell a fake "<dir>:" header line. A header counts only if it names the next directory ls was
+# given (ls lists them in the glob's sorted order), after skipping directories ls could not
+# list: their errors come in the same order on stderr (toybox prints no header for them,
+# busybox prints one). A fake header can then only claim the very next directory and move the
+# rest of its own process's links there: no other process's links are lost, and fdinfo paths
+# are printed by grep, never trusted.
+exec 3< "$W.lse" 4> "$W.fdl" 5> "$W.sml"
+e=
+IFS= read -r e <&3 || e=
+d=; lastd=; last=
+while IFS= read -r l; do
+  case $l in
+    'f '*)
+      f=${l#f }
+      [ -n "$d" ] && { echo "$P/$d/fdinfo/$f" >&4; nfd=$((nfd + 1)); } ;;
+    'h '*)
+      h=${l#h }; h=${h%:}; h=${h%/}
+      case $h in */fd) ;; *) continue ;; esac
+      while [ $# -gt 0 ] && [ "${1%/}" != "$h" ]; do
+        case $e in *"${1%/}"*) ;; *) break ;; esac
+        while case $e in *"${1%/}"*) true ;; *) false ;; esac; do IFS= read -r e <&3 || e=; done
+        shift
+      done
+      if [ $# -gt 0 ] && [ "${1%/}" = "$h" ]; then
+        while case $e in *"${1%/}"*) true ;; *) false ;; esac; do IFS= read -r e <&3 || e=; done
+        shift
+        d=${h%/fd}; d=${d##*/}
+        case $d in ''|*[!0-9]*) d= ;; esac
+        # the doubled lone directory: read its fdinfo once
+        if [ "$d" = "$lastd" ]; then d=; elif [ -n "$d" ]; then lastd=$d; fi
+      fi ;;
+    'm '*)
+      m=${l#m }
+      [ "$m" = "$last" ] && continue
+      last=$m
+      case $m in "$P"/*) ;; *) continue ;; esac
+      pid=${m#"$P"/}
+      case $pid in ''|*[!0-9]*) continue ;; esac
+      echo "$P/$pid/smaps" >&5; nsm=$((nsm + 1)) ;;
+  esac
+done < "$W.cut"
+exec 3<&- 4>&- 5>&-
+
+# the two sections (and offline the props file) with their markers, in one cat: BEGIN, content, newline, [STDERR, bytes,
+# newline], END (markers hold only the token, names and numbers, so echo writes them)
+echo "@@$T BEGIN fdlinks" > "$W.m1"
+if [ -s "$W.lse" ]; then { echo; echo "@@$T STDERR fdlinks"; } > "$W.m2"; else : > "$W.m2"; fi
+{ echo; echo "@@$T END fdlinks rc=$lsrc status=$LS"; echo "@@$T BEGIN maps"; } > "$W.m3"
+if [ -s "$W.mpe" ]; then { echo; echo "@@$T STDERR maps"; } > "$W.m4"; else : > "$W.m4"; fi
+{ echo; echo "@@$T END maps rc=$mprc status=$MP"; } > "$W.m5"
+if [ -n "$PROPS" ]; then
+  { echo "@@$T BEGIN props"; } > "$W.m0"
+  { echo; echo "@@$T END props rc=0 status=ok"; } > "$W.m00"
+  cat "$W.m0" "$PROPS" "$W.m00" "$W.m1" "$W.ls" "$W.m2" "$W.lse" "$W.m3" "$W.maps" "$W.m4" "$W.mpe" "$W.m5"
 else
-  begin fdlinks; end fdlinks 2 missing
-  begin fdinfo; end fdinfo 2 missing
+  cat "$W.m1" "$W.ls" "$W.m2" "$W.lse" "$W.m3" "$W.maps" "$W.m4" "$W.mpe" "$W.m5"
 fi
 
-# ---- per-process: dma-buf mappings, then smaps of the processes that have any --------
-set -- "$P"/[0-9]*/maps
-if [ -e "$1" ]; then
-  grep -H -e ' /dmabuf' -e ' anon_inode:dmabuf' "$@" > "$W.maps" 2>"$W.err"; rc=$?
-  begin maps
-  cat "$W.maps"
-  end maps $rc "$(st $rc)"
-  last=
-  while IFS= read -r l; do
-    m=${l%%/maps:*}
-    [ "$m" = "$last" ] || { echo "$m/smaps"; last=$m; }
-  done < "$W.maps" > "$W.sml"
-  begin smaps
-  if [ -s "$W.sml" ]; then
-    # the VMA header line and the 7 lines after it reach Rss and Pss on every kernel
-    xargs grep -H -A 7 -e ' /dmabuf' -e ' anon_inode:dmabuf' < "$W.sml" 2>"$W.err"; rc=$?
-    end smaps $rc "$(st $rc)"
-  else
-    end smaps 0 ok
-  fi
+# ---- fdinfo of the dma-buf fds, smaps of the processes mapping dma-bufs --------------------
+begin fdinfo
+if [ $nfd -gt 0 ]; then
+  xgrep "$W.fdl" -H '' 2>"$W.err"; rc=$?
+  st $rc $nfd; end fdinfo $rc $S
 else
-  begin maps; end maps 2 missing
-  begin smaps; end smaps 2 missing
+  # nothing to read: as good as the listing it came from
+  case $LS in denied|missing|error) end fdinfo $lsrc $LS ;; *) end fdinfo 0 ok ;; esac
+fi
+begin smaps
+if [ $nsm -gt 0 ]; then
+  # the VMA header line and the 7 lines after it reach Rss and Pss on every kernel
+  xgrep "$W.sml" -H -A 7 -e ' /dmabuf' -e ' anon_inode:dmabuf' 2>"$W.err"; rc=$?
+  st $rc $nsm; end smaps $rc $S
+else
+  case $MP in denied|missing|error) end smaps $mprc $MP ;; *) end smaps 0 ok ;; esac
 fi
 
-# ---- per-process: identity -------------------------------------------------------------
+# ---- per-process identity ----------------------------------------------------------------
 set -- "$P"/[0-9]*/status
 begin status
 if [ -e "$1" ]; then
+  # proc/self/status last: on a device it is grep's own, i.e. the collector's uid
   [ -e "$P/self/status" ] && set -- "$@" "$P/self/status"
   grep -H -e '^Name:' -e '^Tgid:' -e '^PPid:' -e '^Uid:' "$@" 2>"$W.err"; rc=$?
-  end status $rc "$(st $rc)"
+  st $rc $#; end status $rc $S
 else
   end status 2 missing
 fi
@@ -144,62 +274,78 @@ begin cmdline
 if [ -e "$1" ]; then
   # NUL-terminated records "path:arg": argv elements may hold any byte but NUL
   grep -H -a -z '' "$@" 2>"$W.err"; rc=$?
-  end cmdline $rc "$(st $rc)"
+  if [ $rc -ne 0 ] && badopt; then
+    grep -H '' "$@" 2>"$W.err"; rc=$?
+  fi
+  st $rc $#; end cmdline $rc $S
 else
   end cmdline 2 missing
 fi
 
-# ---- every small file and sysfs/debugfs tree, in one grep ------------------------------
-# Lines come out as "path:line"; the host tells the sources apart by path.
-set --
-for f in "$P"/[0-9]*/oom_score_adj "$P"/[0-9]*/memtrack "$P"/[0-9]*/dmabuf_rss \
-         "$P"/[0-9]*/dmabuf_rss_hwm "$P"/[0-9]*/dmabuf_pss \
-         "$P/sys/kernel/osrelease" "$P/version" "$P/mounts" "$P/meminfo" "$P/self/attr/current" \
-         "$ROOT/sys/kernel/dmabuf/buffers" "$ROOT/sys/kernel/ion" "$ROOT/sys/kernel/dma_heap" \
-         "$ROOT/sys/kernel/debug/ion" "$ROOT/sys/kernel/debug/memtrack" \
-         "$ROOT"/sys/kernel/debug/mali*/gpu_memory "$ROOT/sys/class/kgsl/kgsl/proc" \
-         "$ROOT/sys/kernel/debug/dma_buf/dmaprocs" "$ROOT/sys/kernel/debug/vivo_dma_buf/dmaprocs" \
-         "$ROOT/proc/osvelte/dma_buf/procinfo" "$ROOT/sys/kernel/gpu/gpu_busy"; do
-  [ -e "$f" ] && set -- "$@" "$f"
+# ---- every small file and sysfs/debugfs tree, in one grep --------------------------------
+# Lines come out as "path:line"; the host tells the sources apart by path. The command line is
+# built from code fragments of this script (globs over "$P"/"$ROOT", never their values) and
+# expanded once by eval: appending thousands of paths to "$@" one by one is quadratic.
+G=
+for g in '"$P"/[0-9]*/oom_score_adj' '"$P"/[0-9]*/memtrack' '"$P"/[0-9]*/dmabuf_rss' \
+         '"$P"/[0-9]*/dmabuf_rss_hwm' '"$P"/[0-9]*/dmabuf_pss' \
+         '"$P/sys/kernel/osrelease"' '"$P/version"' '"$P/mounts"' '"$P/meminfo"' '"$P/self/attr/current"' \
+         '"$ROOT/sys/kernel/dmabuf/buffers"' '"$ROOT/sys/kernel/ion"' '"$ROOT/sys/kernel/dma_heap"' \
+         '"$ROOT/sys/kernel/debug/ion"' '"$ROOT/sys/kernel/debug/memtrack"' \
+         '"$ROOT"/sys/kernel/debug/mali*/gpu_memory' '"$ROOT/sys/class/kgsl/kgsl/proc"' \
+         '"$ROOT/sys/kernel/debug/dma_buf/dmaprocs"' '"$ROOT/sys/kernel/debug/vivo_dma_buf/dmaprocs"' \
+         '"$ROOT/proc/osvelte/dma_buf/procinfo"' '"$ROOT/sys/kernel/gpu/gpu_busy"'; do
+  eval "set -- $g"
+  [ -e "$1" ] && G="$G $g"
 done
 begin files
-if [ $# -gt 0 ]; then
+if [ -n "$G" ]; then
+  eval "set -- $G"
   grep -r -H -a '' "$@" 2>"$W.err"; rc=$?
-  end files $rc "$(st $rc)"
+  st $rc $#; end files $rc $S
 else
   end files 2 missing
 fi
 
 begin dma_heap_devs
-for f in "$ROOT"/dev/dma_heap/*; do
-  [ -e "$f" ] && echo "${f##*/}"
-done
-if [ -d "$ROOT/dev/dma_heap" ]; then end dma_heap_devs 0 ok; else end dma_heap_devs 2 missing; fi
+if [ -d "$ROOT/dev/dma_heap" ]; then
+  # heap names are device text: listed by ls, not echoed
+  ls -1 -q "$ROOT/dev/dma_heap" 2>"$W.err"; rc=$?
+  # a rejected option prints nothing on stdout: list again without it
+  if [ $rc -ne 0 ] && badopt; then
+    ls -1 "$ROOT/dev/dma_heap" 2>"$W.err"; rc=$?
+  fi
+  st $rc 1; end dma_heap_devs $rc $S
+else
+  end dma_heap_devs 2 missing
+fi
 
-# ---- debugfs bufinfo: every buffer the kernel has --------------------------------------
+# ---- debugfs bufinfo: every buffer the kernel has ----------------------------------------
 begin bufinfo
 B=$ROOT/sys/kernel/debug/dma_buf/bufinfo
 [ -e "$B" ] || { [ -e "$ROOT/d/dma_buf/bufinfo" ] && B=$ROOT/d/dma_buf/bufinfo; }
+D=$ROOT/sys/kernel/debug
 if [ -e "$B" ]; then
   cat "$B" 2>"$W.err"; rc=$?
-  end bufinfo $rc "$(st $rc)"
-elif [ -d "$ROOT/sys/kernel/debug" ] && [ ! -r "$ROOT/sys/kernel/debug" ]; then
+  st $rc 1; end bufinfo $rc $S
+elif [ -d "$D" ] && { [ ! -r "$D" ] || [ ! -x "$D" ]; }; then
   end bufinfo 2 denied
 else
   end bufinfo 2 missing
 fi
 
-# ---- slow framework dumps, only when asked --------------------------------------------
+# ---- slow framework dumps, only when asked ------------------------------------------------
 if [ $DUMPSYS -eq 1 ]; then
   begin dumpsys_meminfo
-  dumpsys meminfo 2>"$W.err"; rc=$?; end dumpsys_meminfo $rc "$(st $rc)"
+  dumpsys meminfo 2>"$W.err"; rc=$?; st $rc 0; end dumpsys_meminfo $rc $S
   begin dumpsys_gpu
-  dumpsys gpu --gpumem 2>"$W.err"; rc=$?; end dumpsys_gpu $rc "$(st $rc)"
+  dumpsys gpu --gpumem 2>"$W.err"; rc=$?; st $rc 0; end dumpsys_gpu $rc $S
 fi
 if [ $DMABUF_DUMP -eq 1 ]; then
   begin dmabuf_dump
-  dmabuf_dump 2>"$W.err"; rc=$?; end dmabuf_dump $rc "$(st $rc)"
+  dmabuf_dump 2>"$W.err"; rc=$?; st $rc 0; end dmabuf_dump $rc $S
 fi
 
-rm -f "$W.err" "$W.ls" "$W.fdl" "$W.maps" "$W.sml"
+trap - HUP INT TERM PIPE
+rm -f "$W".*
 echo "@@$T DONE"

@@ -1,0 +1,167 @@
+"""Run the real collector (device_scripts/collect.sh) the way a phone would, for the collector
+tests and the benchmark: Android's mksh (static musl build and Debian's /bin/mksh) with a PATH
+holding toybox applets only, dash with the same applets, and busybox sh with busybox applets.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from droidtrack import frames
+
+REPO = Path(__file__).resolve().parent.parent
+COLLECT = REPO / "device_scripts" / "collect.sh"
+TOKEN = "T0k3nXyZ"
+MKSH_STATIC = "/usr/lib/x86_64-linux-musl/bin/mksh"
+
+# name -> (argv prefix, applet provider)
+SHELLS = {
+    "mksh-static+toybox": ([MKSH_STATIC], "toybox"),
+    "mksh+toybox": (["/bin/mksh"], "toybox"),
+    "dash+toybox": (["/usr/bin/dash"], "toybox"),
+    "busybox": (["/usr/bin/busybox", "sh"], "busybox"),
+}
+_APPLETS: dict[str, Path] = {}
+_BASE: Path | None = None
+
+
+def base_dir() -> Path:
+    """A world-traversable scratch directory (pytest's own is 0700, closed to uid 2000)."""
+    global _BASE
+    if _BASE is None or not _BASE.exists():
+        _BASE = Path(tempfile.mkdtemp(prefix="dt-collector-", dir="/tmp"))
+        _BASE.chmod(0o755)
+    return _BASE
+
+
+def applet_dir(provider: str) -> Path:
+    """A directory of symlinks to every applet of toybox or busybox, and nothing else."""
+    d = _APPLETS.get(provider)
+    if d is not None and d.exists():
+        return d
+    d = base_dir() / f"bin-{provider}"
+    d.mkdir(exist_ok=True)
+    binary = shutil.which(provider) or f"/usr/bin/{provider}"
+    if provider == "toybox":
+        names = subprocess.run([binary], capture_output=True, text=True, check=True).stdout.split()
+    else:
+        names = subprocess.run([binary, "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for a in names:
+        if a == "sh" and provider == "toybox":
+            continue
+        p = d / a
+        if not p.is_symlink():
+            p.symlink_to(binary)
+    _APPLETS[provider] = d
+    return d
+
+
+@dataclass
+class Run:
+    rc: int
+    stdout: bytes
+    stderr: bytes
+    fr: frames.Frames
+    procs: int | None = None                  # processes spawned by the collector (strace)
+    writes: list[str] = field(default_factory=list)  # paths opened for writing / created / removed
+    leftovers: list[str] = field(default_factory=list)
+
+    def sec(self, name: str) -> frames.Section:
+        s = self.fr.sections.get(name)
+        assert s is not None, f"section {name} missing; have {list(self.fr.sections)}"
+        return s
+
+    def statuses(self) -> dict[str, str]:
+        return {n: s.status for n, s in self.fr.sections.items()}
+
+
+_WRITE_RE = re.compile(r'^(\d+)\s+(?:openat\(AT_FDCWD, "((?:[^"\\]|\\.)*)", ([^,)]*)|'
+                       r'(?:unlink|unlinkat|rename|renameat2?|mkdir|mkdirat|rmdir|creat|symlink|link|truncate)'
+                       r'\((?:AT_FDCWD, )?"((?:[^"\\]|\\.)*)")')
+
+
+def run_collector(root: Path | str | None, shell: str, *, tmp: Path | None = None, args: tuple[str, ...] = (),
+                  uid: int | None = None, trace: bool = False, writes: bool = True,
+                  extra_path: Path | None = None,
+                  timeout: float = 120) -> Run:
+    """Run collect.sh against a device root under `shell` (a SHELLS key). trace=True counts the
+    processes it spawns (strace -f) and, with writes=True, records every path it writes."""
+    argv0, provider = SHELLS[shell]
+    bindir = applet_dir(provider)
+    path = str(bindir) if extra_path is None else f"{extra_path}:{bindir}"
+    if tmp is None:
+        tmp = Path(tempfile.mkdtemp(prefix="tmp-", dir=base_dir()))
+    tmp.chmod(0o777)
+    cmd = [*argv0, str(COLLECT), "--token", TOKEN, "--tmp", str(tmp), *args]
+    if root is not None:
+        cmd[len(argv0) + 1:len(argv0) + 1] = ["--root", str(root)]
+    if uid is not None:
+        cmd = [shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *cmd]
+    trace_file = None
+    if trace:
+        trace_file = Path(tempfile.mkstemp(prefix="strace-", dir="/tmp")[1])
+        calls = "execve,vfork,fork,clone,clone3"
+        if writes:
+            calls += ",openat,creat,unlink,unlinkat,rename,renameat,renameat2,mkdir,mkdirat,rmdir,symlink,link,truncate"
+        cmd = [shutil.which("strace") or "/usr/bin/strace", "-f", "-qq", "--seccomp-bpf", "-s", "4096", "-o", str(trace_file),
+               "-e", f"trace={calls}", *cmd]
+    env = {"PATH": path}
+    p = subprocess.run(cmd, capture_output=True, env=env, timeout=timeout)
+    run = Run(p.returncode, p.stdout, p.stderr, frames.decode(p.stdout, TOKEN))
+    run.leftovers = sorted(os.listdir(tmp))
+    if trace_file is not None:
+        text = trace_file.read_text(errors="replace")
+        trace_file.unlink()
+        pids = {line.split(None, 1)[0] for line in text.splitlines() if line[:1].isdigit()}
+        # every pid but the first (setpriv/strace's child, which becomes the shell by exec)
+        run.procs = len(pids) - 1
+        for line in text.splitlines():
+            m = _WRITE_RE.match(line)
+            if not m:
+                continue
+            if m.group(2) is not None:
+                flags = m.group(3)
+                if any(f in flags for f in ("O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC")):
+                    run.writes.append(m.group(2))
+            elif m.group(4) is not None:
+                run.writes.append(m.group(4))
+    return run
+
+
+def copy_tree(src: Path, name: str) -> Path:
+    """Copy a device root (symlinks kept) below the world-traversable scratch directory."""
+    dst = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=base_dir())) / "root"
+    shutil.copytree(src, dst, symlinks=True)
+    for d, dirs, _files in os.walk(dst):
+        os.chmod(d, 0o755)
+    os.chmod(dst.parent, 0o755)
+    return dst
+
+
+def snapshot_files(root: Path) -> dict[str, tuple[int, int, int]]:
+    """path -> (mode, size, mtime_ns) of every entry below root (symlinks not followed)."""
+    out = {}
+    for d, dirs, files in os.walk(root):
+        for n in dirs + files:
+            p = os.path.join(d, n)
+            st = os.lstat(p)
+            out[os.path.relpath(p, root)] = (st.st_mode, st.st_size, st.st_mtime_ns)
+    return out
+
+
+def grep_lines(content: bytes) -> list[tuple[str, bytes]]:
+    """Split `grep -H` output into (path, line) using the ':' after the path (paths in the tests
+    hold no ':')."""
+    out = []
+    for line in content.split(b"\n"):
+        if not line:
+            continue
+        path, sep, rest = line.partition(b":")
+        if sep:
+            out.append((path.decode(), rest))
+    return out

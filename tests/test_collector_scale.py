@@ -1,0 +1,85 @@
+"""The collector's cost does not grow with the number of processes: the same number of spawned
+processes (counted with strace -f: every pid the run created) for 10 and for 2,000 processes, at
+most 15 for a normal tree, and every dma-buf fd and mapping of the big tree read."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from collector_support import SHELLS, base_dir, grep_lines, run_collector
+from droidtrack.synth import DeviceTree, generate_large
+
+pytestmark = pytest.mark.skipif(not (shutil.which("strace") and shutil.which("toybox") and shutil.which("busybox")),
+                                reason="needs strace, toybox and busybox")
+
+
+def _root(name: str) -> Path:
+    d = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=base_dir()))
+    d.chmod(0o755)
+    return d / "root"
+
+
+@pytest.fixture(scope="module")
+def small_tree():
+    t = DeviceTree("a13-5.15", base=False)
+    for i in range(10):
+        t.add_process(100 + i, f"proc{i}", cmdline=(f"proc{i}",), uid=1000 + i)
+        b = t.add_buffer(4096 * (i + 1), name=f"b{i}")
+        t.hold_fd(100 + i, b)
+        t.hold_map(100 + i, b)
+    root = _root("small")
+    t.write(root)
+    return root, t.truth()
+
+
+@pytest.fixture(scope="module")
+def large_tree():
+    root = _root("large")
+    t = generate_large(root, processes=2000, buffers=3000, refs=9000, seed=7)
+    return root, t.truth()
+
+
+@pytest.fixture(params=list(SHELLS))
+def shell(request):
+    return request.param
+
+
+def test_spawn_count_is_constant(shell, small_tree, large_tree):
+    (sroot, struth), (lroot, ltruth) = small_tree, large_tree
+    assert len(ltruth["processes"]) == 2000
+    small = run_collector(sroot, shell, trace=True, writes=False)
+    large = run_collector(lroot, shell, trace=True, writes=False, timeout=300)
+    for run in (small, large):
+        assert run.rc == 0 and run.fr.complete and not run.fr.problems
+        assert all(s == "ok" for s in run.statuses().values()), run.statuses()
+        assert run.leftovers == []
+    assert small.procs == large.procs, (small.procs, large.procs)
+    assert large.procs <= 15
+    # everything was read: every dma-buf fd's fdinfo, every dma-buf mapping
+    want = {f"{lroot}/proc/{pid}/fdinfo/{fd}" for b in ltruth["buffers"] for pid, h in b["holders"].items()
+            for fd in h["fds"]}
+    got = {p for p, _ in grep_lines(large.sec("fdinfo").content)}
+    assert got == want
+    nmaps = sum(len(h["maps"]) for b in ltruth["buffers"] for h in b["holders"].values())
+    assert len([l for l in large.sec("maps").content.split(b"\n") if l]) == nmaps
+    assert len({p for p, _ in grep_lines(large.sec("status").content)}) == 2001   # + proc/self
+
+
+def test_spawn_count_normal_phone_tree(shell):
+    """A phone with every source (debugfs, dma-heaps, sysfs stats): at most 15 processes."""
+    t = DeviceTree("a13-5.15", gpu="kgsl")
+    t.add_process(500, "surfaceflinger", cmdline=("/system/bin/surfaceflinger",), uid=1000)
+    b = t.add_buffer(8294400, name="gralloc")
+    t.hold_fd(500, b)
+    t.hold_map(500, b)
+    t.gpu_usage(500, 1 << 20)
+    root = _root("normal")
+    t.write(root)
+    run = run_collector(root, shell, trace=True)
+    assert run.rc == 0
+    assert run.procs is not None and run.procs <= 15
+    assert os.listdir(root) and run.leftovers == []
