@@ -71,3 +71,13 @@ def test_generated_round_trip(items, root):
     assert list(split_grep(text, root, problems=probs)) == [
         (i, f"/proc/{pid}/{f}", c) for i, (pid, f, c) in enumerate(items, 1)]
     assert probs == []
+
+
+def test_pid_with_thousands_of_digits_is_not_a_pid():
+    # int() refuses more than 4300 digits: such a path must be skipped, never raise
+    from droidtrack.parse import maps
+    huge = "9" * 5000
+    assert pid_of(f"/proc/{huge}/maps") is None
+    assert proc_parts(f"/proc/{huge}/maps") is None
+    r = maps.parse_maps(f"/proc/{huge}/maps:1-2 rw-s 0 00:08 3 /dmabuf:a\n", "")
+    assert r.records == [] and len(r.problems) == 1

@@ -92,7 +92,7 @@ def pid_of(path: str) -> int | None:
         return None
     k = path.find("/", 6)
     seg = path[6:] if k < 0 else path[6:k]
-    if seg and seg.isascii() and seg.isdigit():
+    if seg and len(seg) <= 20 and seg.isascii() and seg.isdigit():   # int() refuses >4300 digits
         return int(seg)
     return None
 
@@ -105,7 +105,7 @@ def proc_parts(path: str) -> tuple[int, str] | None:
     if k < 0:
         return None
     seg = path[6:k]
-    if seg and seg.isascii() and seg.isdigit():
+    if seg and len(seg) <= 20 and seg.isascii() and seg.isdigit():   # int() refuses >4300 digits
         return int(seg), path[k + 1:]
     return None
 
