@@ -212,7 +212,6 @@ def test_offline_device_comes_back_after_reconnect(phone):
     phone.server.wait_state(phone.serial, "offline", timeout=15)
     r = sh(phone, "shell", "true")
     assert r.returncode != 0 and b"offline" in r.stderr
-    phone.double.set_state("device")
-    phone.server.disconnect(phone.serial)      # adb 29 would retry only every 10 s on its own
-    phone.server.connect(phone.serial)
+    phone.double.set_state("device")           # answers the handshake the server waits on
+    phone.server.wait_state(phone.serial, "device", timeout=5)
     assert sh(phone, "shell", "echo back").stdout == b"back\n"

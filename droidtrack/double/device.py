@@ -197,6 +197,7 @@ class _Conn:
         self.connected = False
         self.maxdata = dev.config.maxdata
         self.dead = False
+        self.pending_cnxn: int | None = None   # the host's CNXN, while we are offline
         self._send_lock = asyncio.Lock()
 
     async def send(self, pkt: bytes) -> None:
@@ -223,6 +224,11 @@ class _Conn:
         for s in list(self.streams.values()):
             s.close_local()
 
+    async def answer_cnxn(self) -> None:
+        self.connected = True
+        self.pending_cnxn = None
+        await self.send(P.packet(P.A_CNXN, P.A_VERSION, self.dev.config.maxdata, self.dev.banner()))
+
     async def run(self) -> None:
         sock = self.writer.get_extra_info("socket")
         if sock is not None:
@@ -248,14 +254,14 @@ class _Conn:
                 s.close_local()
             self.connected = False
             state = dev.config.state
+            self.pending_cnxn = a1
             if state == "offline":
-                return                          # never answer: the host keeps it offline
+                return                          # not answered (yet): the host keeps it offline
             self.maxdata = max(256, min(dev.config.maxdata, a1 or P.MAX_PAYLOAD))
             if state == "unauthorized":
                 await self.send(P.packet(P.A_AUTH, P.AUTH_TOKEN, 0, secrets.token_bytes(20)))
                 return
-            self.connected = True
-            await self.send(P.packet(P.A_CNXN, P.A_VERSION, dev.config.maxdata, dev.banner()))
+            await self.answer_cnxn()
             return
         if cmd == P.A_AUTH:
             if dev.config.state == "unauthorized" and a0 == P.AUTH_SIGNATURE:
@@ -441,11 +447,25 @@ class DeviceDouble:
     # ---- fixture controls (thread-safe) -----------------------------------------------------
     def set_state(self, state: str) -> None:
         """device | unauthorized | offline. Changing state drops current connections, as a
-        replugged cable would; the adb server reconnects on its own schedule."""
+        replugged cable would; the adb server reconnects on its own schedule. Going from offline
+        to device answers the handshake the server is waiting on, so it comes back at once."""
         if state not in ("device", "unauthorized", "offline"):
             raise ValueError(state)
+        was = self.config.state
         self.config.state = state
+        if was == "offline" and state == "device" and self._loop is not None:
+            # the device finally answers the handshake the host is waiting on
+            self._call(self._wake_pending())
+            return
         self.disconnect()
+
+    async def _wake_pending(self) -> None:
+        for c in list(self._conns):
+            if c.pending_cnxn is not None and not c.dead:
+                try:
+                    await c.answer_cnxn()
+                except (ConnectionError, OSError):
+                    pass
 
     def disconnect(self) -> None:
         """Cut every TCP connection (the adb server sees the device go away)."""
