@@ -13,7 +13,8 @@ from droidtrack.problems import Problem
 
 import re
 
-_PACKAGE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+(:[A-Za-z0-9_.]+)?$")
+# "com.foo.bar", "com.android.chrome:sandboxed_process0:org.chromium...": dotted, no '@' or '/'
+_PACKAGE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)+(:.*)?$", re.DOTALL)
 
 SCHEMA = "droidtrack.snapshot/1"
 
