@@ -51,10 +51,29 @@ class Rules:
 
     def _tag_of(self, exporter: str | None, name: str | None, holders: tuple[str, ...],
                 packages: tuple[str, ...], held: bool) -> tuple[str, str]:
-        holders = tuple(h.lower() for h in holders)
-        packages = tuple(p.lower() for p in packages)
+        # the buffer's own fields narrow the rules once per (exporter, name, held); only the
+        # holder/package parts of what is left are checked against this buffer's holders
+        bkey = (exporter, name, held)
+        cands = self._cache.get(bkey)
+        if cands is None:
+            cands = self._cache[bkey] = self._candidates(exporter, name, held)
+        for r in cands:
+            ok = True
+            for key, pats in r.patterns.items():
+                if key == "holder":
+                    ok = any(p.match(h.lower()) for p in pats for h in holders)
+                elif key == "package":
+                    ok = any(p.match(h.lower()) for p in pats for h in packages)
+                if not ok:
+                    break
+            if ok:
+                return r.tag, r.id
+        return "other", "default"
+
+    def _candidates(self, exporter: str | None, name: str | None, held: bool) -> tuple[Rule, ...]:
         exp = (exporter or "").lower()
         nm = (name or "").lower()
+        out = []
         for r in self.rules:
             if r.held is not None and r.held != held:
                 continue
@@ -64,15 +83,13 @@ class Rules:
                     ok = any(p.match(exp) for p in pats)
                 elif key == "name":
                     ok = any(p.match(nm) for p in pats)
-                elif key == "holder":
-                    ok = any(p.match(h) for p in pats for h in holders)
-                elif key == "package":
-                    ok = any(p.match(h) for p in pats for h in packages)
                 if not ok:
                     break
             if ok:
-                return r.tag, r.id
-        return "other", "default"
+                out.append(r)
+                if not any(k in r.patterns for k in ("holder", "package")):
+                    break          # this rule matches whatever the holders: nothing after it counts
+        return tuple(out)
 
 
 def _compile(patterns: list[str]) -> re.Pattern:
