@@ -10,7 +10,7 @@ On a large synthetic device root (synth.generate_large), it measures, as medians
   cli-collector  `adb shell sh collect.sh ... > /dev/null`: the same device work through the adb
                  command line (what the collector itself costs, without droidtrack's reader)
   cat            `adb shell cat` of a file holding the same bytes the collector printed: the bare
-                 transport cost of those bytes
+                 transport cost of those bytes (and the same `cat` read by droidtrack's own reader)
   per-file       adbutils `device.shell("cat FILE")` per file, as a naive tool would do it: timed on
                  a sample of --sample files the collector reads, extrapolated to all of them
 
@@ -150,6 +150,12 @@ def main() -> int:
                 assert r.returncode == 0, r.stderr
 
             res["cat_s"], res["cat_runs"] = median_time(lambda: cli("shell", f"cat {stream_file}"), a.runs)
+
+            def reader_cat():
+                r = adb.shell(target, serial, f"cat {stream_file}", timeout=600)
+                assert r.exit_code == 0 and len(r.stdout) == size
+
+            res["reader_cat_s"], _ = median_time(reader_cat, a.runs)
             coll = (f"sh {adb.DEVICE_COLLECTOR} --token {token} --tmp {adb.DEVICE_DIR}")
             res["cli_collector_s"], res["cli_collector_runs"] = median_time(lambda: cli("shell", coll), a.runs)
             res["device_side_s"], _ = median_time(lambda: cli("shell", coll + " > /dev/null"), a.runs)
@@ -196,6 +202,7 @@ def main() -> int:
     print(f"  adb shell sh collect.sh (CLI)        {res['cli_collector_s']:.3f} s")
     print(f"    of which device-side work          {res['device_side_s']:.3f} s   (collector output to /dev/null)")
     print(f"  adb shell cat of the same bytes      {res['cat_s']:.3f} s")
+    print(f"  droidtrack's reader, cat of the same {res['reader_cat_s']:.3f} s   (shell v2 reader, one round trip)")
     print(f"  one adbutils shell(cat) per file     {res['adbutils_per_file_s'] * 1000:.1f} ms x "
           f"{res['files_read_by_collector']} files = {res['per_file_total_s_extrapolated']:.1f} s (extrapolated "
           f"from {min(a.sample, res['files_read_by_collector'])})")
@@ -203,6 +210,7 @@ def main() -> int:
           f"shell2(v2=True) {res['adbutils_shell2_v2_whole_stream_s']:.3f} s")
     print(f"  collect / cat                        {res['collect_s'] / res['cat_s']:.2f}x")
     print(f"  collect / CLI running the collector  {res['collect_s'] / res['cli_collector_s']:.2f}x")
+    print(f"  reader / adb shell cat (same bytes)  {res['reader_cat_s'] / res['cat_s']:.2f}x")
     print(f"  per-file / collect                   {res['per_file_total_s_extrapolated'] / res['collect_s']:.0f}x")
     if a.json:
         print(json.dumps(res, indent=2))
