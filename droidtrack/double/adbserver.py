@@ -78,9 +78,12 @@ class AdbServer:
         return e
 
     def start(self, timeout: float = 15.0) -> "AdbServer":
+        # a watchdog shell owns the server: when our end of its stdin closes (we exit, even
+        # killed), it stops the server, so no adb server outlives the test or the demo
+        script = 'exec 3<&0; "$0" "$@" </dev/null & p=$!; (read _ <&3; kill $p 2>/dev/null) & wait $p'
         with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen([self.adb, "-P", str(self.port), "nodaemon", "server"],
-                                         env=self.env, stdin=subprocess.DEVNULL, stdout=log,
+            self.proc = subprocess.Popen(["/bin/sh", "-c", script, self.adb, "-P", str(self.port), "nodaemon", "server"],
+                                         env=self.env, stdin=subprocess.PIPE, stdout=log,
                                          stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -148,9 +151,9 @@ class AdbServer:
 
     def stop(self) -> None:
         p, self.proc = self.proc, None
-        if p is not None and p.poll() is None:
+        if p is not None:
             try:
-                os.killpg(p.pid, signal.SIGTERM)
+                os.killpg(p.pid, signal.SIGTERM)   # the watchdog, the server and its helpers
             except ProcessLookupError:
                 pass
             try:
@@ -158,6 +161,8 @@ class AdbServer:
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
+            if p.stdin:
+                p.stdin.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> "AdbServer":

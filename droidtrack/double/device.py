@@ -19,7 +19,6 @@ import signal
 import socket
 import stat
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
