@@ -10,6 +10,7 @@ import argparse
 import importlib
 import os
 import pkgutil
+import signal
 import sys
 
 from droidtrack import __version__
@@ -52,7 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum, frame):  # noqa: ARG001
+    # SIGTERM (a CI job's timeout, a farm's kill): unwind like Ctrl-C so that cleanups run,
+    # e.g. a device droidtrack rooted is unrooted and temporary servers stop
+    raise SystemExit(143)
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:   # not the main thread (embedded use): leave signals alone
+        pass
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
