@@ -80,8 +80,9 @@ end() { # section rc status: closes a section whose content went straight to std
   echo "@@$T END $1 rc=$2 status=$3"
   : > "$W.err"
 }
-# st RC NARGS [ERRFILE]: sets S to ok | partial | denied | missing | error from an exit code, the
-# stderr the command wrote and the number of paths it was given (0 when not counted).
+# st RC NARGS [ERRFILE [LIST]]: sets S to ok | partial | denied | missing | error from an exit
+# code, the stderr the command wrote and the number of paths it was given (0 when not counted;
+# LIST: the file listing them, one per line).
 st() {
   e=${3:-$W.err}
   S=ok
@@ -100,7 +101,13 @@ st() {
       *) no=$((no + 1)) ;;
     esac
   done < "$e"
-  if [ $no -eq 0 ] && [ "$2" -gt 0 ] && [ $((nd + nm)) -ge "$2" ]; then
+  n=$2
+  if [ -n "$4" ] && [ $no -eq 0 ]; then
+    # the paths are listed in a file: count its lines, only as far as the errors go
+    n=0
+    while [ $n -le $((nd + nm)) ] && IFS= read -r x; do n=$((n + 1)); done < "$4"
+  fi
+  if [ $no -eq 0 ] && [ "$n" -gt 0 ] && [ $((nd + nm)) -ge "$n" ]; then
     # nothing at all could be read
     if [ $nd -gt 0 ]; then S=denied; else S=missing; fi
   elif [ "$r" -le 2 ]; then
@@ -120,17 +127,18 @@ badopt() {
 # xargs splits its input on blanks (busybox also on quotes); with a root holding such
 # characters the list goes NUL-separated, written by the shell itself (toybox has no tr on
 # every system): mksh's and dash's echo turn "\0" into NUL, busybox has a builtin printf.
-# -s 1000000: one grep for up to ~1 MB of paths (busybox's default is 128 KiB; toybox 0.8.9's
-# is larger; the kernel's limit is 2 MiB with the usual 8 MiB stack).
+# -s 1300000: one grep for up to 1.3 MB of paths (some 54,000 fdinfo paths on a device). xargs
+# counts only the bytes of the strings, the kernel also 8 per pointer against its 2 MiB limit
+# (8 MiB stack); busybox's default is 128 KiB.
 xgrep() {
   xl=$1; shift
   if [ $ODD -eq 1 ]; then
     while IFS= read -r x; do
       if [ $EI -eq 1 ]; then echo -n "$x\0"; else printf '%s\0' "$x"; fi
     done < "$xl" > "$xl.0"
-    xargs -0 -s 1000000 grep "$@" < "$xl.0"
+    xargs -0 -s 1300000 grep "$@" < "$xl.0"
   else
-    xargs -s 1000000 grep "$@" < "$xl"
+    xargs -s 1300000 grep "$@" < "$xl"
   fi
 }
 
@@ -153,7 +161,7 @@ fi
 # maps: the dma-buf lines of every process's maps.
 set -- "$P"/[0-9]*/maps
 : > "$W.maps"; : > "$W.mpe"; : > "$W.sml"
-MP=missing; mprc=2; nsm=0
+MP=missing; mprc=2
 if [ -e "$1" ]; then
   grep -H -e ' /dmabuf' -e ' anon_inode:dmabuf' "$@" > "$W.maps" 2>"$W.mpe"; mprc=$?
   st $mprc $# "$W.mpe"; MP=$S
@@ -162,68 +170,43 @@ fi
 # /dmabuf… (5.3+) or anon_inode:dmabuf (older kernels).
 set -- "$P"/[0-9]*/fd/
 : > "$W.ls"; : > "$W.lse"; : > "$W.fdl"
-LS=missing; lsrc=2; nfd=0
+LS=missing; lsrc=2; LONE=0
 if [ -e "$1" ]; then
   # with a single directory ls prints no "dir:" header: name it twice so it always does
-  [ $# -eq 1 ] && set -- "$1" "$1"
+  [ $# -eq 1 ] && { set -- "$1" "$1"; LONE=1; }
   ls -l "$@" > "$W.ls" 2>"$W.lse"; lsrc=$?
   st $lsrc $# "$W.lse"; LS=$S
 fi
-# The shell's read builtin reads a byte per system call and a phone's full fd listing runs to
-# megabytes, so one sed trims both listings to what the shell needs:
-#   "f <fd>"        a dma-buf link (the fd number before the first " -> ")
-#   "h <dir>:"      a directory header, or a line that looks like one
-#   "m ROOT/proc/<pid>"  a dma-buf mapping (cut at the first "/maps:")
-: > "$W.cut"
+# One sed turns both listings into the two path lists (the shell's read builtin would take a
+# system call per byte and microseconds per line over megabytes):
+#   fdinfo: "<dir>/fdinfo/<fd>" for each dma-buf link, <dir> from the last header line
+#           "ROOT/proc/<pid>/fd:" (busybox: "fd/:") before it;
+#   smaps:  "ROOT/proc/<pid>/smaps" once per process with a dma-buf mapping (a maps line cut at
+#           its first "/maps:").
+# ls prints link targets raw, so a buffer name holding newlines can spell a fake header or link
+# line. Every real header still resets the directory, so a fake one only moves the rest of its
+# own process's links (to paths that grep then reads and prints as they are); it cannot take
+# another process's links. Lines starting with an ls mode string are links; the lone directory's
+# second listing (LONE) is skipped. Basic regular expressions only (toybox, busybox, GNU).
 if [ -s "$W.ls" ] || [ -s "$W.maps" ]; then
-  sed -n -r -e 's/^[^>]* ([0-9]+) -> (\/dmabuf.*|anon_inode:dmabuf)$/f \1/p' -e t \
-    -e '/\/maps:[0-9a-f]+-[0-9a-f]+ /{' -e 's/\/maps:[0-9a-f]+-.*$//' -e 's/^/m /p' -e d -e '}' \
-    -e '/ -> /d' -e 's/^(.*:)$/h \1/p' "$W.ls" "$W.maps" > "$W.cut" 2>/dev/null
+  # (no subexpressions but one short back-reference per maps line: regexec's slow path)
+  set -- -n \
+    -e '/^l[-rwxsStT]\{9\}/!b notlink' \
+    -e 's/ -> /\n/' -e '/\n\/dmabuf/b link' -e '/\nanon_inode:dmabuf$/b link' -e d \
+    -e ':link' -e 's/\n.*$//' -e 's/^.* //' -e '/^[0-9][0-9]*$/!d' -e 'b fd' \
+    -e ':notlink' \
+    -e '/\/maps:[0-9a-f][0-9a-f]*-[0-9a-f][0-9a-f]* /b map' \
+    -e '/\/[0-9][0-9]*\/fd\/\{0,1\}:$/!d' \
+    -e 's/\/\{0,1\}:$//' -e 's/\/fd$/\/fdinfo\//' -e 's/^/D:/'
+  [ $LONE -eq 1 ] && set -- "$@" -e G -e '/^\(D:.*\)\n\1$/{' -e 's/.*/X:/' -e h -e d -e '}' -e 's/\n.*$//'
+  # hold space: "D:<dir>/fdinfo/" while a listing is read, then "M:<pid>" for maps
+  set -- "$@" -e h -e d \
+    -e ':fd' -e H -e x -e '/^D:/!{' -e 's/\n.*$//' -e x -e d -e '}' \
+    -e h -e 's/^D://' -e 's/\n//' -e "w $W.fdl" -e x -e 's/\n.*$//' -e h -e d \
+    -e ':map' -e 's/\/maps:.*$//' -e G -e '/\/\([0-9][0-9]*\)\nM:\1$/d' \
+    -e 's/\n.*$//' -e h -e 's/^.*\//M:/' -e x -e 's/$/\/smaps/' -e "w $W.sml" -e d
+  sed "$@" "$W.ls" "$W.maps" 2>/dev/null
 fi
-# The fdinfo paths of the dma-buf fds and the smaps of the processes with dma-buf mappings,
-# found with builtins only. ls prints link targets raw, so a buffer name holding newlines can
-# spell a fake "<dir>:" header line. A header counts only if it names the next directory ls was
-# given (ls lists them in the glob's sorted order), after skipping directories ls could not
-# list: their errors come in the same order on stderr (toybox prints no header for them,
-# busybox prints one). A fake header can then only claim the very next directory and move the
-# rest of its own process's links there: no other process's links are lost, and fdinfo paths
-# are printed by grep, never trusted.
-exec 3< "$W.lse" 4> "$W.fdl" 5> "$W.sml"
-e=
-IFS= read -r e <&3 || e=
-d=; lastd=; last=
-while IFS= read -r l; do
-  case $l in
-    'f '*)
-      f=${l#f }
-      [ -n "$d" ] && { echo "$P/$d/fdinfo/$f" >&4; nfd=$((nfd + 1)); } ;;
-    'h '*)
-      h=${l#h }; h=${h%:}; h=${h%/}
-      case $h in */fd) ;; *) continue ;; esac
-      while [ $# -gt 0 ] && [ "${1%/}" != "$h" ]; do
-        case $e in *"${1%/}"*) ;; *) break ;; esac
-        while case $e in *"${1%/}"*) true ;; *) false ;; esac; do IFS= read -r e <&3 || e=; done
-        shift
-      done
-      if [ $# -gt 0 ] && [ "${1%/}" = "$h" ]; then
-        while case $e in *"${1%/}"*) true ;; *) false ;; esac; do IFS= read -r e <&3 || e=; done
-        shift
-        d=${h%/fd}; d=${d##*/}
-        case $d in ''|*[!0-9]*) d= ;; esac
-        # the doubled lone directory: read its fdinfo once
-        if [ "$d" = "$lastd" ]; then d=; elif [ -n "$d" ]; then lastd=$d; fi
-      fi ;;
-    'm '*)
-      m=${l#m }
-      [ "$m" = "$last" ] && continue
-      last=$m
-      case $m in "$P"/*) ;; *) continue ;; esac
-      pid=${m#"$P"/}
-      case $pid in ''|*[!0-9]*) continue ;; esac
-      echo "$P/$pid/smaps" >&5; nsm=$((nsm + 1)) ;;
-  esac
-done < "$W.cut"
-exec 3<&- 4>&- 5>&-
 
 # the two sections (and offline the props file) with their markers, in one cat: BEGIN, content, newline, [STDERR, bytes,
 # newline], END (markers hold only the token, names and numbers, so echo writes them)
@@ -242,18 +225,18 @@ fi
 
 # ---- fdinfo of the dma-buf fds, smaps of the processes mapping dma-bufs --------------------
 begin fdinfo
-if [ $nfd -gt 0 ]; then
+if [ -s "$W.fdl" ]; then
   xgrep "$W.fdl" -H '' 2>"$W.err"; rc=$?
-  st $rc $nfd; end fdinfo $rc $S
+  st $rc 0 "$W.err" "$W.fdl"; end fdinfo $rc $S
 else
   # nothing to read: as good as the listing it came from
   case $LS in denied|missing|error) end fdinfo $lsrc $LS ;; *) end fdinfo 0 ok ;; esac
 fi
 begin smaps
-if [ $nsm -gt 0 ]; then
+if [ -s "$W.sml" ]; then
   # the VMA header line and the 7 lines after it reach Rss and Pss on every kernel
   xgrep "$W.sml" -H -A 7 -e ' /dmabuf' -e ' anon_inode:dmabuf' 2>"$W.err"; rc=$?
-  st $rc $nsm; end smaps $rc $S
+  st $rc 0 "$W.err" "$W.sml"; end smaps $rc $S
 else
   case $MP in denied|missing|error) end smaps $mprc $MP ;; *) end smaps 0 ok ;; esac
 fi
