@@ -6,6 +6,7 @@ section says against the files on disk and the tree's truth.
 """
 from __future__ import annotations
 
+import json
 import os
 import select
 import shutil
@@ -488,3 +489,35 @@ def test_never_writes_outside_tmp(shell):
     # /dev/tty: Debian's dynamic mksh opens it at startup (job control), before the script runs
     outside = [w for w in run.writes if not w.startswith(str(tmp) + "/") and w not in ("/dev/null", "/dev/tty")]
     assert outside == []
+
+
+@pytest.mark.parametrize("gen", GENERATIONS)
+def test_committed_fixtures(gen, shell):
+    """The committed phone fixtures: everything read as root; the a15-6.6 one as the shell user
+    with its permissions.txt applied to a copy."""
+    src = Path(__file__).resolve().parent.parent / "fixtures" / gen
+    truth = json.loads((src / "truth.json").read_text())
+    root = new_root(f"fx-{gen}")
+    shutil.copytree(src, root, symlinks=True)
+    if gen != "a15-6.6":
+        run = run_collector(root, shell)
+        assert run.rc == 0 and run.fr.complete and not run.fr.problems
+        assert all(s in ("ok", "missing") for s in run.statuses().values()), run.statuses()
+        check_fdinfo(run, root, truth)
+        check_maps(run, root, truth)
+        check_identity(run, root, truth)
+        return
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch to uid 2000")
+    for d, _dirs, _files in os.walk(root):
+        os.chmod(d, 0o755)
+    apply_permissions(root)
+    run = run_collector(root, shell, uid=2000)
+    assert run.rc == 0 and run.fr.complete
+    st = run.statuses()
+    assert st["fdlinks"] == "partial" and st["maps"] == "partial" and st["files"] == "partial"
+    assert st["bufinfo"] == "missing" and st["status"] == "ok" and st["cmdline"] == "ok"
+    # the only dma-buf fd the shell can see is its own screenrecord's
+    shell_pids = {pid for pid, p in truth["processes"].items() if p["uid"] == 2000}
+    assert {p.split("/proc/")[1].split("/")[0] for p, _ in grep_lines(run.sec("fdinfo").content)} == shell_pids
+    assert b"/dmabuf_rss:" in run.sec("files").content
