@@ -29,8 +29,9 @@ REPO = HERE.parent.parent
 COLLECT_SH = REPO / "device_scripts" / "collect.sh"
 MKSH_STATIC = Path("/usr/lib/x86_64-linux-musl/bin/mksh")
 TOYBOX = Path("/usr/bin/toybox")
-# toybox applets collect.sh calls (the shell builtins do the rest)
-TOYBOX_APPLETS = ("ls", "grep", "xargs", "cat", "rm")
+# every applet this toybox has, as on Android (the collector may use any of them: sed, xargs, ...)
+TOYBOX_APPLETS = tuple(subprocess.run([str(TOYBOX)], capture_output=True, text=True).stdout.split()) \
+    if TOYBOX.exists() else ("ls", "grep", "xargs", "cat", "rm", "sed")
 
 
 class VMError(RuntimeError):
