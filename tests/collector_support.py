@@ -4,6 +4,7 @@ holding toybox applets only, dash with the same applets, and busybox sh with bus
 """
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
@@ -36,6 +37,7 @@ def base_dir() -> Path:
     if _BASE is None or not _BASE.exists():
         _BASE = Path(tempfile.mkdtemp(prefix="dt-collector-", dir="/tmp"))
         _BASE.chmod(0o755)
+        atexit.register(shutil.rmtree, _BASE, True)
     return _BASE
 
 
