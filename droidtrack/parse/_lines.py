@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
-from droidtrack.problems import Problem
+from droidtrack.problems import ParseResult, Problem
 
 KIB = 1024
 PAGE = 4096
@@ -94,3 +94,12 @@ def to_int(s: str) -> int | None:
     if s.isascii() and s.isdigit():
         return int(s)
     return None
+
+
+def guard(source: str, fn, *args) -> ParseResult:
+    """Run a parser body; an unexpected exception becomes a problem, never a raise."""
+    try:
+        return fn(*args)
+    except Exception as e:  # noqa: BLE001 - never raise: say what happened
+        return ParseResult([], [Problem(source, f"internal parser error, output ignored: "
+                                                f"{type(e).__name__}: {e}")])

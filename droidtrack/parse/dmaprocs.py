@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from droidtrack.parse._lines import MAX_LINE, KIB, Problems, numbered_lines, to_int
+from droidtrack.parse._lines import guard as _guard
 from droidtrack.problems import ParseResult, Problem
 
 SOURCE = "dmaprocs"
@@ -54,11 +55,7 @@ def _name(s: str | None) -> str | None:
 
 
 def parse(text: str) -> ParseResult:
-    try:
-        return _parse(text)
-    except Exception as e:  # noqa: BLE001 - never raise: say what happened
-        return ParseResult([], [Problem(SOURCE, f"internal parser error, output ignored: "
-                                                f"{type(e).__name__}: {e}")])
+    return _guard(SOURCE, _parse, text)
 
 
 def _row(pid: int, line: str) -> DmaprocsBuffer | None:

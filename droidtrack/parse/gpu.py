@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from droidtrack.parse._lines import MAX_LINE, PAGE, Problems, numbered_lines, to_int
+from droidtrack.parse._lines import guard as _guard
 from droidtrack.problems import ParseResult, Problem
 
 
@@ -51,14 +52,6 @@ class GpuTotal:
     kind: str = "total"
     device: str | None = None
     gpu: int | None = None
-
-
-def _guard(source: str, fn, *args) -> ParseResult:
-    try:
-        return fn(*args)
-    except Exception as e:  # noqa: BLE001 - never raise: say what happened
-        return ParseResult([], [Problem(source, f"internal parser error, output ignored: "
-                                                f"{type(e).__name__}: {e}")])
 
 
 # -- Mali -------------------------------------------------------------------------------------

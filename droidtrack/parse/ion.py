@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from droidtrack.parse._lines import MAX_LINE, KIB, Problems, numbered_lines, to_int
+from droidtrack.parse._lines import guard as _guard
 from droidtrack.problems import ParseResult, Problem
 
 
@@ -70,14 +71,6 @@ class IonPool:
 class KernelTotal:
     key: str             # "ion_total_heaps" | "ion_total_pools" | "dma_heap_total_pools"
     bytes: int
-
-
-def _guard(source: str, fn, *args) -> ParseResult:
-    try:
-        return fn(*args)
-    except Exception as e:  # noqa: BLE001 - never raise: say what happened
-        return ParseResult([], [Problem(source, f"internal parser error, output ignored: "
-                                                f"{type(e).__name__}: {e}")])
 
 
 # -- heaps ------------------------------------------------------------------------------------

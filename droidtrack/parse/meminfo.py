@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 
 from droidtrack.parse._lines import MAX_LINE, KIB, Problems, grouped_int, numbered_lines, to_int
+from droidtrack.parse._lines import guard as _guard
 from droidtrack.problems import ParseResult, Problem
 
 SOURCE = "dumpsys_meminfo"
@@ -108,11 +109,7 @@ def _kb(s: str) -> int | None:
 
 
 def parse(text: str) -> ParseResult:
-    try:
-        return _Parser().run(text)
-    except Exception as e:  # noqa: BLE001 - never raise: say what happened
-        return ParseResult([], [Problem(SOURCE, f"internal parser error, output ignored: "
-                                                f"{type(e).__name__}: {e}")])
+    return _guard(SOURCE, lambda t: _Parser().run(t), text)
 
 
 class _Parser:

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 
 from droidtrack.parse._lines import MAX_LINE, Problems, numbered_lines
+from droidtrack.parse._lines import guard as _guard
 from droidtrack.problems import ParseResult, Problem
 
 
@@ -58,14 +59,6 @@ def _tag(s: str | None) -> str | None:
         return None
     s = s.strip()
     return None if s in ("", "(null)") else s
-
-
-def _guard(source: str, fn, *args) -> ParseResult:
-    try:
-        return fn(*args)
-    except Exception as e:  # noqa: BLE001 - never raise: say what happened
-        return ParseResult([], [Problem(source, f"internal parser error, output ignored: "
-                                                f"{type(e).__name__}: {e}")])
 
 
 def parse(text: str) -> ParseResult:
