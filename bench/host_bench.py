@@ -1,15 +1,24 @@
 """Host-side cost of one snapshot: parse + build + account of a large device's collector stream.
 
     python3 bench/host_bench.py [--processes 2000 --buffers 20000 --refs 60000] [--keep DIR]
+    python3 bench/host_bench.py --capture FILE      # time a saved stream (no generation, no collector)
 
 Generates the synthetic device (droidtrack.synth.generate_large), runs the real collector on it
 once (under sh), then times decode+parse+build+account over the saved stream several times and
 prints the median, the stream size and the cost per MiB. Target (issue 2): ≤ 1 s for
 2,000 processes / 20,000 buffers / 60,000 references. Not a test: run it by hand.
+
+Also printed:
+- the bare cost of reading the stream: read the file, split it into sections and decode every
+  section to text (what any consumer must pay), and the ratio of the full host cost to it;
+- a per-stage breakdown (median over the runs): each parser, each pipeline step with its
+  parsers' time taken out, Builder.finish (with tagging shown apart), account. Stages are timed
+  by wrapping those functions for the duration of the bench, exclusive of wrapped callees.
 """
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import sys
 import tempfile
@@ -18,10 +27,82 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from droidtrack import collector, frames  # noqa: E402
+from droidtrack import build, collector, frames, pipeline, tags  # noqa: E402
 from droidtrack.account import account  # noqa: E402
 from droidtrack.pipeline import snapshot_from_frames  # noqa: E402
 from droidtrack.synth import generate_large  # noqa: E402
+
+# (owner, attribute, label): timed exclusive of the other wrapped functions they call
+STAGES = [
+    (frames.Section, "text", "decode sections to text"),
+    (pipeline.p_fdlinks, "parse", "parse fdlinks"),
+    (pipeline.p_fdinfo, "parse_grep", "parse fdinfo"),
+    (pipeline.p_maps, "parse_maps", "parse maps"),
+    (pipeline.p_maps, "parse_smaps", "parse smaps"),
+    (pipeline.p_sysfs, "parse", "parse sysfs stats"),
+    (pipeline.p_bufinfo, "parse", "parse bufinfo"),
+    (pipeline.p_procfs, "parse_status", "parse status"),
+    (pipeline.p_procfs, "parse_cmdline", "parse cmdline"),
+    (pipeline.p_procfs, "parse_pid_values", "parse pid values"),
+    (pipeline.p_stderr, "parse", "parse stderr"),
+    (pipeline, "_demux_files", "files: split + demux"),
+    (pipeline, "_feed_identity", "feed identity"),
+    (pipeline, "_feed_files", "feed files"),
+    (pipeline, "_feed_processes", "feed processes"),
+    (pipeline, "_feed_buffers", "feed buffers (join)"),
+    (pipeline, "_feed_refs", "feed refs (join)"),
+    (pipeline, "_feed_dumps", "feed dumps"),
+    (pipeline, "_coverage", "coverage"),
+    (build.Builder, "finish", "Builder.finish"),
+    (tags.Rules, "tag_of", "tagging (Rules.tag_of)"),
+]
+
+
+class StageTimer:
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+        self._stack: list[float] = []
+        self._saved: list[tuple] = []
+
+    def install(self) -> None:
+        for owner, attr, label in STAGES:
+            if not hasattr(owner, attr):
+                continue
+            orig = getattr(owner, attr)
+            self._saved.append((owner, attr, owner.__dict__.get(attr, orig)))
+            setattr(owner, attr, self._wrap(orig, label))
+
+    def uninstall(self) -> None:
+        for owner, attr, orig in reversed(self._saved):
+            setattr(owner, attr, orig)
+        self._saved.clear()
+
+    def _wrap(self, fn, label):
+        stack, times, clock = self._stack, self.times, time.perf_counter
+
+        def timed(*args, **kwargs):
+            t0 = clock()
+            stack.append(0.0)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                dt = clock() - t0
+                inner = stack.pop()
+                times[label] = times.get(label, 0.0) + dt - inner
+                if stack:
+                    stack[-1] += dt
+        return timed
+
+
+def bare_read(path: Path, token: str) -> float:
+    """Read the stream from disk, split it into sections, decode every section to text."""
+    t0 = time.perf_counter()
+    data = path.read_bytes()
+    fr = frames.decode(data, token)
+    for s in fr.sections.values():
+        s.text()
+        s.stderr_text()
+    return time.perf_counter() - t0
 
 
 def main() -> int:
@@ -31,40 +112,92 @@ def main() -> int:
     ap.add_argument("--refs", type=int, default=60000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--keep", metavar="DIR", help="keep the generated tree and capture here")
+    ap.add_argument("--capture", metavar="FILE", help="time this saved collector stream instead")
+    ap.add_argument("--no-stages", action="store_true", help="skip the per-stage breakdown runs")
     a = ap.parse_args()
-    tmp = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="dt-bench-"))
-    root = tmp / "root"
-    if not (root / "proc").exists():
+    if a.capture:
+        cap = Path(a.capture)
+        out = cap.read_bytes()
+        token = frames.sniff_token(out)
+        print(f"capture {cap}: stream {len(out) / 2**20:.1f} MiB")
+    else:
+        tmp = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="dt-bench-"))
+        root = tmp / "root"
+        if not (root / "proc").exists():
+            t0 = time.perf_counter()
+            generate_large(root, processes=a.processes, buffers=a.buffers, refs=a.refs)
+            print(f"generated tree in {time.perf_counter() - t0:.1f} s")
+        token = frames.new_token()
         t0 = time.perf_counter()
-        generate_large(root, processes=a.processes, buffers=a.buffers, refs=a.refs)
-        print(f"generated tree in {time.perf_counter() - t0:.1f} s")
-    token = frames.new_token()
-    t0 = time.perf_counter()
-    out, err, rc = collector.run_local(root, token)
-    print(f"collector (sh, host tools): {time.perf_counter() - t0:.2f} s, stream {len(out) / 2**20:.1f} MiB, rc {rc}")
-    (tmp / "large.dtc").write_bytes(out)
-    times = {"decode": [], "parse+build": [], "account": [], "total": []}
+        out, err, rc = collector.run_local(root, token)
+        print(f"collector (sh, host tools): {time.perf_counter() - t0:.2f} s, stream {len(out) / 2**20:.1f} MiB, rc {rc}")
+        cap = tmp / "large.dtc"
+        cap.write_bytes(out)
+
+    times: dict[str, list[float]] = {"decode": [], "parse+build": [], "account": [], "total": [], "total (cpu)": []}
+    bare: list[float] = []
     snap = None
     for _ in range(a.runs):
+        gc.collect()
+        bare.append(bare_read(cap, token))
+        gc.collect()
+        c0 = time.process_time()
         t0 = time.perf_counter()
         fr = frames.decode(out, token)
         t1 = time.perf_counter()
         snap = snapshot_from_frames(fr)
         t2 = time.perf_counter()
-        acc = account(snap)
+        account(snap)
         t3 = time.perf_counter()
         times["decode"].append(t1 - t0)
         times["parse+build"].append(t2 - t1)
         times["account"].append(t3 - t2)
         times["total"].append(t3 - t0)
+        times["total (cpu)"].append(time.process_time() - c0)
     refs = sum(len(h.fds) + len(h.maps) for b in snap.buffers.values() for h in b.holders.values())
     print(f"snapshot: {len(snap.buffers)} buffers, {len(snap.processes)} processes, {refs} references, "
           f"{len(snap.problems)} problems")
     for k, v in times.items():
         print(f"  {k:<12} median {statistics.median(v) * 1000:7.0f} ms  (min {min(v) * 1000:.0f}, max {max(v) * 1000:.0f})")
+    total = statistics.median(times["total"])
+    bare_med = statistics.median(bare)
     mib = len(out) / 2**20
-    print(f"  host cost per MiB of stream: {statistics.median(times['total']) / mib * 1000:.0f} ms/MiB")
-    print(f"  target ≤ 1000 ms total: {'met' if statistics.median(times['total']) <= 1.0 else 'NOT met'}")
+    print(f"  bare read+decode (read file, split sections, decode text): median {bare_med * 1000:.0f} ms "
+          f"(min {min(bare) * 1000:.0f})")
+    print(f"  host cost / bare read+decode: {total / bare_med:.1f}x")
+    print(f"  host cost per MiB of stream: {total / mib * 1000:.0f} ms/MiB")
+    print(f"  target ≤ 1000 ms total: {'met' if total <= 1.0 else 'NOT met'}")
+
+    if a.no_stages:
+        return 0
+    timer = StageTimer()
+    per: dict[str, list[float]] = {}
+    timer.install()
+    try:
+        for _ in range(a.runs):
+            gc.collect()
+            timer.times.clear()
+            t0 = time.perf_counter()
+            fr = frames.decode(out, token)
+            t1 = time.perf_counter()
+            snap = snapshot_from_frames(fr)
+            t2 = time.perf_counter()
+            account(snap)
+            t3 = time.perf_counter()
+            row = dict(timer.times)
+            row["frames.decode (split)"] = t1 - t0
+            row["account"] = t3 - t2
+            row["other (snapshot_from_frames rest)"] = (t2 - t1) - sum(timer.times.values())
+            row["total (instrumented)"] = t3 - t0
+            for k, v in row.items():
+                per.setdefault(k, []).append(v)
+    finally:
+        timer.uninstall()
+    print(f"per stage, median of {a.runs} instrumented runs (exclusive of the stages listed under them):")
+    order = sorted((k for k in per if k != "total (instrumented)"), key=lambda k: -statistics.median(per[k]))
+    for k in order + ["total (instrumented)"]:
+        v = per[k]
+        print(f"  {k:<36} {statistics.median(v) * 1000:7.0f} ms  (min {min(v) * 1000:.0f})")
     return 0
 
 
