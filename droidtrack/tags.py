@@ -42,54 +42,92 @@ class Rules:
     def tag_of(self, exporter: str | None, name: str | None, holders: Iterable[str],
                packages: Iterable[str], held: bool) -> tuple[str, str]:
         key = (exporter, name, tuple(holders), tuple(packages), held)
-        hit = self._cache.get(key)
+        cache = self._memo("tag_of")
+        hit = cache.get(key)
         if hit is None:
-            if len(self._cache) > 100_000:
-                self._cache.clear()
-            hit = self._cache[key] = self._tag_of(*key)
+            if len(cache) > 100_000:
+                cache.clear()
+            hit = cache[key] = self.tag_by_masks(exporter, name, held, self.holder_mask(key[2]),
+                                                 self.package_mask(key[3]))
         return hit
 
-    def _tag_of(self, exporter: str | None, name: str | None, holders: tuple[str, ...],
-                packages: tuple[str, ...], held: bool) -> tuple[str, str]:
-        # the buffer's own fields narrow the rules once per (exporter, name, held); only the
-        # holder/package parts of what is left are checked against this buffer's holders
-        bkey = (exporter, name, held)
-        cands = self._cache.get(bkey)
-        if cands is None:
-            cands = self._cache[bkey] = self._candidates(exporter, name, held)
-        for r in cands:
-            ok = True
-            for key, pats in r.patterns.items():
-                if key == "holder":
-                    ok = any(p.match(h.lower()) for p in pats for h in holders)
-                elif key == "package":
-                    ok = any(p.match(h.lower()) for p in pats for h in packages)
-                if not ok:
-                    break
-            if ok:
-                return r.tag, r.id
-        return "other", "default"
+    # Tagging many buffers: what a rule's holder/package patterns say depends only on each
+    # process's names and package, so each distinct name is matched once (`holder_mask`,
+    # `package_mask`: bit i set when rule i's patterns match), a buffer's holders are folded by
+    # OR-ing their masks (a rule matches "any holder" iff some holder's bit is set), and the
+    # decision is made once per (exporter, name, held, masks).
+    def holder_mask(self, names: Iterable[str]) -> int:
+        """Bit i set when rule i has `holder:` patterns and one of them matches one of the names."""
+        return self._mask("holder", names)
 
-    def _candidates(self, exporter: str | None, name: str | None, held: bool) -> tuple[Rule, ...]:
-        exp = (exporter or "").lower()
-        nm = (name or "").lower()
-        out = []
-        for r in self.rules:
+    def package_mask(self, packages: Iterable[str]) -> int:
+        """Bit i set when rule i has `package:` patterns and one of them matches one of the packages."""
+        return self._mask("package", packages)
+
+    def tag_by_masks(self, exporter: str | None, name: str | None, held: bool, holder_mask: int,
+                     package_mask: int) -> tuple[str, str]:
+        """The tag of a buffer whose holders' names and packages gave these masks."""
+        cache = self._memo("buffer")
+        key = (exporter, name, held, holder_mask, package_mask)
+        hit = cache.get(key)
+        if hit is None:
+            if len(cache) > 100_000:
+                cache.clear()
+            hit = cache[key] = self._decide(self._mask("exporter", (exporter or "",)),
+                                            self._mask("name", (name or "",)), held, holder_mask, package_mask)
+        return hit
+
+    def _memo(self, what: str) -> dict:
+        d = self._cache.get(what)
+        if d is None:
+            d = self._cache[what] = {}
+        return d
+
+    def _mask(self, key: str, values: Iterable[str]) -> int:
+        """Bit i set when rule i has patterns for `key` and one of them matches one of the values
+        (lower-cased). Each distinct value is matched once."""
+        cache = self._memo(key)
+        keyed = cache.get(None)
+        if keyed is None:   # (bit, patterns) of the rules that have this key
+            keyed = cache[None] = tuple((i, r.patterns[key]) for i, r in enumerate(self.rules) if key in r.patterns)
+        mask = 0
+        for v in values:
+            m = cache.get(v)
+            if m is None:
+                if len(cache) > 100_000:
+                    cache.clear()
+                    cache[None] = keyed
+                low = v.lower()
+                m = 0
+                for i, pats in keyed:
+                    if any(p.match(low) for p in pats):
+                        m |= 1 << i
+                cache[v] = m
+            mask |= m
+        return mask
+
+    def _decide(self, exporter_mask: int, name_mask: int, held: bool, holder_mask: int,
+                package_mask: int) -> tuple[str, str]:
+        """First rule (in file order) whose every key matches: a key with several values (the
+        holders' names, their packages) matches when one of them does. Once per distinct masks."""
+        cache = self._memo("decide")
+        key = (exporter_mask, name_mask, held, holder_mask, package_mask)
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+        hit = ("other", "default")
+        masks = (("exporter", exporter_mask), ("name", name_mask), ("holder", holder_mask),
+                 ("package", package_mask))
+        for i, r in enumerate(self.rules):
             if r.held is not None and r.held != held:
                 continue
-            ok = True
-            for key, pats in r.patterns.items():
-                if key == "exporter":
-                    ok = any(p.match(exp) for p in pats)
-                elif key == "name":
-                    ok = any(p.match(nm) for p in pats)
-                if not ok:
-                    break
-            if ok:
-                out.append(r)
-                if not any(k in r.patterns for k in ("holder", "package")):
-                    break          # this rule matches whatever the holders: nothing after it counts
-        return tuple(out)
+            if all(mask >> i & 1 for k, mask in masks if k in r.patterns):
+                hit = (r.tag, r.id)
+                break
+        if len(cache) > 100_000:
+            cache.clear()
+        cache[key] = hit
+        return hit
 
 
 def _compile(patterns: list[str]) -> re.Pattern:
