@@ -17,8 +17,10 @@ Which source wins, per field:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from droidtrack.model import Buffer, DeviceInfo, Holding, MapRef, Process, Snapshot, SourceStatus
+from droidtrack.parse.grepout import record_builder
 from droidtrack.problems import Problem
 from droidtrack.tags import Rules, load_rules
 
@@ -27,8 +29,15 @@ _EXP_RANK = {"sysfs": 4, "bufinfo": 3, "fdinfo": 2, "dmabuf_dump": 2, "dmaprocs"
 _NAME_RANK = {"bufinfo": 3, "fdinfo": 2, "dmaprocs": 2, "fdlink": 1, "maps": 1}
 _COUNT_RANK = {"bufinfo": 2, "fdinfo": 1}
 
+# the model's frozen records, built without a frozen dataclass's per-field object.__setattr__
+# (the same objects: see record_builder); every field is given, in declaration order
+_mk_buffer = record_builder(Buffer)
+_mk_holding = record_builder(Holding)
+_mk_process = record_builder(Process)
+_by_start = attrgetter("start")
 
-@dataclass
+
+@dataclass(slots=True)
 class BufferDraft:
     key: str
     inode: int | None = None
@@ -53,7 +62,7 @@ class BufferDraft:
             self.provenance[fieldname] = source
 
 
-@dataclass
+@dataclass(slots=True)
 class ProcessDraft:
     pid: int
     name: str = ""
@@ -152,6 +161,7 @@ class Builder:
         coverage_complete = self.identity_complete and all(
             p.fds_readable is not False and p.maps_readable is not False for p in self.processes.values())
         procs: dict[int, Process] = {}
+        mk_proc = _mk_process
         for pid, p in self.processes.items():
             u = self.unjoined.get(pid)
             rep = dict(p.reported)
@@ -160,39 +170,60 @@ class Builder:
                 rep["unjoined_maps"] = u["maps"]
                 if u["bytes"]:
                     rep["unjoined_bytes"] = u["bytes"]
-            procs[pid] = Process(pid=pid, name=p.name, cmdline=p.cmdline, uid=p.uid, ppid=p.ppid,
-                                 oom_score_adj=p.oom_score_adj, fds_readable=p.fds_readable,
-                                 maps_readable=p.maps_readable, reported=rep)
+            procs[pid] = mk_proc(pid, p.name, p.cmdline, p.uid, p.ppid, p.oom_score_adj, p.fds_readable,
+                                 p.maps_readable, rep)
 
-        # what the tag rules see of each process: its names, and its package
-        idents = {pid: (tuple(x for x in (pr.name, pr.cmdline[0] if pr.cmdline else "") if x), pr.package)
-                  for pid, pr in procs.items()}
+        # what the tag rules see of each process (its names, and its package) as bit masks of the
+        # rules they match: a buffer's holders are folded by OR-ing their masks (Rules.tag_by_masks)
+        rules = self.rules
+        masks: dict[int, tuple[int, int]] = {}
+        for pid, pr in procs.items():
+            pkg = pr.package
+            masks[pid] = (rules.holder_mask(x for x in (pr.name, pr.cmdline[0] if pr.cmdline else "") if x),
+                          rules.package_mask((pkg,)) if pkg else 0)
+        tag_by_masks = rules.tag_by_masks
+        mk_buffer = _mk_buffer
+        mk_holding = _mk_holding
+        by_start = _by_start
+        explicit = self.explicit_holdings
         buffers: dict[str, Buffer] = {}
         for key, d in self.buffers.items():
             if d.size is None:
                 self.problems.append(Problem("build", f"buffer {key}: no source gave its size: left out"))
                 continue
             holders: dict[int, Holding] = {}
-            for pid in set(d.fds) | set(d.maps):
-                holders[pid] = Holding(fds=tuple(sorted(d.fds.get(pid, ()))),
-                                       maps=tuple(sorted(d.maps.get(pid, ()), key=lambda m: m.start)))
-            for pid, h in self.explicit_holdings.get(key, {}).items():
-                holders.setdefault(pid, h)
-            names: set[str] = set()
-            pkgs: set[str] = set()
-            for pid in holders:
-                ident = idents.get(pid)
-                if ident is not None:
-                    names.update(ident[0])
-                    if ident[1]:
-                        pkgs.add(ident[1])
-            tag, rule = self.rules.tag_of(d.exporter, d.name, tuple(sorted(names)), tuple(sorted(pkgs)),
-                                          bool(holders))
-            buffers[key] = Buffer(
-                key=key, size=d.size, inode=d.inode, exporter=d.exporter, name=d.name, count=d.count,
-                attached=d.attached, holders=holders, tag=tag, tag_rule=rule,
-                sources=tuple(sorted(d.sources)), provenance=dict(d.provenance),
-                holders_known=coverage_complete)
+            fds, maps = d.fds, d.maps
+            hm = pm = 0
+            for pid in set(fds) | set(maps):
+                f = fds.get(pid)
+                if not f:
+                    f = ()
+                elif len(f) == 1:
+                    f = (f[0],)
+                else:
+                    f = tuple(sorted(f))
+                m = maps.get(pid)
+                if not m:
+                    m = ()
+                elif len(m) == 1:
+                    m = (m[0],)
+                else:
+                    m = tuple(sorted(m, key=by_start))
+                holders[pid] = mk_holding(f, m, None)
+                mm = masks.get(pid)
+                if mm is not None:
+                    hm |= mm[0]
+                    pm |= mm[1]
+            if key in explicit:
+                for pid, h in explicit[key].items():
+                    holders.setdefault(pid, h)
+                    mm = masks.get(pid)
+                    if mm is not None:
+                        hm |= mm[0]
+                        pm |= mm[1]
+            tag, rule = tag_by_masks(d.exporter, d.name, bool(holders), hm, pm)
+            buffers[key] = mk_buffer(key, d.size, d.inode, d.exporter, d.name, d.count, d.attached, holders,
+                                     tag, rule, tuple(sorted(d.sources)), dict(d.provenance), coverage_complete)
         for pid in {pid for b in buffers.values() for pid in b.holders} - set(procs):
             procs[pid] = Process(pid=pid)
             self.problems.append(Problem("build", f"pid {pid} holds buffers but its status was not read "
