@@ -61,6 +61,36 @@ class BufferDraft:
             self._rank[fieldname] = r
             self.provenance[fieldname] = source
 
+    def offer_fields(self, source: str, size: int | None, exporter: str | None, name: str | None,
+                     count: int | None) -> None:
+        """offer() of size, exporter, name and count (in that order) with the default ranks: one
+        call per record for the sources that say several fields at once."""
+        rank = self._rank
+        if size is not None:
+            r = _SIZE_RANK.get(source, 0)
+            if "size" not in rank or r > rank["size"]:
+                self.size = size
+                rank["size"] = r
+                self.provenance["size"] = source
+        if exporter is not None:
+            r = _EXP_RANK.get(source, 0)
+            if "exporter" not in rank or r > rank["exporter"]:
+                self.exporter = exporter
+                rank["exporter"] = r
+                self.provenance["exporter"] = source
+        if name is not None:
+            r = _NAME_RANK.get(source, 0)
+            if "name" not in rank or r > rank["name"]:
+                self.name = name
+                rank["name"] = r
+                self.provenance["name"] = source
+        if count is not None:
+            r = _COUNT_RANK.get(source, 0)
+            if "count" not in rank or r > rank["count"]:
+                self.count = count
+                rank["count"] = r
+                self.provenance["count"] = source
+
 
 @dataclass(slots=True)
 class ProcessDraft:

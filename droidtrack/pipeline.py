@@ -19,7 +19,7 @@ from droidtrack.parse import maps as p_maps
 from droidtrack.parse import procfs as p_procfs
 from droidtrack.parse import stderr as p_stderr
 from droidtrack.parse import sysfs_stats as p_sysfs
-from droidtrack.parse.grepout import split_grep
+from droidtrack.parse.grepout import record_builder, split_grep
 from droidtrack.problems import Problem
 from droidtrack.tags import Rules
 
@@ -198,11 +198,16 @@ def _feed_buffers(b: Builder, fr: _frames.Frames, root: str, files: dict[str, li
         res = p_sysfs.parse(sys_lines)
         b.problems.extend(res.problems)
         total = 0
+        get = b.buffers.get
         for r in res.records:
-            d = b.buffer_by_inode(r.inode, r.size, "sysfs")
-            d.offer("size", r.size, "sysfs", _rank("size"))
-            d.offer("exporter", r.exporter, "sysfs", _rank("exporter"))
-            total += r.size or 0
+            size = r.size
+            d = get(f"ino:{r.inode}")
+            if d is None or (size is not None and d.size is not None and size != d.size):
+                d = b.buffer_by_inode(r.inode, size, "sysfs")     # new, or an inode seen with another size
+            else:
+                d.sources.add("sysfs")
+            d.offer_fields("sysfs", size, r.exporter, None, None)
+            total += size or 0
         b.reported["sysfs.total"] = total
         b.sources["sysfs_stats"] = SourceStatus("ok", f"{len(res.records)} buffers")
     else:
@@ -213,22 +218,27 @@ def _feed_buffers(b: Builder, fr: _frames.Frames, root: str, files: dict[str, li
     if bi and sec is not None and sec.status in ("ok", "partial", "truncated"):
         res = p_bufinfo.parse(bi)
         b.problems.extend(res.problems)
+        get = b.buffers.get
         for r in res.records:
             if r.inode is not None:
-                d = b.buffer_by_inode(r.inode, r.size, "bufinfo")
+                size = r.size
+                d = get(f"ino:{r.inode}")
+                if d is None or (size is not None and d.size is not None and size != d.size):
+                    d = b.buffer_by_inode(r.inode, size, "bufinfo")
+                else:
+                    d.sources.add("bufinfo")
             else:
                 d = b.anonymous_buffer("bufinfo")
                 b.identity_complete = False
-            d.offer("size", r.size, "bufinfo", _rank("size"))
-            d.offer("exporter", r.exporter, "bufinfo", _rank("exporter"))
-            d.offer("name", r.name, "bufinfo", _rank("name"))
-            d.offer("count", r.count, "bufinfo", _rank("count"))
+            d.offer_fields("bufinfo", r.size, r.exporter, r.name, r.count)
             if r.attached:
                 d.attached = tuple(r.attached)
         if res.total_bytes is not None:
             b.reported["bufinfo.total"] = res.total_bytes
         b.sources["bufinfo"] = SourceStatus(sec.status, f"{len(res.records)} buffers ({res.variant} format)")
 
+
+_mk_mapref = record_builder(MapRef)
 
 _RANKS = {"size": build._SIZE_RANK, "exporter": build._EXP_RANK, "name": build._NAME_RANK,
           "count": build._COUNT_RANK}
@@ -258,27 +268,39 @@ def _feed_refs(b: Builder, fr: _frames.Frames, root: str, access: dict[str, list
         for r in res.records:
             if r.pid is not None and r.fd is not None:
                 fdinfos[(r.pid, r.fd)] = r
+    # the loops below are Builder.buffer_by_inode, BufferDraft.offer and Builder.add_fd_ref /
+    # add_map_ref written out (100,000 references on a large device): a draft already known
+    # under its inode, with no size conflict, is used directly; anything else goes through
+    # buffer_by_inode, which creates it or keeps a same-inode-other-size buffer apart
+    get = b.buffers.get
     no_inode: list = []
     for (pid, fd), r in fdinfos.items():
-        if not r.is_dmabuf:
-            continue      # the fd was reused for something else between ls and grep
-        if r.inode is None:
+        exporter = r.exporter
+        if exporter is None:
+            continue      # not a dma-buf: the fd was reused for something else between ls and grep
+        inode = r.inode
+        if inode is None:
             no_inode.append(r)
             continue
-        d = b.buffer_by_inode(r.inode, r.size, "fdinfo")
-        d.offer("size", r.size, "fdinfo", _rank("size"))
-        d.offer("exporter", r.exporter, "fdinfo", _rank("exporter"))
-        d.offer("name", r.name or None, "fdinfo", _rank("name"))
-        d.offer("count", r.count, "fdinfo", _rank("count"))
-        b.add_fd_ref(d, pid, fd)
+        size = r.size
+        d = get(f"ino:{inode}")
+        if d is None or (size is not None and d.size is not None and size != d.size):
+            d = b.buffer_by_inode(inode, size, "fdinfo")
+        else:
+            d.sources.add("fdinfo")
+        d.offer_fields("fdinfo", size, exporter, r.name or None, r.count)
+        fds = d.fds.get(pid)
+        if fds is None:
+            d.fds[pid] = [fd]
+        elif fd not in fds:
+            fds.append(fd)
     # dma-buf fd links whose fdinfo we do not have (unreadable, vanished, or a pre-5.3 kernel whose
     # fdinfo says nothing about dma-bufs): the process holds something we cannot identify
     for pid, links in links_by_pid.items():
         for fd, l in links.items():
-            if (pid, fd) in fdinfos and fdinfos[(pid, fd)].is_dmabuf:
-                continue
-            if (pid, fd) in fdinfos and not l.legacy:
-                continue  # fdinfo says it is no dma-buf (any more): the fd was reused
+            r = fdinfos.get((pid, fd))
+            if r is not None and (r.exporter is not None or not l.legacy):
+                continue  # joined above, or fdinfo says it is no dma-buf (any more): the fd was reused
             b.unjoined_ref(pid, "fds", None)
             b.identity_complete = False
     if no_inode:
@@ -295,21 +317,32 @@ def _feed_refs(b: Builder, fr: _frames.Frames, root: str, access: dict[str, list
     if mt is not None:
         res = p_maps.parse_maps(mt, root)
         b.problems.extend(res.problems)
+        mk_ref = _mk_mapref
         for m in res.records:
-            sv = smaps.get((m.pid, m.start))
-            ref = MapRef(start=m.start, end=m.end, offset=m.offset, perms=m.perms,
-                         rss=None if sv is None else sv.rss, pss=None if sv is None else sv.pss)
+            start = m.start
+            sv = smaps.get((m.pid, start))
+            ref = mk_ref(start, m.end, m.offset, m.perms, None if sv is None else sv.rss,
+                         None if sv is None else sv.pss)
             if m.legacy:
-                b.unjoined_ref(m.pid, "maps", m.end - m.start)
+                b.unjoined_ref(m.pid, "maps", m.end - start)
                 b.identity_complete = False
                 continue
-            d = b.buffer_by_inode(m.inode, None, "maps")
+            d = get(f"ino:{m.inode}")
+            if d is None:
+                d = b.buffer_by_inode(m.inode, None, "maps")
+            else:
+                d.sources.add("maps")
             if d.size is None:
                 # only a mapping knows this buffer: its VMA length is a lower bound of the size
-                d.offer("size", max(m.end - m.start + m.offset, 0), "maps", {"maps": -1})
+                d.offer("size", max(m.end - start + m.offset, 0), "maps", {"maps": -1})
                 d.provenance["size"] = "maps (VMA length + offset: a lower bound)"
-            d.offer("name", m.name, "maps", _rank("name"))
-            b.add_map_ref(d, m.pid, ref)
+            if m.name is not None:
+                d.offer_fields("maps", None, None, m.name, None)
+            vmas = d.maps.get(m.pid)
+            if vmas is None:
+                d.maps[m.pid] = [ref]
+            elif all(v.start != start for v in vmas):
+                vmas.append(ref)
     for pid in b.processes:
         p = b.processes[pid]
         if mt is not None and p.maps_readable is None:
