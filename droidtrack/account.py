@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from droidtrack.model import Snapshot
+from droidtrack.parse.grepout import record_builder
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,16 +73,13 @@ def _add(d: dict[str, int], k: str, v: int) -> None:
     d[k] = d.get(k, 0) + v
 
 
+# per-process row while accounting: the ProcessAccount fields after pid, in order
+_BUFFERS, _RSS, _PSS, _FD_ONLY, _MAPPED, _IN_RSS, _FDS, _MAPS, _BY_TAG, _PSS_BY_TAG, _BY_EXP = range(11)
+_mk_process_account = record_builder(ProcessAccount)
+
+
 def account(snap: Snapshot) -> Accounting:
-    acc: dict[int, dict] = {}
-
-    def row(pid: int) -> dict:
-        r = acc.get(pid)
-        if r is None:
-            r = acc[pid] = {"buffers": 0, "rss": 0, "pss": 0, "fd_only": 0, "mapped": 0, "in_rss": 0,
-                            "fds": 0, "maps": 0, "by_tag": {}, "pss_by_tag": {}, "by_exporter": {}}
-        return r
-
+    acc: dict[int, list] = {}
     total_bytes = userspace = kernel_only = fd_only_u = mapped_u = unattributed = 0
     ko: list[str] = []
     by_tag: dict[str, int] = {}
@@ -92,9 +90,9 @@ def account(snap: Snapshot) -> Accounting:
         total_bytes += size
         tag = b.tag
         exp = b.exporter or "<unknown>"
-        _add(by_tag, tag, size)
-        _add(by_exp, exp, size)
-        _add(n_by_tag, tag, 1)
+        by_tag[tag] = by_tag.get(tag, 0) + size
+        by_exp[exp] = by_exp.get(exp, 0) + size
+        n_by_tag[tag] = n_by_tag.get(tag, 0) + 1
         holders = b.holders
         if not holders:
             if b.holders_known:
@@ -104,37 +102,48 @@ def account(snap: Snapshot) -> Accounting:
                 unattributed += size
             continue
         userspace += size
-        pids = sorted(holders)
-        n = len(pids)
-        share, rem = divmod(size, n)
+        pids = sorted(holders) if len(holders) > 1 else holders
+        share, rem = divmod(size, len(holders))
         any_map = unknown_how = False
-        for i, pid in enumerate(pids):
+        i = 0
+        for pid in pids:
             h = holders[pid]
-            r = row(pid)
-            p = share + (1 if i < rem else 0)
-            r["buffers"] += 1
-            r["rss"] += size
-            r["pss"] += p
-            r["fds"] += len(h.fds)
-            r["maps"] += len(h.maps)
-            if h.by_map:
+            r = acc.get(pid)
+            if r is None:
+                r = acc[pid] = [0, 0, 0, 0, 0, 0, 0, 0, {}, {}, {}]
+            p = share + 1 if i < rem else share
+            i += 1
+            r[_BUFFERS] += 1
+            r[_RSS] += size
+            r[_PSS] += p
+            maps = h.maps
+            r[_FDS] += len(h.fds)
+            r[_MAPS] += len(maps)
+            by = h.by
+            if maps if by is None else "map" in by:          # Holding.by_map
                 any_map = True
-                r["mapped"] += size
-                r["in_rss"] += sum(m.rss or 0 for m in h.maps)
-            elif h.known:
-                r["fd_only"] += size
+                r[_MAPPED] += size
+                for m in maps:
+                    if m.rss:
+                        r[_IN_RSS] += m.rss
+            elif by != "unknown":                               # Holding.known
+                r[_FD_ONLY] += size
             else:
                 unknown_how = True
-            _add(r["by_tag"], tag, size)
-            _add(r["pss_by_tag"], tag, p)
-            _add(r["by_exporter"], exp, size)
+            d = r[_BY_TAG]
+            d[tag] = d.get(tag, 0) + size
+            d = r[_PSS_BY_TAG]
+            d[tag] = d.get(tag, 0) + p
+            d = r[_BY_EXP]
+            d[exp] = d.get(exp, 0) + size
         if any_map:
             mapped_u += size
         elif not unknown_how:
             fd_only_u += size
-    procs = {pid: ProcessAccount(pid=pid, **r) for pid, r in acc.items()}
-    sum_rss = sum(p.rss for p in procs.values())
-    sum_pss = sum(p.pss for p in procs.values())
+    mk = _mk_process_account
+    procs = {pid: mk(pid, *r) for pid, r in acc.items()}
+    sum_rss = sum(r[_RSS] for r in acc.values())
+    sum_pss = sum(r[_PSS] for r in acc.values())
     totals = Totals(
         buffers=len(snap.buffers), bytes=total_bytes, userspace=userspace, kernel_only=kernel_only,
         kernel_only_buffers=tuple(ko), unattributed=unattributed, fd_only=fd_only_u, mapped=mapped_u, sum_rss=sum_rss,
