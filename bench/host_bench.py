@@ -138,6 +138,7 @@ def main() -> int:
     bare: list[float] = []
     snap = None
     for _ in range(a.runs):
+        snap = None     # each run starts from the same heap: the previous run's model freed
         gc.collect()
         bare.append(bare_read(cap, token))
         gc.collect()
@@ -175,6 +176,7 @@ def main() -> int:
     timer.install()
     try:
         for _ in range(a.runs):
+            snap = None
             gc.collect()
             timer.times.clear()
             t0 = time.perf_counter()
