@@ -9,7 +9,7 @@ import time as _time
 from collections import defaultdict
 
 from droidtrack import frames as _frames
-from droidtrack import build
+from droidtrack import build, gcpause
 from droidtrack.build import Builder
 from droidtrack.model import MapRef, Snapshot, SourceStatus
 from droidtrack.parse import bufinfo as p_bufinfo
@@ -35,10 +35,11 @@ def snapshot_from_stream(data: bytes, *, token: str | None = None, rules: Rules 
 
 def snapshot_from_frames(fr: _frames.Frames, *, rules: Rules | None = None, time: float | None = None,
                          origin: str = "", serial: str | None = None) -> Snapshot:
-    b = Builder(rules)
-    b.problems.extend(fr.problems)
-    feed_frames(b, fr)
-    return b.finish(time=_time.time() if time is None else time, origin=origin, serial=serial)
+    with gcpause.paused():
+        b = Builder(rules)
+        b.problems.extend(fr.problems)
+        feed_frames(b, fr)
+        return b.finish(time=_time.time() if time is None else time, origin=origin, serial=serial)
 
 
 def _text(fr: _frames.Frames, name: str) -> str | None:
