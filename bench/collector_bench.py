@@ -27,6 +27,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from collector_support import MKSH_STATIC, SHELLS, TOKEN, applet_dir, run_collector  # noqa: E402
 from droidtrack import frames  # noqa: E402
+from droidtrack.parse.headout import split_heads  # noqa: E402
 from droidtrack.synth import generate_large  # noqa: E402
 
 
@@ -36,6 +37,10 @@ def file_set(root: Path, fr: frames.Frames) -> tuple[list[str], list[str]]:
     for name in ("fdinfo", "smaps", "status", "files"):
         sec = fr.sections.get(name)
         if sec is None:
+            continue
+        if sec.form == "head":      # v2 fdinfo: files after head's header lines
+            for rel, _body in split_heads(sec.content, fr.proc.encode())[0]:
+                files.add(f"{fr.root or root}/proc/{rel.decode(errors='surrogateescape')}")
             continue
         for line in sec.content.split(b"\n"):
             path = line.split(b":", 1)[0]

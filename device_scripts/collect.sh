@@ -6,20 +6,26 @@
 #
 # Portable: POSIX sh as found in Android's mksh, dash and busybox sh, with toybox (or busybox)
 # applets only. It spawns a constant number of processes however many processes the device runs
-# (bulk grep -H and ls -l over globs, never a fork per pid, no command substitution); the shell
-# itself only expands globs and reads its own temporary files with `read`.
+# (bulk grep -H, head and ls -n over globs and path lists, never a fork per pid, no command
+# substitution); the shell itself only expands globs and reads its own temporary files with `read`.
 #
 # Rules this file keeps (tests/test_collector*.py check them under mksh, dash and busybox sh):
 # - Device text (names, paths below a pid, file contents) reaches stdout only through `cat`,
-#   `grep` or `ls`, never through echo/print: mksh's and dash's echo interpret backslashes and
-#   mksh has no builtin printf. echo prints only markers, the token, numbers and the root.
+#   `grep`, `head` or `ls`, never through echo/print: mksh's and dash's echo interpret
+#   backslashes and mksh has no builtin printf. echo prints only markers, the token, numbers and
+#   the root.
 # - Every temporary file is "$TMPD/.droidtrack.<pid>.*" and all are removed, also on a signal.
+#   One is a symbolic link to ROOT/proc whose name holds the token ($TP): the many small /proc
+#   files (dma-buf fdinfo, status, cmdline) are read through it by `head`, which prints a
+#   "==> PATH <==" line before each file instead of grep's path before every line. Since no
+#   file can hold the token, no file's content can spell such a header.
+# - The shell works in TMPD (so that those paths are short): a relative --root or --tmp is made
+#   absolute first.
 # - Applet options, and what Android's older toybox (0.7.x, Android 9-10) may lack:
-#   ls -l, -1 -q (old and stable); sed -n -r (-r rather than the newer POSIX spelling -E);
-#   grep -H -e -r -A (old and stable); grep -a -z (-z, NUL
-#   records, is not known to exist in toybox 0.7.x: if grep rejects it, cmdline is read again
-#   without -a -z, which gives newline-terminated lines with NULs between argv elements);
-#   xargs -0 (old; only for a --root holding characters outside [A-Za-z0-9/._,+@%=:-]).
+#   ls -n, -1 -q; sed -n; grep -H -E -e -r -A -l; head -n with several files (old and stable;
+#   every head run gets the empty "$TP.e" first, so that it prints headers even for an xargs
+#   chunk of one path); ln -s; xargs -s, -0 (-0 only for smaps with a --root holding characters
+#   outside [A-Za-z0-9/._,+@%=:-]).
 T=
 ROOT=
 TMPD=
@@ -39,24 +45,34 @@ done
 case $T in
   ''|*[!A-Za-z0-9]*) echo "collect.sh: --token must be a non-empty alphanumeric string" >&2; exit 64 ;;
 esac
+ROOT=${ROOT%/}
+[ -n "$TMPD" ] || TMPD=${TMPDIR:-/data/local/tmp}
+# the shell works in TMPD (below)
+case $ROOT in ''|/*) ;; *) ROOT=${PWD%/}/$ROOT ;; esac
+case $TMPD in /*) ;; *) TMPD=${PWD%/}/$TMPD ;; esac
 # the root is echoed (HDR line, path lists): refuse what echo would change or split
 case $ROOT in
   *\\*|*'
 '*) echo "collect.sh: --root must not contain a backslash or a newline" >&2; exit 64 ;;
 esac
-ROOT=${ROOT%/}
-[ -n "$TMPD" ] || TMPD=${TMPDIR:-/data/local/tmp}
 W=$TMPD/.droidtrack.$$
+# ROOT/proc as seen through the symbolic link (relative to TMPD), and as a regular expression
+TP=.droidtrack.$$.$T
+TPE=\\.droidtrack\\.$$\\.$T
 P=$ROOT/proc
+NL='
+'
 # xargs splits its input on blanks and (busybox) quotes: a root with such characters goes NUL-separated
 ODD=0
 case $ROOT in *[!A-Za-z0-9/._,+@%=:-]*) ODD=1 ;; esac
 export LC_ALL=C
 TMPDIR=$TMPD
 export TMPDIR
+unset CDPATH
 
 # (true, not ':': a failed redirection of a special builtin would end the shell)
-true 2>/dev/null > "$W.err" || { echo "collect.sh: cannot write temporary files in --tmp" >&2; exit 65; }
+cd "$TMPD" 2>/dev/null && true 2>/dev/null > "$W.err" || {
+  echo "collect.sh: cannot write temporary files in --tmp" >&2; exit 65; }
 trap 'rm -f "$W".*; exit 129' HUP INT TERM PIPE
 EI=0
 if [ $ODD -eq 1 ]; then
@@ -65,6 +81,9 @@ if [ $ODD -eq 1 ]; then
   IFS= read -r x < "$W.t"
   [ "$x" = aA ] && EI=1
 fi
+# the token path to ROOT/proc ("$W.$T" is "$TP" in TMPD), and the empty file every head run starts with
+ln -s "$P" "$W.$T" 2>/dev/null && true 2>/dev/null > "$W.$T.e" || {
+  rm -f "$W".*; echo "collect.sh: cannot make a symbolic link in --tmp" >&2; exit 65; }
 
 # ---- framing helpers (builtins only) ----------------------------------------------------
 begin() {
@@ -87,7 +106,8 @@ st() {
   e=${3:-$W.err}
   S=ok
   r=$1
-  # xargs exits 123 when some grep run exited 1 (no line: an empty file) or 2 (an error)
+  # xargs exits 123 when some grep or head run exited 1 (grep: no line, e.g. an empty file;
+  # head: a file it could not read) or 2 (an error)
   [ "$r" -eq 123 ] && r=2
   if [ ! -s "$e" ]; then
     case $1 in 0|1|123) ;; *) S=error ;; esac
@@ -127,9 +147,9 @@ badopt() {
 # xargs splits its input on blanks (busybox also on quotes); with a root holding such
 # characters the list goes NUL-separated, written by the shell itself (toybox has no tr on
 # every system): mksh's and dash's echo turn "\0" into NUL, busybox has a builtin printf.
-# -s 1300000: one grep for up to 1.3 MB of paths (some 54,000 fdinfo paths on a device). xargs
-# counts only the bytes of the strings, the kernel also 8 per pointer against its 2 MiB limit
-# (8 MiB stack); busybox's default is 128 KiB.
+# -s 1300000: one grep for up to 1.3 MB of smaps paths (at least 14 bytes each). xargs counts
+# only the bytes of the strings, the kernel also 8 per pointer against its 2 MiB limit (8 MiB
+# stack); busybox's default is 128 KiB.
 xgrep() {
   xl=$1; shift
   if [ $ODD -eq 1 ]; then
@@ -142,7 +162,25 @@ xgrep() {
   fi
 }
 
-echo "@@$T HDR v=1 root=$ROOT"
+# plist PATH...: appends the paths, one per line, to the head list "$W.hl" (an unmatched glob,
+# i.e. a first path that does not exist, adds nothing). They are "$TP/<name>/file" for the names
+# in ROOT/proc matching [0-9]*: on a device pids; in an offline tree a name with any other
+# character is left out (xargs would split it), so the common case is one echo of all of them.
+plist() {
+  [ -e "$1" ] || return 0
+  IFS=
+  case "$*" in
+    *[!A-Za-z0-9/._-]*)
+      IFS=" 	$NL"
+      for x; do
+        case $x in *[!A-Za-z0-9/._-]*) ;; *) echo "$x" ;; esac
+      done >> "$W.hl" ;;
+    *) IFS=$NL; echo "$*" >> "$W.hl" ;;
+  esac
+  IFS=" 	$NL"
+}
+
+echo "@@$T HDR v=2 proc=$TP root=$ROOT"
 
 # ---- identity ---------------------------------------------------------------------------
 PROPS=
@@ -158,111 +196,115 @@ else
 fi
 
 # ---- per-process fd links and dma-buf mappings: gathered first, printed by one cat --------
-# maps: the dma-buf lines of every process's maps.
+# maps: which processes map a dma-buf (a VMA line whose path is /dmabuf… or anon_inode:dmabuf;
+# one extended expression anchored at the line start is much cheaper per line than two floating
+# patterns). grep -l names each such maps file once, and stops reading it at its first match:
+# the VMA lines themselves come with their Rss and Pss from smaps, read below.
+MAPRE='^[0-9a-f]+-[0-9a-f]+ .* (/dmabuf|anon_inode:dmabuf)'
 set -- "$P"/[0-9]*/maps
 : > "$W.maps"; : > "$W.mpe"; : > "$W.sml"
 MP=missing; mprc=2
 if [ -e "$1" ]; then
-  grep -H -e ' /dmabuf' -e ' anon_inode:dmabuf' "$@" > "$W.maps" 2>"$W.mpe"; mprc=$?
+  grep -l -E "$MAPRE" "$@" > "$W.maps" 2>"$W.mpe"; mprc=$?
   st $mprc $# "$W.mpe"; MP=$S
 fi
-# fdlinks: `ls -l` over every fd directory; a link line ends "<fd> -> <target>", the target
-# /dmabuf… (5.3+) or anon_inode:dmabuf (older kernels).
-set -- "$P"/[0-9]*/fd/
-: > "$W.ls"; : > "$W.lse"; : > "$W.fdl"
-LS=missing; lsrc=2; LONE=0
+# fdlinks: `ls -n` (numeric owners: no user lookups, fewer writes) over every fd directory,
+# through the token path; a link line ends "<fd> -> <target>", the target /dmabuf… (5.3+) or
+# anon_inode:dmabuf (older kernels).
+set -- "$TP"/[0-9]*/fd/
+: > "$W.ls"; : > "$W.lse"; : > "$W.hl"
+LS=missing; lsrc=2
 if [ -e "$1" ]; then
-  # with a single directory ls prints no "dir:" header: name it twice so it always does
-  [ $# -eq 1 ] && { set -- "$1" "$1"; LONE=1; }
-  ls -l "$@" > "$W.ls" 2>"$W.lse"; lsrc=$?
+  # with a single directory ls prints no "dir:" header: give it the empty "$TP.e" too (ls
+  # lists files before directories; the host drops that first line)
+  [ $# -eq 1 ] && set -- "$TP.e" "$1"
+  ls -n "$@" > "$W.ls" 2>"$W.lse"; lsrc=$?
   st $lsrc $# "$W.lse"; LS=$S
 fi
 # One sed turns both listings into the two path lists (the shell's read builtin would take a
 # system call per byte and microseconds per line over megabytes):
-#   fdinfo: "<dir>/fdinfo/<fd>" for each dma-buf link, <dir> from the last header line
-#           "ROOT/proc/<pid>/fd:" (busybox: "fd/:") before it;
-#   smaps:  "ROOT/proc/<pid>/smaps" once per process with a dma-buf mapping (a maps line cut at
-#           its first "/maps:").
-# ls prints link targets raw, so a buffer name holding newlines can spell a fake header or link
-# line. Every real header still resets the directory, so a fake one only moves the rest of its
-# own process's links (to paths that grep then reads and prints as they are); it cannot take
-# another process's links. Lines starting with an ls mode string are links; the lone directory's
-# second listing (LONE) is skipped. Basic regular expressions only (toybox, busybox, GNU).
+#   head list: "$TP/<pid>/fdinfo/<fd>" for each dma-buf link, <pid> from the last header line
+#              "$TP/<pid>/fd:" (busybox: "fd/:") before it;
+#   smaps:     "ROOT/proc/<pid>/smaps" for each "ROOT/proc/<pid>/maps" grep named, read only
+#              after the line holding the token that separates the two listings.
+# ls prints link targets raw, so a buffer name holding newlines can spell any line, but not a
+# header (they hold the token) nor the separator: at worst it adds an fdinfo path of its own
+# process, which head prints under its true name. Lines starting with "l" are links. No
+# subexpressions (regexec's slow path); basic regular expressions only (toybox, busybox, GNU).
+echo "$T" > "$W.sep"
 if [ -s "$W.ls" ] || [ -s "$W.maps" ]; then
-  # (no subexpressions but one short back-reference per maps line: regexec's slow path)
-  set -- -n \
-    -e '/^l[-rwxsStT]\{9\}/!b notlink' \
-    -e 's/ -> /\n/' -e '/\n\/dmabuf/b link' -e '/\nanon_inode:dmabuf$/b link' -e d \
-    -e ':link' -e 's/\n.*$//' -e 's/^.* //' -e '/^[0-9][0-9]*$/!d' -e 'b fd' \
-    -e ':notlink' \
-    -e '/\/maps:[0-9a-f][0-9a-f]*-[0-9a-f][0-9a-f]* /b map' \
-    -e '/\/[0-9][0-9]*\/fd\/\{0,1\}:$/!d' \
-    -e 's/\/\{0,1\}:$//' -e 's/\/fd$/\/fdinfo\//' -e 's/^/D:/'
-  [ $LONE -eq 1 ] && set -- "$@" -e G -e '/^\(D:.*\)\n\1$/{' -e 's/.*/X:/' -e h -e d -e '}' -e 's/\n.*$//'
-  # hold space: "D:<dir>/fdinfo/" while a listing is read, then "M:<pid>" for maps
-  set -- "$@" -e h -e d \
-    -e ':fd' -e H -e x -e '/^D:/!{' -e 's/\n.*$//' -e x -e d -e '}' \
-    -e h -e 's/^D://' -e 's/\n//' -e "w $W.fdl" -e x -e 's/\n.*$//' -e h -e d \
-    -e ':map' -e 's/\/maps:.*$//' -e G -e '/\/\([0-9][0-9]*\)\nM:\1$/d' \
-    -e 's/\n.*$//' -e h -e 's/^.*\//M:/' -e x -e 's/$/\/smaps/' -e "w $W.sml" -e d
-  sed "$@" "$W.ls" "$W.maps" 2>/dev/null
+  # hold space: "$TP/<pid>/fdinfo/" while the fd listing is read, "M:" after the separator
+  sed -n \
+    -e "/^$TPE\\/[0-9][0-9]*\\/fd\\/\\{0,1\\}:\$/{" -e 's/fd\/\{0,1\}:$/fdinfo\//' -e h -e d -e '}' \
+    -e '/^l/!b other' \
+    -e '/ -> \/dmabuf/b link' -e '/ -> anon_inode:dmabuf$/b link' -e d \
+    -e ':link' -e 's/ -> .*$//' -e 's/^.* //' -e '/^[0-9][0-9]*$/!d' \
+    -e H -e x -e 's/\n//' -e "w $W.hl" -e 's/\/[0-9]*$/\//' -e x -e d \
+    -e ':other' -e "/^$T\$/{" -e 's/.*/M:/' -e h -e d -e '}' \
+    -e x -e '/^M:/!{' -e x -e d -e '}' -e x \
+    -e 's/\/maps$/\/smaps/' -e "w $W.sml" -e d \
+    "$W.ls" "$W.sep" "$W.maps" 2>/dev/null
 fi
 
-# the two sections (and offline the props file) with their markers, in one cat: BEGIN, content, newline, [STDERR, bytes,
-# newline], END (markers hold only the token, names and numbers, so echo writes them)
+# the two sections, offline the props file and the debugfs bufinfo with their markers, in one
+# cat: BEGIN, content, newline, [STDERR, bytes, newline], END (markers hold only the token, names
+# and numbers, so echo writes them); bufinfo is last, its END follows the cat
 echo "@@$T BEGIN fdlinks" > "$W.m1"
 if [ -s "$W.lse" ]; then { echo; echo "@@$T STDERR fdlinks"; } > "$W.m2"; else : > "$W.m2"; fi
 { echo; echo "@@$T END fdlinks rc=$lsrc status=$LS"; echo "@@$T BEGIN maps"; } > "$W.m3"
 if [ -s "$W.mpe" ]; then { echo; echo "@@$T STDERR maps"; } > "$W.m4"; else : > "$W.m4"; fi
 { echo; echo "@@$T END maps rc=$mprc status=$MP"; } > "$W.m5"
+B=$ROOT/sys/kernel/debug/dma_buf/bufinfo
+[ -e "$B" ] || { [ -e "$ROOT/d/dma_buf/bufinfo" ] && B=$ROOT/d/dma_buf/bufinfo; }
+D=$ROOT/sys/kernel/debug
+if [ -e "$B" ]; then
+  echo "@@$T BEGIN bufinfo" > "$W.m6"
+  set -- "$W.m1" "$W.ls" "$W.m2" "$W.lse" "$W.m3" "$W.maps" "$W.m4" "$W.mpe" "$W.m5" "$W.m6" "$B"
+else
+  set -- "$W.m1" "$W.ls" "$W.m2" "$W.lse" "$W.m3" "$W.maps" "$W.m4" "$W.mpe" "$W.m5"
+fi
 if [ -n "$PROPS" ]; then
   { echo "@@$T BEGIN props"; } > "$W.m0"
   { echo; echo "@@$T END props rc=0 status=ok"; } > "$W.m00"
-  cat "$W.m0" "$PROPS" "$W.m00" "$W.m1" "$W.ls" "$W.m2" "$W.lse" "$W.m3" "$W.maps" "$W.m4" "$W.mpe" "$W.m5"
+  set -- "$W.m0" "$PROPS" "$W.m00" "$@"
+fi
+cat "$@" 2>"$W.err"; rc=$?
+if [ -e "$B" ]; then
+  # (the temporary files read fine: an error is bufinfo's)
+  st $rc 1; end bufinfo $rc $S
 else
-  cat "$W.m1" "$W.ls" "$W.m2" "$W.lse" "$W.m3" "$W.maps" "$W.m4" "$W.mpe" "$W.m5"
+  begin bufinfo
+  if [ -d "$D" ] && { [ ! -r "$D" ] || [ ! -x "$D" ]; }; then end bufinfo 2 denied; else end bufinfo 2 missing; fi
 fi
 
-# ---- fdinfo of the dma-buf fds, smaps of the processes mapping dma-bufs --------------------
-begin fdinfo
-if [ -s "$W.fdl" ]; then
-  xgrep "$W.fdl" -H '' 2>"$W.err"; rc=$?
-  st $rc 0 "$W.err" "$W.fdl"; end fdinfo $rc $S
+# ---- small /proc files by head: dma-buf fdinfo, status, cmdline ---------------------------
+# One section, "procfiles": the head list holds the fdinfo paths (sed, above), then every status,
+# proc/self/status last among them (on a device head's own: the collector's uid), then every
+# cmdline. head prints each file whole under "==> $TP/<pid>/<file> <==", a newline before every
+# header but a run's first; the host splits it by path.
+set -- "$TP"/[0-9]*/status; plist "$@"
+set -- "$TP"/self/status; plist "$@"
+set -- "$TP"/[0-9]*/cmdline; plist "$@"
+begin procfiles
+if [ -s "$W.hl" ]; then
+  # -s: the paths are at least 30 bytes (".droidtrack.1.<token>/1/status" with a token of 8
+  # characters; the host's has 24), so with the kernel's 8 bytes per pointer 1.6 MB of them stay
+  # below its 2 MiB limit (8 MiB stack)
+  xargs -s 1600000 head -n 100000000 "$TP.e" < "$W.hl" 2>"$W.err"; rc=$?
+  st $rc 0 "$W.err" "$W.hl"; end procfiles $rc $S
 else
-  # nothing to read: as good as the listing it came from
-  case $LS in denied|missing|error) end fdinfo $lsrc $LS ;; *) end fdinfo 0 ok ;; esac
+  end procfiles 2 missing
 fi
+
+# ---- smaps of the processes mapping dma-bufs ---------------------------------------------
 begin smaps
 if [ -s "$W.sml" ]; then
-  # the VMA header line and the 7 lines after it reach Rss and Pss on every kernel
-  xgrep "$W.sml" -H -A 7 -e ' /dmabuf' -e ' anon_inode:dmabuf' 2>"$W.err"; rc=$?
+  # the VMA line and the 5 lines after it reach Rss and Pss on every kernel (4.9: Size, Rss,
+  # Pss; later: Size, KernelPageSize, MMUPageSize, Rss, Pss)
+  xgrep "$W.sml" -H -E -A 5 "$MAPRE" 2>"$W.err"; rc=$?
   st $rc 0 "$W.err" "$W.sml"; end smaps $rc $S
 else
   case $MP in denied|missing|error) end smaps $mprc $MP ;; *) end smaps 0 ok ;; esac
-fi
-
-# ---- per-process identity ----------------------------------------------------------------
-set -- "$P"/[0-9]*/status
-begin status
-if [ -e "$1" ]; then
-  # proc/self/status last: on a device it is grep's own, i.e. the collector's uid
-  [ -e "$P/self/status" ] && set -- "$@" "$P/self/status"
-  grep -H -e '^Name:' -e '^Tgid:' -e '^PPid:' -e '^Uid:' "$@" 2>"$W.err"; rc=$?
-  st $rc $#; end status $rc $S
-else
-  end status 2 missing
-fi
-set -- "$P"/[0-9]*/cmdline
-begin cmdline
-if [ -e "$1" ]; then
-  # NUL-terminated records "path:arg": argv elements may hold any byte but NUL
-  grep -H -a -z '' "$@" 2>"$W.err"; rc=$?
-  if [ $rc -ne 0 ] && badopt; then
-    grep -H '' "$@" 2>"$W.err"; rc=$?
-  fi
-  st $rc $#; end cmdline $rc $S
-else
-  end cmdline 2 missing
 fi
 
 # ---- every small file and sysfs/debugfs tree, in one grep --------------------------------
@@ -301,20 +343,6 @@ if [ -d "$ROOT/dev/dma_heap" ]; then
   st $rc 1; end dma_heap_devs $rc $S
 else
   end dma_heap_devs 2 missing
-fi
-
-# ---- debugfs bufinfo: every buffer the kernel has ----------------------------------------
-begin bufinfo
-B=$ROOT/sys/kernel/debug/dma_buf/bufinfo
-[ -e "$B" ] || { [ -e "$ROOT/d/dma_buf/bufinfo" ] && B=$ROOT/d/dma_buf/bufinfo; }
-D=$ROOT/sys/kernel/debug
-if [ -e "$B" ]; then
-  cat "$B" 2>"$W.err"; rc=$?
-  st $rc 1; end bufinfo $rc $S
-elif [ -d "$D" ] && { [ ! -r "$D" ] || [ ! -x "$D" ]; }; then
-  end bufinfo 2 denied
-else
-  end bufinfo 2 missing
 fi
 
 # ---- slow framework dumps, only when asked ------------------------------------------------

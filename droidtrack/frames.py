@@ -2,6 +2,13 @@
 
 `decode(data)` never raises: a cut stream yields every section received so far plus the one in
 flight (marked truncated) and a problem saying so.
+
+Format versions: v1 (every per-file source as `grep -H` lines) and v2 (the small /proc files
+read by `head` in one `procfiles` section, maps named by `grep -l`). `decode` gives a v2 stream
+v1's sections (docs/capture-format.md, "What the decoder makes of it"): `status`, `cmdline` and
+`maps` with grep's lines, the collector's token path replaced by ROOT/proc, and `fdinfo` as head
+printed it (`Section.form == "head"`, read by parse/fdinfo_heads.py: rewriting 40,000 files into
+grep's lines would cost more than reading them). `Frames.version` says what the collector printed.
 """
 from __future__ import annotations
 
@@ -9,9 +16,11 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
+from droidtrack.parse.headout import drop_cut_header, split_heads
 from droidtrack.problems import Problem
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2          # what device_scripts/collect.sh prints
+READ_VERSIONS = (1, 2)
 _TOKEN_RE = re.compile(rb"^@@([A-Za-z0-9]+) HDR ")
 
 
@@ -26,6 +35,9 @@ class Section:
     stderr: bytes = b""
     rc: int | None = None
     status: str = "truncated"   # ok | partial | denied | missing | error | truncated
+    # "grep": `grep -H` lines (v1, and v2's status/cmdline/maps); "head": files after
+    # "==> <Frames.proc>/<path> <==" lines (v2's fdinfo, read by parse/fdinfo_heads.py)
+    form: str = "grep"
 
     @property
     def complete(self) -> bool:
@@ -44,6 +56,7 @@ class Frames:
     token: str | None = None
     version: int | None = None
     root: str = ""
+    proc: str = ""              # v2: the collector's path (below --tmp) that stands for ROOT/proc
     sections: dict[str, Section] = field(default_factory=dict)
     complete: bool = False
     problems: list[Problem] = field(default_factory=list)
@@ -68,6 +81,7 @@ def decode(data: bytes, token: str | None = None) -> Frames:
             return out
     out.token = token
     mark = b"@@" + token.encode() + b" "
+    raw_root = b""
     # every marker starts a line; content before a marker ends with the collector's newline
     pos = 0
     cur: Section | None = None
@@ -115,6 +129,9 @@ def decode(data: bytes, token: str | None = None) -> Frames:
                     out.version = int(v) if v.isdigit() else None
                 elif k == "root":
                     out.root = v
+                elif k == "proc":
+                    out.proc = v
+            raw_root = data[idx + len(mark):eol].partition(b" root=")[2]
         elif kind == "BEGIN":
             if cur is not None and cur.status == "truncated":
                 out.problems.append(Problem("collector", f"section {cur.name} has no end marker"))
@@ -139,9 +156,153 @@ def decode(data: bytes, token: str | None = None) -> Frames:
         out.problems.append(Problem("collector", f"stream cut inside section {cur.name}: kept what arrived"))
     if not out.complete:
         out.problems.append(Problem("collector", "stream ended before its DONE marker: the snapshot may be incomplete"))
-    if out.version not in (None, FORMAT_VERSION):
-        out.problems.append(Problem("collector", f"collector format v{out.version}, this droidtrack reads v{FORMAT_VERSION}"))
+    if out.version not in (None, *READ_VERSIONS):
+        out.problems.append(Problem("collector", f"collector format v{out.version}, this droidtrack reads "
+                                    f"v{', v'.join(map(str, READ_VERSIONS))}"))
+    if out.version == 2:
+        _from_v2(out, raw_root)
     return out
+
+
+# ---- v2 -> v1 shape ---------------------------------------------------------------------------
+_PARTS = ("fdinfo", "status", "cmdline")
+_STATUS_KEYS = re.compile(rb"^(?:Name|Tgid|PPid|Uid):.*$", re.M)
+
+
+def _from_v2(fr: Frames, raw_root: bytes) -> None:
+    """Give a v2 stream's sections v1's shape (see the module docstring). Never raises."""
+    try:
+        _convert_v2(fr, raw_root)
+    except Exception as e:  # a bug here must not lose the snapshot: keep the raw sections
+        fr.problems.append(Problem("collector", f"could not read the v2 stream's procfiles/maps: {e!r}"))
+
+
+def _convert_v2(fr: Frames, root: bytes) -> None:
+    link = fr.proc.encode("utf-8", "surrogateescape")
+    if not link or b"/" in link:
+        fr.problems.append(Problem("collector", "a v2 stream without its proc= path: procfiles left as it is"))
+        return
+    via = link + b"/"
+    procdir = root + b"/proc/"
+    new: dict[str, Section] = {}
+    for name, sec in fr.sections.items():
+        if name == "procfiles":
+            for part in _split_procfiles(fr, sec, link, procdir):
+                new[part.name] = part
+            continue
+        if name == "fdlinks":
+            # a lone fd directory is listed after the empty "<link>.e" so that ls prints its header
+            first = sec.content.find(b"\n")
+            if sec.content[:first].endswith(b" " + link + b".e") and sec.content[first:first + 2] == b"\n\n":
+                sec.content = sec.content[first + 2:]
+        if via in sec.content:
+            sec.content = sec.content.replace(via, procdir)
+        if via in sec.stderr:
+            sec.stderr = sec.stderr.replace(via, procdir)
+        new[name] = sec
+    maps, smaps = new.get("maps"), new.get("smaps")
+    if maps is not None:
+        # v2's maps names the maps files with a dma-buf mapping; the mappings are the VMA lines of
+        # their smaps (the same lines, printed by the same kernel function)
+        listed = maps.content.strip() != b""
+        maps.content = b"" if smaps is None else _maps_from_smaps(smaps.content, procdir)
+        if listed and maps.status in ("ok", "partial") and (smaps is None or smaps.status == "truncated"):
+            maps.status = "truncated"
+    fr.sections = new
+
+
+def _maps_from_smaps(smaps: bytes, procdir: bytes) -> bytes:
+    """The match lines of smaps' `grep -H -A` output ("…/smaps:<VMA line>") as maps lines."""
+    pat = re.compile(rb"\n(" + re.escape(procdir) + rb"[0-9]{1,20}/)smaps:([^\n]*)")
+    return b"".join([b"%smaps:%s\n" % m for m in pat.findall(b"\n" + smaps)])
+
+
+def _split_procfiles(fr: Frames, sec: Section, link: bytes, procdir: bytes) -> list[Section]:
+    """procfiles -> fdinfo (kept as head printed it: `form` "head", read by parse/fdinfo_heads.py),
+    status and cmdline (as v1's grep printed them). The collector lists every fdinfo path before
+    the first status path, so the fdinfo files are the section up to the first other header."""
+    data = sec.content
+    if sec.status == "truncated":
+        data = drop_cut_header(data, link)
+    other = re.compile(re.escape(b"\n==> " + link + b"/") + rb"(?:[0-9]+|self)/(?:status|cmdline) <==\n").search(data)
+    cut = len(data) if other is None else other.start()
+    fdinfo = data[:cut]
+    run = b"==> " + link + b".e <==\n"
+    if fdinfo.endswith(run):
+        fdinfo = fdinfo[:-len(run)]     # the first status file started a head run
+    nfd = fdinfo.count(b"==> " + link + b"/")
+    if not nfd:
+        fdinfo = b""                    # (only a run's empty first file)
+    files, probs = split_heads(data[cut:], link) if other is not None else ([], [])
+    for msg in probs:
+        fr.problems.append(Problem("procfiles", msg))
+    st: list[bytes] = []
+    cl: list[bytes] = []
+    keys = _STATUS_KEYS.finditer
+    for rel, body in files:
+        pre = procdir + rel + b":"
+        if rel.endswith(b"/status"):
+            st.append(b"".join([pre + m.group(0) + b"\n" for m in keys(body)]))
+        elif rel.endswith(b"/cmdline"):
+            # `grep -a -z ''`: one NUL-terminated record per argv element
+            if body:
+                args = body.split(b"\0")
+                if body.endswith(b"\0"):
+                    args.pop()
+                cl.append(b"".join([pre + a + b"\0" for a in args]))
+            else:
+                cl.append(b"")
+        else:
+            fr.problems.append(Problem("procfiles", "a file after the fdinfo files that is no status or cmdline: "
+                                       "skipped", text=rel.decode("utf-8", "backslashreplace")))
+    # stderr lines go to the part their path names; others (xargs, a missing head) to every part
+    errs: dict[str, list[bytes]] = {k: [] for k in _PARTS}
+    other: dict[str, int] = dict.fromkeys(_PARTS, 0)
+    who = re.compile(re.escape(link) + rb"/(?:[0-9]+|self)/(fdinfo/|status|cmdline)")
+    for line in sec.stderr.split(b"\n"):
+        if not line.strip():
+            continue
+        m = who.search(line)
+        text = line.replace(link + b"/", procdir)
+        if m:
+            errs[m.group(1).rstrip(b"/").decode()].append(text)
+        else:
+            for k in _PARTS:
+                errs[k].append(text)
+                other[k] += 1
+    parts = []
+    for k, content, n in (("fdinfo", fdinfo, nfd), ("status", b"".join(st), len(st)),
+                          ("cmdline", b"".join(cl), len(cl))):
+        rc, status = _part_status(k, n, errs[k], other[k], sec, fr.sections.get("fdlinks"))
+        parts.append(Section(k, content, b"".join(e + b"\n" for e in errs[k]), rc, status,
+                             form="head" if k == "fdinfo" else "grep"))
+    return parts
+
+
+def _part_status(kind: str, nread: int, errs: list[bytes], other: int, sec: Section,
+                 fdlinks: Section | None) -> tuple[int | None, str]:
+    """A part's rc and status word, by the collector's own rule (`st` in collect.sh) applied to the
+    files of that part: ok, partial, denied (nothing read, something refused), missing, error.
+    `other`: how many of the lines name no file (they count against every part)."""
+    if sec.status == "truncated":
+        return None, "truncated"
+    rc = sec.rc
+    if not errs:
+        if nread == 0:
+            # nothing to read: fdinfo is as good as the listing it came from; no status or cmdline
+            # file means no process directory at all
+            if kind != "fdinfo":
+                return 2, "missing"
+            if fdlinks is not None and fdlinks.status in ("denied", "missing", "error"):
+                return fdlinks.rc, fdlinks.status
+            return 0, "ok"
+        return (0, "ok") if rc in (0, 1, 123) else (rc, "error")
+    denied = sum(1 for e in errs if e.endswith(b": Permission denied"))
+    gone = sum(1 for e in errs if e.endswith(b": No such file or directory"))
+    if not other and denied + gone == len(errs) and nread == 0:
+        return rc, "denied" if denied else "missing"
+    r = 2 if rc == 123 else rc
+    return rc, "partial" if r is not None and r <= 2 else "error"
 
 
 def _partial_suffix(body: bytes, marker: bytes) -> int:
@@ -166,9 +327,10 @@ def _hdr_items(rest: str) -> list[str]:
 
 
 def encode(sections: list[Section], token: str, root: str = "", complete: bool = True) -> bytes:
-    """Build a stream as the collector would print it (for tests and the synthetic generator)."""
+    """Build a v1 stream of these sections as the collector would print it (for tests and the
+    synthetic generator)."""
     mark = "@@" + token
-    parts = [f"{mark} HDR v={FORMAT_VERSION} root={root}\n".encode()]
+    parts = [f"{mark} HDR v=1 root={root}\n".encode()]
     for s in sections:
         parts.append(f"{mark} BEGIN {s.name}\n".encode())
         parts.append(s.content + b"\n")

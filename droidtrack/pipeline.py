@@ -14,6 +14,7 @@ from droidtrack.build import Builder
 from droidtrack.model import MapRef, Snapshot, SourceStatus
 from droidtrack.parse import bufinfo as p_bufinfo
 from droidtrack.parse import fdinfo as p_fdinfo
+from droidtrack.parse import fdinfo_heads as p_fdinfo_heads
 from droidtrack.parse import fdlinks as p_fdlinks
 from droidtrack.parse import maps as p_maps
 from droidtrack.parse import procfs as p_procfs
@@ -264,7 +265,10 @@ def _feed_refs(b: Builder, fr: _frames.Frames, root: str, access: dict[str, list
     fdinfos: dict[tuple[int, int], object] = {}
     ft = _text(fr, "fdinfo")
     if ft is not None:
-        res = p_fdinfo.parse_grep(ft, root)
+        if fr.sections["fdinfo"].form == "head":     # v2 streams: files after head's headers
+            res = p_fdinfo_heads.parse(ft, fr.proc, root)
+        else:
+            res = p_fdinfo.parse_grep(ft, root)
         b.problems.extend(res.problems)
         for r in res.records:
             if r.pid is not None and r.fd is not None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from droidtrack import frames
+from droidtrack.parse.headout import split_heads
 
 REPO = Path(__file__).resolve().parent.parent
 COLLECT = REPO / "device_scripts" / "collect.sh"
@@ -82,9 +83,11 @@ class Run:
         return {n: s.status for n, s in self.fr.sections.items()}
 
 
+# (a symbolic link is written where its second path names, not at its target)
 _WRITE_RE = re.compile(r'^(\d+)\s+(?:openat\(AT_FDCWD, "((?:[^"\\]|\\.)*)", ([^,)]*)|'
-                       r'(?:unlink|unlinkat|rename|renameat2?|mkdir|mkdirat|rmdir|creat|symlink|link|truncate)'
-                       r'\((?:AT_FDCWD, )?"((?:[^"\\]|\\.)*)")')
+                       r'(?:unlink|unlinkat|rename|renameat2?|mkdir|mkdirat|rmdir|creat|link|truncate)'
+                       r'\((?:AT_FDCWD, )?"((?:[^"\\]|\\.)*)"|'
+                       r'symlink(?:at)?\("(?:[^"\\]|\\.)*", (?:AT_FDCWD, )?"((?:[^"\\]|\\.)*)")')
 
 
 def run_collector(root: Path | str | None, shell: str, *, tmp: Path | None = None, args: tuple[str, ...] = (),
@@ -109,7 +112,7 @@ def run_collector(root: Path | str | None, shell: str, *, tmp: Path | None = Non
         trace_file = Path(tempfile.mkstemp(prefix="strace-", dir="/tmp")[1])
         calls = "execve,vfork,fork,clone,clone3"
         if writes:
-            calls += ",openat,creat,unlink,unlinkat,rename,renameat,renameat2,mkdir,mkdirat,rmdir,symlink,link,truncate"
+            calls += ",openat,creat,unlink,unlinkat,rename,renameat,renameat2,mkdir,mkdirat,rmdir,symlink,symlinkat,link,linkat,truncate"
         cmd = [shutil.which("strace") or "/usr/bin/strace", "-f", "-qq", "--seccomp-bpf", "-s", "4096", "-o", str(trace_file),
                "-e", f"trace={calls}", *cmd]
     env = {"PATH": path}
@@ -132,6 +135,8 @@ def run_collector(root: Path | str | None, shell: str, *, tmp: Path | None = Non
                     run.writes.append(m.group(2))
             elif m.group(4) is not None:
                 run.writes.append(m.group(4))
+            elif m.group(5) is not None:
+                run.writes.append(m.group(5))
     return run
 
 
@@ -166,4 +171,19 @@ def grep_lines(content: bytes) -> list[tuple[str, bytes]]:
         path, sep, rest = line.partition(b":")
         if sep:
             out.append((path.decode(), rest))
+    return out
+
+
+def fdinfo_files(run: Run) -> dict[str, bytes]:
+    """The fdinfo section of a v2 stream (head's output): device path with the root -> the
+    file's bytes, each read once."""
+    sec = run.sec("fdinfo")
+    assert sec.form == "head"
+    files, probs = split_heads(sec.content, run.fr.proc.encode())
+    assert probs == [], probs
+    out: dict[str, bytes] = {}
+    for rel, body in files:
+        path = f"{run.fr.root}/proc/{rel.decode('utf-8', 'surrogateescape')}"
+        assert path not in out, f"{path} read twice"
+        out[path] = body
     return out

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from collector_support import (COLLECT, MKSH_STATIC, SHELLS, TOKEN, applet_dir, base_dir, grep_lines,
-                               run_collector, snapshot_files)
+from collector_support import (COLLECT, MKSH_STATIC, SHELLS, TOKEN, applet_dir, base_dir, fdinfo_files,
+                               grep_lines, run_collector, snapshot_files)
 from droidtrack.synth import GENERATIONS, DeviceTree, apply_permissions
 
 pytestmark = pytest.mark.skipif(not (shutil.which("toybox") and shutil.which("busybox")
@@ -84,12 +84,11 @@ def check_fdinfo(run, root: Path, truth: dict) -> None:
         for pid, h in b["holders"].items():
             for fd in h["fds"]:
                 expected.add(f"{root}/proc/{pid}/fdinfo/{fd}")
-    got: dict[str, list[bytes]] = {}
-    for path, line in grep_lines(run.sec("fdinfo").content):
-        got.setdefault(path, []).append(line)
+    # head prints every file whole, after a header line that names it through the token path
+    got = fdinfo_files(run)
     assert set(got) == expected
-    for path, lines in got.items():
-        assert lines == file_lines(Path(path)), path
+    for path, body in got.items():
+        assert body == Path(path).read_bytes(), path
 
 
 def check_maps(run, root: Path, truth: dict) -> None:
@@ -103,7 +102,8 @@ def check_maps(run, root: Path, truth: dict) -> None:
     assert got == expected
     nmaps = sum(len(h["maps"]) for b in truth["buffers"] for h in b["holders"].values())
     assert len(got) == nmaps
-    # smaps: every dma-buf VMA header with the 7 lines after it (reaching Rss and Pss)
+    # smaps: every dma-buf VMA header with the 5 lines after it (reaching Rss and Pss); the maps
+    # section is made of those VMA lines (v2's maps names the files with grep -l)
     sm = run.sec("smaps").content
     for line in got:
         path, _, vma = line.partition(b":")
@@ -111,10 +111,10 @@ def check_maps(run, root: Path, truth: dict) -> None:
         lines = file_lines(Path(spath.decode()))
         i = lines.index(vma)
         assert spath + b":" + vma in sm
-        for follow in lines[i + 1:i + 8]:
+        for follow in lines[i + 1:i + 6]:
             assert spath + b"-" + follow + b"\n" in sm
-        assert any(l.startswith(b"Rss:") for l in lines[i + 1:i + 8])
-        assert any(l.startswith(b"Pss:") for l in lines[i + 1:i + 8])
+        assert any(l.startswith(b"Rss:") for l in lines[i + 1:i + 6])
+        assert any(l.startswith(b"Pss:") for l in lines[i + 1:i + 6])
 
 
 def check_identity(run, root: Path, truth: dict) -> None:
@@ -248,29 +248,19 @@ def test_hostile_names_pass_through_byte_for_byte(shell):
     truth = t.truth()
     run = run_collector(root, shell)
     assert run.rc == 0 and run.fr.complete and not run.fr.problems
-    # fdinfo: every dma-buf fd of the tree, each file byte for byte (grep prints the tail of a
-    # name holding a newline as a line of its own), except the links that follow a fake header
-    # in the listing of the process that holds the fake name: every real header resets the
-    # directory, so no other process's links can be taken.
-    fdi = run.sec("fdinfo").content
-    # (busybox ls prints unprintable bytes as '?': no fake line at all)
-    self_harm = set() if shell == "busybox" else {f"{root}/proc/{root_pid + 3}/fdinfo/8"}
+    # fdinfo: every dma-buf fd of the tree, each file byte for byte. The names that spell a
+    # directory header do not move a link: the headers the collector reads name the token path.
     expected = {f"{root}/proc/{pid}/fdinfo/{fd}" for b in truth["buffers"] for pid, h in b["holders"].items()
-                for fd in h["fds"]} - self_harm
-    assert len(expected) == len(HOSTILE) + 3 - len(self_harm)
+                for fd in h["fds"]}
+    assert len(expected) == len(HOSTILE) + 3
+    got = fdinfo_files(run)
+    assert set(got) == expected
     for path in expected:
-        block = b"".join(f"{path}:".encode() + l + b"\n" for l in file_lines(Path(path)))
-        assert block in fdi, path
-    read = {p for p, _ in grep_lines(fdi) if p.startswith(str(root)) and "/fdinfo/" in p}
-    assert read == expected
+        assert got[path] == Path(path).read_bytes(), path
     sec = run.sec("fdinfo")
-    if shell == "busybox":
-        assert sec.status == "ok"
-    else:
-        # the moved link was looked up under the faked directory: a read that failed
-        assert sec.status == "partial"
-        assert sec.stderr.decode().strip().splitlines() == [
-            f"grep: {root}/proc/1/fdinfo/8: No such file or directory"]
+    assert sec.status == "ok" and sec.stderr == b""
+    # a name can spell head's header line too: it stays in its file
+    assert any(b"\n==> " in body or b"\n\n" in body for body in got.values())
     # status and cmdline: unchanged bytes (no echo interpreted a backslash, no -n/-e lost)
     st = run.sec("status").content
     cl = run.sec("cmdline").content
@@ -305,7 +295,7 @@ def test_processes_vanishing_mid_scan(shell):
     assert fdi.status == "partial"
     err = fdi.stderr.decode()
     assert "/proc/2100/fdinfo/" in err and "No such file or directory" in err
-    assert f"{root}/proc/500/fdinfo/".encode() in fdi.content
+    assert any(p.startswith(f"{root}/proc/500/fdinfo/") for p in fdinfo_files(run))
     sm = run.sec("smaps")
     assert sm.status == "partial"
     assert f"{root}/proc/500/smaps" in sm.stderr.decode()
@@ -349,7 +339,7 @@ def test_shell_user_meets_permission_errors(shell):
     # the readable fd directories (kernel threads, the shell's own) were listed; the shell's
     # own dma-buf fd was read
     assert st["fdinfo"] == "ok"
-    assert grep_lines(run.sec("fdinfo").content)[0][0].startswith(f"{root}/proc/3000/fdinfo/")
+    assert [p.rsplit("/", 1)[0] for p in fdinfo_files(run)] == [f"{root}/proc/3000/fdinfo"]
     assert st["maps"] == "partial" and f"{root}/proc/500/maps" in run.sec("maps").stderr.decode()
     assert st["bufinfo"] == "denied"
     assert st["files"] == "partial" and "dmabuf/buffers" in run.sec("files").stderr.decode()
@@ -414,7 +404,7 @@ def test_odd_root_paths(shell, rootname):
 
 
 def test_one_process_only(shell):
-    """toybox ls prints no header for a lone directory: the collector names it twice."""
+    """ls prints no header for a lone directory: the collector names an empty file too."""
     t = DeviceTree("a13-5.15", base=False)
     t.add_process(4242, "only", cmdline=("only",), uid=1000)
     b = t.add_buffer(8192, name="solo")
@@ -423,10 +413,9 @@ def test_one_process_only(shell):
     run = run_collector(root, shell)
     assert run.statuses()["fdlinks"] == "ok"
     fl = run.sec("fdlinks").content.decode()
-    assert fl.count(f"{root}/proc/4242/fd") == 2     # the doubled listing, each with its header
-    lines = grep_lines(run.sec("fdinfo").content)
-    assert sorted({p for p, _ in lines}) == [f"{root}/proc/4242/fdinfo/6", f"{root}/proc/4242/fdinfo/7"]
-    assert len(lines) == 2 * len(file_lines(root / "proc/4242/fdinfo/6"))   # each read once
+    assert fl.startswith(f"{root}/proc/4242/fd")     # the empty file's line is not shown
+    assert fl.count(f"{root}/proc/4242/fd") == 1
+    assert sorted(fdinfo_files(run)) == [f"{root}/proc/4242/fdinfo/6", f"{root}/proc/4242/fdinfo/7"]
 
 
 def test_arguments_and_tmp(shell, tmp_path):
@@ -519,5 +508,5 @@ def test_committed_fixtures(gen, shell):
     assert st["bufinfo"] == "missing" and st["status"] == "ok" and st["cmdline"] == "ok"
     # the only dma-buf fd the shell can see is its own screenrecord's
     shell_pids = {pid for pid, p in truth["processes"].items() if p["uid"] == 2000}
-    assert {p.split("/proc/")[1].split("/")[0] for p, _ in grep_lines(run.sec("fdinfo").content)} == shell_pids
+    assert {p.split("/proc/")[1].split("/")[0] for p in fdinfo_files(run)} == shell_pids
     assert b"/dmabuf_rss:" in run.sec("files").content

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from collector_support import SHELLS, base_dir, grep_lines, run_collector
+from collector_support import SHELLS, base_dir, fdinfo_files, grep_lines, run_collector
 from droidtrack.synth import DeviceTree, generate_large
 
 pytestmark = pytest.mark.skipif(not (shutil.which("strace") and shutil.which("toybox") and shutil.which("busybox")),
@@ -62,7 +62,7 @@ def test_spawn_count_is_constant(shell, small_tree, large_tree):
     # everything was read: every dma-buf fd's fdinfo, every dma-buf mapping
     want = {f"{lroot}/proc/{pid}/fdinfo/{fd}" for b in ltruth["buffers"] for pid, h in b["holders"].items()
             for fd in h["fds"]}
-    got = {p for p, _ in grep_lines(large.sec("fdinfo").content)}
+    got = set(fdinfo_files(large))
     assert got == want
     nmaps = sum(len(h["maps"]) for b in ltruth["buffers"] for h in b["holders"].values())
     assert len([l for l in large.sec("maps").content.split(b"\n") if l]) == nmaps

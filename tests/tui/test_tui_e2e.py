@@ -64,4 +64,4 @@ async def test_top_on_the_demo_device(tmp_path):
         # a capture of the live stream can be saved and is the collector's framed stream
         await pilot.press("s")
         saved = list(tmp_path.glob("*.dtc"))
-        assert len(saved) == 1 and b" HDR v=1" in saved[0].read_bytes()[:200]
+        assert len(saved) == 1 and b" HDR v=2 proc=" in saved[0].read_bytes()[:200]

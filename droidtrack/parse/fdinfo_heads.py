@@ -1,0 +1,127 @@
+"""The dma-buf fdinfo files of a v2 collector stream, as `head` printed them (formats.md §2).
+
+The collector reads `ROOT/proc/<pid>/fdinfo/<fd>` through a symbolic link whose name holds the
+run's token (`link`, the stream's `proc=`), so each file comes after a line
+"==> <link>/<pid>/fdinfo/<fd> <==" that no file content can spell (see parse/headout.py). This
+gives the same records as `fdinfo.parse_grep` gives for v1's `grep -H` lines:
+
+- a file exactly as the kernel prints it (pos, flags, mnt_id, [ino], [size, count, exp_name,
+  [name]]) is read with one regular-expression match, over the whole text at once;
+- every other file (a name holding a newline, fd locks, odd values) is handed to
+  `fdinfo.parse_grep` as the lines grep would have printed, so that one set of rules decides.
+
+Record `line` numbers count the lines of this text (the header is a file's line).
+"""
+from __future__ import annotations
+
+import re
+
+from droidtrack.parse import fdinfo as _fdinfo
+from droidtrack.parse.fdinfo import FdInfo, _Ints, _mk
+from droidtrack.problems import ParseResult, Problem
+
+SOURCE = "fdinfo"
+_cache: dict[str, re.Pattern] = {}
+
+
+def _fast(link: str) -> re.Pattern:
+    pat = _cache.get(link)
+    if pat is None:
+        d = "[0-9]{1,4000}"
+        hdr = re.escape("==> " + link)
+        pat = re.compile(
+            hdr + r"/(?P<pid>[0-9]{1,12})/fdinfo/(?P<fd>[0-9]{1,12}) <==\n"
+            r"pos:\t(?P<pos>-?" + d + r")\n"
+            r"flags:\t(?P<flags>[0-7]{1,30})\n"
+            r"mnt_id:\t(?P<mnt>-?" + d + r")\n"
+            r"(?:ino:\t(?P<ino>" + d + r")\n)?"
+            r"(?:size:\t(?P<size>" + d + r")\n"
+            r"count:\t(?P<count>-?" + d + r")\n"
+            r"exp_name:\t(?P<exp>[^\n]*)\n"
+            r"(?:name:\t(?P<name>[^\n]*)\n)?)?"
+            # the file ends here: head's newline and the next header, a new run, or the end
+            r"(?=\n" + hdr + r"/|" + hdr + r"\.e <==\n|\Z)")
+        if len(_cache) > 64:
+            _cache.clear()
+        _cache[link] = pat
+    return pat
+
+
+def parse(text: str, link: str, root: str) -> ParseResult[FdInfo]:
+    """One FdInfo per (pid, fd) file, in the order read (the odd files after the others)."""
+    out: ParseResult[FdInfo] = ParseResult()
+    probs = out.problems
+    recs = out.records
+    append = recs.append
+    seen: set[tuple[int, int]] = set()
+    dec = _Ints()
+    octal = _Ints(8)
+    mk = _mk
+    gaps: list[str] = []
+    last = 0
+    line = 1
+    for m in _fast(link).finditer(text):
+        pid, fd, ps, flags, mnt, ino, size, count, exp, name = m.groups()
+        if (name is not None and link in name) or (exp is not None and link in exp):
+            continue    # a last line without its newline ran into the next run's header: odd
+        start = m.start()
+        if start > last:
+            # (less head's newline before this header)
+            gaps.append(text[last:start - 1] if text[start - 1] == "\n" else text[last:start])
+        line += text.count("\n", last, start)
+        last = m.end()
+        key = (dec[pid], dec[fd])
+        if key in seen:
+            probs.append(Problem(SOURCE, "this fd's file appears twice in the section: the first is kept",
+                                 line=line, path=f"/proc/{pid}/fdinfo/{fd}"))
+            continue
+        seen.add(key)
+        if size is None:
+            append(mk(key[0], key[1], None, None, None, None, None if ino is None else dec[ino],
+                      octal[flags], dec[mnt], dec[ps], line))
+        else:
+            append(mk(key[0], key[1], dec[size], dec[count], exp.strip(" \t"), name,
+                      None if ino is None else dec[ino], octal[flags], dec[mnt], dec[ps], line))
+    if last < len(text):
+        gaps.append(text[last:])
+    odd = _grep_text(gaps, link, root, probs)
+    if odd:
+        res = _fdinfo.parse_grep(odd, root)
+        probs.extend(res.problems)
+        for r in res.records:
+            key = (r.pid, r.fd)
+            if key in seen:
+                probs.append(Problem(SOURCE, "this fd's file appears twice in the section: the first is kept",
+                                     path=f"/proc/{r.pid}/fdinfo/{r.fd}"))
+                continue
+            seen.add(key)
+            append(r)
+    return out
+
+
+def _grep_text(gaps: list[str], link: str, root: str, probs: list[Problem]) -> str:
+    """The files in the text the fast match left, as `grep -H ''` lines."""
+    split = "\n==> " + link + "/"
+    run = "==> " + link + ".e <==\n"
+    out: list[str] = []
+    for gap in gaps:
+        if not gap:
+            continue                      # head's newline between two files read fast
+        pieces = ("" if gap.startswith("\n") else "\n") + gap
+        pieces = pieces.split(split)
+        stray = pieces[0].replace(run, "").strip("\n")
+        if stray:
+            probs.append(Problem(SOURCE, "text outside any fdinfo file: skipped", text=stray[:80]))
+        for piece in pieces[1:]:
+            path, sep, body = piece.partition(" <==\n")
+            if body.endswith(run):
+                body = body[:-len(run)]
+            if not sep or "\n" in path:
+                probs.append(Problem(SOURCE, "a file header cut short: skipped", text=piece[:80]))
+                continue
+            if not body:
+                continue                  # an empty file: grep prints nothing
+            pre = f"{root}/proc/{path}:"
+            t = pre + body.replace("\n", "\n" + pre)
+            out.append(t[:-len(pre)] if body.endswith("\n") else t + "\n")
+    return "".join(out)
