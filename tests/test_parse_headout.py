@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from droidtrack.parse import fdinfo, fdinfo_heads
-from droidtrack.parse.headout import drop_cut_header, split_heads
+from droidtrack.parse.headout import as_grep_lines, drop_cut_header, split_heads
 
 LINK = ".droidtrack.4242.T0k3nXyZ0123456789abcdef"
 
@@ -141,3 +141,9 @@ def test_fdinfo_heads_generated(contents, run):
 def test_fdinfo_heads_never_raises(text):
     fdinfo_heads.parse(text, LINK, "")
     fdinfo_heads.parse(f"==> {LINK}/1/fdinfo/2 <==\n" + text, LINK, "/r")
+
+
+def test_as_grep_lines_is_what_grep_printed():
+    files = [(f"{100 + i}/fdinfo/{i}", c) for i, c in enumerate(KERNEL + ODD)]
+    got = as_grep_lines(head_output(files, [2, 100]), LINK.encode(), b"/r/proc/")
+    assert got.decode("utf-8", "backslashreplace") == grep_text(files, "/r")

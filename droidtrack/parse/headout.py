@@ -60,3 +60,17 @@ def drop_cut_header(data: bytes, link: bytes) -> bytes:
                 best = k
                 break
     return data[:len(data) - best] if best else data
+
+
+def as_grep_lines(data: bytes, link: bytes, procdir: bytes) -> bytes:
+    """head's output as `grep -H ''` would have printed the same files: every line with the
+    file's path (procdir + path below the link) and ':' before it (for tools and tests that read
+    v1's shape; the parsers read head's output itself)."""
+    out = []
+    for rel, body in split_heads(data, link)[0]:
+        if not body:
+            continue
+        pre = procdir + rel + b":"
+        t = pre + body.replace(b"\n", b"\n" + pre)
+        out.append(t[:-len(pre)] if body.endswith(b"\n") else t + b"\n")
+    return b"".join(out)

@@ -221,6 +221,18 @@ class RawFacts:
     total_line: str = ""
 
 
+def fdinfo_grep(f) -> bytes:
+    """The fdinfo section as v1's grep printed it: "/proc/PID/fdinfo/FD:line" (v2 streams carry
+    head's output, Section.form "head")."""
+    from droidtrack.parse.headout import as_grep_lines
+    sec = f.get("fdinfo")
+    if sec is None:
+        return b""
+    if sec.form != "head":
+        return sec.content
+    return as_grep_lines(sec.content, f.proc.encode(), f.root.encode() + b"/proc/")
+
+
 def parse_raw(capture: bytes) -> tuple[RawFacts, list[str]]:
     from droidtrack import frames
     out: list[str] = []
@@ -252,7 +264,7 @@ def parse_raw(capture: bytes) -> tuple[RawFacts, list[str]]:
         elif line.startswith("Total ") and "devices attached" in line:
             cur = None
     # fdinfo: "/proc/PID/fdinfo/FD:key:\tvalue"
-    for line in (f.get("fdinfo").text() if f.get("fdinfo") else "").split("\n"):
+    for line in fdinfo_grep(f).decode("utf-8", "backslashreplace").split("\n"):
         m = re.match(r"^/proc/(\d+)/fdinfo/(\d+):([a-z_]+):\t(.*)$", line)
         if m:
             r.fdinfo.setdefault((int(m.group(1)), int(m.group(2))), {})[m.group(3)] = m.group(4)
