@@ -257,15 +257,13 @@ def parse_smaps(text: str, root: str, *, fast: bool = True) -> ParseResult[Smaps
         if match is not None:
             m = match(text, pos)
             if m is not None:
-                p = m.group("p")
+                p, pid, s, e, _perms, _off, _dev, ino, _name, _plain, _anon, rss, pss, sep = m.groups()
                 end = m.end()
-                sep = m.group("sep")
-                if sep is not None or not startswith(p + "-", end):
+                if sep is not None or not startswith(p, end) or not startswith("-", end + len(p)):
                     if grp is not None:
                         recs.append(mk(grp[0], grp[1], grp[2], grp[3], grp[4], grp[5], grp[6]))
                         grp = None
-                    recs.append(mk(int(m.group("pid")), int(m.group("s"), 16), int(m.group("e"), 16),
-                                   int(m.group("ino")), int(m.group("rss")) * 1024, int(m.group("pss")) * 1024,
+                    recs.append(mk(int(pid), int(s, 16), int(e, 16), int(ino), int(rss) * 1024, int(pss) * 1024,
                                    i + 1))
                     i += count("\n", pos, end)
                     pos = end
