@@ -88,8 +88,9 @@ class Rules:
         (lower-cased). Each distinct value is matched once."""
         cache = self._memo(key)
         keyed = cache.get(None)
-        if keyed is None:   # (bit, patterns) of the rules that have this key
-            keyed = cache[None] = tuple((i, r.patterns[key]) for i, r in enumerate(self.rules) if key in r.patterns)
+        if keyed is None:
+            keyed = cache[None] = self._keyed(key)
+        rules, anyone = keyed
         mask = 0
         for v in values:
             m = cache.get(v)
@@ -99,12 +100,27 @@ class Rules:
                     cache[None] = keyed
                 low = v.lower()
                 m = 0
-                for i, pats in keyed:
-                    if any(p.match(low) for p in pats):
-                        m |= 1 << i
+                if anyone is None or anyone.match(low):
+                    for i, pats in rules:
+                        if any(p.match(low) for p in pats):
+                            m |= 1 << i
                 cache[v] = m
             mask |= m
         return mask
+
+    def _keyed(self, key: str) -> tuple[tuple[tuple[int, tuple[re.Pattern, ...]], ...], re.Pattern | None]:
+        """(bit, patterns) of the rules that have this key, and one pattern matching what any of
+        them matches (most values match no rule: one regex call tells so), or None if their
+        patterns cannot be joined into one."""
+        rules = tuple((i, r.patterns[key]) for i, r in enumerate(self.rules) if key in r.patterns)
+        pats = [p for _, ps in rules for p in ps]
+        anyone = None
+        if pats and len({p.flags for p in pats}) == 1:
+            try:
+                anyone = re.compile("|".join(f"(?:{p.pattern})" for p in pats), pats[0].flags)
+            except (re.error, RecursionError, OverflowError):
+                anyone = None
+        return rules, anyone
 
     def _decide(self, exporter_mask: int, name_mask: int, held: bool, holder_mask: int,
                 package_mask: int) -> tuple[str, str]:
