@@ -120,6 +120,10 @@ class Builder:
         # per-process references that could not be joined to a buffer: pid -> {"fds": n, "bytes": b}
         self.unjoined: dict[int, dict[str, int]] = {}
         self.identity_complete = True    # False when some references had no identity to join on
+        # mappings of buffers without identity (anon_inode:dmabuf): (pid, start) -> MapRef, for a
+        # source that names them later (memtrack lists its VMAs)
+        self.legacy_maps: dict[tuple[int, int], MapRef] = {}
+        self.anon_pids: set[int] = set()   # processes with such references (fd links or maps)
         # holdings known only by kind, from processed dumps: buffer key -> {pid: Holding(by=...)}
         self.explicit_holdings: dict[str, dict[int, Holding]] = {}
         self._anon = 0

@@ -67,6 +67,9 @@ def feed_frames(b: Builder, fr: _frames.Frames) -> None:
     _feed_processes(b, fr, root, access)
     _feed_buffers(b, fr, root, files)
     _feed_refs(b, fr, root, access)
+    from droidtrack import secondary
+    secondary.feed_memtrack_files(b, files)
+    _anonymous_refs_problem(b)
     _feed_dumps(b, fr)
     _coverage(b, fr, access, files)
 
@@ -308,6 +311,8 @@ def _feed_refs(b: Builder, fr: _frames.Frames, root: str, access: dict[str, list
                 continue  # joined above, or fdinfo says it is no dma-buf (any more): the fd was reused
             b.unjoined_ref(pid, "fds", None)
             b.identity_complete = False
+            if l.legacy:
+                b.anon_pids.add(pid)
     if no_inode:
         _join_without_inode(b, no_inode)
 
@@ -329,6 +334,8 @@ def _feed_refs(b: Builder, fr: _frames.Frames, root: str, access: dict[str, list
             ref = mk_ref(start, m.end, m.offset, m.perms, None if sv is None else sv.rss,
                          None if sv is None else sv.pss)
             if m.legacy:
+                b.legacy_maps[(m.pid, start)] = ref
+                b.anon_pids.add(m.pid)
                 b.unjoined_ref(m.pid, "maps", m.end - start)
                 b.identity_complete = False
                 continue
@@ -352,6 +359,20 @@ def _feed_refs(b: Builder, fr: _frames.Frames, root: str, access: dict[str, list
         p = b.processes[pid]
         if mt is not None and p.maps_readable is None:
             p.maps_readable = True
+
+
+def _anonymous_refs_problem(b: Builder) -> None:
+    """Say once, in plain words, what a kernel without dma-buf identity (before 5.3: every fd
+    link and mapping says anon_inode:dmabuf) leaves unjoined, once memtrack had its chance."""
+    left = {pid: b.unjoined[pid] for pid in b.anon_pids if pid in b.unjoined}
+    fds = sum(u["fds"] for u in left.values())
+    maps = sum(u["maps"] for u in left.values())
+    if fds or maps:
+        b.problems.append(Problem("identity", f"dma-buf fds and mappings carry no identity on this kernel "
+                                  f"(anon_inode:dmabuf, before 5.3): {fds} fds and {maps} mappings in "
+                                  f"{len(left)} processes are counted per process (reported.unjoined_*), "
+                                  "not joined to buffers; buffers nobody is seen holding are unattributed, "
+                                  "not kernel-only"))
 
 
 def _join_without_inode(b: Builder, recs: list) -> None:

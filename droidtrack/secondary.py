@@ -58,17 +58,24 @@ def feed_files(b: Builder, files: dict[str, list]) -> None:
     if files.get("dmaprocs"):
         for path, lines in _by_path(files["dmaprocs"]).items():
             feed_dmaprocs(b, _text(lines))
-    if files.get("pid:memtrack"):
-        entries = []
-        for path, lines in _by_path(files["pid:memtrack"]).items():
-            res = p_memtrack.parse(_text(lines))
-            b.problems.extend(res.problems)
-            entries.extend(res.records)
-        feed_memtrack(b, entries)
+    # memtrack (pid:memtrack, memtrack_debug) is fed by feed_memtrack_files once buffers and
+    # references are in: it adopts bufinfo rows and legacy mappings
+
+
+def feed_memtrack_files(b: Builder, files: dict[str, list]) -> None:
+    """/proc/<pid>/memtrack and debugfs memtrack from the collector's `files` section."""
+    entries: list = []
+    for path, lines in _by_path(files.get("pid:memtrack", ())).items():
+        res = p_memtrack.parse(_text(lines))
+        b.problems.extend(res.problems)
+        entries.extend(res.records)
+    debug = None
     if files.get("memtrack_debug"):
         res = p_memtrack.parse_debug(_text(files["memtrack_debug"]))
         b.problems.extend(res.problems)
         b.reported["memtrack.debug_total"] = sum(r.size for r in res.records)
+        debug = res.records
+    feed_memtrack(b, entries, debug)
 
 
 def feed_ion_debugfs(b: Builder, lines: list[tuple]) -> None:
@@ -124,41 +131,103 @@ def feed_dmaprocs(b: Builder, text: str) -> None:
     b.sources["dmaprocs"] = SourceStatus("ok", f"{len(res.records)} records")
 
 
-def feed_memtrack(b: Builder, entries: list) -> None:
-    """/proc/<pid>/memtrack (2016 RFC). Its ids are not inodes: they name buffers only where no
-    inode-identified source did; otherwise they are per-process figures."""
-    if not entries:
+def feed_memtrack(b: Builder, entries: list, debug: list | None = None) -> None:
+    """/proc/<pid>/memtrack (2016 RFC) and its debugfs list. Its ids are not inodes: where an
+    inode-identified source named the buffers, memtrack only gives per-process figures.
+
+    Otherwise (a 4.9 kernel: bufinfo rows have no identity, fd links and maps all say
+    anon_inode:dmabuf) memtrack ids become the buffers. Each adopts one bufinfo row of the same
+    size (rows of one size are indistinguishable, so a field is taken only where all of them
+    agree), and the mappings read from maps/smaps at the VMAs memtrack lists. Bufinfo rows no id
+    adopted stay as buffers of their own: with every holding process covered by memtrack they
+    are held by no process. The debugfs list adds the ids no process references."""
+    if not entries and not debug:
         return
     for e in entries:
         _add(b.process(e.pid).reported, "memtrack", e.size)
     if any(k.startswith("ino:") for k in b.buffers):
         b.sources["memtrack"] = SourceStatus("ok", f"{len(entries)} entries (per-process figures)")
         return
+    sizes: dict[int, int] = {}
+    tags: dict[int, str] = {}
+    for r in debug or ():
+        sizes.setdefault(r.ident, r.size)
+        if r.tag:
+            tags.setdefault(r.ident, r.tag)
     for e in entries:
-        key = f"memtrack:{e.ident}"
+        sizes.setdefault(e.ident, e.size)
+        if e.tag:
+            tags.setdefault(e.ident, e.tag)
+    # bufinfo rows without identity, by size, in the kernel's order
+    rows: dict[int, list[str]] = defaultdict(list)
+    for k, d in b.buffers.items():
+        if k.startswith("bufinfo:") and d.inode is None and d.size is not None:
+            rows[d.size].append(k)
+    by_size_rows = {size: [b.buffers[k] for k in keys] for size, keys in rows.items()}
+    drafts: dict[int, BufferDraft] = {}
+    unmatched = 0
+    for ident in sorted(sizes):
+        key = f"memtrack:{ident}"
         d = b.buffers.get(key)
         if d is None:
             d = b.buffers[key] = BufferDraft(key)
+        drafts[ident] = d
         d.sources.add("memtrack")
-        d.offer("size", e.size, "memtrack", {"memtrack": 1})
-        if e.tag:
-            d.offer("name", e.tag, "memtrack", {"memtrack": 1})
+        d.offer("size", sizes[ident], "memtrack", {"memtrack": 1})
+        if ident in tags:
+            d.offer("name", tags[ident], "memtrack", {"memtrack": 1})
+        same = rows.get(sizes[ident])
+        if same:
+            row = b.buffers.pop(same.pop(0))
+            d.sources.update(row.sources)
+            peers = by_size_rows[sizes[ident]]
+            for f in ("exporter", "count"):
+                vals = {getattr(r, f) for r in peers}
+                if len(vals) == 1 and getattr(row, f) is not None:
+                    d.offer(f, getattr(row, f), row.provenance.get(f, "bufinfo"), {row.provenance.get(f, "bufinfo"): 0})
+            if len({r.attached for r in peers}) == 1:
+                d.attached = row.attached
+            d.provenance.setdefault("bufinfo", "a bufinfo row of the same size (rows carry no identity)")
+        elif rows:
+            unmatched += 1
+    if unmatched:
+        b.problems.append(Problem("memtrack", f"{unmatched} memtrack buffers have no bufinfo row of their size: "
+                                  "bufinfo and memtrack disagree (a buffer came or went between the reads)"))
+    legacy = b.legacy_maps
+    per_pid: dict[int, int] = defaultdict(int)
+    for e in entries:
+        d = drafts[e.ident]
+        per_pid[e.pid] += 1
         if e.vmas:
             for (start, end, flags, pgoff) in e.vmas:
-                b.add_map_ref(d, e.pid, MapRef(start=start, end=end, offset=pgoff, perms=flags))
+                ref = legacy.pop((e.pid, start), None)
+                if ref is None:
+                    ref = MapRef(start=start, end=end, offset=pgoff, perms=flags.rstrip("#-"))
+                else:
+                    u = b.unjoined.get(e.pid)
+                    if u and u["maps"]:
+                        u["maps"] -= 1
+                        u["bytes"] = max(u["bytes"] - (ref.end - ref.start), 0)
+                b.add_map_ref(d, e.pid, ref)
         else:
-            # the file lists the buffer for this process without a mapping: held by handle/fd
-            d.fds.setdefault(e.pid, [])
+            # listed for this process without a mapping: held by a handle (an fd; its number unknown)
+            b.explicit_holdings.setdefault(d.key, {})[e.pid] = Holding(by="fd")
             d.provenance.setdefault("holders", "memtrack (handles; fd numbers unknown)")
-    # bufinfo rows without inodes describe the same buffers; they cannot be matched to memtrack ids
-    anon = [k for k in b.buffers if k.startswith("bufinfo:")]
-    if anon:
-        for k in anon:
-            del b.buffers[k]
-        b.problems.append(Problem("memtrack", f"bufinfo has no inodes on this kernel: its {len(anon)} rows "
-                                  "cannot be matched to memtrack ids, so buffers come from memtrack and "
-                                  "bufinfo only gives the total"))
-    b.sources["memtrack"] = SourceStatus("ok", f"{len(entries)} entries")
+    # the legacy fd links of a process memtrack lists are its memtrack buffers
+    explained = [pid for pid, u in b.unjoined.items() if pid in per_pid]
+    for pid in explained:
+        u = b.unjoined[pid]
+        u["fds"] = 0
+        if not u["maps"]:
+            del b.unjoined[pid]
+    left = sum(len(v) for v in rows.values())
+    if not b.unjoined and not unmatched:
+        b.identity_complete = True      # every reference was joined through memtrack
+    if left:
+        b.problems.append(Problem("memtrack", f"{left} bufinfo rows were adopted by no memtrack id: "
+                                  "buffers no process references" + ("" if b.identity_complete else
+                                                                     " (or not joined)")))
+    b.sources["memtrack"] = SourceStatus("ok", f"{len(entries)} entries, {len(drafts)} buffers")
 
 
 # ---- framework dumps --------------------------------------------------------------------------
