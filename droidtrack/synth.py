@@ -335,6 +335,8 @@ class DeviceTree:
                 "holders": {str(pid): {"fds": sorted(f), "maps": [m.to_json(m.rss // nmaps) for m in ms]}
                             for pid, (f, ms) in sorted(h.items())},
             })
+            if self.g["memtrack"]:
+                bufs[-1]["memtrack_id"] = b.memtrack_id   # the RFC's identifier (not an inode)
         procs = {}
         for pid, p in sorted(self.processes.items()):
             procs[str(pid)] = {
