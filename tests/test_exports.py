@@ -39,7 +39,7 @@ def test_csv_escapes_hostile_names():
     procs[1234] = Process(1234, "x", ('evil,"name"\nwith newline',), fds_readable=True)
     text = csv_out.dumps([f.snap(f.base_buffers(), procs=procs)])
     rows = list(csv.reader(io.StringIO(text)))
-    assert any(r[3] == 'evil,"name"\\x0awith newline' for r in rows)
+    assert any(r[3] == 'evil,"name"\\nwith newline' for r in rows)
     assert all(len(r) == len(csv_out.HEADER) for r in rows)
 
 

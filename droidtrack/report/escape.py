@@ -4,7 +4,7 @@ Every name in a report (buffer names, process names, command lines, exporter nam
 comes from the device, and a buffer name alone may be 31 arbitrary bytes:
 `<img src=x onerror=alert(1)>`, `|`, backticks, `[x](javascript:…)`, newlines, ESC.
 
-- `visible(s)`: control and invisible characters (C0/C1 controls, DEL, Unicode format characters
+- `visible(s)` (`output.text.safe`, shared with every presenter): control and invisible characters (C0/C1 controls, DEL, Unicode format characters
   such as bidi overrides and zero-width joiners, line/paragraph separators) become `\\xNN` /
   `\\uNNNN` text, so a name is always one line and shows what it really contains. A backslash is
   kept as is (names may contain them); `visible` is for display, not a reversible encoding.
@@ -17,32 +17,14 @@ comes from the device, and a buffer name alone may be 31 arbitrary bytes:
 from __future__ import annotations
 
 import html
-import unicodedata
+
+from droidtrack.output.text import safe as visible
 
 # the ASCII punctuation that can start Markdown syntax (links, images, code, emphasis, HTML, entities,
 # tables, autolinks, math); "." "-" "/" "," and friends stay readable
 _PUNCT = frozenset("\\`*_{}[]()<>#+!|&~:@$=")
 
-
-def _vis_char(c: str) -> str:
-    o = ord(c)
-    if o < 0x20 or o == 0x7F:
-        return {"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(c, f"\\x{o:02x}")
-    if 0x80 <= o < 0xA0:
-        return f"\\x{o:02x}"
-    cat = unicodedata.category(c)
-    if cat in ("Cf", "Zl", "Zp", "Co", "Cs", "Cn"):
-        return f"\\u{o:04x}" if o <= 0xFFFF else f"\\U{o:08x}"
-    return c
-
-
-def visible(s: object) -> str:
-    if s is None:
-        return ""
-    s = str(s)
-    if s.isprintable():
-        return s
-    return "".join(_vis_char(c) if not c.isprintable() or c in "\u2028\u2029" else c for c in s)
+__all__ = ["visible", "short", "h", "md"]
 
 
 def short(s: str, n: int) -> str:

@@ -4,31 +4,13 @@ exporters, attached devices, error messages quoting them) goes through `safe()` 
 as the four characters `\\x1b` instead of reaching the terminal."""
 from __future__ import annotations
 
-import re
 import time
 
 from rich.text import Text
 
-# C0, DEL, C1, and the invisible format characters that can reorder or hide text (bidi overrides,
-# zero-width spaces, line/paragraph separators).
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
-_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+from droidtrack.output.text import safe
 
-
-def _esc(m: re.Match) -> str:
-    c = m.group(0)
-    if c in _NAMED:
-        return _NAMED[c]
-    o = ord(c)
-    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
-
-
-def safe(s: object) -> str:
-    """A device string with every control or invisible-format character replaced by a visible escape."""
-    if s is None:
-        return ""
-    s = s if isinstance(s, str) else str(s)
-    return _UNSAFE.sub(_esc, s)
+__all__ = ["safe", "lit", "Cell"]
 
 
 def lit(s: object, style: str = "") -> Text:
