@@ -289,8 +289,10 @@ begin procfiles
 if [ -s "$W.hl" ]; then
   # -s: the paths are at least 30 bytes (".droidtrack.1.<token>/1/status" with a token of 8
   # characters; the host's has 24), so with the kernel's 8 bytes per pointer 1.6 MB of them stay
-  # below its 2 MiB limit (8 MiB stack)
-  xargs -s 1600000 head -n 100000000 "$TP.e" < "$W.hl" 2>"$W.err"; rc=$?
+  # below its 2 MiB limit (8 MiB stack). env (which execs head: no process more): busybox's xargs
+  # runs its head applet inside itself, which clobbers the paths it has read for the next run
+  # (busybox 1.35: "749/fdinfo/15" became "749/fo/15").
+  xargs -s 1600000 env head -n 100000000 "$TP.e" < "$W.hl" 2>"$W.err"; rc=$?
   st $rc 0 "$W.err" "$W.hl"; end procfiles $rc $S
 else
   end procfiles 2 missing

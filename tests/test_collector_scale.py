@@ -83,3 +83,30 @@ def test_spawn_count_normal_phone_tree(shell):
     assert run.rc == 0
     assert run.procs is not None and run.procs <= 15
     assert os.listdir(root) and run.leftovers == []
+
+
+@pytest.fixture(scope="module")
+def many_fds_tree():
+    # 100,000 small files: in memory where there is a tmpfs (on a disk this takes half a minute)
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    d = Path(tempfile.mkdtemp(prefix="manyfds-", dir=shm or base_dir()))
+    t = generate_large(d / "root", processes=600, buffers=20000, refs=60000, seed=11)
+    yield d / "root", t.truth()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.parametrize("shell", ["mksh-static+toybox", "busybox"])
+def test_head_list_in_several_xargs_runs(shell, many_fds_tree):
+    """40,000 fdinfo paths take two head runs: every file is read, under its own name (busybox's
+    xargs running its head applet inside itself lost bytes of the next run's paths)."""
+    root, truth = many_fds_tree
+    run = run_collector(root, shell, timeout=300)
+    assert run.rc == 0 and run.fr.complete and not run.fr.problems
+    assert all(s == "ok" for s in run.statuses().values()), run.statuses()
+    want = {f"{root}/proc/{pid}/fdinfo/{fd}" for b in truth["buffers"] for pid, h in b["holders"].items()
+            for fd in h["fds"]}
+    assert len(want) > 36000
+    files = fdinfo_files(run)
+    assert set(files) == want
+    for path in list(want)[::997]:
+        assert files[path] == Path(path).read_bytes()
