@@ -3,6 +3,7 @@
 # them, unread and uninterpreted, as one framed stream on stdout (see docs/capture-format.md).
 #
 #   collect.sh --token TOKEN [--root DIR] [--tmp DIR] [--dumpsys] [--dmabuf-dump]
+#              [--fd-inodes auto|always|never]
 #
 # Portable: POSIX sh as found in Android's mksh, dash and busybox sh, with toybox (or busybox)
 # applets only. It spawns a constant number of processes however many processes the device runs
@@ -22,7 +23,7 @@
 # - The shell works in TMPD (so that those paths are short): a relative --root or --tmp is made
 #   absolute first.
 # - Applet options, and what Android's older toybox (0.7.x, Android 9-10) may lack:
-#   ls -n, -1 -q; sed -n; grep -H -E -e -r -A -l; head -n with several files (old and stable;
+#   ls -n, -1 -q, -i -L (fdstat only); sed -n; grep -H -E -e -r -A -l; head -n with several files (old and stable;
 #   every head run gets the empty "$TP.e" first, so that it prints headers even for an xargs
 #   chunk of one path); ln -s; xargs -s, -0 (-0 only for smaps with a --root holding characters
 #   outside [A-Za-z0-9/._,+@%=:-]).
@@ -31,6 +32,7 @@ ROOT=
 TMPD=
 DUMPSYS=0
 DMABUF_DUMP=0
+FDI=auto
 while [ $# -gt 0 ]; do
   case $1 in
     --token) T=$2; shift ;;
@@ -38,12 +40,17 @@ while [ $# -gt 0 ]; do
     --tmp) TMPD=$2; shift ;;
     --dumpsys) DUMPSYS=1 ;;
     --dmabuf-dump) DMABUF_DUMP=1 ;;
+    --fd-inodes) FDI=$2; shift ;;
     *) echo "collect.sh: unknown argument" >&2; exit 64 ;;
   esac
   shift
 done
 case $T in
   ''|*[!A-Za-z0-9]*) echo "collect.sh: --token must be a non-empty alphanumeric string" >&2; exit 64 ;;
+esac
+case $FDI in
+  auto|always|never) ;;
+  *) echo "collect.sh: --fd-inodes takes auto, always or never" >&2; exit 64 ;;
 esac
 ROOT=${ROOT%/}
 [ -n "$TMPD" ] || TMPD=${TMPDIR:-/data/local/tmp}
@@ -299,6 +306,40 @@ else
 fi
 
 # ---- smaps of the processes mapping dma-bufs ---------------------------------------------
+# ---- fdstat: the inode of every fd, where fdinfo names no inode ------------------------------
+# Kernels 5.3 to 5.13 (without ACK's backport of fdinfo's ino:) give each dma-buf an inode of its
+# own but print it in no per-fd file: stat(2) through /proc/PID/fd/N is the only way to it
+# (libdmabufinfo's fallback too). `ls -i -L -n` over the fd directories stats every fd: one more
+# process, only when needed. auto: on a device (a --root tree's links point nowhere) and when the
+# first dma-buf fdinfo that can be read has exp_name: and no ino:, read with builtins only.
+noino() {
+  k=0
+  while [ $k -lt 8 ] && IFS= read -r f; do
+    k=$((k + 1))
+    case $f in */fdinfo/*) ;; *) return 1 ;; esac
+    e=0; i=0; r=0
+    { while IFS= read -r l; do
+        r=1
+        case $l in exp_name:*) e=1 ;; ino:*) i=1 ;; esac
+      done < "$f"; } 2>/dev/null
+    [ $r -eq 1 ] || continue
+    [ $e -eq 1 ] && [ $i -eq 0 ] && return 0
+    return 1
+  done < "$W.hl"
+  return 1
+}
+if [ "$FDI" = always ] || { [ "$FDI" = auto ] && [ -z "$ROOT" ] && [ -s "$W.hl" ] && noino; }; then
+  begin fdstat
+  set -- "$TP"/[0-9]*/fd/
+  if [ -e "$1" ]; then
+    [ $# -eq 1 ] && set -- "$TP.e" "$1"
+    ls -i -L -n "$@" 2>"$W.err"; rc=$?
+    st $rc $#; end fdstat $rc $S
+  else
+    end fdstat 2 missing
+  fi
+fi
+
 begin smaps
 if [ -s "$W.sml" ]; then
   # the VMA line and the 5 lines after it reach Rss and Pss on every kernel (4.9: Size, Rss,

@@ -16,6 +16,7 @@ from droidtrack.parse import bufinfo as p_bufinfo
 from droidtrack.parse import fdinfo as p_fdinfo
 from droidtrack.parse import fdinfo_heads as p_fdinfo_heads
 from droidtrack.parse import fdlinks as p_fdlinks
+from droidtrack.parse import fdstat as p_fdstat
 from droidtrack.parse import maps as p_maps
 from droidtrack.parse import procfs as p_procfs
 from droidtrack.parse import stderr as p_stderr
@@ -313,8 +314,9 @@ def _feed_refs(b: Builder, fr: _frames.Frames, root: str, access: dict[str, list
             b.identity_complete = False
             if l.legacy:
                 b.anon_pids.add(pid)
+    stat = _fd_inodes(b, fr, root, fdinfos)
     if no_inode:
-        _join_without_inode(b, no_inode)
+        _join_without_inode(b, no_inode, stat)
 
     mt = _text(fr, "maps")
     smaps: dict[tuple[int, int], object] = {}
@@ -375,9 +377,45 @@ def _anonymous_refs_problem(b: Builder) -> None:
                                   "not kernel-only"))
 
 
-def _join_without_inode(b: Builder, recs: list) -> None:
-    """fdinfo without `ino:` (5.4-era kernels): join on size+exporter+name only where exactly one
-    buffer in a complete kernel list fits; otherwise count the reference as unjoined."""
+def _fd_inodes(b: Builder, fr: _frames.Frames, root: str, fdinfos: dict) -> dict:
+    """The `fdstat` section (stat of every fd; only where fdinfo prints no `ino:`): (pid, fd) ->
+    FdStat. Where fdinfo does print an inode the two must agree; a disagreement (the fd was closed
+    and reused between the reads) is reported, and fdinfo's inode is kept."""
+    sec = fr.sections.get("fdstat")
+    if sec is None:
+        return {}
+    res = p_fdstat.parse(sec.text(), root)
+    b.problems.extend(res.problems)
+    stat = {(r.pid, r.fd): r for r in res.records}
+    differ = [k for k, r in fdinfos.items() if r.inode is not None and k in stat and stat[k].inode != r.inode]
+    if differ:
+        b.problems.append(Problem("fdstat", f"{len(differ)} fds have another inode by stat than in fdinfo "
+                                  f"(first: pid {differ[0][0]} fd {differ[0][1]}): reused between the reads; "
+                                  "fdinfo's inode kept"))
+    dmabufs = sum(1 for r in fdinfos.values() if r.exporter is not None and (r.pid, r.fd) in stat)
+    b.sources["fdstat"] = SourceStatus(sec.status, f"{len(stat)} fds stat'ed, {dmabufs} of them dma-bufs")
+    return stat
+
+
+def _join_without_inode(b: Builder, recs: list, stat: dict | None = None) -> None:
+    """fdinfo without `ino:` (5.4-era kernels): the inode stat(2) gave for the fd (the collector's
+    `fdstat`, when it ran) where its size agrees with fdinfo's; otherwise join on
+    size+exporter+name only where exactly one buffer in a complete kernel list fits, and count
+    the reference as unjoined where none or several do."""
+    if stat:
+        rest = []
+        for r in recs:
+            st = stat.get((r.pid, r.fd))
+            if st is None or (r.size is not None and st.size is not None and st.size != r.size):
+                rest.append(r)       # no inode, or another file by now (the fd was reused)
+                continue
+            d = b.buffer_by_inode(st.inode, r.size, "fdinfo")
+            d.offer_fields("fdinfo", r.size, r.exporter, r.name or None, r.count)
+            b.add_fd_ref(d, r.pid, r.fd)
+            d.provenance.setdefault("fd_join", "fdinfo has no ino: inode by stat(/proc/PID/fd/N)")
+        recs = rest
+        if not recs:
+            return
     index: dict[tuple, list] = defaultdict(list)
     complete_list = b.sources.get("bufinfo", SourceStatus("missing")).status == "ok" or \
         b.sources.get("sysfs_stats", SourceStatus("missing")).status == "ok"

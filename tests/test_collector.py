@@ -19,6 +19,7 @@ import pytest
 
 from collector_support import (COLLECT, MKSH_STATIC, SHELLS, TOKEN, applet_dir, base_dir, fdinfo_files,
                                grep_lines, run_collector, snapshot_files)
+from droidtrack.parse import fdstat
 from droidtrack.synth import GENERATIONS, DeviceTree, apply_permissions
 
 pytestmark = pytest.mark.skipif(not (shutil.which("toybox") and shutil.which("busybox")
@@ -510,3 +511,36 @@ def test_committed_fixtures(gen, shell):
     shell_pids = {pid for pid, p in truth["processes"].items() if p["uid"] == 2000}
     assert {p.split("/proc/")[1].split("/")[0] for p in fdinfo_files(run)} == shell_pids
     assert b"/dmabuf_rss:" in run.sec("files").content
+
+
+def test_fd_inodes_option(shell, tmp_path):
+    """--fd-inodes: `always` stats every fd of every process (`ls -i -L -n`; the fd links of this
+    a11 tree are re-pointed at files of their own so that -L reaches something), `auto` never runs
+    under --root (a pulled tree's links point nowhere), `never` never; other values are refused.
+    The probe `auto` makes on a device is checked against a real kernel in test_realkernel.py."""
+    t = phone("a11-5.4")
+    root = write(t, "fdstat")
+    objs = root / "objs"
+    objs.mkdir()
+    want = {}
+    for fdp in root.glob("proc/[0-9]*/fd/[0-9]*"):
+        pid, fd = int(fdp.parent.parent.name), int(fdp.name)
+        target = objs / f"{pid}-{fd}"
+        target.write_bytes(b"x" * (fd + 1))
+        fdp.unlink()
+        fdp.symlink_to(target)
+        want[(pid, fd)] = (target.stat().st_ino, fd + 1)
+    assert len(want) > 10
+    run = run_collector(root, shell, args=("--fd-inodes", "always"), trace=True, writes=False)
+    assert run.rc == 0 and run.fr.complete
+    sec = run.sec("fdstat")
+    res = fdstat.parse(sec.text(), str(root))
+    assert {(r.pid, r.fd): (r.inode, r.size) for r in res.records} == want
+    assert res.problems == [] and sec.status == "ok"
+    assert run.procs is not None and run.procs <= 15
+    for mode in ("auto", "never"):
+        assert "fdstat" not in run_collector(root, shell, args=("--fd-inodes", mode)).fr.sections
+    argv0, provider = SHELLS[shell]
+    p = subprocess.run([*argv0, str(COLLECT), "--token", "abc", "--root", str(root), "--tmp", str(tmp_path),
+                        "--fd-inodes", "sometimes"], capture_output=True, env={"PATH": str(applet_dir(provider))})
+    assert p.returncode == 64 and b"--fd-inodes" in p.stderr

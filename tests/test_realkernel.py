@@ -227,6 +227,38 @@ def test_realkernel_droidtrack_matches_the_scenario(booted, shell):
     assert compare.compare_snapshot(doc, json.loads(res.files["expected.json"]), raw) == []
 
 
+def check_fd_inodes_by_stat(mksh_capture: bytes, busybox_capture: bytes, expected: dict) -> None:
+    """stat(2) through /proc/PID/fd/N (the collector's `fdstat`, forced with --fd-inodes always
+    under mksh) gives every dma-buf fd the inode the kernel prints in fdinfo `ino:` and bufinfo,
+    and the buffer's size: the fallback for 5.3-5.13 kernels joins on the real identity. The
+    busybox run used the default `auto`: this kernel prints `ino:`, so the probe (builtins only)
+    spent no process on it."""
+    from droidtrack import frames
+    from droidtrack.parse import fdstat
+    assert "fdstat" not in frames.decode(busybox_capture).sections
+    fr = frames.decode(mksh_capture)
+    sec = fr.sections["fdstat"]
+    assert sec.status == "ok", sec.stderr
+    got = fdstat.parse(sec.text(), fr.root)
+    assert got.problems == []
+    by_fd = {(r.pid, r.fd): (r.inode, r.size) for r in got.records}
+    want = {(int(pid), fd): (b["inode"], b["size"]) for b in expected["buffers"]
+            for pid, h in b["holders"].items() for fd in h["fds"]}
+    assert len(want) >= 7
+    assert {k: by_fd.get(k) for k in want} == want
+
+
+def test_saved_fd_inodes_by_stat_are_the_kernels_dmabuf_inodes():
+    check_fd_inodes_by_stat(SAVED["mksh"].read_bytes(), SAVED["busybox"].read_bytes(), saved_expected())
+
+
+@pytest.mark.realkernel
+def test_realkernel_fd_inodes_by_stat_are_the_kernels_dmabuf_inodes(booted):
+    _, res = booted
+    check_fd_inodes_by_stat(res.files["capture.mksh"], res.files["capture.busybox"],
+                            json.loads(res.files["expected.json"]))
+
+
 # ---- names the kernel prints as they are: TAB, newline, the length limit ----------------------
 
 def _odd_ids(expected: dict) -> dict[str, dict]:

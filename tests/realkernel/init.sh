@@ -77,7 +77,8 @@ for s in $SHELLS; do
       /bin/sh /collect.sh --token "$TOKEN" --tmp /tmp > /tmp/cap.$s 2> /tmp/cap.$s.err; rc=$? ;;
     mksh)
       # Android's shell with toybox applets only on PATH
-      PATH=/toybox/bin /bin/mksh /collect.sh --token "$TOKEN" --tmp /tmp > /tmp/cap.$s 2> /tmp/cap.$s.err; rc=$? ;;
+      # (--fd-inodes always: stat every fd too, to check that fallback against the kernel's ino:)
+      PATH=/toybox/bin /bin/mksh /collect.sh --token "$TOKEN" --tmp /tmp --fd-inodes always > /tmp/cap.$s 2> /tmp/cap.$s.err; rc=$? ;;
     *) note "unknown shell $s"; continue ;;
   esac
   send capture.$s /tmp/cap.$s $rc
