@@ -256,3 +256,50 @@ def test_dumpsys_and_dmabuf_dump_come_from_the_fixture(make_double, device_root)
     assert fr.sections["dumpsys_meminfo"].text().startswith("Applications Memory Usage")   # synth's dumpsys/
     assert "Global total: 4096" in fr.sections["dumpsys_gpu"].text()
     assert "19353600" in fr.sections["dmabuf_dump"].text()
+
+
+def test_a_5_4_phone_gets_its_fds_joined_by_stat_end_to_end(make_double, tmp_path):
+    """A phone whose fdinfo prints no ino: (Android 11, 5.4), over adb with the default
+    --fd-inodes auto: the collector's probe sees exp_name without ino:, stats every fd (`ls -i -L`
+    follows each fd link to its buffer's file), and every fd joins its buffer by that inode.
+    In the double a link `/dmabuf:NAME` resolves inside its chroot: each buffer here has a file
+    of its own there (the names are unique so that each link text names one file), whose real
+    inode is the one bufinfo and maps print."""
+    import os
+    from droidtrack.pipeline import snapshot_from_frames
+    from droidtrack.synth import DeviceTree
+    staging = tmp_path / "objs"
+    staging.mkdir()
+    spec = [("fb", 8294400), ("CAMERA-0", 3686400), ("CAMERA-1", 3686400), ("meta", 4096)]
+    inodes = {}
+    for name, size in spec:
+        f = staging / name
+        f.touch()
+        os.truncate(f, size)
+        inodes[name] = f.stat().st_ino
+    t = DeviceTree("a11-5.4")
+    t.add_process(600, "surfaceflinger", cmdline=("/system/bin/surfaceflinger",), uid=1000)
+    t.add_process(4321, "com.example.cam", cmdline=("com.example.camera",), uid=10123)
+    bufs = {name: t.add_buffer(size, name=name, inode=inodes[name]) for name, size in spec}
+    t.hold_fd(600, bufs["fb"])
+    t.hold_map(600, bufs["fb"])
+    for name in ("CAMERA-0", "CAMERA-1", "meta"):
+        t.hold_fd(4321, bufs[name])
+    t.hold_fd(600, bufs["CAMERA-0"])
+    root = tmp_path / "phone"
+    t.write(root)
+    staging.rename(root / "objs")                         # a rename keeps every inode
+    for name, _ in spec:
+        os.symlink(f"/objs/{name}", root / f"dmabuf:{name}")
+    p = make_double(root, DeviceConfig(rooted=True))
+    token, r = collect(p.target)
+    fr = frames.decode(r.data, token)
+    assert fr.complete and fr.sections["fdstat"].status == "ok", fr.sections["fdstat"].stderr
+    snap = snapshot_from_frames(fr)
+    held = {b.name: {pid: h.fds for pid, h in b.holders.items()} for b in snap.buffers.values()}
+    want = {b["name"]: {int(pid): tuple(h["fds"]) for pid, h in b["holders"].items() if h["fds"]}
+            for b in t.truth()["buffers"]}
+    assert {n: {pid: fds for pid, fds in h.items() if fds} for n, h in held.items()} == want
+    assert all(b.provenance.get("fd_join", "").endswith("by stat(/proc/PID/fd/N)")
+               for b in snap.buffers.values())
+    assert not any(pr.reported.get("unjoined_fds") for pr in snap.processes.values())
