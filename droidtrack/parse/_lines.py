@@ -103,3 +103,14 @@ def guard(source: str, fn, *args) -> ParseResult:
     except Exception as e:  # noqa: BLE001 - never raise: say what happened
         return ParseResult([], [Problem(source, f"internal parser error, output ignored: "
                                                 f"{type(e).__name__}: {e}")])
+
+
+# ---- dma-buf names -------------------------------------------------------------------------
+NAME_MAX = 31          # DMA_BUF_NAME_LEN - 1: the most bytes a dma-buf name holds
+_BYTE_ESC = re.compile(r"\\x[0-9a-f]{2}")
+
+
+def name_bytes(s: str) -> int:
+    """How many bytes a name decoded with backslashreplace stood for ("\\xNN" is one byte): the
+    parsers that rejoin a name split by a newline stop at the kernel's NAME_MAX."""
+    return len(_BYTE_ESC.sub("x", s).encode("utf-8", "surrogatepass"))

@@ -22,16 +22,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from droidtrack.parse._lines import NAME_MAX, name_bytes
 from droidtrack.parse.grepout import is_decimal, record_builder, to_base, to_int
 from droidtrack.problems import ParseResult, Problem
 
 SOURCE = "bufinfo"
-NAME_MAX = 31   # DMA_BUF_NAME_LEN - 1
 STD_COLS = ("size", "flags", "mode", "count", "exp_name", "ino", "name")
 
 _TOTAL_OBJ = re.compile(r"\s*Total\s+(-?\d+)\s+objects,\s*(\d+)\s+bytes\s*$")
 _TOTAL_DEV = re.compile(r"\s*Total\s+(-?\d+)\s+devices\s+attached\s*$")
-_BYTE_ESC = re.compile(r"\\x[0-9a-f]{2}")
 # One buffer block exactly as the kernel prints it with real tabs and no fences: the row
 # (5, 6 or 7 columns), "\tAttached Devices:", the device lines, "Total N devices attached", and
 # the empty lines after it (which change nothing between blocks).
@@ -69,10 +68,6 @@ class BufinfoResult(ParseResult[BufinfoBuffer]):
 
 _mk = record_builder(BufinfoBuffer)
 
-
-def _name_bytes(s: str) -> int:
-    # the text was decoded with backslashreplace: "\xNN" stands for one byte
-    return len(_BYTE_ESC.sub("x", s).encode("utf-8", "surrogatepass"))
 
 
 def _is_header(tokens: list[str]) -> bool:
@@ -235,7 +230,7 @@ def parse(text: str, *, fast: bool = True) -> BufinfoResult:
             is_row = _split_row(line, cols, "\t" not in line) is not None
             if not is_known and not is_row:
                 candidate = (cur.name or "") + "\n" + line
-                if _name_bytes(candidate) <= NAME_MAX:
+                if name_bytes(candidate) <= NAME_MAX:
                     cur.name = candidate
                     state = "cont"
                     probs.append(Problem(SOURCE, "a buffer name continues on the next line (a name holding a "

@@ -20,14 +20,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from droidtrack.parse._lines import NAME_MAX, name_bytes
 from droidtrack.parse.grepout import is_decimal, proc_parts, record_builder, split_grep, to_base, to_int
 from droidtrack.problems import ParseResult, Problem
 
 SOURCE = "fdinfo"
-NAME_MAX = 31
 _FAST_INT = frozenset(("pos", "mnt_id", "ino", "size", "count"))
 _KNOWN = frozenset(("pos", "flags", "mnt_id", "ino", "size", "count", "exp_name", "name", "lock"))
-_BYTE_ESC = re.compile(r"\\x[0-9a-f]{2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +64,6 @@ class _Ints(dict):
         return v
 
 
-def _name_bytes(s: str) -> int:
-    return len(_BYTE_ESC.sub("x", s).encode("utf-8", "surrogatepass"))
-
 
 class _File:
     __slots__ = ("pid", "fd", "line", "vals", "name", "in_name", "joined", "dropped", "path")
@@ -83,7 +79,7 @@ class _File:
     def feed(self, content: str, lineno: int, probs: list[Problem], loose: bool) -> None:
         if self.in_name:
             cand = self.name + "\n" + content
-            if self.dropped == 0 and _name_bytes(cand) <= NAME_MAX:
+            if self.dropped == 0 and name_bytes(cand) <= NAME_MAX:
                 self.name = cand
                 self.joined += 1
             else:

@@ -32,12 +32,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from droidtrack.parse._lines import NAME_MAX, name_bytes
 from droidtrack.parse.grepout import is_decimal, record_builder
 from droidtrack.problems import ParseResult, Problem
 
 SOURCE = "fdlinks"
-NAME_MAX = 31
-_BYTE_ESC = re.compile(r"\\x[0-9a-f]{2}")
 _LS = re.compile(
     r"[-dlcbpsD?][-rwxsStTlL?]{9}[.+@]?\s+\d+\s+\S+\s+\S+\s+\d+(?:,\s*\d+)?\s+"
     r"(?:\d{4}-\d\d-\d\d\s+\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:\s+[+-]\d{4})?"
@@ -84,9 +83,6 @@ class FdLinksResult(ParseResult[FdLink]):
 
 _mk = record_builder(FdLink)
 
-
-def _name_bytes(s: str) -> int:
-    return len(_BYTE_ESC.sub("x", s).encode("utf-8", "surrogatepass"))
 
 
 def classify(target: str) -> tuple[bool, str | None, bool]:
@@ -269,7 +265,7 @@ def parse(text: str, root: str, *, fast: bool = True) -> FdLinksResult:
                 target = d.links[fd][0]
                 ok, name, legacy = classify(target)
                 tail = "\n" * (nblank + 1) + line
-                if not legacy and _name_bytes((name or "") + tail) <= NAME_MAX:
+                if not legacy and name_bytes((name or "") + tail) <= NAME_MAX:
                     d.links[fd][0] = target + tail
                     probs.append(Problem(SOURCE, "a dma-buf name holds a newline: the next line was joined with \\n",
                                          line=i, text=line))
