@@ -6,7 +6,7 @@ import socket
 import struct
 import threading
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from droidtrack.double import protocol as P
@@ -14,6 +14,7 @@ from droidtrack.sources import adb
 
 
 @given(st.text())
+@example("\t0")                      # a tab with nothing before it once gave a device with no serial
 def test_parse_devices_l_never_raises(text):
     for d in adb.parse_devices_l(text):
         assert d.serial and d.state and isinstance(d.hint, str)

@@ -281,6 +281,9 @@ def parse_devices_l(text: str) -> list[DeviceEntry]:
         if not line.strip():
             continue
         serial, _, rest = line.strip().partition(" ") if "\t" not in line else line.partition("\t")
+        serial = serial.strip()
+        if not serial:
+            continue          # no serial before the tab: not a device line
         words = rest.split()
         props: dict[str, str] = {}
         while words:
@@ -289,7 +292,7 @@ def parse_devices_l(text: str) -> list[DeviceEntry]:
                 break
             props[m.group(1)] = m.group(2)
             words.pop()
-        out.append(DeviceEntry(serial.strip(), " ".join(words) or "unknown", dict(reversed(props.items()))))
+        out.append(DeviceEntry(serial, " ".join(words) or "unknown", dict(reversed(props.items()))))
     return out
 
 
