@@ -38,6 +38,8 @@ STAGES = [
     (pipeline.p_fdlinks, "parse", "parse fdlinks"),
     (pipeline.p_fdinfo, "parse_grep", "parse fdinfo"),
     (getattr(pipeline, "p_fdinfo_heads", None), "parse", "parse fdinfo (v2: head's output)"),
+    (getattr(pipeline, "p_fdinfo_heads", None), "rows", "fdinfo fast path: fields (v2)"),
+    (pipeline, "_join_fdinfo_fast", "fdinfo fast path: join (v2)"),
     (pipeline.p_maps, "parse_maps", "parse maps"),
     (pipeline.p_maps, "parse_smaps", "parse smaps"),
     (pipeline.p_sysfs, "parse", "parse sysfs stats"),

@@ -147,3 +147,59 @@ def test_as_grep_lines_is_what_grep_printed():
     files = [(f"{100 + i}/fdinfo/{i}", c) for i, c in enumerate(KERNEL + ODD)]
     got = as_grep_lines(head_output(files, [2, 100]), LINK.encode(), b"/r/proc/")
     assert got.decode("utf-8", "backslashreplace") == grep_text(files, "/r")
+
+
+# ---- fdinfo_heads.rows: the pipeline's fields without records, only where parse() agrees -------
+def rows_agree(text: str, link: str = LINK) -> bool:
+    """rows() is None, or gives parse()'s records' fields (and parse() has nothing to say)."""
+    rows = fdinfo_heads.rows(text, link)
+    if rows is None:
+        return False
+    res = fdinfo_heads.parse(text, link, "/r")
+    assert res.problems == []
+    n = fdinfo_heads.ROW_FIELDS
+    assert len(rows) % n == 0
+    got = []
+    for i in range(0, len(rows), n):
+        pid, fd, ino, size, count, exp, name = rows[i:i + n]
+        assert ino is None or str(int(ino)) == ino           # the key "ino:" + ino is the buffer's
+        assert exp is None or ino is not None                 # a dma-buf without an inode is parse()'s
+        got.append((int(pid), int(fd), None if ino is None else int(ino), None if size is None else int(size),
+                    None if count is None else int(count), None if exp is None else exp.strip(" \t"), name))
+    assert got == [(r.pid, r.fd, r.inode, r.size, r.count, r.exporter, r.name) for r in res.records]
+    return True
+
+
+def test_rows_of_kernel_shaped_files():
+    files = [(f"{100 + i}/fdinfo/{i}", c) for i, c in enumerate(KERNEL[:3] * 3)]
+    for runs in ([len(files)], [1] * len(files), [4, 100]):
+        assert rows_agree(head_output(files, runs).decode())
+    assert fdinfo_heads.rows("", LINK) == []
+
+
+def test_rows_leave_anything_else_to_parse():
+    base = [(f"{100 + i}/fdinfo/{i}", c) for i, c in enumerate(KERNEL[:3])]
+    for odd in KERNEL[3:] + ODD:
+        text = head_output(base + [("9/fdinfo/9", odd)] + base[:1]).decode()
+        assert not rows_agree(text), odd
+    twice = head_output(base + [base[0]]).decode()
+    assert not rows_agree(twice)
+    glued = head_output([("7/fdinfo/1", KERNEL[0][:-1]), ("7/fdinfo/2", KERNEL[1])], [1, 1]).decode()
+    assert not rows_agree(glued)          # a last line without its newline, then a new run's header
+    assert not rows_agree(head_output([("7/fdinfo/01", KERNEL[0]), ("7/fdinfo/1", KERNEL[1])]).decode())
+    assert not rows_agree(head_output([("7/fdinfo/1", KERNEL[0].replace(b"1234", b"01234"))]).decode())
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(KERNEL[:3] + KERNEL[:3] + ODD[:2]), min_size=1, max_size=6), st.integers(1, 3),
+       st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 3),
+                          st.sampled_from(["\n", "\t", " ", "0", "a", "==> ", LINK, f"\n==> {LINK}/1/fdinfo/1 <==\n",
+                                           f"==> {LINK}.e <==\n", "\x00", "é", ":"])), max_size=3))
+def test_rows_never_disagree_with_parse(contents, run, edits):
+    files = [(f"{9 + i % 4}/fdinfo/{i}", c) for i, c in enumerate(contents)]
+    runs = [min(run, len(files) - i) for i in range(0, len(files), run)]
+    text = head_output(files, runs).decode()
+    for pos, cut, ins in edits:
+        pos %= len(text) + 1
+        text = text[:pos] + ins + text[pos + cut:]
+    rows_agree(text)
