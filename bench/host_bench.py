@@ -43,6 +43,8 @@ STAGES = [
     (pipeline.p_maps, "parse_maps", "parse maps"),
     (pipeline.p_maps, "parse_smaps", "parse smaps"),
     (pipeline.p_sysfs, "parse", "parse sysfs stats"),
+    (pipeline.p_sysfs, "block", "sysfs fast path: block"),
+    (pipeline, "_feed_sysfs_block", "sysfs fast path: join"),
     (pipeline.p_bufinfo, "parse", "parse bufinfo"),
     (pipeline.p_procfs, "parse_status", "parse status"),
     (pipeline.p_procfs, "parse_cmdline", "parse cmdline"),

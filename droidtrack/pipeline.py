@@ -10,7 +10,7 @@ from collections import defaultdict
 
 from droidtrack import frames as _frames
 from droidtrack import build, gcpause
-from droidtrack.build import Builder
+from droidtrack.build import Builder, BufferDraft
 from droidtrack.model import MapRef, Snapshot, SourceStatus
 from droidtrack.parse import bufinfo as p_bufinfo
 from droidtrack.parse import fdinfo as p_fdinfo
@@ -101,13 +101,31 @@ def _feed_identity(b: Builder, fr: _frames.Frames, root: str) -> None:
 
 
 def _demux_files(b: Builder, fr: _frames.Frames, root: str) -> dict[str, list[tuple[int, str, str]]]:
-    """The `files` section, split once by which source each path belongs to."""
+    """The `files` section, split once by which source each path belongs to. The sysfs stats'
+    lines (two per buffer), when p_sysfs.block reads them as one run of lines, are left out of
+    the split: "sysfs:block" then holds what it read, in place of "sysfs"."""
     out: dict[str, list] = defaultdict(list)
     text = _text(fr, "files")
     if not text:
         return out
     probs: list[Problem] = []
-    for t in split_grep(text, root, problems=probs, source="files"):
+    blk = p_sysfs.block(text, root)
+    if blk is None:
+        _demux(out, split_grep(text, root, problems=probs, source="files"))
+    else:
+        start, end = blk[0], blk[1]
+        _demux(out, split_grep(text[:start], root, problems=probs, source="files"))
+        out["sysfs:block"] = blk[2:]
+        _demux(out, split_grep(text[end:], root, problems=probs, source="files",
+                               first_line=1 + text.count("\n", 0, end)))
+    b.problems.extend(probs[:20])
+    if len(probs) > 20:
+        b.problems.append(Problem("files", f"{len(probs) - 20} more unattributable lines skipped"))
+    return out
+
+
+def _demux(out: dict[str, list], lines) -> None:
+    for t in lines:
         path = t[1]
         if path.startswith("/proc/"):
             rest = path[6:]
@@ -134,10 +152,6 @@ def _demux_files(b: Builder, fr: _frames.Frames, root: str) -> dict[str, list[tu
             out["memtrack_debug"].append(t)
         else:
             out["other"].append(t)
-    b.problems.extend(probs[:20])
-    if len(probs) > 20:
-        b.problems.append(Problem("files", f"{len(probs) - 20} more unattributable lines skipped"))
-    return out
 
 
 def _joined(lines: list[tuple[int, str, str]]) -> str:
@@ -200,7 +214,10 @@ def _feed_processes(b: Builder, fr: _frames.Frames, root: str, access: dict[str,
 # ---- buffers: every source that lists buffers themselves ---------------------------------------
 def _feed_buffers(b: Builder, fr: _frames.Frames, root: str, files: dict[str, list]) -> None:
     sys_lines = files.get("sysfs")
-    if sys_lines:
+    blk = files.get("sysfs:block")
+    if blk:
+        _feed_sysfs_block(b, *blk)
+    elif sys_lines:
         res = p_sysfs.parse(sys_lines)
         b.problems.extend(res.problems)
         total = 0
@@ -242,6 +259,35 @@ def _feed_buffers(b: Builder, fr: _frames.Frames, root: str, files: dict[str, li
         if res.total_bytes is not None:
             b.reported["bufinfo.total"] = res.total_bytes
         b.sources["bufinfo"] = SourceStatus(sec.status, f"{len(res.records)} buffers ({res.variant} format)")
+
+
+def _feed_sysfs_block(b: Builder, inodes: list[str], sizes: dict[str, str], exporters: dict[str, str]) -> None:
+    """The sysfs stats as p_sysfs.block read them: the loop above, with a buffer that is new and has
+    both files made in one step (20,000 buffers on a large device): what buffer_by_inode and
+    offer_fields("sysfs", size, exporter) would make of it."""
+    total = 0
+    get = b.buffers.get
+    drafts = b.buffers
+    draft = BufferDraft
+    for ino in inodes:
+        size = sizes.get(ino)
+        exporter = exporters.get(ino)
+        if size is not None:
+            size = int(size)
+            total += size
+        key = "ino:" + ino
+        d = get(key)
+        if d is None and size is not None and exporter is not None:
+            drafts[key] = draft(key, int(ino), size, exporter, None, None, (), {}, {}, {"sysfs"},
+                                {"size": "sysfs", "exporter": "sysfs"}, {"size": 4, "exporter": 4})
+            continue
+        if d is None or (size is not None and d.size is not None and size != d.size):
+            d = b.buffer_by_inode(int(ino), size, "sysfs")
+        else:
+            d.sources.add("sysfs")
+        d.offer_fields("sysfs", size, exporter, None, None)
+    b.reported["sysfs.total"] = total
+    b.sources["sysfs_stats"] = SourceStatus("ok", f"{len(inodes)} buffers")
 
 
 _mk_mapref = record_builder(MapRef)

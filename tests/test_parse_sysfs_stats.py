@@ -67,3 +67,52 @@ def test_generated_round_trip(bufs):
     text = "".join(f"/r{B}/{i}/size:{s}\n/r{B}/{i}/exporter_name:{e}\n" for i, (s, e) in bufs.items())
     res = sysfs_stats.parse_text(text, "/r")
     assert {b.inode: (b.size, b.exporter) for b in res.records} == bufs and res.problems == []
+
+
+# ---- block(): the pipeline's one-run read, only where split_grep + parse would agree -----------
+def block_agrees(text: str, root: str) -> bool:
+    """block() is None, or: no buffers/ line outside its run, and parse() of the run's lines gives
+    its inodes, sizes and exporters, in order, with nothing to say."""
+    blk = sysfs_stats.block(text, root)
+    if blk is None:
+        return False
+    start, end, inodes, sizes, exporters = blk
+    outside = list(split_grep(text[:start], root)) + list(split_grep(text[end:], root))
+    assert not [t for t in outside if t[1].startswith(B + "/")]
+    inside = list(split_grep(text[start:end], root))
+    assert len(inside) == text[start:end].count("\n") and all(t[1].startswith(B + "/") for t in inside)
+    res = sysfs_stats.parse(inside)
+    assert res.problems == []
+    assert [(r.inode, r.size, r.exporter) for r in res.records] == \
+        [(int(i), None if sizes.get(i) is None else int(sizes[i]), exporters.get(i)) for i in inodes]
+    assert all(f"ino:{r.inode}" == "ino:" + i for r, i in zip(res.records, inodes))
+    return True
+
+
+def test_block_of_a_kernel_shaped_section():
+    lines = ["/r/proc/1/oom_score_adj:0"] + [f"/r{B}/{i}/{a}" for i in (7, 12, 9) for a in
+                                               ("exporter_name:system", "size:4096", "mmap_count:0")]
+    text = "\n".join(lines + ["/r/proc/meminfo:MemTotal: 1 kB"]) + "\n"
+    assert block_agrees(text, "/r")
+    assert sysfs_stats.block(text, "/r")[2] == ["7", "12", "9"]
+    for odd in (f"/r{B}/07/size:1", f"/r{B}/8/size: 1", f"/r{B}/8/size:-1", f"/r{B}/8/attachments/0/map_counter:1",
+                f"/r{B}/7/size:8", f"/r{B}/8/uevent:x", f"/r{B}/8/size", "/r/proc/1/oom_score_adj:0"):
+        assert not block_agrees(text.replace("/r/proc/meminfo", odd + "\n/r/proc/meminfo")
+                                .replace(f"/r{B}/12/size", odd + f"\n/r{B}/12/size"), "/r"), odd
+    assert not block_agrees(f"/r{B}/1/size:1\n/r{B}/1/exporter_name:system", "/r")     # cut: no newline
+    assert not block_agrees(f"x/r{B}/1/size:1\n", "/r")
+    assert sysfs_stats.block("/r/proc/1/oom_score_adj:0\n", "/r") is None
+
+
+_line = st.one_of(
+    st.tuples(st.sampled_from(["0", "1", "7", "12", "007"]),
+              st.sampled_from(["size", "exporter_name", "mmap_count", "attachments/0/map_counter", "x"]),
+              st.sampled_from(["4096", "", "system", "-1", " 5", "１"])).map(lambda t: f"/r{B}/{t[0]}/{t[1]}:{t[2]}"),
+    st.sampled_from(["/r/proc/1/oom_score_adj:0", "/r/proc/mounts:sysfs /sys/kernel/dmabuf/buffers/1/size:1", "",
+                     "garbage", f"{B}/1/size:1", f"/r{B}/1/size"]))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_line, max_size=12), st.booleans())
+def test_block_never_disagrees_with_parse(lines, newline):
+    block_agrees("\n".join(lines) + ("\n" if newline else ""), "/r")

@@ -31,8 +31,9 @@ def _lines(text: str) -> list[str]:
 
 
 def split_grep(text: str, root: str, context: bool = False,
-               problems: list[Problem] | None = None, source: str = "grep") -> Iterator[tuple]:
-    """Yield (lineno, device_path, content) for each "ROOT/path:content" line.
+               problems: list[Problem] | None = None, source: str = "grep", first_line: int = 1) -> Iterator[tuple]:
+    """Yield (lineno, device_path, content) for each "ROOT/path:content" line (the text's first
+    line is number `first_line`: for a text that is the rest of a longer one).
 
     With context=True (output of `grep -A`), yield (lineno, device_path, content, is_context):
     "PATH-content" lines that continue the current group are context lines, "--" separators
@@ -44,7 +45,7 @@ def split_grep(text: str, root: str, context: bool = False,
     plen = len(prefix)
     cur = None          # context mode: "ROOT/path" of the current group's match line
     curlen = 0
-    for i, line in enumerate(_lines(text), 1):
+    for i, line in enumerate(_lines(text), first_line):
         if not line.startswith(prefix):
             if context and line == "--":
                 cur = None

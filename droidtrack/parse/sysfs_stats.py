@@ -9,7 +9,9 @@ Unknown attribute files are ignored (newer kernels may add some).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from itertools import compress
 from typing import Iterable
 
 from droidtrack.parse.grepout import is_decimal, record_builder, split_grep, to_int
@@ -104,3 +106,49 @@ def parse_text(text: str, root: str) -> ParseResult[SysfsBuffer]:
     res = parse(split_grep(text, root, problems=probs, source=SOURCE))
     res.problems[:0] = probs
     return res
+
+
+# ---- the pipeline's fast path: the subtree's lines as one block ---------------------------------
+_block_cache: dict[str, re.Pattern] = {}
+
+
+def _block_re(root: str) -> re.Pattern:
+    pat = _block_cache.get(root)
+    if pat is None:
+        pat = re.compile(re.escape(root + PREFIX) + r"(0|[1-9][0-9]{0,19}+)/(?:size:([0-9]{1,20}+)"
+                         r"|exporter_name:([^\n]*+)|(mmap_count):[0-9]{1,20}+)\n")
+        if len(_block_cache) > 64:
+            _block_cache.clear()
+        _block_cache[root] = pat
+    return pat
+
+
+def block(text: str, root: str) -> tuple[int, int, list[str], dict[str, str], dict[str, str]] | None:
+    """For the pipeline, which reads the `files` section without a tuple per line: where every line
+    of the buffers/ subtree stands in one run of whole lines and is a `size` (digits),
+    `exporter_name` or `mmap_count` (digits) line of a canonically numbered inode, no file twice
+    (so `parse` has nothing to say about them): (start, end, inodes, sizes, exporters), the run
+    being text[start:end], inodes the inode strings in the order `parse` gives its records, and
+    sizes/exporters inode -> the file's line. None otherwise (also when the text has no such
+    line): then split_grep and `parse` read them."""
+    prefix = root + PREFIX
+    start = text.find(prefix)
+    if start < 0 or (start and text[start - 1] != "\n"):
+        return None          # none, or the first one is not at a line's start
+    last = text.rfind("\n" + prefix)
+    end = text.find("\n", last + 1 if last >= start else start)
+    if end < 0:
+        return None          # the last line has no newline
+    end += 1
+    parts = _block_re(root).split(text[start:end])
+    if any(parts[::5]):
+        return None          # a line of another shape (another attribute file, odd values)
+    inos, sizes, exps, mm = parts[1::5], parts[2::5], parts[3::5], parts[4::5]
+    sz = dict(zip(compress(inos, sizes), filter(None, sizes)))
+    has = [e is not None for e in exps]
+    ex = dict(zip(compress(inos, has), compress(exps, has)))
+    nmm = len(mm) - mm.count(None)
+    if len(sz) != len(sizes) - sizes.count(None) or len(ex) != has.count(True) \
+            or (nmm and len(set(compress(inos, mm))) != nmm):
+        return None          # a file with more than one line
+    return start, end, list(dict.fromkeys(inos)), sz, ex
