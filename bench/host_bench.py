@@ -46,6 +46,8 @@ STAGES = [
     (pipeline.p_sysfs, "block", "sysfs fast path: block"),
     (pipeline, "_feed_sysfs_block", "sysfs fast path: join"),
     (pipeline.p_bufinfo, "parse", "parse bufinfo"),
+    (pipeline.p_bufinfo, "rows", "bufinfo fast path: columns"),
+    (pipeline, "_feed_bufinfo_rows", "bufinfo fast path: join"),
     (pipeline.p_procfs, "parse_status", "parse status"),
     (pipeline.p_procfs, "parse_cmdline", "parse cmdline"),
     (pipeline.p_procfs, "parse_pid_values", "parse pid values"),

@@ -199,3 +199,51 @@ def test_generated_tables_round_trip(bufs, layout):
             for b in bufs]
     assert got == want
     assert (r.total_objects, r.total_bytes) == (len(bufs), sum(b["size"] for b in bufs))
+
+
+# ---- rows(): the pipeline's columns, only for a text parse() reads the same with no problem ------
+def rows_agree(text: str) -> bool:
+    r = bufinfo.rows(text)
+    if r is None:
+        return False
+    res = bufinfo.parse(text)
+    assert res.problems == []
+    got = [(int(s), int(c), e, None if i is None else int(i), None if n in ("", "<none>") else n,
+            tuple(d[1:] for d in devs.split("\n")[:-1]))
+           for s, c, e, i, n, devs in zip(r.sizes, r.counts, r.exporters, r.inodes, r.names, r.devices)]
+    assert got == [(b.size, b.count, b.exporter, b.inode, b.name, b.attached) for b in res.records]
+    assert (r.total_bytes, r.variant) == (res.total_bytes, res.variant)
+    return True
+
+
+def test_rows_of_every_kernel_layout_without_fences():
+    bufs = [buf(4096, "system", 3, "gralloc", ["dev0", "d e v"]), buf(8192, "qcom,system", 4, None), buf(1, "x", 5, "")]
+    for layout in ("4.9", "5.3", "5.19"):
+        assert rows_agree(render(bufs, layout)), layout
+        assert rows_agree(render([], layout))
+    assert not rows_agree(render(bufs, "4.12", ["\tShared fence:i915 ring seq 1 signalled\n"]))
+
+
+def test_rows_leave_anything_else_to_parse():
+    good = render([buf(4096, "system", 3, "gralloc", ["dev0"]), buf(8192, "ion", 4, "x")], "5.3")
+    for old, new in (("Total 2 objects", "Total 3 objects"), ("12288 bytes", "12289 bytes"),
+                     ("Total 1 devices", "Total 2 devices"), ("\tgralloc\n", "\tgra\nlloc\n"),
+                     ("\nDma-buf Objects:\n", "$ cat bufinfo\n"), ("12288 bytes\n", "12288 bytes\nmore\n"),
+                     ("ino     \n", "ino\n"), ("00004096", "00004O96"), ("\n", "\r\n")):
+        assert old in good or old == "\n", old
+        assert not rows_agree(good.replace(old, new)), (old, new)
+    assert not rows_agree(good[:-1] + " ")
+    assert not rows_agree(render([buf(4096, "system", 3, "n")], "5.3").replace(HDR_53, HDR_OLD))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_buf, max_size=5), st.sampled_from(["4.9", "5.3", "5.19"]),
+       st.lists(st.tuples(st.integers(0, 10**5), st.integers(0, 3),
+                          st.sampled_from(["\n", "\t", " ", "0", "Total ", "\tAttached Devices:\n", "<none>", "x"])),
+                max_size=2))
+def test_rows_never_disagree_with_parse(bufs, layout, edits):
+    text = render(bufs, layout)
+    for pos, cut, ins in edits:
+        pos %= len(text) + 1
+        text = text[:pos] + ins + text[pos + cut:]
+    rows_agree(text)

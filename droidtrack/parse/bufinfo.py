@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import repeat
 
 from droidtrack.parse._lines import NAME_MAX, name_bytes
 from droidtrack.parse.grepout import is_decimal, record_builder, to_base, to_int
@@ -388,3 +389,49 @@ def parse(text: str, *, fast: bool = True) -> BufinfoResult:
         probs.append(Problem(SOURCE, "tabs were expanded to spaces (pasted text): names are read as the rest "
                                      "of the row and lose leading/trailing spaces"))
     return out
+
+
+# ---- the pipeline's fast path: the fields of a kernel-shaped text, no records -------------------
+_HEAD = re.compile(r"\n*+(?:Dma-buf Objects:\n\n*+)?"
+                   r"size {4}\tflags {3}\tmode {4}\tcount {3}\texp_name(\tino {5}(\tname)?)?\n")
+_TAIL = re.compile(r"\n*+Total ([0-9]{1,20}) objects, ([0-9]{1,20}) bytes\n*")
+
+
+@dataclass
+class Rows:
+    """bufinfo's buffers as strings, one list per column, in the order printed (see `rows`)."""
+    sizes: list[str]
+    counts: list[str]
+    exporters: list[str]
+    inodes: list[str | None]
+    names: list[str | None]      # as printed: "" and "<none>" mean unnamed
+    devices: list[str]           # "\t<device>\n" lines
+    total_bytes: int
+    variant: str
+
+
+def rows(text: str) -> Rows | None:
+    """For the pipeline, which joins the fields without BufinfoBuffer records: a text exactly as
+    the kernel prints it (its header, every buffer block in the shape `parse` reads with one match,
+    its Total line agreeing with the blocks, nothing else) as columns of strings; None for any other
+    text (then `parse` is the reader). `parse` gives such a text the same buffers and no problem."""
+    head = _HEAD.match(text)
+    if head is None:
+        return None
+    parts = _BLOCK.split(text[head.end():])
+    tail = _TAIL.fullmatch(parts[-1])
+    if tail is None or any(parts[:-1:10]):
+        return None                     # text before a block, between two, or after the Total line
+    sizes = parts[1::10]
+    n = len(sizes)
+    inodes = parts[6::10]
+    devices = parts[8::10]
+    if int(tail.group(1)) != n or list(map(str.count, devices, repeat("\n", n))) != list(map(int, parts[9::10])):
+        return None                     # a count that the text contradicts: parse says so
+    if head.group(1) is None and inodes.count(None) != n:
+        return None                     # inodes the header does not name
+    total = int(tail.group(2))
+    if total != sum(map(int, sizes)):
+        return None
+    variant = "≤5.2" if head.group(1) is None else ("5.19+" if head.group(2) else "5.3-5.18")
+    return Rows(sizes, parts[4::10], parts[5::10], inodes, parts[7::10], devices, total, variant)
