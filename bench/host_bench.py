@@ -42,6 +42,8 @@ STAGES = [
     (pipeline, "_join_fdinfo_fast", "fdinfo fast path: join (v2)"),
     (pipeline.p_maps, "parse_maps", "parse maps"),
     (pipeline.p_maps, "parse_smaps", "parse smaps"),
+    (pipeline.p_maps, "vma_rows", "maps+smaps fast path: fields (v2)"),
+    (pipeline, "_join_maps_fast", "maps+smaps fast path: join (v2)"),
     (pipeline.p_sysfs, "parse", "parse sysfs stats"),
     (pipeline.p_sysfs, "block", "sysfs fast path: block"),
     (pipeline, "_feed_sysfs_block", "sysfs fast path: join"),

@@ -205,10 +205,38 @@ def _convert_v2(fr: Frames, root: bytes) -> None:
         # v2's maps names the maps files with a dma-buf mapping; the mappings are the VMA lines of
         # their smaps (the same lines, printed by the same kernel function)
         listed = maps.content.strip() != b""
-        maps.content = b"" if smaps is None else _maps_from_smaps(smaps.content, procdir)
+        if smaps is None:
+            maps.content = b""
+        else:
+            new["maps"] = maps = VmaLines(maps, smaps.content, procdir)
         if listed and maps.status in ("ok", "partial") and (smaps is None or smaps.status == "truncated"):
             maps.status = "truncated"
     fr.sections = new
+
+
+class VmaLines(Section):
+    """v2's `maps` section: the match lines of smaps' `grep -H -A` output ("…/smaps:<VMA line>") as
+    maps lines, made when `content` is first read. The pipeline reads the mappings from smaps
+    itself when it can (parse/maps.py vma_rows) and then never needs them (20,000 lines on a large
+    device). `smaps` is the smaps content they are made from."""
+
+    def __init__(self, maps: Section, smaps: bytes, procdir: bytes) -> None:
+        super().__init__(maps.name, b"", maps.stderr, maps.rc, maps.status, maps.form)
+        self.smaps = smaps
+        self._procdir = procdir
+        self._made = False
+
+    @property
+    def content(self) -> bytes:
+        if not self._made:
+            self._content = _maps_from_smaps(self.smaps, self._procdir)
+            self._made = True
+        return self._content
+
+    @content.setter
+    def content(self, value: bytes) -> None:
+        self._content = value
+        self._made = True
 
 
 def _maps_from_smaps(smaps: bytes, procdir: bytes) -> bytes:

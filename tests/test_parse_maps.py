@@ -116,3 +116,68 @@ def test_generated_maps_round_trip(vmas, root):
     assert r.problems == []
     assert [(m.pid, m.start, m.end, m.perms, m.offset, m.inode, m.name) for m in r.records] == [
         (pid, s, s + ln, perms, off, ino, name or None) for pid, s, ln, perms, off, ino, name in vmas]
+
+
+# ---- vma_rows(): the pipeline's one pass over smaps, only where both parsers agree --------------
+def vma_rows_agree(text: str, root: str) -> bool:
+    """vma_rows() is None, or gives what parse_smaps gives, and what parse_maps gives for the VMA
+    lines (v2's maps section), with no problem from either."""
+    import re
+    rows = maps.vma_rows(text, root)
+    if rows is None:
+        return False
+    sm = maps.parse_smaps(text, root)
+    vma_lines = "".join(f"{m.group(1)}maps:{m.group(2)}\n" for m in
+                        re.finditer("\n(" + re.escape(root) + "/proc/[0-9]{1,20}/)smaps:([^\n]*)", "\n" + text))
+    mp = maps.parse_maps(vma_lines, root)
+    assert sm.problems == [] and mp.problems == []
+    n = maps.VMA_FIELDS
+    groups = [rows[i:i + n] for i in range(0, len(rows), n)]
+    assert [(int(g[0]), int(g[1], 16), int(g[2], 16), int(g[6]), int(g[10]) * 1024, int(g[11]) * 1024)
+            for g in groups] == [(v.pid, v.start, v.end, v.inode, v.rss, v.pss) for v in sm.records]
+    assert [(int(g[0]), int(g[1], 16), int(g[2], 16), g[3], int(g[4], 16), g[5], int(g[6]),
+             (g[7].replace("\\012", "\n") or None) if g[7] is not None else None, g[9] is not None) for g in groups] \
+        == [(m.pid, m.start, m.end, m.perms, m.offset, m.dev, m.inode, m.name, m.legacy) for m in mp.records]
+    return True
+
+
+def smaps_group(root, pid, line, rss=0, pss=0, fields=SMAPS_FIELDS[:5]):
+    p = f"{root}/proc/{pid}/smaps"
+    return "\n".join([f"{p}:{line}"] + [f"{p}-" + f.format(sz=4, rss=rss, pss=pss) for f in fields]) + "\n"
+
+
+def test_vma_rows_of_kernel_shaped_groups():
+    root = "/r"
+    groups = [smaps_group(root, 7, maps_line(0x7000, 0x8000, "rw-s", 0, "00:08", 12, "/dmabuf:gralloc"), 4, 2),
+              smaps_group(root, 7, maps_line(0x9000, 0xa000, "r--s", 0x1000, "00:08", 13, "/dmabuf:two\nlines")),
+              smaps_group(root, 9, maps_line(0x7000, 0x8000, "rw-s", 0, "00:08", 12, "/dmabuf (deleted)")),
+              smaps_group(root, 9, maps_line(0xb000, 0xc000, "rw-s", 0, "00:0b", 4242, "anon_inode:dmabuf"),
+                          fields=["Size: 4 kB", "Rss: 0 kB", "Pss: 0 kB"])]
+    assert vma_rows_agree("--\n".join(groups), root)
+    assert vma_rows_agree("".join(groups), root)
+    assert maps.vma_rows("", root) == []
+    for odd in ("garbage\n", smaps_group(root, 7, maps_line(0x7000, 0x8000, "rw-s", 0, "00:08", 5, "/dmabuf:x")),
+                f"{root}/proc/7/smaps-odd line\n", f"{root}/proc/8/smaps-Rss: 1 kB\n",
+                smaps_group(root, 10, maps_line(0x7000, 0x8000, "rw-s", 0, "00:08", 5, "/dmabuf_test.so"))):
+        assert not vma_rows_agree("--\n".join(groups[:2]) + odd + "--\n".join(groups[2:]), root), odd
+    assert not vma_rows_agree("--\n".join(groups).replace("Rss:                  4 kB", "Rss:  x kB"), root)
+
+
+_ctx = st.sampled_from(["Size:  4 kB", "Rss:  8 kB", "Pss:  4 kB", "Rss:   x kB", "VmFlags: rd sh", "odd line", "--"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 99), st.integers(0, 2**40), st.sampled_from(["a", "", "x\ny", "\\012"]),
+                          st.sampled_from(["/dmabuf:", "/dmabuf", "anon_inode:dmabuf", "/dmabuf (deleted)", "/x"]),
+                          st.lists(_ctx, max_size=7)), max_size=5),
+       st.sampled_from(["", "/r"]), st.booleans())
+def test_vma_rows_never_disagree(vmas, root, seps):
+    out = []
+    for pid, start, name, kind, ctx in vmas:
+        p = f"{root}/proc/{pid}/smaps"
+        path = kind + name if kind == "/dmabuf:" else kind
+        out.append(f"{p}:" + maps_line(start, start + 4096, "rw-s", 0, "00:08", pid, path))
+        out += ["--" if c == "--" else f"{p}-{c}" for c in ctx]
+        if seps:
+            out.append("--")
+    vma_rows_agree("\n".join(out) + "\n", root)

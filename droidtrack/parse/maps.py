@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import repeat
 
 from droidtrack.parse.grepout import is_decimal, proc_parts, record_builder, to_base, to_int
 from droidtrack.problems import ParseResult, Problem
@@ -343,3 +344,33 @@ def parse_smaps(text: str, root: str, *, fast: bool = True) -> ParseResult[Smaps
     if grp is not None:
         recs.append(mk(grp[0], grp[1], grp[2], grp[3], grp[4], grp[5], grp[6]))
     return out
+
+
+# ---- the pipeline's fast path: every smaps group's fields, no records ---------------------------
+VMA_FIELDS = 12   # pid, start, end, perms, offset, dev, inode, name, plain, anon, rss, pss (strings)
+
+
+def vma_rows(text: str, root: str) -> list[str | None] | None:
+    """For the pipeline, which joins mappings without DmabufMap/SmapsVma records: when every group of
+    the collector's `smaps` section is one `parse_smaps` reads with its regular expression (a
+    dma-buf VMA line in the kernel's shape, its Rss and Pss in kB), one after the other with
+    nothing between them, and no (pid, start) comes twice: the groups' fields as a flat list,
+    VMA_FIELDS strings per group in order (name is maps' raw text: "\\012" for a newline; plain and
+    anon are the path when it is "/dmabuf[ (deleted)]" or "anon_inode:dmabuf"). None otherwise:
+    then parse_smaps (and parse_maps over the VMA lines) are the readers. They give such a text
+    the same values and no problem; v2's `maps` section is exactly these groups' VMA lines."""
+    if not text:
+        return []
+    if not text.endswith("\n"):
+        text += "\n"                      # as parse_smaps does
+    parts = _fast("smaps", root).split(text)
+    step = 15                             # a gap and 14 groups (p, ..., sep)
+    if any(parts[::step]):
+        return None
+    del parts[::step]
+    del parts[::14]                       # p
+    del parts[12::13]                     # sep
+    n = len(parts) // VMA_FIELDS
+    if len(set(zip(map(int, parts[::VMA_FIELDS]), map(int, parts[1::VMA_FIELDS], repeat(16, n))))) != n:
+        return None                       # a VMA read twice: parse_smaps keeps the last one's Rss
+    return parts
