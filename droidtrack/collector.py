@@ -29,7 +29,8 @@ def script_sha256() -> str:
 
 
 def run_local(root: str | os.PathLike, token: str, *, shell: str | None = None, dumpsys: bool = False,
-              timeout: float = 600.0, env: dict | None = None) -> tuple[bytes, bytes, int]:
+              fd_inodes: str = "auto", timeout: float = 600.0,
+              env: dict | None = None) -> tuple[bytes, bytes, int]:
     """Run the collector against a directory laid out like a device root. Returns (stdout, stderr, rc)."""
     root = Path(root)
     if not root.is_dir():
@@ -41,6 +42,8 @@ def run_local(root: str | os.PathLike, token: str, *, shell: str | None = None, 
     args = [sh, str(script_path()), "--token", token, "--root", str(root.resolve())]
     if dumpsys:
         args.append("--dumpsys")
+    if fd_inodes != "auto":
+        args += ["--fd-inodes", fd_inodes]
     with tempfile.TemporaryDirectory(prefix="droidtrack-") as tmp:
         args += ["--tmp", tmp]
         try:

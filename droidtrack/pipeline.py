@@ -638,7 +638,9 @@ def _fd_inodes(b: Builder, fr: _frames.Frames, root: str, fdinfos: dict) -> dict
                                   f"(first: pid {differ[0][0]} fd {differ[0][1]}): reused between the reads; "
                                   "fdinfo's inode kept"))
     dmabufs = sum(1 for r in fdinfos.values() if r.exporter is not None and (r.pid, r.fd) in stat)
-    b.sources["fdstat"] = SourceStatus(sec.status, f"{len(stat)} fds stat'ed, {dmabufs} of them dma-bufs")
+    nowhere = res.unresolved + sum(1 for e in p_stderr.parse(sec.stderr_text(), root).records if e.pid is not None)
+    b.sources["fdstat"] = SourceStatus(sec.status, f"{len(stat)} fds stat'ed, {dmabufs} of them dma-bufs"
+                                       + (f"; {nowhere} fd links could not be followed" if nowhere else ""))
     return stat
 
 
@@ -689,6 +691,8 @@ def _coverage(b: Builder, fr: _frames.Frames, access: dict[str, list], files: di
     denied_maps: set[int] = set()
     vanished: set[int] = set()
     for section, errs in access.items():
+        if section == "fdstat":
+            continue        # an fd link stat could not follow: said in the fdstat source's detail
         for e in errs:
             if e.pid is None:
                 continue

@@ -303,3 +303,9 @@ def test_a_5_4_phone_gets_its_fds_joined_by_stat_end_to_end(make_double, tmp_pat
     assert all(b.provenance.get("fd_join", "").endswith("by stat(/proc/PID/fd/N)")
                for b in snap.buffers.values())
     assert not any(pr.reported.get("unjoined_fds") for pr in snap.processes.values())
+    # --fd-inodes never: no stat; these unique names still join, on size+exporter+name
+    token, r = collect(p.target, fd_inodes="never")
+    fr = frames.decode(r.data, token)
+    assert fr.complete and "fdstat" not in fr.sections
+    snap = snapshot_from_frames(fr)
+    assert all(b.provenance.get("fd_join", "").endswith("(unique)") for b in snap.buffers.values())

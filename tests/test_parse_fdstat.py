@@ -149,3 +149,33 @@ def test_a11_fdstat_gaps_fall_back_without_misattributing():
     assert (520, 6) not in held and (610, 10) not in held          # both ambiguous by size+name
     assert len(held) == len(real) - 2
     assert any("no inode in fdinfo" in p.message for p in snap.problems)
+
+
+def test_links_that_lead_nowhere_are_counted_not_misread():
+    """A pulled tree's fd links name the phone's files: toybox's ls -L prints such a link as
+    itself, busybox prints an error instead. Neither is a bad line or a vanished process."""
+    text = ("/R/proc/1/fd:\ntotal 0\n"
+            "    115 -rw-rw-rw- 1 0 0  0 2026-11-26 03:19 0\n"
+            "5342285 lrwxrwxrwx 1 0 0 14 2026-11-26 01:39 3 -> socket:[20001]\n"
+            "5342286 lrwxrwxrwx 1 0 0 14 2026-11-26 01:39 6 -> /dmabuf:x -> y\n"
+            "  ? l????????? ? ? ?   ?            ? 7\n")          # GNU ls
+    res = fdstat.parse(text, "/R")
+    assert res.records == [FdStat(1, 0, 115, 0)] and res.unresolved == 3 and res.problems == []
+
+
+def test_always_under_a_pulled_tree_says_what_it_could_not_follow():
+    """`--fd-inodes always` on a fixture (links point nowhere on this machine): the snapshot is the
+    same as without it, plus an fdstat source saying how many links could not be followed."""
+    import subprocess
+    import sys
+    outs = []
+    for extra in ((), ("--fd-inodes", "always")):
+        r = subprocess.run([sys.executable, "-m", "droidtrack", "snapshot", "--root", str(REPO / "fixtures/a13-5.15"),
+                            "--format", "json", *extra], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        outs.append(json.loads(r.stdout))
+    plain, always = outs
+    assert always["problems"] == plain["problems"] == []
+    assert "could not be followed" in always["sources"]["fdstat"]["detail"]
+    for k in ("buffers", "processes", "totals"):
+        assert always[k] == plain[k]

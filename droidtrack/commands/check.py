@@ -99,7 +99,8 @@ def _source(args, rules):
     if any(getattr(args, k, None) for k in ("root", "capture", "replay", "bugreport")):
         return source_from_args(args)
     from droidtrack.sources.live import LiveSource
-    return LiveSource(args, rules=rules, dumpsys=bool(getattr(args, "dumpsys", False)))
+    return LiveSource(args, rules=rules, dumpsys=bool(getattr(args, "dumpsys", False)),
+                      fd_inodes=getattr(args, "fd_inodes", None) or "auto")
 
 
 def _device_label(snap) -> str:

@@ -13,8 +13,11 @@ Shape (toybox; busybox pads columns and prints `Mon DD HH:MM` dates and `fd/:` h
     <blank line between directories>
 
 Nothing in it is device text but numbers (fd names are decimal; -L prints no link targets), so
-no buffer name can forge a line here. Lines that are not a header, `total`, blank or an entry
-are skipped and counted; an entry before any header is skipped. The collector's lone-directory
+no buffer name can forge a line here. An fd whose link leads nowhere (a tree pulled from a phone:
+its links name the phone's files) is printed by toybox as the link itself (`… 3 -> /dmabuf:x`), by
+GNU ls with `?` in every column, and by busybox not at all (an error on STDERR): it is counted in `unresolved`, not as a bad line.
+Lines that are not a header, `total`, blank or an entry are skipped and counted; an entry before
+any header is skipped. The collector's lone-directory
 helper line (an empty file listed before the directory) names no fd and is dropped quietly.
 """
 from __future__ import annotations
@@ -33,6 +36,9 @@ _DATE = (r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2} +[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9
 _ENTRY = re.compile(r" *([0-9]{1,20}) +[-dlcbpsD?][-rwxsStT?]{9}[.+@]? +[0-9]+ +\S+ +\S+ +"
                     r"([0-9]{1,20})(,\s*[0-9]+)? +" + _DATE + r" +(\S+)\Z")
 _TOTAL = re.compile(r"total +[0-9]+\Z")
+_UNRESOLVED = re.compile(r" *[0-9]{1,20} +l[-rwxsStT?]{9}[.+@]? +[0-9]+ +\S+ +\S+ +[0-9]{1,20} +" + _DATE
+                         + r" +[0-9]{1,12} -> "
+                         r"| *\? +l\?{9}[.+@]?(?: +\?)+ +[0-9]{1,12}\Z")   # GNU: every column "?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,16 +49,22 @@ class FdStat:
     size: int | None      # None for a device file (ls prints major, minor)
 
 
-def parse(text: str, root: str) -> ParseResult:
+@dataclass
+class FdStatResult(ParseResult[FdStat]):
+    unresolved: int = 0   # fds whose link ls could not follow
+
+
+def parse(text: str, root: str) -> FdStatResult:
     """`ls -i -L -n` of fd directories -> one FdStat per fd. Never raises."""
-    return _guard(SOURCE, _parse, text, root)
+    res = _guard(SOURCE, _parse, text, root)
+    return res if isinstance(res, FdStatResult) else FdStatResult(res.records, res.problems)
 
 
-def _parse(text: str, root: str) -> ParseResult:
+def _parse(text: str, root: str) -> FdStatResult:
     recs: list[FdStat] = []
     probs: list[Problem] = []
     pid: int | None = None
-    skipped = 0
+    skipped = unresolved = 0
     first_skip = 0
     prefix = root + "/proc/"
     for n, line in enumerate(text.split("\n"), 1):
@@ -70,6 +82,9 @@ def _parse(text: str, root: str) -> ParseResult:
                 first_skip = first_skip or n
             continue
         m = _ENTRY.match(line)
+        if m is None and pid is not None and _UNRESOLVED.match(line):
+            unresolved += 1
+            continue
         if m is None:
             skipped += 1
             first_skip = first_skip or n
@@ -86,4 +101,4 @@ def _parse(text: str, root: str) -> ParseResult:
     if skipped:
         probs.append(Problem(SOURCE, f"{skipped} lines of the fd inode listing could not be read "
                              f"(first at line {first_skip}): those fds keep no inode", first_skip))
-    return ParseResult(recs, probs)
+    return FdStatResult(recs, probs, unresolved)

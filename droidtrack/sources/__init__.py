@@ -49,6 +49,11 @@ def add_source_arguments(parser: argparse.ArgumentParser, *, live: bool = True) 
     g.add_argument("--rules", metavar="YAML", help="your own tag rules (default: the built-in rules.yaml)")
     g.add_argument("--dumpsys", action="store_true",
                    help="also run `dumpsys meminfo` and `dumpsys gpu --gpumem` on the device (slow: seconds)")
+    g.add_argument("--fd-inodes", choices=("auto", "always", "never"), default="auto",
+                   help="stat every fd for its inode (one more process on the device): 'auto' (default) "
+                   "only where fdinfo prints no ino: (kernels 5.3-5.13), so that fds join their buffers "
+                   "exactly; 'always' also elsewhere; 'never' joins such fds only where size, exporter and "
+                   "name are unique")
     if live:
         try:
             from droidtrack.sources import adb
@@ -62,9 +67,10 @@ def source_from_args(args: argparse.Namespace) -> SnapshotSource:
     from droidtrack.tags import load_rules
     rules = load_rules(getattr(args, "rules", None))
     dumpsys = bool(getattr(args, "dumpsys", False))
+    fd_inodes = getattr(args, "fd_inodes", None) or "auto"
     if getattr(args, "root", None):
         from droidtrack.sources.localroot import LocalRootSource
-        return LocalRootSource(args.root, rules=rules, dumpsys=dumpsys)
+        return LocalRootSource(args.root, rules=rules, dumpsys=dumpsys, fd_inodes=fd_inodes)
     if getattr(args, "capture", None):
         from droidtrack.sources.capture import CaptureSource
         return CaptureSource(args.capture, rules=rules)
@@ -75,4 +81,4 @@ def source_from_args(args: argparse.Namespace) -> SnapshotSource:
         from droidtrack.sources.bugreport import BugreportSource
         return BugreportSource(args.bugreport, rules=rules)
     from droidtrack.sources.live import LiveSource
-    return LiveSource(args, rules=rules, dumpsys=dumpsys)
+    return LiveSource(args, rules=rules, dumpsys=dumpsys, fd_inodes=fd_inodes)

@@ -501,7 +501,7 @@ def _load_collector() -> _Collector:
 
 
 def collector_command(token: str, collector: _Collector, how: str, *, dumpsys: bool = False,
-                      dmabuf_dump: bool = False) -> str:
+                      dmabuf_dump: bool = False, fd_inodes: str = "auto") -> str:
     """The one shell command of a snapshot: run the installed collector if it is current, else
     print `@@TOKEN PUSH` (the token cannot occur in anything else the device prints)."""
     args = f"--token {token} --tmp {DEVICE_DIR}"
@@ -509,6 +509,8 @@ def collector_command(token: str, collector: _Collector, how: str, *, dumpsys: b
         args += " --dumpsys"
     if dmabuf_dump:
         args += " --dmabuf-dump"
+    if fd_inodes in ("always", "never"):
+        args += f" --fd-inodes {fd_inodes}"
     run = f"sh {DEVICE_COLLECTOR} {args}"
     if how == "su0":
         run = f"su 0 {run}"
@@ -616,7 +618,7 @@ class AdbSession:
 
     # -- collection
     def collect(self, token: str, *, dumpsys: bool = False, dmabuf_dump: bool = False,
-                timeout: float = 60.0) -> CollectResult:
+                fd_inodes: str = "auto", timeout: float = 60.0) -> CollectResult:
         if not token or not token.isalnum():
             raise AdbError("the collector token must be a non-empty alphanumeric string")
         with self._lock:
@@ -625,7 +627,8 @@ class AdbSession:
                 self._probe()
             pushed = False
             for attempt in (0, 1):
-                cmd = collector_command(token, self._collector, self.how, dumpsys=dumpsys, dmabuf_dump=dmabuf_dump)
+                cmd = collector_command(token, self._collector, self.how, dumpsys=dumpsys, dmabuf_dump=dmabuf_dump,
+                                        fd_inodes=fd_inodes)
                 left = max(1.0, timeout - (time.monotonic() - t0))
                 # dumpsys can think for a long while before it prints anything
                 idle = min(left, 120.0 if dumpsys or dmabuf_dump else 30.0)
@@ -704,13 +707,13 @@ atexit.register(close_sessions)
 
 
 def collect(target: AdbTarget, token: str, *, dumpsys: bool = False, dmabuf_dump: bool = False,
-            timeout: float = 60.0) -> CollectResult:
+            fd_inodes: str = "auto", timeout: float = 60.0) -> CollectResult:
     """One snapshot's collector stream from the device: ONE `adb shell` once the collector is
     installed. Raises AdbError when nothing could be collected; a stream cut mid-way comes back
     with `error` set and every byte that arrived in `data`."""
     s = _session(target)
     try:
-        return s.collect(token, dumpsys=dumpsys, dmabuf_dump=dmabuf_dump, timeout=timeout)
+        return s.collect(token, dumpsys=dumpsys, dmabuf_dump=dmabuf_dump, fd_inodes=fd_inodes, timeout=timeout)
     except AdbError:
         with _sessions_lock:
             if _sessions.get((target.host, target.port, s.serial, target.su)) is s and not s.rooted_by_us:

@@ -14,7 +14,8 @@ from droidtrack.tags import Rules
 
 
 class LiveSource:
-    def __init__(self, args: argparse.Namespace, *, rules: Rules | None = None, dumpsys: bool = False) -> None:
+    def __init__(self, args: argparse.Namespace, *, rules: Rules | None = None, dumpsys: bool = False,
+                 fd_inodes: str = "auto") -> None:
         try:
             from droidtrack.sources import adb
         except ImportError as e:  # pragma: no cover - a broken install
@@ -22,6 +23,7 @@ class LiveSource:
         self._adb = adb
         self.rules = rules
         self.dumpsys = dumpsys
+        self.fd_inodes = fd_inodes
         self._stack = contextlib.ExitStack()
         if getattr(args, "demo", False):
             from droidtrack.demo import start_demo_device
@@ -44,7 +46,7 @@ class LiveSource:
         token = frames.new_token()
         t = time.time()
         try:
-            res = self._adb.collect(self.target, token, dumpsys=self.dumpsys)
+            res = self._adb.collect(self.target, token, dumpsys=self.dumpsys, fd_inodes=self.fd_inodes)
         except self._adb.AdbError as e:
             raise SourceError(str(e)) from None
         fr = frames.decode(res.data, token)

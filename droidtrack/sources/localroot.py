@@ -12,16 +12,18 @@ from droidtrack.tags import Rules
 
 
 class LocalRootSource:
-    def __init__(self, root: str, *, rules: Rules | None = None, dumpsys: bool = False) -> None:
+    def __init__(self, root: str, *, rules: Rules | None = None, dumpsys: bool = False,
+                 fd_inodes: str = "auto") -> None:
         self.root = Path(root)
         self.rules = rules
         self.dumpsys = dumpsys
+        self.fd_inodes = fd_inodes
         self.label = f"root:{root}"
 
     def collect(self) -> Collected:
         token = frames.new_token()
         t = time.time()
-        out, err, rc = collector.run_local(self.root, token, dumpsys=self.dumpsys)
+        out, err, rc = collector.run_local(self.root, token, dumpsys=self.dumpsys, fd_inodes=self.fd_inodes)
         fr = frames.decode(out, token)
         if not fr.sections:
             msg = err.decode("utf-8", "replace").strip() or f"exit code {rc}"
