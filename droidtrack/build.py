@@ -221,6 +221,11 @@ class Builder:
         by_start = _by_start
         explicit = self.explicit_holdings
         buffers: dict[str, Buffer] = {}
+        # the model's records are immutable, so equal ones are made once and shared: a holding by
+        # one fd and no mapping (most holdings: fd numbers repeat across processes), a sources tuple
+        # (a handful of combinations). Fewer objects to make, and for the cyclic GC to walk.
+        by_fd: dict[int, Holding] = {}
+        source_sets: dict[tuple, tuple] = {}
         for key, d in self.buffers.items():
             if d.size is None:
                 self.problems.append(Problem("build", f"buffer {key}: no source gave its size: left out"))
@@ -228,26 +233,30 @@ class Builder:
             holders: dict[int, Holding] = {}
             fds, maps = d.fds, d.maps
             hm = pm = 0
-            for pid in set(fds) | set(maps):
-                f = fds.get(pid)
-                if not f:
-                    f = ()
-                elif len(f) == 1:
-                    f = (f[0],)
-                else:
-                    f = tuple(sorted(f))
-                m = maps.get(pid)
-                if not m:
-                    m = ()
-                elif len(m) == 1:
-                    m = (m[0],)
-                else:
-                    m = tuple(sorted(m, key=by_start))
-                holders[pid] = mk_holding(f, m, None)
-                mm = masks.get(pid)
-                if mm is not None:
-                    hm |= mm[0]
-                    pm |= mm[1]
+            if fds or maps:
+                for pid in set(fds) | set(maps):
+                    f = fds.get(pid)
+                    m = maps.get(pid)
+                    if not m:
+                        if f and len(f) == 1 and type(f[0]) is int:
+                            h = by_fd.get(f[0])
+                            if h is None:
+                                h = by_fd[f[0]] = mk_holding((f[0],), (), None)
+                        else:
+                            h = mk_holding(tuple(sorted(f)) if f else (), (), None)
+                    else:
+                        if not f:
+                            f = ()
+                        elif len(f) == 1:
+                            f = (f[0],)
+                        else:
+                            f = tuple(sorted(f))
+                        h = mk_holding(f, (m[0],) if len(m) == 1 else tuple(sorted(m, key=by_start)), None)
+                    holders[pid] = h
+                    mm = masks.get(pid)
+                    if mm is not None:
+                        hm |= mm[0]
+                        pm |= mm[1]
             if key in explicit:
                 for pid, h in explicit[key].items():
                     holders.setdefault(pid, h)
@@ -256,8 +265,10 @@ class Builder:
                         hm |= mm[0]
                         pm |= mm[1]
             tag, rule = tag_by_masks(d.exporter, d.name, bool(holders), hm, pm)
+            src = tuple(sorted(d.sources))
+            src = source_sets.setdefault(src, src)
             buffers[key] = mk_buffer(key, d.size, d.inode, d.exporter, d.name, d.count, d.attached, holders,
-                                     tag, rule, tuple(sorted(d.sources)), dict(d.provenance), coverage_complete)
+                                     tag, rule, src, dict(d.provenance), coverage_complete)
         for pid in {pid for b in buffers.values() for pid in b.holders} - set(procs):
             procs[pid] = Process(pid=pid)
             self.problems.append(Problem("build", f"pid {pid} holds buffers but its status was not read "

@@ -41,7 +41,9 @@ def snapshot_from_frames(fr: _frames.Frames, *, rules: Rules | None = None, time
         b = Builder(rules)
         b.problems.extend(fr.problems)
         feed_frames(b, fr)
-        return b.finish(time=_time.time() if time is None else time, origin=origin, serial=serial)
+        snap = b.finish(time=_time.time() if time is None else time, origin=origin, serial=serial)
+        del b       # the drafts go before the collector runs again: it need not walk them once
+    return snap
 
 
 def _text(fr: _frames.Frames, name: str) -> str | None:
