@@ -36,6 +36,7 @@ from droidtrack.synth import generate_large  # noqa: E402
 STAGES = [
     (frames.Section, "text", "decode sections to text"),
     (pipeline.p_fdlinks, "parse", "parse fdlinks"),
+    (pipeline.p_fdlinks, "dmabuf_fds", "fdlinks fast path: dma-buf fds"),
     (pipeline.p_fdinfo, "parse_grep", "parse fdinfo"),
     (getattr(pipeline, "p_fdinfo_heads", None), "parse", "parse fdinfo (v2: head's output)"),
     (getattr(pipeline, "p_fdinfo_heads", None), "rows", "fdinfo fast path: fields (v2)"),

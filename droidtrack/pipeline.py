@@ -469,14 +469,22 @@ def _join_fdinfo_fast(b: Builder, fr: _frames.Frames) -> dict[tuple[int, int], b
 
 # ---- references: who holds what ---------------------------------------------------------------
 def _feed_refs(b: Builder, fr: _frames.Frames, root: str, access: dict[str, list]) -> None:
-    links_by_pid: dict[int, dict[int, object]] = defaultdict(dict)
+    links_by_pid: dict[int, dict[int, bool]] = defaultdict(dict)      # pid -> dma-buf fd -> legacy
     lt = _text(fr, "fdlinks")
     if lt is not None:
-        res = p_fdlinks.parse(lt, root)
-        b.problems.extend(res.problems)
-        for l in res.records:
-            links_by_pid[l.pid][l.fd] = l
-        for pid in res.listed_pids:
+        dirs = p_fdlinks.dmabuf_fds(lt, root)
+        if dirs is not None:      # every directory in the common shape: its dma-buf fds, no records
+            for pid, links in dirs:
+                if links:
+                    links_by_pid[pid] = links
+            listed = {pid for pid, _ in dirs}
+        else:
+            res = p_fdlinks.parse(lt, root)
+            b.problems.extend(res.problems)
+            for l in res.records:
+                links_by_pid[l.pid][l.fd] = l.legacy
+            listed = res.listed_pids
+        for pid in listed:
             if pid in b.processes or pid in links_by_pid:
                 b.process(pid).fds_readable = True
     fdinfos: dict[tuple[int, int], object] = {}
@@ -488,13 +496,13 @@ def _feed_refs(b: Builder, fr: _frames.Frames, root: str, access: dict[str, list
     # dma-buf fd links whose fdinfo we do not have (unreadable, vanished, or a pre-5.3 kernel whose
     # fdinfo says nothing about dma-bufs): the process holds something we cannot identify
     for pid, links in links_by_pid.items():
-        for fd, l in links.items():
+        for fd, legacy in links.items():
             k = kinds.get((pid, fd))     # True: a dma-buf's fdinfo, False: another file's
-            if k is not None and (k or not l.legacy):
+            if k is not None and (k or not legacy):
                 continue  # joined above, or fdinfo says it is no dma-buf (any more): the fd was reused
             b.unjoined_ref(pid, "fds", None)
             b.identity_complete = False
-            if l.legacy:
+            if legacy:
                 b.anon_pids.add(pid)
     stat = _fd_inodes(b, fr, root, fdinfos)
     if no_inode:

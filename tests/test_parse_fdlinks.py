@@ -145,3 +145,62 @@ def test_generated_listings_round_trip(procs, style):
     got = {(x.pid, x.fd): x.name for x in r.records}
     want = {(pid, fd): (n or None) for pid, fds in procs.items() for fd, n in fds.items()}
     assert got == want and r.problems == []
+
+
+# ---- dmabuf_fds(): the pipeline's per-directory dma-buf fds, only where parse() agrees ----------
+def fds_agree(text: str, root: str) -> bool:
+    dirs = fdlinks.dmabuf_fds(text, root)
+    if dirs is None:
+        return False
+    r = fdlinks.parse(text, root)
+    assert r.problems == []
+    listed = {pid for pid, _ in dirs}
+    assert listed == r.listed_pids and list(listed) == list(r.listed_pids)
+    links: dict[int, dict[int, bool]] = {}
+    for x in r.records:
+        links.setdefault(x.pid, {})[x.fd] = x.legacy
+    assert [(pid, d) for pid, d in dirs if d] == list(links.items())
+    return True
+
+
+def test_dmabuf_fds_of_plain_listings():
+    assert fds_agree(SAMPLE.replace("/proc/99/", "/proc/990/"), "")
+    assert fdlinks.dmabuf_fds(SAMPLE.replace("/proc/99/", "/proc/990/"), "") == [
+        (1234, {17: False, 19: False, 20: False}), (990, {3: True, 4: True})]
+    assert fdlinks.dmabuf_fds("", "/r") == []
+    busybox = "/r/proc/5/fd/:\ntotal 0\nlrwx------    1 0        0               64 Nov 26 01:12 3 -> /dmabuf:x\n"
+    assert fds_agree(busybox, "/r") and fds_agree(busybox + "\n/r/proc/6/fd/:\ntotal 0\n", "/r")
+
+
+def test_dmabuf_fds_leave_anything_else_to_parse():
+    good = SAMPLE.replace("/proc/99/", "/proc/990/")
+    for old, new in (("/proc/990/", "/proc/1000/"),                # headers out of order (ls sorts names)
+                     ("/proc/990/", "/proc/1234/"),                # a directory twice
+                     ("-> /dev/null", "-> /dmabuf:x\nsecond line"),  # a name holding a newline
+                     (" 3 -> ", " 03 -> "), (" 18 -> ", " 17 -> "),
+                     ("total 0\n", ""), ("\n\n", "\n\n\n"), ("lrwx", "-rw-")):
+        assert old in good, old
+        assert not fds_agree(good.replace(old, new, 1), ""), (old, new)
+    assert fdlinks.dmabuf_fds(good.replace("/proc/", "l/proc/"), "l") is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 99999), st.lists(st.tuples(st.integers(0, 999), st.sampled_from(["", "a", "x\ny"]),
+                                                                    st.sampled_from(["/dmabuf:", "/dev/", "anon_inode:", "",
+                                                                                     "/dmabuf (deleted)"])),
+                                                          max_size=5)), max_size=5),
+       st.sampled_from(["", "/r"]), st.booleans(),
+       st.lists(st.tuples(st.integers(0, 10**5), st.integers(0, 3), st.sampled_from(["\n", " ", "0", "/dmabuf:", "l"])),
+                max_size=2))
+def test_dmabuf_fds_never_disagree(dirs, root, gnu, edits):
+    out = []
+    for pid, links in sorted(dirs, key=lambda d: str(d[0])):
+        out += [f"{root}/proc/{pid}/fd" + ("/:" if gnu else ":"), "total 0"]
+        date = "Nov 26 01:18" if gnu else "2024-05-01 10:00"
+        out += [f"lrwx------ 1 u0_a1 u0_a1 64 {date} {fd} -> {kind}{name}" for fd, name, kind in links]
+        out.append("")
+    text = "\n".join(out)
+    for pos, cut, ins in edits:
+        pos %= len(text) + 1
+        text = text[:pos] + ins + text[pos + cut:]
+    fds_agree(text, root)

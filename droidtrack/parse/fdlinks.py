@@ -297,3 +297,55 @@ def parse(text: str, root: str, *, fast: bool = True) -> FdLinksResult:
             else:
                 append(mk(pid, fd, target, None, True, ln))
     return out
+
+
+# ---- the pipeline's fast path: each directory's dma-buf fds, no records --------------------------
+# _FAST_LINE with a canonical fd and, instead of the target, what kind of dma-buf link it is:
+# "/dmabuf:" (named), a legacy spelling, or nothing (another file); possessive where nothing can
+# be given back, so that a line that is no symlink line fails at once
+_DMA_ENTRIES = re.compile(
+    r"^l[-rwx]{9} ++[0-9]{1,20}+ ++\S++ ++\S++ ++[0-9]{1,20}+ ++"
+    r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}|[A-Z][a-z]{2} ++[0-9]{1,2}+ ++(?:[0-9]{2}:[0-9]{2}|[0-9]{4}))"
+    r" (0|[1-9][0-9]{0,11}+) -> (/dmabuf:|/dmabuf \(deleted\)$|/dmabuf$|anon_inode:dmabuf$)?[^\n]*+$", re.M)
+
+
+def dmabuf_fds(text: str, root: str) -> list[tuple[int, dict[int, bool]]] | None:
+    """For the pipeline, which needs only which dma-buf fds each process holds: when every directory
+    of the listing is one `parse` reads with its fast match (a header after a blank line or at the
+    start, its total line, symlink lines in the common shape only), the headers in strictly
+    increasing order with no pid twice and no fd twice in a directory: [(pid, {fd: legacy})] for
+    every directory, in order, the dict holding the dma-buf links (legacy: anon_inode:dmabuf or
+    "/dmabuf (deleted)"). `parse` gives such a text these links and listed pids, and no problem.
+    None for any other text: then `parse` is the reader."""
+    if (root + "/").startswith("l"):
+        return None                       # parse's fast path is off for such a root
+    if not text:
+        return []
+    if not text.endswith("\n"):
+        text += "\n"
+    head = _fast_dir(root).match
+    rows_of = _DMA_ENTRIES.findall
+    blocks = text.split("\n\n")
+    last = len(blocks) - 1
+    out = []
+    append = out.append
+    seen: set[int] = set()
+    prev = None
+    for i, blk in enumerate(blocks):
+        if i < last:
+            blk += "\n"
+        m = head(blk)
+        if m is None:
+            return None
+        key, pid = m.group("key", "pid")
+        pid = int(pid)
+        if (prev is not None and key <= prev) or pid in seen:
+            return None                   # out of order, or a directory twice: parse says so
+        prev = key
+        seen.add(pid)
+        end = m.end()
+        rows = rows_of(blk, end)
+        if len(rows) != blk.count("\n", end) or len(set([r[0] for r in rows])) != len(rows):
+            return None
+        append((pid, {int(fd): kind != "/dmabuf:" for fd, kind in rows if kind}))
+    return out
