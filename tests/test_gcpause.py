@@ -47,3 +47,25 @@ def test_snapshot_leaves_the_collector_as_it_found_it():
         (gc.enable if state else gc.disable)()
         snapshot_from_frames(frames.decode(data, "tok"), time=0.0)
         assert gc.isenabled() is state
+
+
+def test_what_survives_goes_to_the_oldest_generation():
+    gc.enable()
+    gc.collect()
+    with gcpause.paused():
+        kept = [[i] for i in range(2000)]
+    assert gc.get_freeze_count() == 0
+    assert len(gc.get_objects(0)) < 1000          # not left young: no walk of them right away
+    assert any(o is kept for o in gc.get_objects(2))
+
+
+def test_an_application_s_frozen_objects_stay_frozen():
+    gc.enable()
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with gcpause.paused():
+            pass
+        assert gc.get_freeze_count() == frozen and gc.isenabled()
+    finally:
+        gc.unfreeze()
