@@ -52,6 +52,7 @@ STAGES = [
     (pipeline.p_bufinfo, "rows", "bufinfo fast path: columns"),
     (pipeline, "_feed_bufinfo_rows", "bufinfo fast path: join"),
     (pipeline.p_procfs, "parse_status", "parse status"),
+    (pipeline.p_procfs, "status_rows", "status fast path"),
     (pipeline.p_procfs, "parse_cmdline", "parse cmdline"),
     (pipeline.p_procfs, "parse_pid_values", "parse pid values"),
     (pipeline.p_stderr, "parse", "parse stderr"),

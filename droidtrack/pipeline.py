@@ -190,7 +190,20 @@ def _feed_files(b: Builder, files: dict[str, list]) -> None:
 # ---- processes --------------------------------------------------------------------------------
 def _feed_processes(b: Builder, fr: _frames.Frames, root: str, access: dict[str, list]) -> None:
     st = _text(fr, "status")
-    if st is not None:
+    fast = None if st is None else p_procfs.status_rows(st, root)
+    if fast is not None:          # every process's four lines in the kernel's shape: no records
+        procs = b.processes
+        for pid, name, tgid, ppid, uid in fast[0]:
+            p = procs.get(pid)
+            if p is None:
+                p = b.process(pid)
+            p.name = name or p.name
+            p.uid = uid
+            p.ppid = ppid
+            p.tgid = tgid
+        if fast[1] is not None:
+            b.device["uid"] = fast[1]
+    elif st is not None:
         res = p_procfs.parse_status(st, root)
         b.problems.extend(res.problems)
         for s in res.records:

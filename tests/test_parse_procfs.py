@@ -112,3 +112,45 @@ def test_generated_status_round_trip(procs):
                    for pid, (n, u) in procs.items())
     r = procfs.parse_status(text, "")
     assert {s.pid: (s.name, s.uid) for s in r.records} == procs and r.problems == []
+
+
+# ---- status_rows(): the pipeline's reading, only where parse_status agrees ----------------------
+def status_agrees(text: str, root: str) -> bool:
+    got = procfs.status_rows(text, root)
+    if got is None:
+        return False
+    res = procfs.parse_status(text, root)
+    assert res.problems == []
+    assert got[0] == [(r.pid, r.name, r.tgid, r.ppid, r.uid) for r in res.records]
+    assert got[1] == res.self_uid
+    return True
+
+
+def _status(root, pid, name="app", tgid=None, ppid=1, uid=10001):
+    p = f"{root}/proc/{pid}/status:"
+    return (f"{p}Name:\t{name}\n{p}Tgid:\t{pid if tgid is None else tgid}\n{p}PPid:\t{ppid}\n"
+            f"{p}Uid:\t{uid}\t{uid}\t{uid}\t{uid}\n")
+
+
+def test_status_rows_of_the_collector_s_lines():
+    text = _status("/r", 1, "init", ppid=0, uid=0) + _status("/r", 700, "a\\\\b\\nc") + _status("/r", 701, "", tgid=700)
+    assert status_agrees(text, "/r")
+    assert status_agrees(text + "/r/proc/self/status:Name:\thead\n/r/proc/self/status:Uid:\t2000\t2000\t2000\t2000\n", "/r")
+    assert procfs.status_rows("", "/r") == ([], None)
+    for old, new in (("Tgid:\t700", "Tgid:\t+700"), ("PPid:\t1\n", "PPid:\t1 \n"), ("/proc/700/", "/proc/0700/"),
+                     ("/proc/701/", "/proc/700/"), ("Uid:\t0\t", "Uid: 0\t"), ("Name:\tinit\n", "")):
+        assert old in text, old
+        assert not status_agrees(text.replace(old, new, 1), "/r"), (old, new)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 99), st.text(st.characters(blacklist_characters="\n"), max_size=6),
+                          st.integers(0, 99)), max_size=5),
+       st.sampled_from(["", "/r"]), st.lists(st.tuples(st.integers(0, 10**4), st.integers(0, 3),
+                                                      st.sampled_from(["\n", "\t", " ", "0", "Uid:", "self"])), max_size=2))
+def test_status_rows_never_disagree(procs, root, edits):
+    text = "".join(_status(root, pid, name, ppid=pp) for pid, name, pp in procs)
+    for pos, cut, ins in edits:
+        pos %= len(text) + 1
+        text = text[:pos] + ins + text[pos + cut:]
+    status_agrees(text, root)

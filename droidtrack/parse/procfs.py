@@ -213,3 +213,49 @@ def parse_props(text: str) -> Props:
             continue   # build.prop imports, console prompts
         probs.append(Problem("props", "not a property line: skipped", line=i, text=line))
     return out
+
+
+# ---- the pipeline's fast path: status files in the kernel's order, no records --------------------
+_status_cache: dict[str, re.Pattern] = {}
+
+
+def _status_re(root: str) -> re.Pattern:
+    pat = _status_cache.get(root)
+    if pat is None:
+        r = re.escape(root)
+        n = r"([0-9]{1,19}+)"
+        pat = re.compile(
+            "(" + r + r"/proc/(?:0|[1-9][0-9]{0,11}+)/status:)Name:\t([^\n]*+)\n"
+            r"\1Tgid:\t" + n + r"\n\1PPid:\t" + n + r"\n\1Uid:\t" + n + r"(?:\t[^\n]*+)?\n"
+            "|" + r + r"/proc/self/status:([^\n]*+)\n")
+        if len(_status_cache) > 64:
+            _status_cache.clear()
+        _status_cache[root] = pat
+    return pat
+
+
+def status_rows(text: str, root: str) -> tuple[list[tuple[int, str, int, int, int]], int | None] | None:
+    """For the pipeline: when every process's lines of the `status` section are its Name, Tgid,
+    PPid and Uid lines in the kernel's order and shape (numbers in decimal, a canonical pid, no
+    pid twice), besides any /proc/self/status lines: ([(pid, name, tgid, ppid, uid)] in order,
+    self_uid), what parse_status gives such a text, which has no problem for it. None otherwise."""
+    if not text:
+        return [], None
+    if not text.endswith("\n"):
+        text += "\n"
+    parts = _status_re(root).split(text)
+    if any(parts[::7]):
+        return None
+    self_uid = None
+    for line in filter(None, parts[6::7]):
+        key, _, val = line.partition(":")
+        if key == "Uid":
+            self_uid = _first_int(val)
+    paths = [p for p in parts[1::7] if p is not None]
+    if len(set(paths)) != len(paths):
+        return None                      # a process twice: parse_status says so
+    plen = len(root) + 6
+    rows = [(int(p[plen:-8]), unescape_comm(name), int(tgid), int(ppid), int(uid))
+            for p, name, tgid, ppid, uid in zip(parts[1::7], parts[2::7], parts[3::7], parts[4::7], parts[5::7])
+            if p is not None]
+    return rows, self_uid
