@@ -252,8 +252,8 @@ def _split_procfiles(fr: Frames, sec: Section, link: bytes, procdir: bytes) -> l
     data = sec.content
     if sec.status == "truncated":
         data = drop_cut_header(data, link)
-    other = re.compile(re.escape(b"\n==> " + link + b"/") + rb"(?:[0-9]+|self)/(?:status|cmdline) <==\n").search(data)
-    cut = len(data) if other is None else other.start()
+    other = _first_other(data, link)
+    cut = len(data) if other is None else other
     fdinfo = data[:cut]
     run = b"==> " + link + b".e <==\n"
     if fdinfo.endswith(run):
@@ -266,11 +266,12 @@ def _split_procfiles(fr: Frames, sec: Section, link: bytes, procdir: bytes) -> l
         fr.problems.append(Problem("procfiles", msg))
     st: list[bytes] = []
     cl: list[bytes] = []
-    keys = _STATUS_KEYS.finditer
+    keys = _STATUS_KEYS.findall
     for rel, body in files:
         pre = procdir + rel + b":"
         if rel.endswith(b"/status"):
-            st.append(b"".join([pre + m.group(0) + b"\n" for m in keys(body)]))
+            lines = keys(body)
+            st.append(pre + (b"\n" + pre).join(lines) + b"\n" if lines else b"")
         elif rel.endswith(b"/cmdline"):
             # `grep -a -z ''`: one NUL-terminated record per argv element
             if body:
@@ -305,6 +306,34 @@ def _split_procfiles(fr: Frames, sec: Section, link: bytes, procdir: bytes) -> l
         parts.append(Section(k, content, b"".join(e + b"\n" for e in errs[k]), rc, status,
                              form="head" if k == "fdinfo" else "grep"))
     return parts
+
+
+def _first_other(data: bytes, link: bytes) -> int | None:
+    """Where the first status or cmdline file's header starts (its "\n==> <link>/PID/status <==\n"),
+    or None: the regular expression's first match, found from the ends of such headers with
+    bytes.find instead of trying the expression at each of the 40,000 fdinfo headers before it."""
+    pat = _other_cache.get(link)
+    if pat is None:
+        pat = re.compile(re.escape(b"\n==> " + link + b"/") + rb"(?:[0-9]+|self)/(?:status|cmdline) <==\n")
+        if len(_other_cache) > 64:
+            _other_cache.clear()
+        _other_cache[link] = pat
+    hdr = b"\n==> " + link + b"/"
+    first = None
+    for tail in (b"/status <==\n", b"/cmdline <==\n"):
+        i = data.find(tail)
+        while i >= 0 and (first is None or i < first):
+            j = data.rfind(hdr, 0, i)
+            if j >= 0:
+                m = pat.match(data, j)
+                if m is not None and m.end() == i + len(tail):
+                    first = j if first is None else min(first, j)
+                    break
+            i = data.find(tail, i + 1)
+    return first
+
+
+_other_cache: dict[bytes, re.Pattern] = {}
 
 
 def _part_status(kind: str, nread: int, errs: list[bytes], other: int, sec: Section,
