@@ -196,3 +196,15 @@ def test_v2_garbage_never_raises(data):
     frames.decode(b"@@abc HDR v=2 proc=.d.1.abc root=\n@@abc BEGIN procfiles\n" + data)
     frames.decode(b"@@abc HDR v=2 proc=.d.1.abc root=\n@@abc BEGIN maps\n" + data + b"\n@@abc END maps rc=0 status=ok\n"
                   b"@@abc BEGIN smaps\n" + data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"\n", b"x", b"/status <==\n", b"/cmdline <==\n", f"\n==> {LINK}/1/status <==\n".encode(),
+                                 f"\n==> {LINK}/self/cmdline <==\n".encode(), f"\n==> {LINK}/1/fdinfo/3 <==\n".encode(),
+                                 f"\n==> {LINK}/x/status <==\n".encode(), b"\n==> /proc/1/status <==\n"]), max_size=8))
+def test_first_status_header_is_the_expression_s_first_match(pieces):
+    import re
+    data = b"".join(pieces)
+    link = LINK.encode()
+    m = re.compile(re.escape(b"\n==> " + link + b"/") + rb"(?:[0-9]+|self)/(?:status|cmdline) <==\n").search(data)
+    assert frames._first_other(data, link) == (None if m is None else m.start())
