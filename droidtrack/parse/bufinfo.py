@@ -392,9 +392,9 @@ def parse(text: str, *, fast: bool = True) -> BufinfoResult:
 
 
 # ---- the pipeline's fast path: the fields of a kernel-shaped text, no records -------------------
-_HEAD = re.compile(r"\n*+(?:Dma-buf Objects:\n\n*+)?"
+_HEAD = re.compile(r"\n*(?:Dma-buf Objects:\n\n*)?"
                    r"size {4}\tflags {3}\tmode {4}\tcount {3}\texp_name(\tino {5}(\tname)?)?\n")
-_TAIL = re.compile(r"\n*+Total ([0-9]{1,20}) objects, ([0-9]{1,20}) bytes\n*")
+_TAIL = re.compile(r"\n*Total ([0-9]{1,20}) objects, ([0-9]{1,20}) bytes\n*")
 
 
 @dataclass

@@ -135,19 +135,19 @@ def _rows_re(link: str) -> re.Pattern:
     pat = _rows_cache.get(link)
     if pat is None:
         hdr = re.escape("==> " + link)
-        d = "[0-9]{1,4000}+"
+        d = "[0-9]{1,4000}"
         pat = re.compile(
             # head's newline before the header (and a run's "<link>.e" header before that)
-            "(?:" + hdr + r"\.e <==\n)?\n" + hdr + r"/(0|[1-9][0-9]{0,11}+)/fdinfo/(0|[1-9][0-9]{0,11}+) <==\n"
+            "(?:" + hdr + r"\.e <==\n)?\n" + hdr + r"/(0|[1-9][0-9]{0,11})/fdinfo/(0|[1-9][0-9]{0,11}) <==\n"
             r"pos:\t-?" + d + r"\n"
-            r"flags:\t[0-7]{1,30}+\n"
+            r"flags:\t[0-7]{1,30}\n"
             r"mnt_id:\t-?" + d + r"\n"
             # a dma-buf's fields only after an inode: a dma-buf without one is left to parse()
-            r"(?:ino:\t(0|[1-9][0-9]{0,3999}+)\n"
+            r"(?:ino:\t(0|[1-9][0-9]{0,3999})\n"
             r"(?:size:\t(" + d + r")\n"
             r"count:\t(-?" + d + r")\n"
-            r"exp_name:\t([^\n]*+)\n"
-            r"(?:name:\t([^\n]*+)\n)?)?)?")
+            r"exp_name:\t([^\n]*)\n"
+            r"(?:name:\t([^\n]*)\n)?)?)?")
         if len(_rows_cache) > 64:
             _rows_cache.clear()
         _rows_cache[link] = pat

@@ -301,12 +301,12 @@ def parse(text: str, root: str, *, fast: bool = True) -> FdLinksResult:
 
 # ---- the pipeline's fast path: each directory's dma-buf fds, no records --------------------------
 # _FAST_LINE with a canonical fd and, instead of the target, what kind of dma-buf link it is:
-# "/dmabuf:" (named), a legacy spelling, or nothing (another file); possessive where nothing can
-# be given back, so that a line that is no symlink line fails at once
+# "/dmabuf:" (named), a legacy spelling, or nothing (another file). (No possessive quantifiers:
+# Python 3.10 has none.)
 _DMA_ENTRIES = re.compile(
-    r"^l[-rwx]{9} ++[0-9]{1,20}+ ++\S++ ++\S++ ++[0-9]{1,20}+ ++"
-    r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}|[A-Z][a-z]{2} ++[0-9]{1,2}+ ++(?:[0-9]{2}:[0-9]{2}|[0-9]{4}))"
-    r" (0|[1-9][0-9]{0,11}+) -> (/dmabuf:|/dmabuf \(deleted\)$|/dmabuf$|anon_inode:dmabuf$)?[^\n]*+$", re.M)
+    r"^l[-rwx]{9} +[0-9]{1,20} +\S+ +\S+ +[0-9]{1,20} +"
+    r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}|[A-Z][a-z]{2} +[0-9]{1,2} +(?:[0-9]{2}:[0-9]{2}|[0-9]{4}))"
+    r" (0|[1-9][0-9]{0,11}) -> (/dmabuf:|/dmabuf \(deleted\)$|/dmabuf$|anon_inode:dmabuf$)?[^\n]*$", re.M)
 
 
 def dmabuf_fds(text: str, root: str) -> list[tuple[int, dict[int, bool]]] | None:

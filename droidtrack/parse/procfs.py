@@ -223,11 +223,11 @@ def _status_re(root: str) -> re.Pattern:
     pat = _status_cache.get(root)
     if pat is None:
         r = re.escape(root)
-        n = r"([0-9]{1,19}+)"
+        n = r"([0-9]{1,19})"
         pat = re.compile(
-            "(" + r + r"/proc/(?:0|[1-9][0-9]{0,11}+)/status:)Name:\t([^\n]*+)\n"
-            r"\1Tgid:\t" + n + r"\n\1PPid:\t" + n + r"\n\1Uid:\t" + n + r"(?:\t[^\n]*+)?\n"
-            "|" + r + r"/proc/self/status:([^\n]*+)\n")
+            "(" + r + r"/proc/(?:0|[1-9][0-9]{0,11})/status:)Name:\t([^\n]*)\n"
+            r"\1Tgid:\t" + n + r"\n\1PPid:\t" + n + r"\n\1Uid:\t" + n + r"(?:\t[^\n]*)?\n"
+            "|" + r + r"/proc/self/status:([^\n]*)\n")
         if len(_status_cache) > 64:
             _status_cache.clear()
         _status_cache[root] = pat

@@ -115,8 +115,8 @@ _block_cache: dict[str, re.Pattern] = {}
 def _block_re(root: str) -> re.Pattern:
     pat = _block_cache.get(root)
     if pat is None:
-        pat = re.compile(re.escape(root + PREFIX) + r"(0|[1-9][0-9]{0,19}+)/(?:size:([0-9]{1,20}+)"
-                         r"|exporter_name:([^\n]*+)|(mmap_count):[0-9]{1,20}+)\n")
+        pat = re.compile(re.escape(root + PREFIX) + r"(0|[1-9][0-9]{0,19})/(?:size:([0-9]{1,20})"
+                         r"|exporter_name:([^\n]*)|(mmap_count):[0-9]{1,20})\n")
         if len(_block_cache) > 64:
             _block_cache.clear()
         _block_cache[root] = pat
