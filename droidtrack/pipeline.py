@@ -517,7 +517,7 @@ def _feed_refs(b: Builder, fr: _frames.Frames, root: str, access: dict[str, list
             b.identity_complete = False
             if legacy:
                 b.anon_pids.add(pid)
-    stat = _fd_inodes(b, fr, root, fdinfos)
+    stat = _fd_inodes(b, fr, root, fdinfos, access.get("fdstat", ()))
     if no_inode:
         _join_without_inode(b, no_inode, stat)
 
@@ -645,10 +645,11 @@ def _anonymous_refs_problem(b: Builder) -> None:
                                   "not kernel-only"))
 
 
-def _fd_inodes(b: Builder, fr: _frames.Frames, root: str, fdinfos: dict) -> dict:
+def _fd_inodes(b: Builder, fr: _frames.Frames, root: str, fdinfos: dict, errors) -> dict:
     """The `fdstat` section (stat of every fd; only where fdinfo prints no `ino:`): (pid, fd) ->
     FdStat. Where fdinfo does print an inode the two must agree; a disagreement (the fd was closed
-    and reused between the reads) is reported, and fdinfo's inode is kept."""
+    and reused between the reads) is reported, and fdinfo's inode is kept. `errors`: the section's
+    STDERR as feed_frames read it (links busybox could not follow)."""
     sec = fr.sections.get("fdstat")
     if sec is None:
         return {}
@@ -661,13 +662,13 @@ def _fd_inodes(b: Builder, fr: _frames.Frames, root: str, fdinfos: dict) -> dict
                                   f"(first: pid {differ[0][0]} fd {differ[0][1]}): reused between the reads; "
                                   "fdinfo's inode kept"))
     dmabufs = sum(1 for r in fdinfos.values() if r.exporter is not None and (r.pid, r.fd) in stat)
-    nowhere = res.unresolved + sum(1 for e in p_stderr.parse(sec.stderr_text(), root).records if e.pid is not None)
+    nowhere = res.unresolved + sum(1 for e in errors if e.pid is not None)
     b.sources["fdstat"] = SourceStatus(sec.status, f"{len(stat)} fds stat'ed, {dmabufs} of them dma-bufs"
                                        + (f"; {nowhere} fd links could not be followed" if nowhere else ""))
     return stat
 
 
-def _join_without_inode(b: Builder, recs: list, stat: dict | None = None) -> None:
+def _join_without_inode(b: Builder, recs: list, stat: dict) -> None:
     """fdinfo without `ino:` (5.4-era kernels): the inode stat(2) gave for the fd (the collector's
     `fdstat`, when it ran) where its size agrees with fdinfo's; otherwise join on
     size+exporter+name only where exactly one buffer in a complete kernel list fits, and count
