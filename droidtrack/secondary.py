@@ -150,20 +150,23 @@ def feed_memtrack(b: Builder, entries: list, debug: list | None = None) -> None:
         return
     sizes: dict[int, int] = {}
     tags: dict[int, str] = {}
-    for r in debug or ():
+    for r in (*(debug or ()), *entries):      # both name an id's size and tag
         sizes.setdefault(r.ident, r.size)
         if r.tag:
             tags.setdefault(r.ident, r.tag)
-    for e in entries:
-        sizes.setdefault(e.ident, e.size)
-        if e.tag:
-            tags.setdefault(e.ident, e.tag)
-    # bufinfo rows without identity, by size, in the kernel's order
-    rows: dict[int, list[str]] = defaultdict(list)
+    # bufinfo rows without identity, by size, in the kernel's order, and the fields all rows of
+    # a size agree on (the only ones an id may take from the row it adopts)
+    rows: dict[int, list[BufferDraft]] = defaultdict(list)
     for k, d in b.buffers.items():
         if k.startswith("bufinfo:") and d.inode is None and d.size is not None:
-            rows[d.size].append(k)
-    by_size_rows = {size: [b.buffers[k] for k in keys] for size, keys in rows.items()}
+            rows[d.size].append(d)
+    agreed: dict[int, dict[str, object]] = {}
+    for size, peers in rows.items():
+        agreed[size] = {}
+        for f in ("exporter", "count", "attached"):
+            vals = {getattr(r, f) for r in peers}
+            if len(vals) == 1:
+                agreed[size][f] = vals.pop()
     drafts: dict[int, BufferDraft] = {}
     unmatched = 0
     for ident in sorted(sizes):
@@ -178,15 +181,16 @@ def feed_memtrack(b: Builder, entries: list, debug: list | None = None) -> None:
             d.offer("name", tags[ident], "memtrack", {"memtrack": 1})
         same = rows.get(sizes[ident])
         if same:
-            row = b.buffers.pop(same.pop(0))
+            row = same.pop(0)
+            del b.buffers[row.key]
             d.sources.update(row.sources)
-            peers = by_size_rows[sizes[ident]]
+            fields = agreed[sizes[ident]]
             for f in ("exporter", "count"):
-                vals = {getattr(r, f) for r in peers}
-                if len(vals) == 1 and getattr(row, f) is not None:
-                    d.offer(f, getattr(row, f), row.provenance.get(f, "bufinfo"), {row.provenance.get(f, "bufinfo"): 0})
-            if len({r.attached for r in peers}) == 1:
-                d.attached = row.attached
+                if f in fields:
+                    src = row.provenance.get(f, "bufinfo")
+                    d.offer(f, fields[f], src, {src: 0})
+            if "attached" in fields:
+                d.attached = fields["attached"]
             d.provenance.setdefault("bufinfo", "a bufinfo row of the same size (rows carry no identity)")
         elif rows:
             unmatched += 1
@@ -194,10 +198,8 @@ def feed_memtrack(b: Builder, entries: list, debug: list | None = None) -> None:
         b.problems.append(Problem("memtrack", f"{unmatched} memtrack buffers have no bufinfo row of their size: "
                                   "bufinfo and memtrack disagree (a buffer came or went between the reads)"))
     legacy = b.legacy_maps
-    per_pid: dict[int, int] = defaultdict(int)
     for e in entries:
         d = drafts[e.ident]
-        per_pid[e.pid] += 1
         if e.vmas:
             for (start, end, flags, pgoff) in e.vmas:
                 ref = legacy.pop((e.pid, start), None)
@@ -214,8 +216,8 @@ def feed_memtrack(b: Builder, entries: list, debug: list | None = None) -> None:
             b.explicit_holdings.setdefault(d.key, {})[e.pid] = Holding(by="fd")
             d.provenance.setdefault("holders", "memtrack (handles; fd numbers unknown)")
     # the legacy fd links of a process memtrack lists are its memtrack buffers
-    explained = [pid for pid, u in b.unjoined.items() if pid in per_pid]
-    for pid in explained:
+    listed = {e.pid for e in entries}
+    for pid in [pid for pid in b.unjoined if pid in listed]:
         u = b.unjoined[pid]
         u["fds"] = 0
         if not u["maps"]:
