@@ -140,13 +140,19 @@ def run_collector(root: Path | str | None, shell: str, *, tmp: Path | None = Non
     return run
 
 
+def new_root(name: str) -> Path:
+    """A path for a device root below a directory every uid can traverse (not created)."""
+    d = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=base_dir()))
+    d.chmod(0o755)
+    return d / "root"
+
+
 def copy_tree(src: Path, name: str) -> Path:
     """Copy a device root (symlinks kept) below the world-traversable scratch directory."""
-    dst = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=base_dir())) / "root"
+    dst = new_root(name)
     shutil.copytree(src, dst, symlinks=True)
     for d, dirs, _files in os.walk(dst):
         os.chmod(d, 0o755)
-    os.chmod(dst.parent, 0o755)
     return dst
 
 

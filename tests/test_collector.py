@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from collector_support import (COLLECT, MKSH_STATIC, SHELLS, TOKEN, applet_dir, base_dir, fdinfo_files,
-                               grep_lines, run_collector, snapshot_files)
+from collector_support import (COLLECT, MKSH_STATIC, SHELLS, TOKEN, applet_dir, base_dir, copy_tree,
+                               fdinfo_files, grep_lines, new_root, run_collector, snapshot_files)
 from droidtrack.parse import fdstat
 from droidtrack.synth import GENERATIONS, DeviceTree, apply_permissions
 
@@ -58,13 +58,6 @@ def phone(gen: str, **kw) -> DeviceTree:
     t.gpu_usage(2100, 12 << 20, imported=1 << 20)
     assert fd > 2
     return t
-
-
-def new_root(name: str) -> Path:
-    """A path for a device root below a directory every uid can traverse."""
-    d = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=base_dir()))
-    d.chmod(0o755)
-    return d / "root"
 
 
 def write(t: DeviceTree, name: str) -> Path:
@@ -487,8 +480,7 @@ def test_committed_fixtures(gen, shell):
     with its permissions.txt applied to a copy."""
     src = Path(__file__).resolve().parent.parent / "fixtures" / gen
     truth = json.loads((src / "truth.json").read_text())
-    root = new_root(f"fx-{gen}")
-    shutil.copytree(src, root, symlinks=True)
+    root = copy_tree(src, f"fx-{gen}")
     if gen != "a15-6.6":
         run = run_collector(root, shell)
         assert run.rc == 0 and run.fr.complete and not run.fr.problems
@@ -499,8 +491,6 @@ def test_committed_fixtures(gen, shell):
         return
     if os.geteuid() != 0:
         pytest.skip("needs root to switch to uid 2000")
-    for d, _dirs, _files in os.walk(root):
-        os.chmod(d, 0o755)
     apply_permissions(root)
     run = run_collector(root, shell, uid=2000)
     assert run.rc == 0 and run.fr.complete

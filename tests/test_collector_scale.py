@@ -10,17 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from collector_support import SHELLS, base_dir, fdinfo_files, grep_lines, run_collector
+from collector_support import SHELLS, base_dir, fdinfo_files, grep_lines, new_root, run_collector
 from droidtrack.synth import DeviceTree, generate_large
 
 pytestmark = pytest.mark.skipif(not (shutil.which("strace") and shutil.which("toybox") and shutil.which("busybox")),
                                 reason="needs strace, toybox and busybox")
-
-
-def _root(name: str) -> Path:
-    d = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=base_dir()))
-    d.chmod(0o755)
-    return d / "root"
 
 
 @pytest.fixture(scope="module")
@@ -31,14 +25,14 @@ def small_tree():
         b = t.add_buffer(4096 * (i + 1), name=f"b{i}")
         t.hold_fd(100 + i, b)
         t.hold_map(100 + i, b)
-    root = _root("small")
+    root = new_root("small")
     t.write(root)
     return root, t.truth()
 
 
 @pytest.fixture(scope="module")
 def large_tree():
-    root = _root("large")
+    root = new_root("large")
     t = generate_large(root, processes=2000, buffers=3000, refs=9000, seed=7)
     return root, t.truth()
 
@@ -77,7 +71,7 @@ def test_spawn_count_normal_phone_tree(shell):
     t.hold_fd(500, b)
     t.hold_map(500, b)
     t.gpu_usage(500, 1 << 20)
-    root = _root("normal")
+    root = new_root("normal")
     t.write(root)
     run = run_collector(root, shell, trace=True)
     assert run.rc == 0

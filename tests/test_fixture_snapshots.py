@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from collector_support import TOKEN, base_dir, run_collector
+from collector_support import TOKEN, copy_tree, run_collector
 from droidtrack.account import account
 from droidtrack.output import json_out
 from droidtrack.pipeline import snapshot_from_stream
@@ -39,22 +37,12 @@ UPDATE = os.environ.get("DROIDTRACK_UPDATE_EXPECTED") == "1"
 VOLATILE = ("time", "droidtrack", "origin")
 
 
-def new_root(name: str) -> Path:
-    d = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=base_dir()))
-    d.chmod(0o755)
-    return d / "root"
-
-
 def collect(gen: str) -> dict:
-    src = REPO / "fixtures" / gen
-    root = new_root(f"fx-{gen}")
-    shutil.copytree(src, root, symlinks=True)
+    root = copy_tree(REPO / "fixtures" / gen, f"fx-{gen}")
     uid = None
     if gen == "a15-6.6":
         if os.geteuid() != 0:
             pytest.skip("needs root to run the collector as uid 2000")
-        for d, _dirs, _files in os.walk(root):
-            os.chmod(d, 0o755)
         apply_permissions(root)
         uid = 2000
     run = run_collector(root, SHELL, uid=uid)
@@ -179,10 +167,7 @@ def test_a15_shell_user_sees_what_the_shell_may_read():
 
 def test_a15_as_root_is_exact():
     """The same a15 tree read as root (no permissions applied): everything is known."""
-    src = REPO / "fixtures" / "a15-6.6"
-    root = new_root("fx-a15-root")
-    shutil.copytree(src, root, symlinks=True)
-    run = run_collector(root, SHELL)
+    run = run_collector(copy_tree(REPO / "fixtures" / "a15-6.6", "fx-a15-root"), SHELL)
     s = json_out.to_dict(*(lambda sn: (sn, account(sn)))(snapshot_from_stream(run.stdout, token=TOKEN, time=0.0)))
     t = truth("a15-6.6")
     check_totals(s, t)

@@ -8,14 +8,12 @@ real kernel's dma-buf inodes."""
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector_support import TOKEN, base_dir, run_collector
+from collector_support import TOKEN, copy_tree, run_collector
 from droidtrack import frames
 from droidtrack.account import account
 from droidtrack.output import json_out
@@ -102,11 +100,7 @@ def ls_listing(truth: dict, root: str, *, skip: set = frozenset(), wrong_size: s
 
 def a11_frames(**kw) -> frames.Frames:
     src = REPO / "fixtures" / "a11-5.4"
-    d = Path(tempfile.mkdtemp(prefix="fx-a11-", dir=base_dir()))
-    d.chmod(0o755)
-    root = d / "root"
-    shutil.copytree(src, root, symlinks=True)
-    run = run_collector(root, "mksh-static+toybox")
+    run = run_collector(copy_tree(src, "fx-a11"), "mksh-static+toybox")
     assert run.rc == 0
     fr = frames.decode(run.stdout, TOKEN)
     truth = json.loads((src / "truth.json").read_text())
