@@ -33,10 +33,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from droidtrack import frames  # noqa: E402
+from droidtrack.collect import frames  # noqa: E402
 from droidtrack.double import AdbServer, system_adb, wheel_adb  # noqa: E402
 from droidtrack.sources import adb  # noqa: E402
-from droidtrack.synth import generate_large  # noqa: E402
+from droidtrack.sim.synth import generate_large  # noqa: E402
 
 
 def median_time(fn, runs: int) -> tuple[float, list[float]]:

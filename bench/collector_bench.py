@@ -26,9 +26,9 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
 from collector_support import MKSH_STATIC, SHELLS, TOKEN, applet_dir, run_collector  # noqa: E402
-from droidtrack import frames  # noqa: E402
+from droidtrack.collect import frames  # noqa: E402
 from droidtrack.parse.headout import split_heads  # noqa: E402
-from droidtrack.synth import generate_large  # noqa: E402
+from droidtrack.sim.synth import generate_large  # noqa: E402
 
 
 def file_set(root: Path, fr: frames.Frames) -> tuple[list[str], list[str]]:

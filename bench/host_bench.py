@@ -3,7 +3,7 @@
     python3 bench/host_bench.py [--processes 2000 --buffers 20000 --refs 60000] [--keep DIR]
     python3 bench/host_bench.py --capture FILE      # time a saved stream (no generation, no collector)
 
-Generates the synthetic device (droidtrack.synth.generate_large), runs the real collector on it
+Generates the synthetic device (droidtrack.sim.synth.generate_large), runs the real collector on it
 once (under sh), then times decode+parse+build+account over the saved stream several times and
 prints the median, the stream size and the cost per MiB. Target (issue 2): ≤ 1 s for
 2,000 processes / 20,000 buffers / 60,000 references. Not a test: run it by hand.
@@ -27,10 +27,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from droidtrack import build, collector, frames, pipeline, tags  # noqa: E402
-from droidtrack.account import account  # noqa: E402
-from droidtrack.pipeline import snapshot_from_frames  # noqa: E402
-from droidtrack.synth import generate_large  # noqa: E402
+from droidtrack.model import build
+from droidtrack.collect import collector
+from droidtrack.collect import frames
+from droidtrack.ingest import stream as pipeline
+from droidtrack.model import tags  # noqa: E402
+from droidtrack.model.account import account  # noqa: E402
+from droidtrack.ingest.stream import snapshot_from_frames  # noqa: E402
+from droidtrack.sim.synth import generate_large  # noqa: E402
 
 # (owner, attribute, label): timed exclusive of the other wrapped functions they call
 STAGES = [

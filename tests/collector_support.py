@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from droidtrack import frames
+from droidtrack.collect import frames
 from droidtrack.parse.headout import split_heads
 
 REPO = Path(__file__).resolve().parent.parent

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from droidtrack.model import Buffer, DeviceInfo, Holding, MapRef, Process, Snapshot, SourceStatus
-from droidtrack.problems import Problem
+from droidtrack.model.problems import Problem
 
 XSS = "<img src=x onerror=alert(1)>"          # 28 characters: fits a 31-byte dma-buf name
 MD_LINK = "[x](javascript:alert(1))"

@@ -4,7 +4,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from droidtrack.account import account
+from droidtrack.model.account import account
 from droidtrack.model import Buffer, DeviceInfo, Holding, MapRef, Process, Snapshot
 
 

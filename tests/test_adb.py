@@ -9,7 +9,7 @@ import pytest
 
 from device.conftest import *  # noqa: F401,F403  (fixtures)
 from device.conftest import small_phone
-from droidtrack import frames
+from droidtrack.collect import frames
 from droidtrack.double import DeviceConfig, Fault
 from droidtrack.sources import adb
 
@@ -266,8 +266,8 @@ def test_a_5_4_phone_gets_its_fds_joined_by_stat_end_to_end(make_double, tmp_pat
     of its own there (the names are unique so that each link text names one file), whose real
     inode is the one bufinfo and maps print."""
     import os
-    from droidtrack.pipeline import snapshot_from_frames
-    from droidtrack.synth import DeviceTree
+    from droidtrack.ingest.stream import snapshot_from_frames
+    from droidtrack.sim.synth import DeviceTree
     staging = tmp_path / "objs"
     staging.mkdir()
     spec = [("fb", 8294400), ("CAMERA-0", 3686400), ("CAMERA-1", 3686400), ("meta", 4096)]

@@ -10,7 +10,7 @@ import pytest
 
 from device.conftest import *  # noqa: F401,F403  (fixtures)
 from device.conftest import needs_root, small_phone
-from droidtrack import frames
+from droidtrack.collect import frames
 from droidtrack.commands import clean as clean_cmd
 from droidtrack.commands import demo as demo_cmd
 from droidtrack.commands import devices as devices_cmd
@@ -84,7 +84,7 @@ def _camera_fds(data: bytes, token: str) -> int:
 
 @needs_root
 def test_demo_device_evolves_and_cleans_up_after_itself(tmp_path, monkeypatch):
-    from droidtrack.demo import LEAK_PER_STEP, start_demo_device
+    from droidtrack.sim.demo import LEAK_PER_STEP, start_demo_device
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))    # where the demo makes its directories
     with start_demo_device() as (port, serial):
         assert any(tmp_path.iterdir())

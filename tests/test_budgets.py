@@ -5,11 +5,11 @@ import pytest
 
 import dtfactory as f
 from dtfactory import MiB
-from droidtrack.budgets import (BudgetError, coverage, evaluate, format_size, parse_budgets, parse_size,
+from droidtrack.ci.budgets import (BudgetError, coverage, evaluate, format_size, parse_budgets, parse_size,
                                 report_to_dict)
 from droidtrack.model import Process, SourceStatus
-from droidtrack.problems import Problem
-from droidtrack.tags import load_rules
+from droidtrack.model.problems import Problem
+from droidtrack.model.tags import load_rules
 
 SPEC_EXAMPLE = """\
 version: 1

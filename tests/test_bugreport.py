@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from droidtrack import cli
-from droidtrack.account import account
+from droidtrack.model.account import account
 from droidtrack.sources import SourceError
 from droidtrack.sources.bugreport import BugreportSource, build_snapshot, read_bugreport, split_sections
-from droidtrack.tags import load_rules
+from droidtrack.model.tags import load_rules
 from report_helpers import BR_MAIN, bugreport_text, make_bugreport_zip
 
 KIB = 1024

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 
 from droidtrack.sources.bugreport import BugreportSource
-from droidtrack.tags import load_rules
+from droidtrack.model.tags import load_rules
 from droidtrack.tui.app import TopApp
 from report_helpers import make_bugreport_zip
 

@@ -11,7 +11,7 @@ from device.conftest import *  # noqa: F401,F403  (fixtures)
 from device.conftest import small_phone
 from droidtrack.cli import main
 from droidtrack.double import DeviceConfig, Fault
-from droidtrack.recording import open_recording
+from droidtrack.history.recording import open_recording
 from droidtrack.sources import adb
 
 pytestmark = pytest.mark.adb

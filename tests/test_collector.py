@@ -20,7 +20,7 @@ import pytest
 from collector_support import (COLLECT, MKSH_STATIC, SHELLS, TOKEN, applet_dir, base_dir, copy_tree,
                                fdinfo_files, grep_lines, new_root, run_collector, snapshot_files)
 from droidtrack.parse import fdstat
-from droidtrack.synth import GENERATIONS, DeviceTree, apply_permissions
+from droidtrack.sim.synth import GENERATIONS, DeviceTree, apply_permissions
 
 pytestmark = pytest.mark.skipif(not (shutil.which("toybox") and shutil.which("busybox")
                                      and os.path.exists("/bin/mksh") and shutil.which("dash")),

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from collector_support import SHELLS, base_dir, fdinfo_files, grep_lines, new_root, run_collector
-from droidtrack.synth import DeviceTree, generate_large
+from droidtrack.sim.synth import DeviceTree, generate_large
 
 pytestmark = pytest.mark.skipif(not (shutil.which("strace") and shutil.which("toybox") and shutil.which("busybox")),
                                 reason="needs strace, toybox and busybox")

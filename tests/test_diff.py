@@ -6,8 +6,8 @@ import json
 import dtfactory as f
 from dtfactory import MiB
 from droidtrack.cli import main
-from droidtrack.output.json_out import dumps
-from droidtrack.recording import RecordingWriter
+from droidtrack.present.json_out import dumps
+from droidtrack.history.recording import RecordingWriter
 from droidtrack.sources import Collected
 
 

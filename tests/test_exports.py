@@ -9,8 +9,9 @@ import dtfactory as f
 from dtfactory import MiB
 from droidtrack.cli import main
 from droidtrack.model import Process
-from droidtrack.output import csv_out, trace
-from droidtrack.recording import RecordingWriter, open_recording
+from droidtrack.present import csv_out
+from droidtrack.present import trace
+from droidtrack.history.recording import RecordingWriter, open_recording
 from droidtrack.sources import Collected
 
 
@@ -104,7 +105,7 @@ def test_sigterm_stops_a_recording_cleanly_and_still_exports(tmp_path):
     import subprocess
     import sys
     import time
-    from droidtrack.synth import DeviceTree
+    from droidtrack.sim.synth import DeviceTree
     t = DeviceTree("a13-5.15")
     t.add_process(600, "surfaceflinger", cmdline=("/system/bin/surfaceflinger",), uid=1000)
     t.hold_fd(600, t.add_buffer(MiB, name="fb"))

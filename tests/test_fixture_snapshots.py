@@ -26,10 +26,10 @@ from pathlib import Path
 import pytest
 
 from collector_support import TOKEN, copy_tree, run_collector
-from droidtrack.account import account
-from droidtrack.output import json_out
-from droidtrack.pipeline import snapshot_from_stream
-from droidtrack.synth import GENERATIONS, apply_permissions
+from droidtrack.model.account import account
+from droidtrack.present import json_out
+from droidtrack.ingest.stream import snapshot_from_stream
+from droidtrack.sim.synth import GENERATIONS, apply_permissions
 
 REPO = Path(__file__).resolve().parent.parent
 SHELL = "mksh-static+toybox"

@@ -4,8 +4,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from droidtrack import frames
-from droidtrack.frames import Section
+from droidtrack.collect import frames
+from droidtrack.collect.frames import Section
 
 
 def sample(token="tok1"):

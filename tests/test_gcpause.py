@@ -5,8 +5,9 @@ import gc
 
 import pytest
 
-from droidtrack import frames, gcpause
-from droidtrack.pipeline import snapshot_from_frames
+from droidtrack.collect import frames
+from droidtrack.ingest import gcpause
+from droidtrack.ingest.stream import snapshot_from_frames
 
 
 @pytest.fixture(autouse=True)

@@ -10,10 +10,10 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from droidtrack.account import account
+from droidtrack.model.account import account
 from droidtrack.model import Buffer, DeviceInfo, Holding, MapRef, Process, Snapshot, SourceStatus
-from droidtrack.output import json_out
-from droidtrack.problems import Problem
+from droidtrack.present import json_out
+from droidtrack.model.problems import Problem
 from report_helpers import snapshot as report_snapshot
 
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from droidtrack.synth import DeviceTree
+from droidtrack.sim.synth import DeviceTree
 
 TOP = {"schema": str, "droidtrack": str, "time": (int, float), "origin": str, "device": dict,
        "totals": dict, "reported": dict, "reconciliation": list, "buffers": list, "processes": list,

@@ -12,10 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from droidtrack import collector, frames
+from droidtrack.collect import collector
+from droidtrack.collect import frames
 from droidtrack.parse import bufinfo, fdlinks, maps, sysfs_stats
 from droidtrack.parse.grepout import record_builder
-from droidtrack.synth import DeviceTree
+from droidtrack.sim.synth import DeviceTree
 
 GENERATIONS = ["a9-4.9", "a11-5.4", "a13-5.15", "a15-6.6"]
 NAMES = [None, "gralloc", "CAMERA", "a\tb", "[bold]x", "x -> y", "esc\x1b[31m", "G:screenshot", "two\nlines",

@@ -14,12 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector_support import TOKEN, copy_tree, run_collector
-from droidtrack import frames
-from droidtrack.account import account
-from droidtrack.output import json_out
+from droidtrack.collect import frames
+from droidtrack.model.account import account
+from droidtrack.present import json_out
 from droidtrack.parse import fdstat
 from droidtrack.parse.fdstat import FdStat
-from droidtrack.pipeline import snapshot_from_frames
+from droidtrack.ingest.stream import snapshot_from_frames
 
 REPO = Path(__file__).resolve().parent.parent
 

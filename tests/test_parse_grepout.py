@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from droidtrack.parse.grepout import pid_of, proc_parts, split_grep, to_int
-from droidtrack.problems import Problem
+from droidtrack.model.problems import Problem
 
 
 def test_match_lines_root_stripped_exactly():

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from droidtrack.account import account
-from droidtrack.output import json_out
+from droidtrack.model.account import account
+from droidtrack.present import json_out
 from droidtrack.sources.localroot import LocalRootSource
-from droidtrack.synth import DeviceTree
+from droidtrack.sim.synth import DeviceTree
 
 
 def phone(generation: str, **kw) -> DeviceTree:

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from droidtrack.synth import DeviceTree
+from droidtrack.sim.synth import DeviceTree
 
 pytest_plugins = ["pytester"]
 MiB = 1 << 20
@@ -73,7 +73,7 @@ def test_failing_body_is_reported_as_itself():
 
 def run(pytester, trees, *args):
     pytester.makepyfile(test_sample=SUITE.format(root=str(trees)))
-    return pytester.runpytest_subprocess("-p", "droidtrack.pytest_plugin",
+    return pytester.runpytest_subprocess("-p", "droidtrack.ci.pytest_plugin",
                                          "--droidtrack-args", f"--root {trees / 'phone'}", *args)
 
 
@@ -102,7 +102,7 @@ def test_a_budget_file_and_scope_all(pytester, trees):
 def test_session_scope_checks_once_around_everything(pytester, trees):
     pytester.makepyfile(test_sample=SUITE.format(root=str(trees)).replace(
         'def reset():\n    point("clean")\n    yield\n    point("clean")', 'def reset():\n    yield'))
-    res = pytester.runpytest_subprocess("-p", "droidtrack.pytest_plugin", "--droidtrack-scope", "session",
+    res = pytester.runpytest_subprocess("-p", "droidtrack.ci.pytest_plugin", "--droidtrack-scope", "session",
                                         "--droidtrack-args", f"--root {trees / 'phone'}", "-k", "leaks or clean")
     res.assert_outcomes(passed=2)
     assert res.ret == 1
@@ -112,7 +112,7 @@ def test_session_scope_checks_once_around_everything(pytester, trees):
 
 def test_could_not_measure_fails_the_test(pytester, trees):
     pytester.makepyfile(test_x="import pytest\n@pytest.mark.droidtrack\ndef test_a():\n    pass\n")
-    res = pytester.runpytest_subprocess("-p", "droidtrack.pytest_plugin", "--droidtrack-args",
+    res = pytester.runpytest_subprocess("-p", "droidtrack.ci.pytest_plugin", "--droidtrack-args",
                                         f"--replay {trees / 'none.dtr'}")
     res.assert_outcomes(failed=1)
     assert "droidtrack could not measure before the test" in res.stdout.str()
@@ -131,7 +131,7 @@ def test_entry_point_is_off_unless_asked_and_coexists_with_p(pytester, trees):
     dist = site / "droidtrack_ep-0.0.dist-info"
     dist.mkdir(parents=True)
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: droidtrack-ep\nVersion: 0.0\n")
-    (dist / "entry_points.txt").write_text("[pytest11]\ndroidtrack = droidtrack.pytest_plugin:entry\n")
+    (dist / "entry_points.txt").write_text("[pytest11]\ndroidtrack = droidtrack.ci.pytest_plugin:entry\n")
     pytester.makepyfile(test_sample=SUITE.format(root=str(trees)))
     env_path = os.pathsep.join([str(site), os.path.dirname(os.path.dirname(__file__))])
     pytester._monkeypatch.setenv("PYTHONPATH", env_path)
@@ -142,5 +142,5 @@ def test_entry_point_is_off_unless_asked_and_coexists_with_p(pytester, trees):
     assert "droidtrack is not enabled" in off.stdout.str()
     on = pytester.runpytest_subprocess("--droidtrack", *args)
     on.assert_outcomes(passed=2, failed=3)
-    both = pytester.runpytest_subprocess("-p", "droidtrack.pytest_plugin", *args)
+    both = pytester.runpytest_subprocess("-p", "droidtrack.ci.pytest_plugin", *args)
     both.assert_outcomes(passed=2, failed=3)

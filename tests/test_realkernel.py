@@ -207,7 +207,7 @@ def test_realkernel_raw_text_matches_the_scenario(booted, shell):
 
 @pytest.mark.realkernel
 def test_realkernel_both_shells_read_the_same_kernel_text(booted):
-    from droidtrack import frames
+    from droidtrack.collect import frames
     _, res = booted
     a = frames.decode(res.files["capture.busybox"])
     b = frames.decode(res.files["capture.mksh"])
@@ -233,7 +233,7 @@ def check_fd_inodes_by_stat(mksh_capture: bytes, busybox_capture: bytes, expecte
     and the buffer's size: the fallback for 5.3-5.13 kernels joins on the real identity. The
     busybox run used the default `auto`: this kernel prints `ino:`, so the probe (builtins only)
     spent no process on it."""
-    from droidtrack import frames
+    from droidtrack.collect import frames
     from droidtrack.parse import fdstat
     assert "fdstat" not in frames.decode(busybox_capture).sections
     fr = frames.decode(mksh_capture)
@@ -272,7 +272,7 @@ def _unsure(expected: dict) -> frozenset[int]:
 
 def check_odd_name_text(capture: bytes, expected: dict, shell: str) -> list[str]:
     """What 6.12 prints for names with a TAB and a newline, section by section (observed, pinned)."""
-    from droidtrack import frames
+    from droidtrack.collect import frames
     f = frames.decode(capture)
     odd = _odd_ids(expected)
     parent = str(next(p["pid"] for p in expected["processes"] if p["role"] == "parent"))

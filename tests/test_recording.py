@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dtfactory as f
-from droidtrack.output.json_out import to_dict
-from droidtrack.recording import (MAGIC, RecordingError, RecordingWriter, encode_record, header_line,
+from droidtrack.present.json_out import to_dict
+from droidtrack.history.recording import (MAGIC, RecordingError, RecordingWriter, encode_record, header_line,
                                   open_recording, parse_recording, snapshot_from_dict)
 from droidtrack.sources import Collected, SourceError
 from droidtrack.sources.replay import ReplaySource

@@ -91,7 +91,7 @@ def test_report_page_in_chromium(tmp_path):
 
 def test_bugreport_report_in_chromium(tmp_path):
     from droidtrack.sources.bugreport import BugreportSource
-    from droidtrack.tags import load_rules
+    from droidtrack.model.tags import load_rules
     br = make_bugreport_zip(tmp_path / "bugreport.zip")
     src = BugreportSource(str(br), rules=load_rules())
     res = write_report(tmp_path / "r.zip", src.collect().snapshot, raws=[("bugreport-sections.txt", src.excerpt())],

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import zipfile
 
-from droidtrack import cli, frames
-from droidtrack.recording import RecordingWriter
+from droidtrack import cli
+from droidtrack.collect import frames
+from droidtrack.history.recording import RecordingWriter
 from droidtrack.sources.localroot import LocalRootSource
-from droidtrack.synth import DeviceTree
-from droidtrack.tags import load_rules
+from droidtrack.sim.synth import DeviceTree
+from droidtrack.model.tags import load_rules
 from report_helpers import BR_DATA, XSS
 
 MiB = 1 << 20

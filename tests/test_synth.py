@@ -1,4 +1,4 @@
-"""droidtrack.synth: the device-root builder used by tests, fixtures, the benchmark and the demo."""
+"""droidtrack.sim.synth: the device-root builder used by tests, fixtures, the benchmark and the demo."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from droidtrack.synth import ANON_INODE, GENERATIONS, DeviceTree, apply_permissions, generate_large
+from droidtrack.sim.synth import ANON_INODE, GENERATIONS, DeviceTree, apply_permissions, generate_large
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from droidtrack.tags import RulesError, load_rules, parse_rules
+from droidtrack.model.tags import RulesError, load_rules, parse_rules
 
 R = load_rules()
 

@@ -5,10 +5,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from droidtrack.account import account
-from droidtrack.output import json_out, table
-from droidtrack.paste import SUPPORTED, AnalyzeError, analyze
-from droidtrack.tags import load_rules
+from droidtrack.model.account import account
+from droidtrack.present import json_out
+from droidtrack.present import table
+from droidtrack.ingest.paste import SUPPORTED, AnalyzeError, analyze
+from droidtrack.model.tags import load_rules
 
 EPILOG = "formats it recognises (detected from the text itself):\n" + "\n".join(
     f"  {k:<16} {v}" for k, v in SUPPORTED.items()) + """

@@ -10,11 +10,11 @@ import sys
 import time
 from pathlib import Path
 
-from droidtrack.budgets import (BudgetError, BudgetFile, Report, evaluate, format_size, load_budgets,
+from droidtrack.ci.budgets import (BudgetError, BudgetFile, Report, evaluate, format_size, load_budgets,
                                 report_to_dict)
-from droidtrack.history import LoadError, load_snapshot
-from droidtrack.output.text import safe
-from droidtrack.recording import RecordingError
+from droidtrack.history.compare import LoadError, load_snapshot
+from droidtrack.present.text import safe
+from droidtrack.history.recording import RecordingError
 from droidtrack.sources import SourceError, add_source_arguments, source_from_args
 
 EPILOG = """\
@@ -73,7 +73,7 @@ def check_source(bf: BudgetFile, args: argparse.Namespace, rules, baseline=None,
     """Measure what args point at (any source) and evaluate the budgets. Never raises SourceError."""
     try:
         if getattr(args, "replay", None):
-            from droidtrack.recording import open_recording
+            from droidtrack.history.recording import open_recording
             rec = open_recording(args.replay)
             if not rec.samples:
                 raise SourceError(f"{args.replay}: the recording holds no complete sample")
@@ -226,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
     except BudgetError as e:
         print(f"droidtrack: {e}", file=sys.stderr)
         return 2
-    from droidtrack.tags import RulesError, load_rules
+    from droidtrack.model.tags import RulesError, load_rules
     try:
         rules = load_rules(getattr(args, "rules", None))
     except RulesError as e:
@@ -250,14 +250,14 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.write(render_table(reports))
     try:
         if args.junit:
-            from droidtrack.output import junit
+            from droidtrack.present import junit
             Path(args.junit).write_text(junit.dumps(reports, elapsed=elapsed), encoding="utf-8")
         if args.json:
             doc = {"schema": "droidtrack.check/1", "budget_file": args.budget, "exit_code": code,
                    "devices": [report_to_dict(r) for r in reports]}
             Path(args.json).write_text(json.dumps(doc, indent=2, ensure_ascii=True) + "\n", encoding="utf-8")
         if args.markdown:
-            from droidtrack.output import markdown
+            from droidtrack.present import check_markdown as markdown
             # $GITHUB_STEP_SUMMARY collects several steps' output: append to it, overwrite anything else
             mode = "a" if args.markdown == os.environ.get("GITHUB_STEP_SUMMARY") else "w"
             with open(args.markdown, mode, encoding="utf-8") as f:

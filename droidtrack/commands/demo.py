@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from droidtrack.demo import DemoError, start_demo_device
+    from droidtrack.sim.demo import DemoError, start_demo_device
     if args.count < 1 or args.interval < 0:
         print("droidtrack demo: --count must be at least 1 and --interval not negative", file=sys.stderr)
         return 2
@@ -87,8 +87,8 @@ def _ui(args: argparse.Namespace, port: int, serial: str) -> int:
 
 
 def _tables(args: argparse.Namespace, port: int, serial: str) -> int:
-    from droidtrack.account import account
-    from droidtrack.output import table
+    from droidtrack.model.account import account
+    from droidtrack.present import table
     from droidtrack.sources import SourceError
     from droidtrack.sources.live import LiveSource
     src_args = argparse.Namespace(serial=serial, adb_port=port, adb_host="127.0.0.1", su="auto", demo=False)

@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from droidtrack.output.text import safe
+from droidtrack.present.text import safe
 from droidtrack.sources import adb
 
 EPILOG = """\

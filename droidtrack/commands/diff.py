@@ -6,9 +6,9 @@ import json
 import sys
 from pathlib import Path
 
-from droidtrack.history import LoadError, diff, diff_to_dict, load_snapshot
-from droidtrack.output.text import human, safe
-from droidtrack.recording import RecordingError
+from droidtrack.history.compare import LoadError, diff, diff_to_dict, load_snapshot
+from droidtrack.present.text import human, safe
+from droidtrack.history.recording import RecordingError
 from droidtrack.sources import SourceError
 
 EPILOG = """\
@@ -83,7 +83,7 @@ def render(d, top: int = 15) -> str:
 def run(args: argparse.Namespace) -> int:
     rules = None
     if args.rules:
-        from droidtrack.tags import load_rules
+        from droidtrack.model.tags import load_rules
         rules = load_rules(args.rules)
     try:
         a = load_snapshot(args.a, rules)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from droidtrack.recording import RecordingError, open_recording
+from droidtrack.history.recording import RecordingError, open_recording
 
 EPILOG = """\
 examples:
@@ -32,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def export(path: str, *, csv_path: str | None, perfetto_path: str | None, rules=None) -> list[str]:
     """Write the exports; returns what was written (for messages). Raises RecordingError/OSError."""
-    from droidtrack.output import csv_out, trace
+    from droidtrack.present import csv_out
+    from droidtrack.present import trace
     rec = open_recording(path)
     done = []
     for target, mod in ((csv_path, csv_out), (perfetto_path, trace)):
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     rules = None
     if args.rules:
-        from droidtrack.tags import load_rules
+        from droidtrack.model.tags import load_rules
         rules = load_rules(args.rules)
     try:
         rec = open_recording(args.recording)

@@ -8,9 +8,9 @@ import sys
 import threading
 import time
 
-from droidtrack.account import account
-from droidtrack.output.text import human, safe
-from droidtrack.recording import RecordingError, RecordingWriter
+from droidtrack.model.account import account
+from droidtrack.present.text import human, safe
+from droidtrack.history.recording import RecordingError, RecordingWriter
 from droidtrack.sources import SourceError, add_source_arguments, source_from_args
 
 EPILOG = """\

@@ -64,9 +64,9 @@ def _err(msg: str) -> int:
 def _collect(args: argparse.Namespace):
     """-> (snapshots, raws [(name, bytes)], notes, source label)"""
     if args.analyze:
-        # the same reading as `droidtrack analyze` (droidtrack.paste), then a report of its snapshot
-        from droidtrack.paste import AnalyzeError, analyze
-        from droidtrack.tags import load_rules
+        # the same reading as `droidtrack analyze` (droidtrack.ingest.paste), then a report of its snapshot
+        from droidtrack.ingest.paste import AnalyzeError, analyze
+        from droidtrack.model.tags import load_rules
         inputs = []
         for f in args.analyze:
             try:

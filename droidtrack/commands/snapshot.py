@@ -5,8 +5,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from droidtrack.account import account
-from droidtrack.output import json_out, table
+from droidtrack.model.account import account
+from droidtrack.present import json_out
+from droidtrack.present import table
 from droidtrack.sources import SourceError, add_source_arguments, source_from_args
 
 EPILOG = """\

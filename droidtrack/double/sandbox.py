@@ -219,7 +219,7 @@ class Sandbox:
         self._su = "none"
         if apply_permissions and (self.device_root / "permissions.txt").exists():
             # what synth.DeviceTree denies the shell user (git keeps no modes)
-            from droidtrack.synth import apply_permissions as _apply
+            from droidtrack.sim.synth import apply_permissions as _apply
             _apply(self.device_root)
         try:
             self._build()

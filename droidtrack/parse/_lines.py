@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
-from droidtrack.problems import ParseResult, Problem
+from droidtrack.model.problems import ParseResult, Problem
 
 KIB = 1024
 PAGE = 4096

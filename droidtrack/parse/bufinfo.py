@@ -25,7 +25,7 @@ from itertools import repeat
 
 from droidtrack.parse._lines import NAME_MAX, name_bytes
 from droidtrack.parse.grepout import is_decimal, record_builder, to_base, to_int
-from droidtrack.problems import ParseResult, Problem
+from droidtrack.model.problems import ParseResult, Problem
 
 SOURCE = "bufinfo"
 STD_COLS = ("size", "flags", "mode", "count", "exp_name", "ino", "name")

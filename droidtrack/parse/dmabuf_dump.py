@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass, field
 
 from droidtrack.parse._lines import KIB, MAX_LINE, Problems, numbered_lines, to_int
-from droidtrack.problems import ParseResult, Problem
+from droidtrack.model.problems import ParseResult, Problem
 
 SOURCE = "dmabuf_dump"
 

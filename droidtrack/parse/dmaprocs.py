@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from droidtrack.parse._lines import MAX_LINE, KIB, Problems, numbered_lines, to_int
 from droidtrack.parse._lines import guard as _guard
-from droidtrack.problems import ParseResult, Problem
+from droidtrack.model.problems import ParseResult, Problem
 
 SOURCE = "dmaprocs"
 

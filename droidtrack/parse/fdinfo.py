@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from droidtrack.parse._lines import NAME_MAX, name_bytes
 from droidtrack.parse.grepout import is_decimal, proc_parts, record_builder, split_grep, to_base, to_int
-from droidtrack.problems import ParseResult, Problem
+from droidtrack.model.problems import ParseResult, Problem
 
 SOURCE = "fdinfo"
 _FAST_INT = frozenset(("pos", "mnt_id", "ino", "size", "count"))

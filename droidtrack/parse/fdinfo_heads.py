@@ -18,7 +18,7 @@ import re
 
 from droidtrack.parse import fdinfo as _fdinfo
 from droidtrack.parse.fdinfo import FdInfo, _Ints, _mk
-from droidtrack.problems import ParseResult, Problem
+from droidtrack.model.problems import ParseResult, Problem
 
 SOURCE = "fdinfo"
 _cache: dict[str, re.Pattern] = {}

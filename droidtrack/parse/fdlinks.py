@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from droidtrack.parse._lines import NAME_MAX, name_bytes
 from droidtrack.parse.grepout import is_decimal, record_builder
-from droidtrack.problems import ParseResult, Problem
+from droidtrack.model.problems import ParseResult, Problem
 
 SOURCE = "fdlinks"
 _LS = re.compile(

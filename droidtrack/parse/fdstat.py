@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from droidtrack.parse._lines import guard as _guard
 from droidtrack.parse.grepout import is_decimal
-from droidtrack.problems import ParseResult, Problem
+from droidtrack.model.problems import ParseResult, Problem
 
 SOURCE = "fdstat"
 

@@ -22,7 +22,7 @@ from typing import Iterable
 
 from droidtrack.parse._lines import MAX_LINE, PAGE, Problems, numbered_lines, to_int
 from droidtrack.parse._lines import guard as _guard
-from droidtrack.problems import ParseResult, Problem
+from droidtrack.model.problems import ParseResult, Problem
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from droidtrack.problems import Problem
+from droidtrack.model.problems import Problem
 
 
 def _lines(text: str) -> list[str]:

@@ -25,7 +25,7 @@ from typing import Iterable
 
 from droidtrack.parse._lines import MAX_LINE, KIB, Problems, numbered_lines, to_int
 from droidtrack.parse._lines import guard as _guard
-from droidtrack.problems import ParseResult, Problem
+from droidtrack.model.problems import ParseResult, Problem
 
 
 @dataclass(frozen=True, slots=True)

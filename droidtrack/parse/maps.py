@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from itertools import repeat
 
 from droidtrack.parse.grepout import is_decimal, proc_parts, record_builder, to_base, to_int
-from droidtrack.problems import ParseResult, Problem
+from droidtrack.model.problems import ParseResult, Problem
 
 _HEX = frozenset("0123456789abcdefABCDEF")
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from droidtrack.parse._lines import MAX_LINE, KIB, Problems, grouped_int, numbered_lines, to_int
 from droidtrack.parse._lines import guard as _guard
-from droidtrack.problems import ParseResult, Problem
+from droidtrack.model.problems import ParseResult, Problem
 
 SOURCE = "dumpsys_meminfo"
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from droidtrack.parse._lines import MAX_LINE, Problems, numbered_lines
 from droidtrack.parse._lines import guard as _guard
-from droidtrack.problems import ParseResult, Problem
+from droidtrack.model.problems import ParseResult, Problem
 
 
 @dataclass(frozen=True, slots=True)

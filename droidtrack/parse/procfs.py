@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from droidtrack.parse.grepout import proc_parts, split_grep, to_int
-from droidtrack.problems import ParseResult, Problem
+from droidtrack.model.problems import ParseResult, Problem
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from droidtrack.parse.grepout import pid_of
-from droidtrack.problems import ParseResult
+from droidtrack.model.problems import ParseResult
 
 _LEADS = ("can't open ", "cannot open directory ", "cannot open ", "cannot read symbolic link ",
           "cannot access ", "can't read ", "can't access ", "unable to open ", "failed to open ")

@@ -15,7 +15,7 @@ from itertools import compress
 from typing import Iterable
 
 from droidtrack.parse.grepout import is_decimal, record_builder, split_grep, to_int
-from droidtrack.problems import ParseResult, Problem
+from droidtrack.model.problems import ParseResult, Problem
 
 SOURCE = "sysfs"
 PREFIX = "/sys/kernel/dmabuf/buffers/"

@@ -20,7 +20,7 @@ from typing import Sequence
 
 from droidtrack import __version__
 from droidtrack.model import Snapshot
-from droidtrack.output import json_out
+from droidtrack.present import json_out
 from droidtrack.report import html as html_mod
 from droidtrack.report import markdown as md_mod
 from droidtrack.report import view

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import html
 
-from droidtrack.output.text import safe as visible
+from droidtrack.present.text import safe as visible
 
 # the ASCII punctuation that can start Markdown syntax (links, images, code, emphasis, HTML, entities,
 # tables, autolinks, math); "." "-" "/" "," and friends stay readable

@@ -33,7 +33,7 @@ import re
 from typing import Iterable
 
 from droidtrack.model import Buffer, Process, Snapshot, SourceStatus
-from droidtrack.problems import Problem
+from droidtrack.model.problems import Problem
 
 _PKG_RE = re.compile(r"^[A-Za-z][\w]*(\.[A-Za-z_][\w]*)+$")
 

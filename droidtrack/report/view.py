@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from droidtrack import __version__
-from droidtrack.account import Accounting, ProcessAccount, account
+from droidtrack.model.account import Accounting, ProcessAccount, account
 from droidtrack.model import Buffer, Holding, Snapshot
 
 READ_STATUSES = ("ok", "partial", "truncated")
@@ -38,7 +38,7 @@ class Point:
 
 @dataclass
 class Suspect:
-    kind: str                    # persistent | growth | orphan (droidtrack.history)
+    kind: str                    # persistent | growth | orphan (droidtrack.history.compare)
     what: str                    # what it is about
     detail: str
     bytes: int | None = None
@@ -178,12 +178,12 @@ def _suspects(snaps: list[Snapshot]) -> tuple[list[Suspect] | None, str]:
     if len(snaps) < 2:
         return None, "one snapshot: leak suspects need a recording (droidtrack record)"
     try:
-        from droidtrack import history  # type: ignore[attr-defined]
+        from droidtrack.history import compare as history  # type: ignore[attr-defined]
     except ImportError:
-        return None, "leak suspects need droidtrack.history, which this build does not have"
+        return None, "leak suspects need droidtrack.history.compare, which this build does not have"
     fn = getattr(history, "leak_suspects", None)
     if fn is None:
-        return None, "droidtrack.history has no leak_suspects()"
+        return None, "droidtrack.history.compare has no leak_suspects()"
     try:
         found = fn(snaps)
     except Exception as e:  # noqa: BLE001 - a report is still worth writing without this part
@@ -191,4 +191,4 @@ def _suspects(snaps: list[Snapshot]) -> tuple[list[Suspect] | None, str]:
     out = [Suspect(kind=str(getattr(s, "kind", "")), what=str(getattr(s, "subject", s)),
                    detail=str(getattr(s, "detail", "")), bytes=getattr(s, "bytes", None),
                    confidence=getattr(s, "confidence", None)) for s in found or ()]
-    return out, f"from droidtrack.history over {len(snaps)} snapshots"
+    return out, f"from droidtrack.history.compare over {len(snaps)} snapshots"

@@ -64,7 +64,7 @@ def add_source_arguments(parser: argparse.ArgumentParser, *, live: bool = True) 
 
 
 def source_from_args(args: argparse.Namespace) -> SnapshotSource:
-    from droidtrack.tags import load_rules
+    from droidtrack.model.tags import load_rules
     rules = load_rules(getattr(args, "rules", None))
     dumpsys = bool(getattr(args, "dumpsys", False))
     fd_inodes = getattr(args, "fd_inodes", None) or "auto"

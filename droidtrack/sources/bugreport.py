@@ -40,9 +40,9 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 
-from droidtrack.build import Builder
+from droidtrack.model.build import Builder
 from droidtrack.model import Holding, Snapshot, SourceStatus
-from droidtrack.problems import Problem
+from droidtrack.model.problems import Problem
 from droidtrack.sources import Collected, SourceError
 
 _HEADER = re.compile(r"^------ (?P<title>.+?) \((?P<src>.*)\) ------\r?$", re.M)
@@ -294,7 +294,7 @@ def _time_of(br: Bugreport, props: dict[str, str], problems: list[Problem]) -> t
 def build_snapshot(br: Bugreport, rules=None) -> Snapshot:
     from droidtrack.parse import bufinfo as p_bufinfo
     from droidtrack.parse import dmabuf_dump as p_dd
-    from droidtrack.build import _COUNT_RANK, _EXP_RANK, _NAME_RANK, _SIZE_RANK
+    from droidtrack.model.build import _COUNT_RANK, _EXP_RANK, _NAME_RANK, _SIZE_RANK
 
     b = Builder(rules)
     b.problems.extend(br.problems)

@@ -4,10 +4,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from droidtrack import frames
-from droidtrack.pipeline import snapshot_from_frames
+from droidtrack.collect import frames
+from droidtrack.ingest.stream import snapshot_from_frames
 from droidtrack.sources import Collected, SourceError
-from droidtrack.tags import Rules
+from droidtrack.model.tags import Rules
 
 
 def read_capture(path: str) -> bytes:

@@ -6,11 +6,11 @@ import argparse
 import contextlib
 import time
 
-from droidtrack import frames
-from droidtrack.pipeline import snapshot_from_frames
-from droidtrack.problems import Problem
+from droidtrack.collect import frames
+from droidtrack.ingest.stream import snapshot_from_frames
+from droidtrack.model.problems import Problem
 from droidtrack.sources import Collected, SourceError
-from droidtrack.tags import Rules
+from droidtrack.model.tags import Rules
 
 
 class LiveSource:
@@ -26,7 +26,7 @@ class LiveSource:
         self.fd_inodes = fd_inodes
         self._stack = contextlib.ExitStack()
         if getattr(args, "demo", False):
-            from droidtrack.demo import start_demo_device
+            from droidtrack.sim.demo import start_demo_device
             port, serial = self._stack.enter_context(start_demo_device())
             args.adb_port = port
             args.serial = serial

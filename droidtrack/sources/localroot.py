@@ -4,11 +4,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from droidtrack import collector, frames
-from droidtrack.pipeline import snapshot_from_frames
-from droidtrack.problems import Problem
+from droidtrack.collect import collector
+from droidtrack.collect import frames
+from droidtrack.ingest.stream import snapshot_from_frames
+from droidtrack.model.problems import Problem
 from droidtrack.sources import Collected, SourceError
-from droidtrack.tags import Rules
+from droidtrack.model.tags import Rules
 
 
 class LocalRootSource:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from droidtrack.problems import Problem
-from droidtrack.recording import Recording, RecordingError, SampleInfo, open_recording
+from droidtrack.model.problems import Problem
+from droidtrack.history.recording import Recording, RecordingError, SampleInfo, open_recording
 from droidtrack.sources import Collected, SourceError
 
 

@@ -10,7 +10,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from droidtrack.account import Accounting, account
+from droidtrack.model.account import Accounting, account
 from droidtrack.model import Buffer, Process, Snapshot
 
 GROUPINGS = ("process", "package", "tag")

@@ -8,7 +8,7 @@ import time
 
 from rich.text import Text
 
-from droidtrack.output.text import safe
+from droidtrack.present.text import safe
 
 __all__ = ["safe", "lit", "Cell"]
 

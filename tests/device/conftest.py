@@ -19,7 +19,7 @@ import pytest
 
 from droidtrack.double import AdbServer, DeviceConfig, DeviceDouble, system_adb, wheel_adb
 from droidtrack.sources.adb import AdbTarget
-from droidtrack.synth import DeviceTree
+from droidtrack.sim.synth import DeviceTree
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the device double needs root (mount namespaces)")
 

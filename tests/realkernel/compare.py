@@ -234,7 +234,7 @@ def fdinfo_grep(f) -> bytes:
 
 
 def parse_raw(capture: bytes) -> tuple[RawFacts, list[str]]:
-    from droidtrack import frames
+    from droidtrack.collect import frames
     out: list[str] = []
     f = frames.decode(capture)
     r = RawFacts()

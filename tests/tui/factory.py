@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 from droidtrack.model import Buffer, DeviceInfo, Holding, MapRef, Process, Snapshot, SourceStatus
-from droidtrack.problems import Problem
+from droidtrack.model.problems import Problem
 
 T0 = 1_700_000_000.0   # 2023-11-14 22:13:20 UTC
 MiB = 1 << 20

@@ -369,7 +369,7 @@ async def test_quit_stops_the_feed_thread():
 
 async def test_replay_of_a_recording_file(tmp_path):
     """`top --replay FILE`: the recording module's ReplaySource, stepped with random access."""
-    from droidtrack.recording import RecordingWriter
+    from droidtrack.history.recording import RecordingWriter
     from droidtrack.sources import Collected
     from droidtrack.sources.replay import ReplaySource
     path = tmp_path / "session.dtr"

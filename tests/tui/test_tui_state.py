@@ -2,7 +2,7 @@
 leak suspects, and the memory bound of a long session."""
 from __future__ import annotations
 
-from droidtrack.account import account
+from droidtrack.model.account import account
 from droidtrack.model import Buffer, Holding, Process, Snapshot
 from droidtrack.tui.state import History, Series
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from droidtrack.budgets import Report, format_size
+from droidtrack.ci.budgets import Report, format_size
 
 _MD = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
 _CTRL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

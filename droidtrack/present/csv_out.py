@@ -20,9 +20,9 @@ import csv
 import io
 from typing import Iterable, TextIO
 
-from droidtrack.account import account
+from droidtrack.model.account import account
 from droidtrack.model import Snapshot
-from droidtrack.output.text import safe
+from droidtrack.present.text import safe
 
 HEADER = ("sample", "time", "kind", "key", "pid", "bytes", "pss", "buffers")
 

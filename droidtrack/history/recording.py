@@ -27,7 +27,7 @@ from typing import Any, Iterator
 from droidtrack import __version__
 from droidtrack.model import (Buffer, DeviceInfo, Holding, MapRef, Process, Snapshot,
                               SourceStatus)
-from droidtrack.problems import Problem
+from droidtrack.model.problems import Problem
 
 MAGIC = "droidtrack.recording/1"
 KINDS = ("raw", "snapshot")
@@ -295,7 +295,7 @@ class RecordingWriter:
             meta["serial"] = snap.device.serial
         if collected.raw is not None:
             return self.add("raw", collected.raw, time=snap.time, **meta)
-        from droidtrack.output.json_out import dumps
+        from droidtrack.present.json_out import dumps
         return self.add("snapshot", dumps(snap, all_processes=True).encode("utf-8"), time=snap.time, **meta)
 
     def close(self) -> None:
@@ -333,9 +333,9 @@ def _fsync_dir(path: str) -> None:
 def snapshot_from_raw(raw: bytes, meta: dict[str, Any], rules=None) -> Snapshot:
     """Decode and build a raw collector stream, as a capture file would be."""
     try:
-        from droidtrack import pipeline
+        from droidtrack.ingest import stream as pipeline
     except ImportError:
-        raise RecordingError("this droidtrack cannot build raw samples (droidtrack.pipeline is missing)") from None
+        raise RecordingError("this droidtrack cannot build raw samples (droidtrack.ingest.stream is missing)") from None
     t = meta.get("t")
     serial = meta.get("serial")
     return pipeline.snapshot_from_stream(raw, rules=rules, origin=str(meta.get("origin") or ""),

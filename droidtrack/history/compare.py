@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from droidtrack.account import Accounting, account
+from droidtrack.model.account import Accounting, account
 from droidtrack.model import Buffer, Process, Snapshot
 
 
@@ -46,7 +46,7 @@ def split_spec(spec: str) -> tuple[str, int | None]:
 def load_snapshot(spec: str, rules=None, *, default_index: int = -1) -> Snapshot:
     """A snapshot from a capture file, a snapshot JSON file, or a recording (`FILE@N`, N may be
     negative; without @N the sample `default_index`)."""
-    from droidtrack import recording
+    from droidtrack.history import recording
     path, idx = split_spec(spec)
     try:
         with open(path, "rb") as f:
@@ -68,7 +68,7 @@ def load_snapshot(spec: str, rules=None, *, default_index: int = -1) -> Snapshot
         snap = recording.snapshot_from_dict(doc)
         snap = recording.retag(snap, rules) if rules is not None else snap
         return snap if snap.origin else _origin(snap, f"json:{path}")
-    from droidtrack.frames import sniff_token
+    from droidtrack.collect.frames import sniff_token
     if sniff_token(head) is not None:
         from droidtrack.sources.capture import CaptureSource
         src = CaptureSource(path, rules=rules)

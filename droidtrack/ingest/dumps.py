@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Iterable
 
-from droidtrack.build import Builder, BufferDraft
+from droidtrack.model.build import Builder, BufferDraft
 from droidtrack.model import Holding, MapRef, SourceStatus
 from droidtrack.parse import dmabuf_dump as p_dump
 from droidtrack.parse import dmaprocs as p_dmaprocs
@@ -20,7 +20,7 @@ from droidtrack.parse import gpu as p_gpu
 from droidtrack.parse import ion as p_ion
 from droidtrack.parse import meminfo as p_meminfo
 from droidtrack.parse import memtrack as p_memtrack
-from droidtrack.problems import Problem
+from droidtrack.model.problems import Problem
 
 
 def _by_path(lines: Iterable[tuple]) -> dict[str, list[tuple]]:

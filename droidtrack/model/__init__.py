@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from droidtrack.problems import Problem
+from droidtrack.model.problems import Problem
 
 import re
 

@@ -14,7 +14,7 @@ import socket
 import time
 import xml.etree.ElementTree as ET
 
-from droidtrack.budgets import Report, format_size
+from droidtrack.ci.budgets import Report, format_size
 
 _BAD_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 

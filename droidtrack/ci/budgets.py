@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from droidtrack.account import Accounting, account
+from droidtrack.model.account import Accounting, account
 from droidtrack.model import Process, Snapshot
 
 TOP_KEYS = ("version", "min_coverage", "required_sources", "total", "tags", "exporters", "processes",
@@ -418,7 +418,7 @@ def measure(b: Budget, snap: Snapshot, acc: Accounting) -> tuple[int, str, bool]
 
 
 def known_tags(rules=None) -> set[str]:
-    from droidtrack.tags import TAGS
+    from droidtrack.model.tags import TAGS
     tags = set(TAGS)
     if rules is not None:
         tags |= {r.tag for r in rules.rules}
@@ -430,7 +430,7 @@ def evaluate(bf: BudgetFile, snaps: list[Snapshot], *, baseline: Snapshot | None
     """Check every budget. `snaps` is one snapshot, or every sample of a recording: absolute budgets
     must hold at every sample (the worst is reported), growth is last minus `baseline` (or minus the
     first sample when there is no baseline), leak gates look at the whole sequence."""
-    from droidtrack import history
+    from droidtrack.history import compare as history
     if not snaps:
         raise ValueError("evaluate needs at least one snapshot")
     accs = [account(s) for s in snaps]
@@ -505,7 +505,7 @@ def evaluate(bf: BudgetFile, snaps: list[Snapshot], *, baseline: Snapshot | None
 
 
 def report_to_dict(rep: Report) -> dict:
-    from droidtrack.history import suspect_to_dict
+    from droidtrack.history.compare import suspect_to_dict
     return {
         "device": rep.label,
         "exit_code": rep.exit_code,

@@ -196,7 +196,7 @@ def parse_rules(text: str, origin: str) -> Rules:
 
 
 def default_rules_text() -> str:
-    return resources.files("droidtrack").joinpath("rules.yaml").read_text(encoding="utf-8")
+    return resources.files("droidtrack.model").joinpath("rules.yaml").read_text(encoding="utf-8")
 
 
 _builtin: tuple[str, Rules] | None = None

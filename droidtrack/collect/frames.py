@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from droidtrack.parse.headout import drop_cut_header, split_heads
-from droidtrack.problems import Problem
+from droidtrack.model.problems import Problem
 
 FORMAT_VERSION = 2          # what device_scripts/collect.sh prints
 READ_VERSIONS = (1, 2)

@@ -1,7 +1,7 @@
 """pytest plugin: snapshot the device before and after a test (or the whole session) and fail the
 test when a dma-buf budget is exceeded or a buffer leaks. Off unless enabled.
 
-Enable it with `-p droidtrack.pytest_plugin`, or, when droidtrack is installed (its `pytest11`
+Enable it with `-p droidtrack.ci.pytest_plugin`, or, when droidtrack is installed (its `pytest11`
 entry point), with `--droidtrack`. Then:
 
     pytest --droidtrack --droidtrack-budget budgets.yaml          tests marked/using the fixture
@@ -43,7 +43,7 @@ _via_entry_point = False      # set when only the pytest11 entry point loaded us
 
 class _EntryPoint:
     """What the `pytest11` entry point loads. It registers this module (once) so that the entry point
-    and `-p droidtrack.pytest_plugin` can both be used without registering the hooks twice."""
+    and `-p droidtrack.ci.pytest_plugin` can both be used without registering the hooks twice."""
 
     @staticmethod
     def pytest_addoption(parser, pluginmanager):
@@ -60,7 +60,7 @@ entry = _EntryPoint()
 def pytest_addoption(parser):
     g = parser.getgroup("droidtrack", "dma-buf budgets and leak checks around tests (droidtrack)")
     g.addoption("--droidtrack", action="store_true", default=False,
-                help="enable droidtrack's before/after snapshots (implied by -p droidtrack.pytest_plugin)")
+                help="enable droidtrack's before/after snapshots (implied by -p droidtrack.ci.pytest_plugin)")
     g.addoption("--droidtrack-budget", metavar="YAML", default=None,
                 help="budget file (droidtrack check's format); default: fail on leaked buffers >= 1 MiB")
     g.addoption("--droidtrack-scope", choices=SCOPES, default=None,
@@ -110,13 +110,13 @@ class DroidtrackSession:
             raise pytest.UsageError(f"--droidtrack-args {extra!r}: not valid droidtrack source options") from None
         if self.serial:
             self.args.serial = self.serial
-        from droidtrack.tags import RulesError, load_rules
+        from droidtrack.model.tags import RulesError, load_rules
         try:
             self.rules = load_rules(getattr(self.args, "rules", None))
         except RulesError as e:
             raise pytest.UsageError(f"droidtrack: {e}") from None
         # the session's budget file is read now: a typo stops the run before any test (exit 4)
-        from droidtrack.budgets import BudgetError
+        from droidtrack.ci.budgets import BudgetError
         try:
             self.budgets(self.budget_path)
         except BudgetError as e:
@@ -124,7 +124,7 @@ class DroidtrackSession:
 
     # ---- measuring ----
     def budgets(self, path: str | None):
-        from droidtrack.budgets import load_budgets, parse_budgets
+        from droidtrack.ci.budgets import load_budgets, parse_budgets
         if path not in self._budgets:
             self._budgets[path] = load_budgets(path) if path else parse_budgets(DEFAULT_BUDGET, "default")
         return self._budgets[path]
@@ -144,7 +144,7 @@ class DroidtrackSession:
                 raise MeasureError(str(e)) from None
 
     def evaluate(self, before, after, budget_path):
-        from droidtrack.budgets import evaluate
+        from droidtrack.ci.budgets import evaluate
         return evaluate(self.budgets(budget_path), [after], baseline=before, rules=self.rules,
                         label=after.device.serial or after.origin)
 
@@ -170,7 +170,7 @@ class DroidtrackSession:
             after = self.snapshot()
         except MeasureError as e:
             pytest.fail(f"droidtrack could not measure after the test: {e}", pytrace=False)
-        from droidtrack.budgets import BudgetError
+        from droidtrack.ci.budgets import BudgetError
         try:
             rep = self.evaluate(before, after, budget)
         except BudgetError as e:
@@ -221,8 +221,8 @@ class MeasureError(Exception):
 
 
 def _explain(rep) -> str:
-    from droidtrack.budgets import format_size
-    from droidtrack.output.text import safe
+    from droidtrack.ci.budgets import format_size
+    from droidtrack.present.text import safe
     lines = [f"droidtrack: {safe(rep.label)}:"]
     if rep.unmeasurable:
         lines.append(f"  {safe(rep.unmeasurable)}")
@@ -241,7 +241,7 @@ def droidtrack(request):
     after the test body (the test fails if one is exceeded)."""
     plugin = request.config.pluginmanager.get_plugin("droidtrack-session")
     if plugin is None:
-        pytest.skip("droidtrack is not enabled (pass --droidtrack or -p droidtrack.pytest_plugin)")
+        pytest.skip("droidtrack is not enabled (pass --droidtrack or -p droidtrack.ci.pytest_plugin)")
     try:
         before = plugin.snapshot()
     except MeasureError as e:

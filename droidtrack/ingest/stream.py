@@ -8,9 +8,10 @@ from __future__ import annotations
 import time as _time
 from collections import defaultdict
 
-from droidtrack import frames as _frames
-from droidtrack import build, gcpause
-from droidtrack.build import Builder, BufferDraft
+from droidtrack.collect import frames as _frames
+from droidtrack.model import build
+from droidtrack.ingest import gcpause
+from droidtrack.model.build import Builder, BufferDraft
 from droidtrack.model import MapRef, Snapshot, SourceStatus
 from droidtrack.parse import bufinfo as p_bufinfo
 from droidtrack.parse import fdinfo as p_fdinfo
@@ -22,8 +23,8 @@ from droidtrack.parse import procfs as p_procfs
 from droidtrack.parse import stderr as p_stderr
 from droidtrack.parse import sysfs_stats as p_sysfs
 from droidtrack.parse.grepout import record_builder, split_grep
-from droidtrack.problems import Problem
-from droidtrack.tags import Rules
+from droidtrack.model.problems import Problem
+from droidtrack.model.tags import Rules
 
 # sections whose absence says something about coverage, in the order a user reads them
 CORE_SECTIONS = ("fdlinks", "fdinfo", "maps", "smaps", "status", "cmdline", "bufinfo", "files")
@@ -70,7 +71,7 @@ def feed_frames(b: Builder, fr: _frames.Frames) -> None:
     _feed_processes(b, fr, root, access)
     _feed_buffers(b, fr, root, files)
     _feed_refs(b, fr, root, access)
-    from droidtrack import secondary
+    from droidtrack.ingest import dumps as secondary
     secondary.feed_memtrack_files(b, files)
     _anonymous_refs_problem(b)
     _feed_dumps(b, fr)
@@ -78,7 +79,7 @@ def feed_frames(b: Builder, fr: _frames.Frames) -> None:
 
 
 def _feed_dumps(b: Builder, fr: _frames.Frames) -> None:
-    from droidtrack import secondary
+    from droidtrack.ingest import dumps as secondary
     for name, feed in (("dumpsys_meminfo", secondary.feed_meminfo), ("dumpsys_gpu", secondary.feed_dumpsys_gpu),
                        ("dmabuf_dump", secondary.feed_dmabuf_dump)):
         sec = fr.sections.get(name)
@@ -183,7 +184,7 @@ def _feed_files(b: Builder, files: dict[str, list]) -> None:
                 p.reported[name] = v
         if name:
             b.sources["proc." + name] = SourceStatus("ok", f"{len(vals)} processes")
-    from droidtrack import secondary
+    from droidtrack.ingest import dumps as secondary
     secondary.feed_files(b, files)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Iterable, TextIO
 
-from droidtrack.account import account
+from droidtrack.model.account import account
 from droidtrack.model import Snapshot
 
 TOTALS_PID = 0

@@ -1,9 +1,9 @@
 """The human-readable snapshot: what `droidtrack snapshot` prints by default."""
 from __future__ import annotations
 
-from droidtrack.account import Accounting, account
+from droidtrack.model.account import Accounting, account
 from droidtrack.model import Snapshot
-from droidtrack.output.text import human, safe
+from droidtrack.present.text import human, safe
 
 
 def render(snap: Snapshot, acc: Accounting | None = None, *, top: int = 25, buffers: int = 10) -> str:

@@ -24,7 +24,7 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from droidtrack.synth import DeviceTree
+from droidtrack.sim.synth import DeviceTree
 
 MiB = 1024 * 1024
 PREVIEW = 3686400            # 1280x720 RGBA

@@ -13,7 +13,7 @@ from droidtrack.sources import SourceError
 
 def script_path() -> Path:
     here = Path(__file__).resolve().parent
-    for cand in (here.parent / "device_scripts" / "collect.sh", here / "data" / "collect.sh"):
+    for cand in (here.parent.parent / "device_scripts" / "collect.sh", here.parent / "data" / "collect.sh"):
         if cand.is_file():
             return cand
     raise SourceError("cannot find device_scripts/collect.sh next to the droidtrack package "

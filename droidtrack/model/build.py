@@ -21,8 +21,8 @@ from operator import attrgetter
 
 from droidtrack.model import Buffer, DeviceInfo, Holding, MapRef, Process, Snapshot, SourceStatus
 from droidtrack.parse.grepout import record_builder
-from droidtrack.problems import Problem
-from droidtrack.tags import Rules, load_rules
+from droidtrack.model.problems import Problem
+from droidtrack.model.tags import Rules, load_rules
 
 _SIZE_RANK = {"sysfs": 4, "bufinfo": 3, "fdinfo": 2, "dmabuf_dump": 2, "dmaprocs": 1, "maps": 0}
 _EXP_RANK = {"sysfs": 4, "bufinfo": 3, "fdinfo": 2, "dmabuf_dump": 2, "dmaprocs": 1}

@@ -17,7 +17,7 @@ from json.encoder import encode_basestring_ascii as _esc
 from typing import Any
 
 from droidtrack import __version__
-from droidtrack.account import Accounting, account
+from droidtrack.model.account import Accounting, account
 from droidtrack.model import SCHEMA, Buffer, Process, Snapshot
 
 

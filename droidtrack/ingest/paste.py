@@ -10,8 +10,9 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from droidtrack import frames, secondary
-from droidtrack.build import Builder
+from droidtrack.collect import frames
+from droidtrack.ingest import dumps as secondary
+from droidtrack.model.build import Builder
 from droidtrack.model import MapRef, Snapshot, SourceStatus
 from droidtrack.parse import bufinfo as p_bufinfo
 from droidtrack.parse import detect as p_detect
@@ -20,9 +21,9 @@ from droidtrack.parse import gpu as p_gpu
 from droidtrack.parse import ion as p_ion
 from droidtrack.parse import maps as p_maps
 from droidtrack.parse import memtrack as p_memtrack
-from droidtrack.pipeline import feed_frames
-from droidtrack.problems import Problem
-from droidtrack.tags import Rules
+from droidtrack.ingest.stream import feed_frames
+from droidtrack.model.problems import Problem
+from droidtrack.model.tags import Rules
 
 # formats analyze can turn into a snapshot, and what each can say
 SUPPORTED = {
