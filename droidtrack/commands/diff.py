@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from droidtrack.history.compare import LoadError, diff, diff_to_dict, load_snapshot
+from droidtrack.present import outfile
 from droidtrack.present.text import human, safe
 from droidtrack.history.recording import RecordingError
 from droidtrack.sources import SourceError
@@ -81,6 +81,9 @@ def render(d, top: int = 15) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    inputs = [args.a.rsplit("@", 1)[0] if "@" in args.a else args.a,
+              args.b.rsplit("@", 1)[0] if "@" in args.b else args.b, args.a, args.b, args.rules]
+    outfile.refuse_inputs(args.output, inputs)
     rules = None
     if args.rules:
         from droidtrack.model.tags import load_rules
@@ -95,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     text = (json.dumps(diff_to_dict(d), indent=2, ensure_ascii=True) + "\n") if args.format == "json" \
         else render(d, args.top)
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        outfile.write_text(args.output, text, inputs=inputs)
     else:
         sys.stdout.write(text)
     return 0

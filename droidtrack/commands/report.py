@@ -7,7 +7,10 @@ import sys
 import time
 from pathlib import Path
 
-from droidtrack.sources import SourceError, add_source_arguments, source_from_args
+from droidtrack.present import outfile
+from droidtrack.sources import SourceError, add_source_arguments, source_from_args, source_inputs
+
+MODEL_IN_NAME = 48     # characters of the device model in the default file name (a device string: any length)
 
 EPILOG = """\
 what the zip holds:
@@ -104,12 +107,15 @@ def _collect(args: argparse.Namespace):
 
 
 def _default_name(snap) -> str:
-    model = re.sub(r"[^A-Za-z0-9._-]+", "-", snap.device.model or "device").strip("-") or "device"
+    model = re.sub(r"[^A-Za-z0-9._-]+", "-", snap.device.model or "device").strip("-")
+    model = model[:MODEL_IN_NAME].strip("-.") or "device"
     return f"droidtrack-report-{model}-{time.strftime('%Y%m%d-%H%M%S')}.zip"
 
 
 def run(args: argparse.Namespace) -> int:
     from droidtrack.report import Redactor, write_report
+    inputs = source_inputs(args) + list(args.analyze or [])
+    outfile.refuse_collisions([("report", args.output), ("redaction map", args.redact_map)], inputs)
     try:
         snaps, raws, notes, label = _collect(args)
     except SourceError as e:
@@ -123,18 +129,16 @@ def run(args: argparse.Namespace) -> int:
     redactor = Redactor(args.redact_salt) if (args.redact or args.redact_salt) else None
     out = Path(args.output) if args.output else Path(_default_name(last))
     try:
-        res = write_report(out, snaps, raws=raws, notes=notes, redactor=redactor, title=args.title,
-                           source_label=label, top_n=args.top)
+        with outfile.staged_path(out, inputs=inputs, what="report") as tmp:
+            res = write_report(tmp, snaps, raws=raws, notes=notes, redactor=redactor, title=args.title,
+                               source_label=label, top_n=args.top)
     except OSError as e:
         return _err(f"cannot write {out}: {e.strerror or e}")
     if redactor is not None and args.redact_map:
-        try:
-            with open(args.redact_map, "w", encoding="utf-8") as f:
-                for real, pseudo in sorted(redactor.mapping.items(), key=lambda kv: kv[1]):
-                    f.write(f"{pseudo}\t{real!r}\n")
-        except OSError as e:
-            return _err(f"cannot write {args.redact_map}: {e.strerror or e}")
-    print(f"wrote {res.path} ({', '.join(res.members)})")
+        with outfile.open_output(args.redact_map, inputs=inputs, what="redaction map") as f:
+            for real, pseudo in sorted(redactor.mapping.items(), key=lambda kv: kv[1]):
+                f.write(f"{pseudo}\t{real!r}\n")
+    print(f"wrote {out} ({', '.join(res.members)})")
     for o in res.omitted:
         print(f"  left out: {o}")
     print("  attach the zip to the bug; paste summary.md (inside the zip) into the bug's description")

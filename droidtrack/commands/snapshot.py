@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from droidtrack.model.account import account
 from droidtrack.present import json_out
+from droidtrack.present import outfile
 from droidtrack.present import table
-from droidtrack.sources import SourceError, add_source_arguments, source_from_args
+from droidtrack.sources import SourceError, add_source_arguments, source_from_args, source_inputs
 
 EPILOG = """\
 examples:
@@ -41,6 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # before collecting: an output that is an input would be destroyed
+    outfile.refuse_collisions([("output", args.output), ("capture to save", args.save_capture)],
+                              source_inputs(args))
     try:
         src = source_from_args(args)
     except SourceError as e:
@@ -59,14 +62,14 @@ def run(args: argparse.Namespace) -> int:
             print("droidtrack: this source has no raw collector stream to save (--save-capture ignored)",
                   file=sys.stderr)
         else:
-            Path(args.save_capture).write_bytes(got.raw)
+            outfile.write_bytes(args.save_capture, got.raw, inputs=source_inputs(args), what="capture to save")
     acc = account(snap)
     if args.format == "json":
         text = json_out.dumps(snap, acc, all_processes=args.all_processes)
     else:
         text = table.render(snap, acc, top=args.top)
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        outfile.write_text(args.output, text, inputs=source_inputs(args))
     else:
         sys.stdout.write(text)
     if not snap.buffers and not snap.processes:

@@ -63,6 +63,15 @@ def add_source_arguments(parser: argparse.ArgumentParser, *, live: bool = True) 
             adb.add_device_arguments(parser)
 
 
+INPUT_OPTIONS = ("capture", "replay", "bugreport", "report", "rules")
+
+
+def source_inputs(args: argparse.Namespace) -> list[str]:
+    """The files a command reads through the source options (for present.outfile: an output
+    must never be one of them)."""
+    return [str(v) for v in (getattr(args, k, None) for k in INPUT_OPTIONS) if v]
+
+
 def source_from_args(args: argparse.Namespace) -> SnapshotSource:
     from droidtrack.model.tags import load_rules
     rules = load_rules(getattr(args, "rules", None))
