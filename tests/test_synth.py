@@ -209,3 +209,22 @@ def test_committed_fixtures_are_what_make_fixtures_writes(tmp_path):
         have = {os.path.relpath(os.path.join(d, n), committed) for d, dirs, files in os.walk(committed)
                 for n in dirs + files} - {"expected.json"}   # droidtrack's output, not the tree
         assert have == names, gen
+
+
+def test_a_new_generation_is_one_table_row(tmp_path, monkeypatch):
+    # a 7.x-shaped kernel: no debugfs, no sysfs stats; everything else as 6.6
+    from dataclasses import replace
+
+    from droidtrack.sim.generations import TABLE
+    monkeypatch.setitem(TABLE, "x7", replace(TABLE["a15-6.6"], name="x7", kernel="7.0.0-x", sysfs_stats=False))
+    t = DeviceTree("x7")
+    t.add_process(500, "app", ("app",), uid=10000)
+    t.hold_fd(500, t.add_buffer(8192, name="n"))
+    t.write(tmp_path)
+    assert (tmp_path / "proc/sys/kernel/osrelease").read_text() == "7.0.0-x\n"
+    assert not (tmp_path / "sys/kernel/dmabuf").exists()
+    assert not (tmp_path / "sys/kernel/debug").exists()
+    assert (tmp_path / "proc/500/dmabuf_rss").read_text() == "8192\n"
+    assert (tmp_path / "dev/dma_heap/system").exists()
+    with pytest.raises(ValueError, match="unknown generation"):
+        DeviceTree("x8")

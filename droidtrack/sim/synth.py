@@ -12,23 +12,12 @@ tree contains, so tests can check the collector and the parsers against known an
     tree.deny(1234, "fd")                   # the shell user may not read its fd/fdinfo/maps
     tree.write(root); tree.truth()
 
-Generations (docs: /work/shared/docs/formats.md):
-
-  a9-4.9        Android 9, kernel 4.9: bufinfo 4.9 (no ino/name), ION debugfs heaps+clients, fd
-                links and maps `anon_inode:dmabuf` (maps share one anon inode), fdinfo without
-                dma-buf fields, no sysfs stats.
-  a11-5.4       Android 11, ACK 5.4: bufinfo 5.3 format (ino, name; empty name leaves a trailing
-                tab), fd links `/dmabuf:<name>`, fdinfo size/count/exp_name/name without `ino:`,
-                ION sysfs totals.
-  a13-5.15      Android 13, ACK 5.15: fdinfo with `ino:`, sysfs stats, bufinfo 5.3-5.18 format,
-                dma-heap pool total, /dev/dma_heap/*.
-  a15-6.6       Android 15, ACK 6.6: no debugfs (bufinfo 5.19+ format with `debugfs=True`),
-                sysfs stats, fdinfo with ino, /proc/<pid>/dmabuf_rss, dmabuf_rss_hwm, dmabuf_pss.
-  memtrack-rfc  a 4.9 kernel carrying the 2016 memtrack RFC: everything a9-4.9 has plus
-                /proc/<pid>/memtrack (final 4/6 format, with VMA lines) and debugfs memtrack.
+Generations (`generations.TABLE`: a9-4.9, a11-5.4, a13-5.15, a15-6.6, memtrack-rfc) say how
+each kernel prints the files and which files exist; `tree_writer.PARTS` writes them. The model's
+pieces live in tree_model, the /proc files in tree_proc, /sys and /dev in tree_sys.
 
 The `count` the kernel prints (bufinfo, fdinfo) is the file's reference count: every fd in every
-process, every mapping, plus references the kernel keeps (`kernel_refs`, formats.md §14).
+process, every mapping, plus references the kernel keeps (`kernel_refs`, docs/formats.md).
 
 Extra files: GPU memory (`gpu="mali"`: debugfs mali0/gpu_memory with a tgid column; `gpu="kgsl"`:
 /sys/class/kgsl/kgsl/proc/<pid>/*), set per process with `gpu_usage()`; canned command output
@@ -42,44 +31,15 @@ from __future__ import annotations
 import json
 import os
 import random
-import stat
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 
-PAGE = 4096
-GENERATIONS = ("a9-4.9", "a11-5.4", "a13-5.15", "a15-6.6", "memtrack-rfc")
+from droidtrack.sim.generations import GENERATIONS, Generation, generation as _generation
+from droidtrack.sim.tree_model import ANON_INODE, PAGE, Mapping, SynthBuffer, SynthProcess
 
-# per generation: what the kernel prints and which files exist
-_GEN = {
-    "a9-4.9": dict(
-        kernel="4.9.186-perf+", release="9", sdk=28, bufinfo="4.9", links="anon", fdinfo="plain",
-        ion_debugfs=True, ion_sysfs=False, sysfs_stats=False, dma_heap=False, dmabuf_rss=False,
-        memtrack=False, debugfs=True, exporter="ion", flags="00000002", mode="00000007",
-        smaps="4.9", binder="/dev/binder", heaps=()),
-    "a11-5.4": dict(
-        kernel="5.4.86-android11-2-00040-g29b2beadc627", release="11", sdk=30, bufinfo="5.3",
-        links="dmabuf", fdinfo="noino", ion_debugfs=False, ion_sysfs=True, sysfs_stats=False,
-        dma_heap=False, dmabuf_rss=False, memtrack=False, debugfs=True, exporter="ion",
-        flags="00000002", mode="00000007", smaps="5", binder="/dev/binderfs/binder", heaps=()),
-    "a13-5.15": dict(
-        kernel="5.15.41-android13-8-00205-gf1bf82c3dacd-ab8747247", release="13", sdk=33,
-        bufinfo="5.3", links="dmabuf", fdinfo="ino", ion_debugfs=False, ion_sysfs=False,
-        sysfs_stats=True, dma_heap=True, dmabuf_rss=False, memtrack=False, debugfs=True,
-        exporter="system", flags="00080002", mode="00080007", smaps="5",
-        binder="/dev/binderfs/binder", heaps=("system", "system-uncached")),
-    "a15-6.6": dict(
-        kernel="6.6.30-android15-8-gdd8b3d7b2b0a-ab12188323", release="15", sdk=35,
-        bufinfo="5.19", links="dmabuf", fdinfo="ino", ion_debugfs=False, ion_sysfs=False,
-        sysfs_stats=True, dma_heap=True, dmabuf_rss=True, memtrack=False, debugfs=False,
-        exporter="system", flags="00080002", mode="00080007", smaps="6",
-        binder="/dev/binderfs/binder", heaps=("system", "system-uncached")),
-    "memtrack-rfc": dict(
-        kernel="4.9.0-memtrack-rfc", release="8.0.0", sdk=26, bufinfo="4.9", links="anon",
-        fdinfo="plain", ion_debugfs=True, ion_sysfs=False, sysfs_stats=False, dma_heap=False,
-        dmabuf_rss=False, memtrack=True, debugfs=True, exporter="ion", flags="00000002",
-        mode="00000007", smaps="4.9", binder="/dev/binder", heaps=()),
-}
-ANON_INODE = 8297          # the one anon inode every pre-5.3 dma-buf shares (maps column)
+__all__ = ["ANON_INODE", "GENERATIONS", "PAGE", "DeviceTree", "Generation", "Mapping", "SynthBuffer",
+           "SynthProcess", "apply_permissions", "generate_large", "read_truth"]
+
 _DENY_KINDS = {
     # what a process-level denial hides from the shell user (Android: ptrace-mode-read + SELinux)
     "fd": ("fd", "fdinfo", "maps", "smaps"),
@@ -90,67 +50,15 @@ _DENY_KINDS = {
 _DIR_ENTRIES = ("fd", "fdinfo")
 
 
-@dataclass
-class Mapping:
-    start: int
-    end: int
-    offset: int
-    rss: int
-    perms: str = "rw-s"
-
-    def to_json(self, pss: int) -> dict:
-        return {"start": self.start, "end": self.end, "offset": self.offset,
-                "length": self.end - self.start, "rss": self.rss, "pss": pss, "perms": self.perms}
-
-
-@dataclass
-class SynthBuffer:
-    """A dma-buf. `inode` is its identity here even where the kernel does not print it (4.9)."""
-    inode: int
-    size: int
-    exporter: str
-    name: str | None = None
-    kernel_refs: int = 0
-    attached: tuple[str, ...] = ()
-    fences: tuple[tuple[str, str, str, int, bool], ...] = ()  # (usage, driver, timeline, seq, signalled)
-    heap: str = "system"           # ION heap (ION debugfs)
-    allocator: int | None = None   # pid of the ION client that allocated it (ION debugfs)
-    memtrack_id: int = 0
-    seq: int = 0                   # creation order (bufinfo lists newest first)
-
-    def __hash__(self) -> int:
-        return hash(self.inode)
-
-
-@dataclass
-class SynthProcess:
-    pid: int
-    name: str
-    cmdline: tuple[str, ...] = ()
-    uid: int = 0
-    ppid: int = 1
-    oom_score_adj: int = 0
-    kernel_thread: bool = False
-    fds: dict[int, object] = field(default_factory=dict)      # fd -> SynthBuffer | link target str
-    maps: list[tuple[SynthBuffer, Mapping]] = field(default_factory=list)
-    denied: set[str] = field(default_factory=set)
-    gpu: dict[str, int] = field(default_factory=dict)
-    base: bool = False             # created by the tree itself (may be replaced by add_process)
-    _next_fd: int = 0
-    _next_vma: int = 0
-
-
 class DeviceTree:
     def __init__(self, generation: str = "a13-5.15", props: dict[str, str] | None = None, *,
                  base: bool = True, shell_uid: int = 0, debugfs: bool | None = None,
                  heaps: tuple[str, ...] | None = None, gpu: str | None = None,
                  escape_names: bool = True, pool_bytes: int = 0, seed: int = 0) -> None:
-        if generation not in _GEN:
-            raise ValueError(f"unknown generation {generation!r}; one of {', '.join(GENERATIONS)}")
+        self.g = _generation(generation)
         self.generation = generation
-        self.g = dict(_GEN[generation])
         if debugfs is not None:
-            self.g["debugfs"] = debugfs
+            self.g = replace(self.g, debugfs=debugfs)
         self.props = {
             "ro.build.version.release": self.g["release"],
             "ro.build.version.sdk": str(self.g["sdk"]),
@@ -171,7 +79,7 @@ class DeviceTree:
         self.denied_paths: dict[str, int] = {}   # relpath -> mode
         self.dumpsys: dict[str, str] = {}
         self._inodes: set[int] = set()
-        self._next_inode = 19834 if generation == "a11-5.4" else 2
+        self._next_inode = self.g.first_inode
         self._rand = random.Random(seed)
         if base:
             self._add_base()
@@ -222,7 +130,7 @@ class DeviceTree:
             while self._next_inode in self._inodes:
                 self._next_inode += 1
             inode = self._next_inode
-            self._next_inode += 1 if self.generation != "a11-5.4" else 1 + len(self._inodes) % 3
+            self._next_inode += 1 + (len(self._inodes) % 3 if self.g.inode_gaps else 0)
         elif inode in self._inodes:
             raise ValueError(f"inode {inode} already used")
         self._inodes.add(inode)
@@ -379,390 +287,11 @@ class DeviceTree:
         """Lay the tree out below `root` (created if needed; must not already hold a proc/).
         keep_empty_dirs puts a `.keep` file in empty directories (git drops empty ones; toybox
         `ls -l` does not list dot files)."""
-        _Writer(self, Path(root), keep_empty_dirs).run()
+        from droidtrack.sim.tree_writer import TreeWriter
+        TreeWriter(self, Path(root), keep_empty_dirs).run()
 
     def apply_permissions(self, root: Path | str) -> None:
         apply_permissions(root, self.permissions())
-
-
-# ---- formatting helpers ------------------------------------------------------------------------
-def _esc_status(name: str) -> str:
-    # fs/proc/array.c: a backslash doubles, a newline becomes "\n"; other bytes as they are
-    return name.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def _esc_path(path: str) -> str:
-    # seq_file_path(m, file, "\n"): a newline in a path is printed as \012
-    return path.replace("\n", "\\012")
-
-
-def _kb(n: int) -> int:
-    return n // 1024
-
-
-class _Writer:
-    def __init__(self, tree: DeviceTree, root: Path, keep: bool) -> None:
-        self.t = tree
-        self.g = tree.g
-        self.root = root
-        self.keep = keep
-        self.holders = tree._holders()
-        self.counts = {b.inode: tree._count(b, self.holders[b.inode]) for b in tree.buffers}
-        self.nmaps = {b.inode: (sum(len(m) for _, m in self.holders[b.inode].values()) or 1)
-                      for b in tree.buffers}
-
-    # small, fast file writers (the 2,000-process tree writes ~200k files)
-    @staticmethod
-    def _w(path: str, text: str, _flags=os.O_WRONLY | os.O_CREAT | os.O_TRUNC) -> None:
-        fd = os.open(path, _flags, 0o644)
-        try:
-            os.write(fd, text.encode("utf-8", "surrogateescape"))
-        finally:
-            os.close(fd)
-
-    def run(self) -> None:
-        root = self.root
-        root.mkdir(parents=True, exist_ok=True)
-        if (root / "proc").exists():
-            raise FileExistsError(f"{root}/proc already exists")
-        self.proc()
-        self.props()
-        self.sys()
-        self.dev()
-        if self.t.dumpsys:
-            d = root / "dumpsys"
-            d.mkdir(exist_ok=True)
-            for args, text in self.t.dumpsys.items():
-                self._w(str(d / (args.replace(" ", "_").replace("/", "_") + ".txt")), text)
-        perms = self.t.permissions()
-        if perms:
-            self._w(str(root / "permissions.txt"),
-                    "# mode path: what the shell user cannot read (apply with synth.apply_permissions)\n"
-                    + "".join(f"{mode:04o} {path}\n" for mode, path in perms))
-
-    def props(self) -> None:
-        d = self.root / "system"
-        d.mkdir(exist_ok=True)
-        self._w(str(d / "build.prop"), "# synthetic build.prop (droidtrack.synth)\n"
-                + "".join(f"{k}={v}\n" for k, v in self.t.props.items()))
-
-    # ---- /proc -----------------------------------------------------------------------------
-    def proc(self) -> None:
-        P = str(self.root / "proc")
-        os.mkdir(P)
-        for p in self.t.processes.values():
-            self.process(P, p)
-        # the reader's own view: uid of the collector and its SELinux context
-        os.makedirs(f"{P}/self/attr")
-        u = self.t.shell_uid
-        self._w(f"{P}/self/status", f"Name:\tsh\nUmask:\t0077\nState:\tR (running)\nTgid:\t{32000}\n"
-                f"Ngid:\t0\nPid:\t32000\nPPid:\t31999\nTracerPid:\t0\nUid:\t{u}\t{u}\t{u}\t{u}\n"
-                f"Gid:\t{u}\t{u}\t{u}\t{u}\n")
-        self._w(f"{P}/self/attr/current", ("u:r:su:s0" if u == 0 else "u:r:shell:s0") + "\0")
-        os.makedirs(f"{P}/sys/kernel")
-        self._w(f"{P}/sys/kernel/osrelease", self.g["kernel"] + "\n")
-        self._w(f"{P}/version", f"Linux version {self.g['kernel']} (build@droidtrack) "
-                "(Android clang version 14.0.6) #1 SMP PREEMPT Tue Jan 1 00:00:00 UTC 2030\n")
-        total = 7698860
-        self._w(f"{P}/meminfo", f"MemTotal:       {total} kB\nMemFree:          512344 kB\n"
-                "MemAvailable:    3302120 kB\nBuffers:            4096 kB\nCached:          2811024 kB\n")
-        mounts = ["/dev/root / ext4 ro,seclabel,relatime 0 0", "proc /proc proc rw,relatime 0 0",
-                  "sysfs /sys sysfs rw,seclabel,relatime 0 0"]
-        if self.g["debugfs"]:
-            mounts.append("debugfs /sys/kernel/debug debugfs rw,seclabel,relatime 0 0")
-        self._w(f"{P}/mounts", "\n".join(mounts) + "\n")
-
-    def process(self, P: str, p: SynthProcess) -> None:
-        d = f"{P}/{p.pid}"
-        os.mkdir(d)
-        w = self._w
-        name = p.name[:15]
-        shown = _esc_status(name) if self.t.escape_names else name
-        u = p.uid
-        threads = 1 if p.kernel_thread else 4 + p.pid % 13
-        vm = "" if p.kernel_thread else (f"VmPeak:\t{1000000 + p.pid % 999} kB\nVmSize:\t{900000 + p.pid % 777} kB\n"
-                                        f"VmRSS:\t{20000 + (p.pid * 37) % 90000} kB\n")
-        w(f"{d}/status", f"Name:\t{shown}\nUmask:\t0077\nState:\tS (sleeping)\nTgid:\t{p.pid}\nNgid:\t0\n"
-          f"Pid:\t{p.pid}\nPPid:\t{p.ppid}\nTracerPid:\t0\nUid:\t{u}\t{u}\t{u}\t{u}\nGid:\t{u}\t{u}\t{u}\t{u}\n"
-          f"FDSize:\t{64 if len(p.fds) < 64 else 1 << (len(p.fds) - 1).bit_length()}\nGroups:\t{'' if u == 0 else '3003 9997'}\n"
-          f"{vm}Threads:\t{threads}\nvoluntary_ctxt_switches:\t{p.pid * 7}\n")
-        w(f"{d}/comm", name + "\n")
-        w(f"{d}/cmdline", "".join(a + "\0" for a in p.cmdline))
-        w(f"{d}/oom_score_adj", f"{p.oom_score_adj}\n")
-        os.mkdir(f"{d}/fd")
-        os.mkdir(f"{d}/fdinfo")
-        g = self.g
-        for fd, t in p.fds.items():
-            if isinstance(t, SynthBuffer):
-                if g["links"] == "anon":
-                    target = "anon_inode:dmabuf"
-                else:
-                    target = "/dmabuf:" + (t.name or "")
-                os.symlink(target, f"{d}/fd/{fd}")
-                w(f"{d}/fdinfo/{fd}", self.fdinfo(t))
-            else:
-                os.symlink(t, f"{d}/fd/{fd}")
-                ino = f"ino:\t{1000 + fd}\n" if g["fdinfo"] == "ino" else ""
-                w(f"{d}/fdinfo/{fd}", f"pos:\t0\nflags:\t0{2000002 if fd > 2 else 2}\nmnt_id:\t{13 if fd > 2 else 21}\n{ino}")
-        if self.keep and not p.fds:
-            w(f"{d}/fd/.keep", "")
-            w(f"{d}/fdinfo/.keep", "")
-        maps, smaps = self.maps(p)
-        w(f"{d}/maps", maps)
-        w(f"{d}/smaps", smaps)
-        if g["dmabuf_rss"]:
-            rss = pss = 0
-            seen = set()
-            for t in list(p.fds.values()) + [b for b, _ in p.maps]:
-                if isinstance(t, SynthBuffer) and t.inode not in seen:
-                    seen.add(t.inode)
-                    rss += t.size
-                    pss += t.size // len(self.holders[t.inode])
-            w(f"{d}/dmabuf_rss", f"{rss}\n")
-            w(f"{d}/dmabuf_rss_hwm", f"{rss}\n")
-            w(f"{d}/dmabuf_pss", f"{pss}\n")
-        if g["memtrack"]:
-            w(f"{d}/memtrack", self.memtrack(p))
-
-    def fdinfo(self, b: SynthBuffer) -> str:
-        g = self.g
-        head = f"pos:\t0\nflags:\t0{2000002}\nmnt_id:\t{11 if g['links'] == 'anon' else 9}\n"
-        if g["fdinfo"] == "plain":
-            return head
-        if g["fdinfo"] == "ino":
-            head += f"ino:\t{b.inode}\n"
-        text = f"{head}size:\t{b.size}\ncount:\t{self.counts[b.inode]}\nexp_name:\t{b.exporter}\n"
-        if b.name:
-            text += f"name:\t{b.name}\n"
-        return text
-
-    def _vma_head(self, start: int, end: int, perms: str, off: int, dev: str, ino: int, path: str) -> str:
-        head = f"{start:08x}-{end:08x} {perms} {off:08x} {dev} {ino} "
-        if not path:
-            return head
-        return head.ljust(72) + " " + (_esc_path(path) if self.t.escape_names else path)
-
-    def maps(self, p: SynthProcess) -> tuple[str, str]:
-        if p.kernel_thread:
-            return "", ""
-        vmas: list[tuple[int, int, str, int, str, int, str, int, int]] = []
-        base = 0x5c00000000 + (p.pid % 4096) * 0x100000
-        exe = p.cmdline[0] if p.cmdline and p.cmdline[0].startswith("/") else "/system/bin/app_process64"
-        vmas.append((base, base + 0x4000, "r-xp", 0, "fd:00", 1201 + p.pid % 50, exe, 16, 16))
-        vmas.append((0x7f80000000, 0x7f80100000, "r-xp", 0, "fd:00", 1133, "/apex/com.android.runtime/lib64/bionic/libc.so", 1024, 700))
-        vmas.append((0x7f90000000, 0x7f90400000, "rw-p", 0, "00:00", 0, "[anon:scudo:primary]", 4096, 900))
-        vmas.append((0x7ffff00000, 0x7ffff21000, "rw-p", 0, "00:00", 0, "[stack]", 132, 40))
-        anon = self.g["links"] == "anon"
-        dev = "00:0a" if anon else "00:08"
-        for b, m in p.maps:
-            path = "anon_inode:dmabuf" if anon else "/dmabuf:" + (b.name or "")
-            vmas.append((m.start, m.end, m.perms, m.offset, dev, ANON_INODE if anon else b.inode, path,
-                         _kb(m.rss), _kb(m.rss // self.nmaps[b.inode])))
-        vmas.sort()
-        maps = []
-        smaps = []
-        style = self.g["smaps"]
-        for start, end, perms, off, dv, ino, path, rss_kb, pss_kb in vmas:
-            h = self._vma_head(start, end, perms, off, dv, ino, path)
-            maps.append(h)
-            size_kb = (end - start) // 1024
-            shared = perms.endswith("s")
-            f = {"Size": size_kb, "KernelPageSize": 4, "MMUPageSize": 4, "Rss": rss_kb, "Pss": pss_kb,
-                 "Pss_Dirty": 0, "Shared_Clean": rss_kb if shared else 0, "Shared_Dirty": 0,
-                 "Private_Clean": 0 if shared else rss_kb, "Private_Dirty": 0, "Referenced": rss_kb,
-                 "Anonymous": 0 if shared or path.startswith("/") else rss_kb, "LazyFree": 0,
-                 "AnonHugePages": 0, "ShmemPmdMapped": 0, "FilePmdMapped": 0, "Shared_Hugetlb": 0,
-                 "Private_Hugetlb": 0, "Swap": 0, "SwapPss": 0, "Locked": 0}
-            if style == "4.9":
-                order = ("Size", "Rss", "Pss", "Shared_Clean", "Shared_Dirty", "Private_Clean",
-                         "Private_Dirty", "Referenced", "Anonymous", "AnonHugePages", "ShmemPmdMapped",
-                         "Shared_Hugetlb", "Private_Hugetlb", "Swap", "SwapPss", "KernelPageSize",
-                         "MMUPageSize", "Locked")
-            else:
-                order = ("Size", "KernelPageSize", "MMUPageSize", "Rss", "Pss") + (
-                    ("Pss_Dirty",) if style == "6" else ()) + (
-                    "Shared_Clean", "Shared_Dirty", "Private_Clean", "Private_Dirty", "Referenced",
-                    "Anonymous", "LazyFree", "AnonHugePages", "ShmemPmdMapped", "FilePmdMapped",
-                    "Shared_Hugetlb", "Private_Hugetlb", "Swap", "SwapPss", "Locked")
-            body = "".join(f"{k + ':':<16}{f[k]:>8} kB\n" for k in order)
-            if style != "4.9":
-                body += "THPeligible:    0\n"
-            flags = "rd wr sh mr mw me ms pf io de dd " if shared else "rd wr mr mw me ac "
-            if "x" in perms:
-                flags = "rd ex mr mw me "
-            smaps.append(h + "\n" + body + f"VmFlags: {flags}\n")
-        return "".join(x + "\n" for x in maps), "".join(smaps)
-
-    def memtrack(self, p: SynthProcess) -> str:
-        # the RFC's final (4/6) format; an empty file when the process holds no buffer
-        held: dict[int, SynthBuffer] = {}
-        for t in p.fds.values():
-            if isinstance(t, SynthBuffer):
-                held[t.inode] = t
-        for b, _ in p.maps:
-            held[b.inode] = b
-        if not held:
-            return ""
-        out = ["%10.10s: %16.16s: %12.12s: %12.12s: %20s: %5s: %8s: pid:%d\n" % (
-            "ref_count", "Identifier", "size", "tag", "startAddr-endAddr", "Flags", "pgOff", p.pid)]
-        for b in sorted(held.values(), key=lambda b: b.memtrack_id):
-            out.append("%10d  %16d  %12d  %12s\n" % (len(self.holders[b.inode]), b.memtrack_id, b.size,
-                                                     b.name or ""))
-            for mb, m in p.maps:
-                if mb is b:
-                    fl = "".join((m.perms[0], m.perms[1], m.perms[2], "s" if m.perms[3] == "s" else "p", "#"))
-                    line = "%68x-%08x  %s  %08x" % (m.start, m.end, fl, m.offset)
-                    if b.name:
-                        line += " " + b.name
-                    out.append(line + "\n")
-        return "".join(out)
-
-    # ---- /sys ------------------------------------------------------------------------------
-    def sys(self) -> None:
-        g = self.g
-        S = str(self.root / "sys")
-        os.makedirs(f"{S}/kernel")
-        t = self.t
-        bufs = t.buffers
-        if g["debugfs"]:
-            os.makedirs(f"{S}/kernel/debug/dma_buf")
-            self._w(f"{S}/kernel/debug/dma_buf/bufinfo", self.bufinfo())
-        if g["sysfs_stats"]:
-            B = f"{S}/kernel/dmabuf/buffers"
-            os.makedirs(B)
-            for b in bufs:
-                os.mkdir(f"{B}/{b.inode}")
-                self._w(f"{B}/{b.inode}/size", f"{b.size}\n")
-                self._w(f"{B}/{b.inode}/exporter_name", f"{b.exporter}\n")
-        if g["ion_sysfs"]:
-            os.makedirs(f"{S}/kernel/ion")
-            ion = sum(b.size for b in bufs if b.exporter == "ion")
-            self._w(f"{S}/kernel/ion/total_heaps_kb", f"{ion // 1024}\n")
-            self._w(f"{S}/kernel/ion/total_pools_kb", f"{t.pool_bytes // 1024}\n")
-        if g["dma_heap"]:
-            os.makedirs(f"{S}/kernel/dma_heap")
-            self._w(f"{S}/kernel/dma_heap/total_pools_kb", f"{t.pool_bytes // 1024}\n")
-        if g["ion_debugfs"] and g["debugfs"]:
-            self.ion_debugfs(f"{S}/kernel/debug/ion")
-        if g["memtrack"] and g["debugfs"]:
-            self._w(f"{S}/kernel/debug/memtrack", self.memtrack_debug())
-        if t.gpu == "mali" and g["debugfs"]:
-            os.makedirs(f"{S}/kernel/debug/mali0")
-            rows = [(p.pid, -(-p.gpu["private"] // PAGE)) for p in t.processes.values() if p.gpu]
-            text = "%-16s  %10u\n" % ("mali0", sum(n for _, n in rows))
-            for i, (pid, pages) in enumerate(rows):
-                text += "  %s-0x%016x %10u %10u\n" % ("kctx", 0xffffffc0a0000000 + i * 0x10000, pages, pid)
-            self._w(f"{S}/kernel/debug/mali0/gpu_memory", text)
-        if t.gpu == "kgsl":
-            K = f"{S}/class/kgsl/kgsl/proc"
-            os.makedirs(K)
-            for p in t.processes.values():
-                if not p.gpu:
-                    continue
-                os.mkdir(f"{K}/{p.pid}")
-                priv, imp = p.gpu["private"], p.gpu["imported"]
-                for fname, val in (("kernel", priv // 16), ("kernel_max", priv // 16), ("user", priv),
-                                   ("user_max", priv), ("imported_mem", imp), ("gpumem_mapped", priv // 4),
-                                   ("gpumem_unmapped", priv - priv // 4)):
-                    self._w(f"{K}/{p.pid}/{fname}", f"{val}\n")
-
-    def bufinfo(self) -> str:
-        g = self.g
-        fmt = g["bufinfo"]
-        out = ["\nDma-buf Objects:\n"]
-        if fmt == "4.9":
-            out.append("%-8s\t%-8s\t%-8s\t%-8s\texp_name\n" % ("size", "flags", "mode", "count"))
-        elif fmt == "5.3":
-            out.append("%-8s\t%-8s\t%-8s\t%-8s\texp_name\t%-8s\n" % ("size", "flags", "mode", "count", "ino"))
-        else:
-            out.append("%-8s\t%-8s\t%-8s\t%-8s\texp_name\t%-8s\tname\n" % ("size", "flags", "mode", "count", "ino"))
-        total = 0
-        for b in sorted(self.t.buffers, key=lambda b: -b.seq):   # newest first
-            c = self.counts[b.inode]
-            row = "%08d\t%s\t%s\t%08d\t%s" % (b.size, g["flags"], g["mode"], c, b.exporter)
-            if fmt == "5.3":
-                row += "\t%08d\t%s" % (b.inode, b.name or "")
-            elif fmt == "5.19":
-                row += "\t%08d\t%s" % (b.inode, b.name or "<none>")
-            out.append(row + "\n")
-            for usage, driver, timeline, seq, signalled in b.fences:
-                sig = "" if signalled else "un"
-                if fmt == "5.3":           # 4.12-5.15
-                    kind = "Exclusive" if usage in ("write", "exclusive", "Exclusive") else "Shared"
-                    out.append("\t%s fence: %s %s %ssignalled\n" % (kind, driver, timeline, sig))
-                elif fmt == "5.19":        # 5.19+: usage word, dma_fence_describe
-                    out.append("\t%s fence:%s %s seq %d %ssignalled\n" % (usage, driver, timeline, seq, sig))
-            out.append("\tAttached Devices:\n")
-            for dev in b.attached:
-                out.append("\t%s\n" % dev)
-            out.append("Total %d devices attached\n\n" % len(b.attached))
-            total += b.size
-        out.append("\nTotal %d objects, %d bytes\n" % (len(self.t.buffers), total))
-        return "".join(out)
-
-    def ion_debugfs(self, D: str) -> None:
-        t = self.t
-        os.makedirs(f"{D}/heaps")
-        os.makedirs(f"{D}/clients")
-        procs = t.processes
-        heaps = sorted({b.heap for b in t.buffers} | {"system"})
-        sep = "-" * 52 + "\n"
-        # a client (per process that opened /dev/ion) holds a handle on what it allocated and
-        # still holds; everything else is "orphaned" (no handle), shown with its last client
-        client_bytes: dict[tuple[int, str], int] = {}
-        orphans: dict[str, list[SynthBuffer]] = {}
-        for b in t.buffers:
-            a = b.allocator
-            if a is not None and a in procs and a in self.holders[b.inode]:
-                client_bytes[(a, b.heap)] = client_bytes.get((a, b.heap), 0) + b.size
-            else:
-                orphans.setdefault(b.heap, []).append(b)
-        for heap in heaps:
-            lines = ["%16s %16s %16s\n" % ("client", "pid", "size"), sep]
-            for (pid, h), size in sorted(client_bytes.items()):
-                if h == heap:
-                    lines.append("%16s %16u %16u\n" % (procs[pid].name[:15], pid, size))
-            lines += [sep, "orphaned allocations (info is from last known client):\n"]
-            orphaned = 0
-            for b in orphans.get(heap, []):
-                last = procs.get(b.allocator) if b.allocator is not None else None
-                lines.append("%16s %16u %16u %d %d\n" % (last.name[:15] if last else "", b.allocator or 0,
-                                                         b.size, 0, 1 + bool(self.holders[b.inode])))
-                orphaned += b.size
-            lines += [sep, "%16s %16u\n" % ("total orphaned", orphaned),
-                      "%16s %16u\n" % ("total ", sum(b.size for b in t.buffers if b.heap == heap)),
-                      "%16s %16u\n" % ("deferred free", 0), sep]
-            if heap == "system":
-                for cached in ("uncached", "cached"):
-                    for order in (8, 4, 0):
-                        for mem in ("highmem", "lowmem"):
-                            lines.append("%d order %u %s pages in %s pool = %lu total\n" % (0, order, mem, cached, 0))
-            self._w(f"{D}/heaps/{heap}", "".join(lines))
-        serial: dict[int, int] = {}
-        for (pid, heap), size in sorted(client_bytes.items()):
-            n = serial.setdefault(pid, 0)
-            path = f"{D}/clients/{pid}-{n}"
-            text = "%16.16s: %16.16s\n" % ("heap_name", "size_in_bytes")
-            for h in heaps:
-                if (pid, h) in client_bytes:
-                    text += "%16.16s: %16u\n" % (h, client_bytes[(pid, h)])
-            self._w(path, text)
-
-    def memtrack_debug(self) -> str:
-        out = ["%4.4s %12.12s %10s %12.12s %3.3s\n" % ("pid", "buffer_size", "ref", "Identifier", "tag")]
-        for b in self.t.buffers:
-            out.append("%4d %12d %10d %12d %s\n" % (b.allocator or 0, b.size, len(self.holders[b.inode]),
-                                                   b.memtrack_id, b.name or ""))
-        return "".join(out)
-
-    def dev(self) -> None:
-        if not self.g["dma_heap"]:
-            return
-        d = self.root / "dev" / "dma_heap"
-        d.mkdir(parents=True)
-        for h in self.t.heaps:
-            # character devices on a phone; empty regular files here (the collector only lists them)
-            self._w(str(d / h), "")
 
 
 def apply_permissions(root: Path | str, entries: list[tuple[int, str]] | None = None) -> list[str]:
