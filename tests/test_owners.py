@@ -1,0 +1,156 @@
+"""model/owners.py: whose each buffer is, by which rule, on what evidence."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from droidtrack.model import Process
+from droidtrack.model.owners import (ALLOCATOR, APP, APPS, KERNEL, LAST_APP, NAMED, OVERRIDE, SERVICE,
+                                     UNATTRIBUTED, OwnerRulesError, infer, load_owner_rules, parse_owner_rules)
+from dtfactory import MiB, PROCS, buf, fd, mapped, snap
+
+ALLOC = Process(450, "allocator", ("/vendor/bin/hw/android.hardware.graphics.allocator-V2-service",), uid=1000)
+OTHER_APP = Process(2345, "com.other.app", ("com.other.app",), uid=10200)
+SANDBOX = Process(3456, "com.other.app:sandboxed_process0", ("com.other.app:sandboxed_process0",), uid=99001)
+
+
+def procs(*extra: Process) -> dict[int, Process]:
+    d = dict(PROCS)
+    d.update({p.pid: p for p in extra})
+    return d
+
+
+def owner(s, key="ino:1", rules=None, previous=None):
+    return infer(s, rules, previous).owners[key]
+
+
+def test_an_app_owns_what_it_shares_with_services():
+    s = snap([buf(1, 4 * MiB, holders={500: mapped(3), 700: fd(9), 1234: fd(40)})])
+    o = owner(s)
+    assert (o.pid, o.package, o.rule) == (1234, "com.example.camera", APP)
+    assert "surfaceflinger" in o.evidence and "camera.provider" in o.evidence
+
+
+def test_a_buffer_only_services_hold_belongs_to_the_service_not_the_allocator_that_made_it():
+    s = snap([buf(1, MiB, holders={450: fd(3), 500: fd(4)})], procs=procs(ALLOC))
+    o = owner(s)
+    assert (o.pid, o.name, o.rule) == (500, "/system/bin/surfaceflinger", SERVICE)
+
+
+def test_a_buffer_only_the_allocator_holds_is_the_allocators():
+    s = snap([buf(1, MiB, holders={450: fd(3)})], procs=procs(ALLOC))
+    assert (owner(s).pid, owner(s).rule) == (450, ALLOCATOR)
+
+
+def test_a_name_that_names_a_package_decides_even_when_only_services_hold_it():
+    s = snap([buf(1, MiB, name="com.example.camera/Preview#0", holders={500: fd(3), 700: fd(4)})])
+    o = owner(s)
+    assert (o.pid, o.package, o.rule) == (1234, "com.example.camera", NAMED)
+    assert "com.example.camera/Preview#0" in o.evidence
+
+
+def test_a_name_naming_a_package_not_on_the_device_is_no_evidence():
+    s = snap([buf(1, MiB, name="com.gone.app/Main#0", holders={500: fd(3)})])
+    assert owner(s).rule == SERVICE
+
+
+def test_two_apps_sharing_a_buffer_is_said_never_silently_picked():
+    s = snap([buf(1, MiB, holders={1234: fd(3), 2345: fd(4)})], procs=procs(OTHER_APP))
+    found = infer(s)
+    o = found.owners["ino:1"]
+    assert o.rule == APPS and o.pid == 1234
+    assert any("com.example.camera" in p.message and "com.other.app" in p.message for p in found.problems)
+
+
+def test_an_isolated_process_counts_as_its_app():
+    s = snap([buf(1, MiB, holders={3456: fd(3), 500: fd(4)})], procs=procs(OTHER_APP, SANDBOX))
+    o = owner(s)
+    assert (o.package, o.rule) == ("com.other.app", APP)
+    assert o.pid == 3456        # the process that holds it (the app's main process does not)
+
+
+def test_unheld_buffers_are_the_kernels_or_unattributed():
+    s = snap([buf(1, MiB)])
+    assert (owner(s).pid, owner(s).rule) == (None, KERNEL)
+    from dataclasses import replace
+    b = replace(buf(1, MiB), holders_known=False)
+    assert owner(snap([b])).rule == UNATTRIBUTED
+
+
+def test_history_names_the_last_app_holder_after_the_app_let_go():
+    before = snap([buf(1, MiB, holders={500: fd(3), 1234: fd(40)})])
+    prev = infer(before).owners
+    after_procs = procs()
+    del after_procs[1234]                      # the app exited; SurfaceFlinger still holds its buffer
+    after = snap([buf(1, MiB, holders={500: fd(3)})], procs=after_procs)
+    o = owner(after, previous=prev)
+    assert (o.pid, o.package, o.rule) == (None, "com.example.camera", LAST_APP)
+    assert "gone" in o.evidence
+    # and it stays so in the snapshot after that (last app holder carries over)
+    o2 = owner(after, previous={"ino:1": o})
+    assert (o2.package, o2.rule) == ("com.example.camera", LAST_APP)
+
+
+def test_user_overrides_and_roles(tmp_path):
+    rules = parse_owner_rules(
+        "version: 1\n"
+        "roles:\n"
+        "  - {process: surfaceflinger, role: app}\n"
+        "overrides:\n"
+        "  - {name: 'cam_*', owner: com.example.camera}\n", "mine.yaml")
+    s = snap([buf(1, MiB, name="cam_raw", holders={500: fd(3)}), buf(2, MiB, holders={500: fd(4), 600: fd(5)})])
+    found = infer(s, rules).owners
+    assert (found["ino:1"].pid, found["ino:1"].rule) == (1234, OVERRIDE)
+    assert "mine.yaml line 5" in found["ino:1"].evidence
+    assert (found["ino:2"].pid, found["ino:2"].rule) == (500, APP)
+
+
+@pytest.mark.parametrize("text, words", [
+    ("roles:\n  - {process: sf, rol: service}\n", ["line 2", "rol"]),
+    ("roles:\n  - {process: sf}\n  - {process: x, role: boss}\n", ["line 2", "role"]),
+    ("overrides:\n\n  - {nmae: x, owner: y}\n", ["line 3", "nmae"]),
+    ("overrides:\n  - {name: x}\n", ["line 2", "owner"]),
+    ("roles:\n  - {uid: ten, role: app}\n", ["line 2", "uid"]),
+    ("rolez: []\n", ["rolez"]),
+    ("roles: [\n", ["not valid YAML"]),
+    ("roles: !custom x\n", ["not valid YAML"]),
+    ("[" * 5000 + "]" * 5000, ["nested too deeply"]),
+], ids=["role-key", "role-value", "override-key", "override-owner", "uid", "top-key", "yaml", "yaml-tag", "deep"])
+def test_owner_rules_with_typos_name_the_line_and_key(text, words):
+    with pytest.raises(OwnerRulesError) as e:
+        parse_owner_rules(text, "mine.yaml")
+    msg = str(e.value)
+    assert "mine.yaml" in msg and all(w in msg for w in words), msg
+
+
+def test_the_built_in_rules_load_and_know_the_aosp_services():
+    r = load_owner_rules()
+    assert r.role_of(ALLOC) == "allocator"
+    assert r.role_of(PROCS[500]) == "service" and r.role_of(PROCS[700]) == "service"
+    assert r.role_of(PROCS[1234]) == "app"
+    assert r.role_of(Process(9, "vendor.foo", ("/vendor/bin/foo",), uid=1066)) == "service"
+
+
+_hostile = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 64), st.sets(st.sampled_from([1, 500, 600, 700, 1234, 2345]), max_size=4),
+                          st.one_of(st.none(), _hostile, st.sampled_from(["com.example.camera/x", "com.other.app#1"]))),
+                max_size=30))
+def test_every_buffer_gets_exactly_one_owner_that_holds_it_or_is_named(spec):
+    bufs = [buf(i, size, name=name, holders={pid: fd(3) for pid in pids}) for i, (size, pids, name) in enumerate(spec, 1)]
+    s = snap(bufs, procs=procs(OTHER_APP))
+    found = infer(s).owners
+    assert set(found) == set(s.buffers)
+    for key, o in found.items():
+        b = s.buffers[key]
+        if not b.holders:
+            assert o.pid is None and o.rule == KERNEL
+            if b.name == "com.example.camera/x":
+                assert o.package == "com.example.camera"      # kept as evidence, charged to nobody
+        elif o.rule == NAMED:
+            assert o.package in (b.name or "")
+        else:
+            assert o.pid in b.holders
