@@ -11,7 +11,8 @@ from hypothesis import given, settings, strategies as st
 from droidtrack import cli
 from droidtrack.model.account import account
 from droidtrack.sources import SourceError
-from droidtrack.sources.bugreport import BugreportSource, build_snapshot, read_bugreport, split_sections
+from droidtrack.sources.bugreport import BugreportSource, build_snapshot, read_bugreport
+from droidtrack.sources.dumpstate_text import split_sections
 from droidtrack.model.tags import load_rules
 from report_helpers import BR_MAIN, bugreport_text, make_bugreport_zip
 

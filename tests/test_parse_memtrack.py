@@ -64,13 +64,13 @@ def test_two_files_concatenated_keep_their_pids():
 
 def test_debug_file():
     text = "%4.4s %12.12s %10s %12.12s %3.3s\n" % ("pid", "buffer_size", "ref", "Identifier", "tag")
+    text += "garbage\n"
     text += "%4d %12d %10d %12d %s\n" % (612, 8294400, 2, 0, "sf client target")
     text += "%4d %12d %10d %12d %s\n" % (12345, 4096, 0, 1, "")
-    text += "garbage\n"
     res = memtrack.parse_debug(text)
     assert res.records == [MemtrackDebugEntry(612, 8294400, 2, 0, "sf client target"),
                            MemtrackDebugEntry(12345, 4096, 0, 1, None)]
-    assert [p.line for p in res.problems] == [4]
+    assert [p.line for p in res.problems] == [2]
 
 
 @settings(max_examples=300, deadline=None)
@@ -101,3 +101,46 @@ def test_round_trip_final(pid, rows):
     assert [(r.ref_count, r.ident, r.size, r.tag, r.vmas) for r in res.records] == [
         (ref, ident, size, t.strip() or None if t.strip() != "(null)" else None, tuple(vmas))
         for ref, ident, size, t, vmas in rows]
+
+
+# issue 12 #7: a tag (at most 31 bytes) holding a newline and a row-looking line must not make a row
+FORGED = "x\n99999999\t00000000\t00000000\t00"
+
+
+def test_forged_row_in_a_tag_is_read_as_the_tag():
+    assert len(FORGED.encode()) == 31
+    victim = header_final(100) + "%10d  %16d  %12d  %12s\n" % (1, 0, 1 << 20, "victim")
+    victim += vma(0x7f00000000, 0x7f00100000, "rw-s-", 0, "victim")
+    attacker = header_final(200) + "%10d  %16d  %12d  %12s\n" % (1, 1, 4096, FORGED)
+    attacker += vma(0x7e00000000, 0x7e00001000, "rw-s-", 0, FORGED)
+    res = memtrack.parse(victim + attacker)
+    assert [(r.pid, r.ident, r.size) for r in res.records] == [(100, 0, 1 << 20), (200, 1, 4096)]
+    assert res.records[1].tag == FORGED
+    assert any("newline" in p.message for p in res.problems)
+    # the same in v2's format (no VMAs) and in the debugfs list
+    res = memtrack.parse(header_v2(200) + "%10d  %16d  %12d  %s\n" % (1, 1, 4096, FORGED))
+    assert [(r.pid, r.ident, r.tag) for r in res.records] == [(200, 1, FORGED)]
+    dbg = "%4.4s %12.12s %10s %12.12s %3.3s\n" % ("pid", "buffer_size", "ref", "Identifier", "tag")
+    dbg += "%4d %12d %10d %12d %s\n" % (200, 4096, 1, 1, "y\n9999 00000000000 0000000000 0")
+    res = memtrack.parse_debug(dbg)
+    assert [(r.pid, r.ident) for r in res.records] == [(200, 1)]
+
+
+def test_forged_row_does_not_make_a_mapper_of_the_victims_buffer():
+    from droidtrack.ingest.dumps import feed_memtrack
+    from droidtrack.model.build import Builder
+    victim = header_final(100) + "%10d  %16d  %12d  %12s\n" % (1, 0, 1 << 20, "victim")
+    victim += vma(0x7f00000000, 0x7f00100000, "rw-s-", 0, "victim")
+    attacker = header_final(200) + "%10d  %16d  %12d  %12s\n" % (1, 1, 4096, FORGED)
+    b = Builder()
+    feed_memtrack(b, memtrack.parse(victim + attacker).records)
+    snap = b.finish(time=0.0)
+    buf = snap.buffers["memtrack:0"]
+    assert set(buf.holders) == {100}
+    assert snap.processes[200].reported["memtrack"] == 4096
+
+
+def test_a_longer_line_after_a_tag_is_not_glued_to_it():
+    text = header_v2(1) + "%10d  %16d  %12d  %s\n" % (1, 0, 10, "a") + "z" * 40 + "\n"
+    res = memtrack.parse(text)
+    assert [r.tag for r in res.records] == ["a"] and [p.line for p in res.problems] == [3]

@@ -1,19 +1,7 @@
 """An `adb bugreport` zip (or the plain bugreport-*.txt of old devices) as a snapshot source.
 
-dumpstate writes one big text file (named by `main_entry.txt` in the zip; the board HAL's part goes
-to `dumpstate_board.txt`) made of sections, each opened by a header line:
-
-    ------ TITLE (/path/of/file[: mtime]) ------       DumpFile
-    ------ TITLE (command args…) ------                RunCommand
-    ------ DUMPSYS HIGH (/system/bin/dumpsys) ------   then, per service:
-    -------------------------------------------------------------------------------
-    DUMP OF SERVICE [PRIORITY ]name:
-    …
-    --------- 0.512s was the duration of dumpsys name, ending at: 2024-03-14 09:27:31
-
-and closed by the next header, a "------ 1.234s was the duration of 'TITLE' ------" line or a
-"==== " banner. A failed read prints "*** /path: No such file or directory" (or "*** command
-'…' failed …", "Skipping '…' on user build.") as the section's content.
+The dumpstate text and its sections are read by sources/dumpstate_text.py, streaming and within
+budgets; only the sections named below are kept.
 
 What droidtrack reads (by the command or path in the header, so vendor titles do not matter):
 
@@ -38,23 +26,16 @@ import datetime as _dt
 import os
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 
 from droidtrack.model.build import Builder
 from droidtrack.model import Holding, Snapshot, SourceStatus
 from droidtrack.model.problems import Problem
 from droidtrack.sources import Collected, SourceError
+from droidtrack.sources.dumpstate_text import (MAX_ENTRIES, Budget, DumpSection, read_entry,
+                                               zip_entry_count)
 
-_HEADER = re.compile(r"^------ (?P<title>.+?) \((?P<src>.*)\) ------\r?$", re.M)
-_PLAIN_HEADER = re.compile(r"^------ (?P<title>[^()]+?) ------\r?$", re.M)
-_DURATION = re.compile(r"^------ [\d.]+s was the duration of '.*' ------\r?$", re.M)
-_BANNER = re.compile(r"^={20,}\r?$", re.M)
-_SERVICE = re.compile(r"^DUMP OF SERVICE (?:(?:CRITICAL|HIGH|NORMAL) )?(?P<name>[^\s:]+):\r?$", re.M)
-_SERVICE_END = re.compile(r"^--------- [\d.]+s was the duration of dumpsys (?P<name>\S+), ending at: .*$", re.M)
-_DASHES = re.compile(r"^-{70,}\r?$", re.M)
-_MTIME = re.compile(r": \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
-_FAIL = re.compile(r"^\*\*\* (?:(?P<path>/\S*): (?P<err>.+)|command '(?P<cmd>.*)' (?P<how>failed|timed out).*)$")
-_SKIP = re.compile(r"^Skipping '.*' on user build\.?$")
 _PROP = re.compile(r"^\[(?P<k>[^\]]+)\]: \[(?P<v>.*)\]\s*$", re.M)
 _DUMPSTATE_TIME = re.compile(r"^== dumpstate: (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\s*$", re.M)
 _FINGERPRINT = re.compile(r"^Build fingerprint: '(?P<v>[^']*)'", re.M)
@@ -62,85 +43,13 @@ _KERNEL = re.compile(r"^Kernel: Linux version (?P<v>\S+)", re.M)
 _SDK = re.compile(r"^Android SDK version: (?P<v>\d+)", re.M)
 _APP_NAME = re.compile(r"^[A-Za-z][\w]*(?:\.[A-Za-z_][\w]*)+(?::[\w.]+)?$")
 
-# texts bigger than this are not read (a bugreport's main text is 10-100 MB; this is far above)
-MAX_TEXT = 1 << 30
-
-
-@dataclass
-class DumpSection:
-    title: str
-    source: str                 # the path or the command line from the header ("" if none)
-    text: str
-    entry: str                  # zip member it came from
-    line: int                   # 1-based line of the header in that member
-    services: dict[str, str] = field(default_factory=dict)   # dumpsys sections: service -> output
-
-    @property
-    def path(self) -> str:
-        return _MTIME.sub("", self.source)
-
-    def failure(self) -> str | None:
-        """The dumpstate error line if the section holds nothing but an error."""
-        lines = [l for l in self.text.splitlines() if l.strip()]
-        if not lines:
-            return "empty"
-        if len(lines) <= 3:
-            for l in lines:
-                if _FAIL.match(l) or _SKIP.match(l):
-                    return l
-        return None
-
-
-def split_sections(text: str, entry: str = "") -> list[DumpSection]:
-    """Every titled section of a dumpstate text, in order. Never raises."""
-    marks: list[tuple[int, int, str, str]] = []   # (start, content start, title, source)
-    for m in _HEADER.finditer(text):
-        if _DURATION.match(m.group(0)):
-            continue
-        marks.append((m.start(), m.end() + 1, m.group("title"), m.group("src")))
-    for m in _PLAIN_HEADER.finditer(text):
-        if _DURATION.match(m.group(0)):
-            continue
-        marks.append((m.start(), m.end() + 1, m.group("title"), ""))
-    ends = sorted({m.start() for m in _DURATION.finditer(text)} | {m.start() for m in _BANNER.finditer(text)})
-    marks.sort()
-    out: list[DumpSection] = []
-    starts = [s for s, _, _, _ in marks]
-    import bisect
-    for i, (start, cstart, title, src) in enumerate(marks):
-        nxt = starts[i + 1] if i + 1 < len(starts) else len(text)
-        j = bisect.bisect_left(ends, cstart)
-        if j < len(ends) and ends[j] < nxt:
-            nxt = ends[j]
-        body = text[cstart:nxt] if cstart <= nxt else ""
-        sec = DumpSection(title, src, body, entry, text.count("\n", 0, start) + 1)
-        if "dumpsys" in src:
-            sec.services = split_services(body)
-        out.append(sec)
-    return out
-
-
-def split_services(text: str) -> dict[str, str]:
-    """`DUMP OF SERVICE name:` blocks of a dumpsys section -> {name: output}."""
-    out: dict[str, str] = {}
-    heads = list(_SERVICE.finditer(text))
-    for i, m in enumerate(heads):
-        end = heads[i + 1].start() if i + 1 < len(heads) else len(text)
-        body = text[m.end() + 1:end]
-        e = _SERVICE_END.search(body)
-        if e:
-            body = body[:e.start()]
-        else:
-            d = list(_DASHES.finditer(body))
-            if d and d[-1].end() >= len(body.rstrip("\n")) - 1:
-                body = body[:d[-1].start()]
-        out.setdefault(m.group("name"), body)
-    return out
+# the dumpsys services droidtrack reads
+SERVICES = frozenset({"meminfo", "gpu"})
 
 
 @dataclass
 class Bugreport:
-    """The sections of one bugreport, from every text member that has them."""
+    """The sections droidtrack reads of one bugreport, from every text member that has them."""
     path: str
     main: str = ""                              # name of the main text member
     header: str = ""                            # text before the first section of the main text
@@ -148,6 +57,7 @@ class Bugreport:
     members: list[str] = field(default_factory=list)
     zip_time: tuple | None = None
     problems: list[Problem] = field(default_factory=list)
+    any_section: bool = False                   # a section header was seen (kept or not)
 
     def find(self, pred) -> list[DumpSection]:
         return [s for s in self.sections if pred(s)]
@@ -159,29 +69,54 @@ class Bugreport:
         return None
 
 
-def _decode(data: bytes) -> str:
-    return data.decode("utf-8", "backslashreplace")
+def _wanted(title: str, source: str):
+    """Which sections read_bugreport keeps: those build_snapshot reads, and of dumpsys SERVICES."""
+    if "dumpsys" in source:
+        return SERVICES
+    sec = DumpSection(title, source, "", "", 0)
+    return True if any(pred(sec) for _, pred in _READ) else None
+
+
+def _read(f, name: str, br: Bugreport, budget: Budget, main: bool) -> list[DumpSection]:
+    et = read_entry(f, name, _wanted, budget, with_header=main)
+    if main:
+        br.header = "\n".join(et.header.split("\n", 200)[:200])
+    br.any_section = br.any_section or et.seen
+    return et.sections
+
+
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, RuntimeError, NotImplementedError, EOFError, ValueError)
 
 
 def read_bugreport(path: str) -> Bugreport:
     """Open a bugreport zip (or a plain text bugreport). Raises SourceError only when the file
-    cannot be read at all or holds no dumpstate text."""
+    cannot be read at all or holds no dumpstate text. Memory stays bounded whatever it holds."""
     br = Bugreport(path)
+    budget = Budget()
     try:
         is_zip = zipfile.is_zipfile(path)
     except OSError as e:
         raise SourceError(f"cannot read bugreport {path}: {e.strerror or e}") from None
-    texts: list[tuple[str, str]] = []
     if is_zip:
+        try:
+            with open(path, "rb") as fh:
+                count = zip_entry_count(fh)
+        except OSError as e:
+            raise SourceError(f"cannot read bugreport {path}: {e.strerror or e}") from None
+        if count is not None and count > MAX_ENTRIES:
+            raise SourceError(f"{path}: the zip lists {count} entries (a bug report has a few thousand; "
+                              f"droidtrack opens at most {MAX_ENTRIES}): not read")
         try:
             with zipfile.ZipFile(path) as z:
                 names = z.namelist()
                 br.members = names
                 main = None
                 if "main_entry.txt" in names:
-                    main = _decode(z.read("main_entry.txt")).strip()
+                    with z.open("main_entry.txt") as f:
+                        main = f.read(4096).decode("utf-8", "backslashreplace").strip()
                     if main not in names:
-                        br.problems.append(Problem("bugreport", f"main_entry.txt names {main!r}, which is not in the zip"))
+                        br.problems.append(Problem("bugreport", f"main_entry.txt names {main[:200]!r}, "
+                                                   "which is not in the zip"))
                         main = None
                 if main is None:
                     cands = [n for n in names if re.match(r"(?:.*/)?bugreport.*\.txt$", n)]
@@ -189,36 +124,28 @@ def read_bugreport(path: str) -> Bugreport:
                     main = cands[0] if cands else None
                 wanted = ([main] if main else []) + [n for n in names if n.endswith("dumpstate_board.txt")]
                 for n in wanted:
-                    info = z.getinfo(n)
-                    if info.file_size > MAX_TEXT:
-                        br.problems.append(Problem("bugreport", f"{n} is {info.file_size} bytes: too big, not read"))
-                        continue
-                    texts.append((n, _decode(z.read(n))))
+                    try:
+                        with z.open(n) as f:
+                            br.sections.extend(_read(f, n, br, budget, n == main))
+                    except _ZIP_ERRORS as e:
+                        br.problems.append(Problem("bugreport", f"{n}: not read ({e})"))
                 if main:
                     br.main = main
                     br.zip_time = z.getinfo(main).date_time
-        except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, EOFError, ValueError) as e:
+        except _ZIP_ERRORS as e:
             raise SourceError(f"{path}: not a readable zip ({e})") from None
-        if not texts:
+        if not wanted:
             raise SourceError(f"{path}: no dumpstate text in the zip (no main_entry.txt, no bugreport-*.txt); "
                               "is this an `adb bugreport` zip?")
     else:
+        br.main = os.path.basename(path)
         try:
             with open(path, "rb") as f:
-                data = f.read(MAX_TEXT + 1)
+                br.sections.extend(_read(f, br.main, br, budget, True))
         except OSError as e:
             raise SourceError(f"cannot read bugreport {path}: {e.strerror or e}") from None
-        if len(data) > MAX_TEXT:
-            raise SourceError(f"{path}: larger than {MAX_TEXT} bytes")
-        br.main = os.path.basename(path)
-        texts.append((br.main, _decode(data)))
-    for name, text in texts:
-        secs = split_sections(text, name)
-        if name == br.main:
-            first = secs[0].line if secs else None
-            br.header = "\n".join(text.split("\n", 200)[: (first - 1) if first else 200])
-        br.sections.extend(secs)
-    if not br.sections:
+    br.problems.extend(budget.problems)
+    if not br.any_section:
         raise SourceError(f"{path}: no dumpstate sections found (lines like '------ TITLE (…) ------'); "
                           "is this a bugreport?")
     return br
@@ -235,6 +162,18 @@ def _is_cmd(sec: DumpSection, *argv: str) -> bool:
 
 def _ends(sec: DumpSection, *suffixes: str) -> bool:
     return any(sec.path.endswith(s) for s in suffixes)
+
+
+# the sections build_snapshot reads, by the command or path in their header (vendor titles vary)
+_READ = (
+    ("getprop", lambda s: _is_cmd(s, "getprop")),
+    ("bufinfo", lambda s: _ends(s, "dma_buf/bufinfo")),
+    ("dmabuf_dump_b", lambda s: _is_cmd(s, "dmabuf_dump", "-b")),
+    ("dmabuf_dump", lambda s: _is_cmd(s, "dmabuf_dump")),
+    ("dmaprocs", lambda s: _ends(s, "/dmaprocs", "/procinfo")),
+    ("ion", lambda s: s.title.upper().startswith("ION ") or "/ion/" in s.path),
+)
+_IS = dict(_READ)
 
 
 def _pick(br: Bugreport, key: str, pred, b: Builder) -> DumpSection | None:
@@ -303,7 +242,7 @@ def build_snapshot(br: Bugreport, rules=None) -> Snapshot:
 
     # -- identity
     props: dict[str, str] = {}
-    prop_sec = _pick(br, "getprop", lambda s: _is_cmd(s, "getprop"), b)
+    prop_sec = _pick(br, "getprop", _IS["getprop"], b)
     if _status(b, "props", prop_sec, "SYSTEM PROPERTIES (getprop)"):
         props = {m.group("k"): m.group("v") for m in _PROP.finditer(prop_sec.text)}
         b.sources["props"] = SourceStatus("ok", f"{len(props)} properties")
@@ -322,7 +261,7 @@ def build_snapshot(br: Bugreport, rules=None) -> Snapshot:
     t, _ = _time_of(br, props, b.problems)
 
     # -- buffers: bufinfo (debugfs), then dmabuf_dump -b (sysfs stats)
-    bi = _pick(br, "dma_buf/bufinfo", lambda s: _ends(s, "dma_buf/bufinfo"), b)
+    bi = _pick(br, "dma_buf/bufinfo", _IS["bufinfo"], b)
     if _status(b, "bufinfo", bi, "debugfs dma_buf/bufinfo"):
         res = p_bufinfo.parse(bi.text)
         b.problems.extend(res.problems)
@@ -343,7 +282,7 @@ def build_snapshot(br: Bugreport, rules=None) -> Snapshot:
         b.sources["bufinfo"] = SourceStatus("ok", f"{len(res.records)} buffers ({res.variant} format), "
                                             f"{bi.entry} line {bi.line}")
 
-    db = _pick(br, "dmabuf_dump -b", lambda s: _is_cmd(s, "dmabuf_dump", "-b"), b)
+    db = _pick(br, "dmabuf_dump -b", _IS["dmabuf_dump_b"], b)
     if _status(b, "dmabuf_dump_b", db, "dmabuf_dump -b (sysfs per-buffer stats)"):
         res = p_dd.parse(db.text)
         b.problems.extend(res.problems)
@@ -363,7 +302,7 @@ def build_snapshot(br: Bugreport, rules=None) -> Snapshot:
                                                       + (db.text.strip().splitlines() or ["(empty)"])[0][:100])
 
     # -- holders: dmabuf_dump (per process), vendor dmaprocs
-    dd = _pick(br, "dmabuf_dump", lambda s: _is_cmd(s, "dmabuf_dump"), b)
+    dd = _pick(br, "dmabuf_dump", _IS["dmabuf_dump"], b)
     have_holders = False
     if _status(b, "dmabuf_dump", dd, "dmabuf_dump (per-process buffers)"):
         res = p_dd.parse(dd.text)
@@ -401,7 +340,7 @@ def build_snapshot(br: Bugreport, rules=None) -> Snapshot:
             b.sources["dmabuf_dump"] = SourceStatus("error", "dmabuf_dump printed no process table: "
                                                     + (dd.text.strip().splitlines() or ["(empty)"])[0][:100])
 
-    dp = _pick(br, "dmaprocs", lambda s: _ends(s, "/dmaprocs", "/procinfo"), b)
+    dp = _pick(br, "dmaprocs", _IS["dmaprocs"], b)
     if _status(b, "dmaprocs", dp, "vendor dmaprocs"):
         try:
             from droidtrack.parse import dmaprocs as p_dp
@@ -464,7 +403,7 @@ def build_snapshot(br: Bugreport, rules=None) -> Snapshot:
         b.sources["dumpsys_gpu"] = SourceStatus("ok" if n else "partial",
                                                 f"{n} per-process GPU numbers, {gp[0].entry} line {gp[0].line}")
 
-    ion = _pick(br, "ION heaps", lambda s: s.title.upper().startswith("ION ") or "/ion/" in s.path, b)
+    ion = _pick(br, "ION heaps", _IS["ion"], b)
     if ion is not None and _status(b, "ion", ion, "ION debugfs heaps"):
         b.sources["ion"] = SourceStatus("skipped", f"ION section present ({ion.entry} line {ion.line}); "
                                         "droidtrack does not read ION debugfs from bugreports yet")
@@ -553,8 +492,7 @@ class BugreportSource:
         br = self.bugreport
         keep = []
         for s in br.sections:
-            if (_is_cmd(s, "dmabuf_dump") or _is_cmd(s, "dmabuf_dump", "-b") or _ends(s, "dma_buf/bufinfo", "/dmaprocs", "/procinfo")
-                    or _is_cmd(s, "getprop")):
+            if any(pred(s) for key, pred in _READ if key != "ion"):
                 keep.append(f"------ {s.title} ({s.source}) ------\n{s.text}")
             for name in ("meminfo", "gpu"):
                 if name in s.services:
