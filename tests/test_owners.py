@@ -154,3 +154,29 @@ def test_every_buffer_gets_exactly_one_owner_that_holds_it_or_is_named(spec):
             assert o.package in (b.name or "")
         else:
             assert o.pid in b.holders
+
+
+def test_surfaceflingers_gralloc_names_join_only_where_size_cannot_be_wrong():
+    from droidtrack.model.owners import gralloc_names
+    from droidtrack.parse.surfaceflinger import parse
+    dump = ("Imported gralloc buffers:\n"
+            + "".join(f"+ name:com.example.camera/Preview#{i}, id:{i}, size:4096.00KiB, w/h:1x1, usage: 0x20000, req fmt:1\n"
+                      f"\tplanes: Y:\t w/h:1x1, stride:1 bytes, size:4194304\n" for i in range(2))
+            + "+ name:StatusBar#0, id:9, size:2048.00KiB, w/h:1x1, usage: 0xb00, req fmt:1\n"
+            + "+ name:NavigationBar#0, id:10, size:2048.00KiB, w/h:1x1, usage: 0xb00, req fmt:1\n"
+            + "Total imported by gralloc: 12288.00KiB\n")
+    rows = parse(dump).records
+    s = snap([buf(1, 4 * MiB, holders={500: fd(3), 700: fd(4)}), buf(2, 4 * MiB, holders={500: fd(5)}),
+              buf(3, 2 * MiB, holders={500: fd(6)}), buf(4, 2 * MiB, holders={500: fd(7)}),
+              buf(5, 4 * MiB, holders={600: fd(8)})])          # not SurfaceFlinger's: not a candidate
+    names, problems = gralloc_names(s, rows)
+    # two rows of 4 MiB naming one package, two such buffers SurfaceFlinger holds: joined (which
+    # row is which buffer cannot be told, whose they are can); two 2 MiB rows naming different
+    # layers: not joined
+    assert set(names) == {"ino:1", "ino:2"}
+    assert names["ino:1"] == "com.example.camera/Preview#0 (or com.example.camera/Preview#1)"
+    assert any("2097152 bytes" in p.message and "not joined" in p.message for p in problems)
+    found = infer(s, names=names).owners
+    assert (found["ino:1"].pid, found["ino:1"].rule) == (1234, NAMED)
+    assert "SurfaceFlinger gralloc" in found["ino:2"].evidence
+    assert found["ino:3"].rule == SERVICE

@@ -11,7 +11,8 @@ this order (the first that decides wins; an unheld buffer is decided by step 0 a
                   is kept in `package`), so that each byte is charged exactly once
   1. override     a user rule (owner_rules.yaml `overrides:`) names the owner of buffers by
                   exporter, name or tag
-  2. named        the buffer's name names the package of a process on the device
+  2. named        the buffer's name, or the name SurfaceFlinger's gralloc table gives it
+                  (`gralloc_names`), names the package of a process on the device
                   (`com.example.camera/Preview#0`, `SurfaceView[com.example/...]`)
   3. app holder   exactly one app (by package) holds it: that app, whatever services hold it too;
                   several apps: the lowest pid, and a problem names every candidate
@@ -250,8 +251,49 @@ def _list(who: dict[int, str], pids: list[int]) -> str:
 _APP_RULES = (NAMED, APP, APPS, LAST_APP)
 
 
+def gralloc_names(snap: Snapshot, rows) -> tuple[dict[str, str], list[Problem]]:
+    """Names from SurfaceFlinger's imported gralloc buffers (parse/surfaceflinger.GrallocBuffer)
+    for the dma-bufs they are: the table has no inode, so a row joins by its exact allocation size,
+    and only where that cannot be wrong — every row of that size says the same name, and as many
+    buffers of that size are held by SurfaceFlinger as there are rows. Anything else is a problem
+    that says what could not be joined, never a guess. -> ({buffer key: name}, problems)."""
+    sf = {pid for pid, p in snap.processes.items() if p.name == "surfaceflinger" or
+          (p.cmdline and p.cmdline[0].endswith("/surfaceflinger"))}
+    by_size: dict[int, list[str]] = {}
+    for r in rows:
+        if getattr(r, "table", None) != "imported":
+            continue
+        size = r.alloc_size or r.size
+        if size:
+            by_size.setdefault(size, []).append(r.name)
+    held: dict[int, list[str]] = {}
+    for key, b in snap.buffers.items():
+        if b.size in by_size and (not sf or sf & b.holders.keys()):
+            held.setdefault(b.size, []).append(key)
+    out: dict[str, str] = {}
+    problems: list[Problem] = []
+    for size, names in sorted(by_size.items()):
+        keys = held.get(size, [])
+        distinct = sorted(set(names))
+        # rows that name the same packages (a BufferQueue's buffers: Preview#0, Preview#1) agree
+        # on whose they are, even where they cannot be told apart
+        says = {frozenset(_PKG_TOKEN.findall(n)) or n for n in distinct}
+        if len(says) == 1 and len(keys) == len(names):
+            name = distinct[0] if len(distinct) == 1 else f"{distinct[0]} (or {', '.join(distinct[1:3])}" + \
+                (", …)" if len(distinct) > 3 else ")")
+            for k in keys:
+                out[k] = name
+        elif keys:
+            problems.append(Problem("owners", f"{len(names)} gralloc buffers of {size} bytes ("
+                                    + ", ".join(repr(n) for n in distinct[:3]) + (", …" if len(distinct) > 3 else "")
+                                    + f") and {len(keys)} dma-bufs of that size SurfaceFlinger holds: "
+                                    "not joined (no inode in the table, and size alone is ambiguous)"))
+    return out, problems
+
+
 def infer(snap: Snapshot, rules: OwnerRules | None = None,
-          previous: dict[str, Owner] | None = None) -> Ownership:
+          previous: dict[str, Owner] | None = None, names: dict[str, str] | None = None) -> Ownership:
+    """`names`: other names of buffers (gralloc_names), read as evidence like the buffer's own."""
     rules = rules or load_owner_rules()
     procs = snap.processes
     # each process's facts once (Process.package is a regular expression; 2,000 processes, 60,000
@@ -292,6 +334,9 @@ def infer(snap: Snapshot, rules: OwnerRules | None = None,
         holders = b.holders
         name = b.name
         named = sorted({t for t in findall(name) if t in by_pkg}) if name and by_pkg and "." in name else ()
+        if names and not named and key in names:
+            name = names[key]
+            named = sorted({t for t in findall(name) if t in by_pkg})
         if not holders:
             # nobody holds it: its bytes are kernel-only (or unattributed) whatever its name says,
             # so that every byte is charged once; the package it was made for is kept as evidence
@@ -316,7 +361,8 @@ def infer(snap: Snapshot, rules: OwnerRules | None = None,
                 continue
         if len(named) == 1:
             pkg = named[0]
-            owners[key] = mk(holder_of(pkg, holders), pkg, pkg, NAMED, f"buffer name {name!r} names {pkg}")
+            owners[key] = mk(holder_of(pkg, holders), pkg, pkg, NAMED,
+                             f"{'buffer' if name == b.name else 'SurfaceFlinger gralloc'} name {name!r} names {pkg}")
             continue
         if named:
             problems.append(Problem("owners", f"buffer {key}: its name {name!r} names several packages "
