@@ -153,6 +153,26 @@ def _entries(doc: dict, section: str, origin: str, lines: dict[int, int]):
         yield item, f"{origin}{f' line {line}' if line else ''} ({section} entry {i})", line or 0
 
 
+# per section: the match keys, the key that says what follows, and an example for the error
+_SECTIONS = {"roles": (ROLE_KEYS, "role", '{process: "surfaceflinger", role: service}'),
+             "overrides": (OVERRIDE_KEYS, "owner", '{name: "cam_*", owner: com.example.camera}')}
+
+
+def _checked(doc: dict, section: str, origin: str, lines: dict[int, int]):
+    """The entries of one section, each a mapping of known keys naming at least one match key."""
+    keys, then, example = _SECTIONS[section]
+    for item, where, line in _entries(doc, section, origin, lines):
+        if not isinstance(item, dict):
+            raise OwnerRulesError(f"{where}: expected a mapping like {example}")
+        bad = set(item) - set(keys) - {then}
+        if bad:
+            raise OwnerRulesError(f"{where}: unknown key(s) {', '.join(sorted(map(str, bad)))} "
+                                  f"(allowed: {', '.join(keys)}, {then})")
+        if not set(item) & set(keys):
+            raise OwnerRulesError(f"{where}: name at least one of {', '.join(keys)}")
+        yield item, where, line
+
+
 def parse_owner_rules(text: str, origin: str) -> OwnerRules:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -179,34 +199,18 @@ def parse_owner_rules(text: str, origin: str) -> OwnerRules:
             for n, item in zip(v.value, doc[k.value]):
                 lines[id(item)] = n.start_mark.line + 1
     roles = []
-    for item, where, line in _entries(doc, "roles", origin, lines):
-        if not isinstance(item, dict):
-            raise OwnerRulesError(f"{where}: expected a mapping like {{process: \"surfaceflinger\", role: service}}")
-        bad = set(item) - set(ROLE_KEYS) - {"role"}
-        if bad:
-            raise OwnerRulesError(f"{where}: unknown key(s) {', '.join(sorted(map(str, bad)))} "
-                                  f"(allowed: {', '.join(ROLE_KEYS)}, role)")
+    for item, where, line in _checked(doc, "roles", origin, lines):
         role = item.get("role")
         if role not in ROLES:
             raise OwnerRulesError(f"{where}: 'role' must be one of {', '.join(ROLES)}, not {role!r}")
-        if not set(item) & set(ROLE_KEYS):
-            raise OwnerRulesError(f"{where}: name at least one of {', '.join(ROLE_KEYS)}")
         globs = {k: _globs(item[k], where, k) for k in ("process", "package") if k in item}
         uids = _uids(item["uid"], where) if "uid" in item else ()
         roles.append((_Match(line, _describe(item), globs, uids), role))
     overrides = []
-    for item, where, line in _entries(doc, "overrides", origin, lines):
-        if not isinstance(item, dict):
-            raise OwnerRulesError(f"{where}: expected a mapping like {{name: \"cam_*\", owner: com.example.camera}}")
-        bad = set(item) - set(OVERRIDE_KEYS) - {"owner"}
-        if bad:
-            raise OwnerRulesError(f"{where}: unknown key(s) {', '.join(sorted(map(str, bad)))} "
-                                  f"(allowed: {', '.join(OVERRIDE_KEYS)}, owner)")
+    for item, where, line in _checked(doc, "overrides", origin, lines):
         owner = item.get("owner")
         if not isinstance(owner, str) or not owner.strip():
             raise OwnerRulesError(f"{where}: 'owner' must name a package or a process")
-        if not set(item) & set(OVERRIDE_KEYS):
-            raise OwnerRulesError(f"{where}: name at least one of {', '.join(OVERRIDE_KEYS)}")
         globs = {k: _globs(item[k], where, k) for k in OVERRIDE_KEYS if k in item}
         overrides.append((_Match(line, _describe(item), globs), owner.strip()))
     return OwnerRules(tuple(roles), tuple(overrides), origin)
