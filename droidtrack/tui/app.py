@@ -22,10 +22,13 @@ from textual.widgets import Footer, TabbedContent, TabPane
 
 from droidtrack.model import Snapshot
 from droidtrack.tui.feed import INTERVALS, LiveFeed, ReplayFeed
-from droidtrack.tui.screens import (VIEWS, DevicePane, FeedError, FrameReady, HelpScreen,
-                                    ProblemsScreen)
+from droidtrack.tui.messages import FeedError, FrameReady
+from droidtrack.tui.pane import VIEWS, DevicePane
 from droidtrack.tui.state import History
+from droidtrack.tui.table import LiveTable
 from droidtrack.tui.text import safe
+from droidtrack.tui.views.help import HelpScreen
+from droidtrack.tui.views.problems import ProblemsScreen
 
 
 def _is_snapshot_like(x: Any) -> bool:
@@ -91,29 +94,21 @@ class TopApp(App):
     BINDINGS = [
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("1", "view('processes')", "Procs", show=False),
-        Binding("2", "view('tags')", "Tags", show=False),
-        Binding("3", "view('kernel')", "Kernel", show=False),
-        Binding("4", "view('leaks')", "Leaks", show=False),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("g", "group", "Group"),
         Binding("less_than_sign", "sort(-1)", "Sort", key_display="<>"),
-        Binding("greater_than_sign", "sort(1)", "Sort", show=False),
-        Binding("I", "invert", "Invert", show=False),
         Binding("b", "baseline", "Baseline"),
         Binding("p", "pause", "Pause"),
-        Binding("plus", "interval(1)", "Interval", key_display="+-", show=False),
-        Binding("minus", "interval(-1)", "Interval", show=False),
         Binding("s", "save", "Save"),
         Binding("r", "report", "Report"),
-        Binding("e", "explain", "Explain", show=False),
-        Binding("k", "problems", "Problems", show=False),
-        Binding("t", "next_tab", "Device", show=False),
-        Binding("left_square_bracket", "step(-1)", "Step", show=False),
-        Binding("right_square_bracket", "step(1)", "Step", show=False),
-        Binding("left_curly_bracket", "step(-10)", "Step", show=False),
-        Binding("right_curly_bracket", "step(10)", "Step", show=False),
-        Binding("escape", "escape", show=False),
+        *(Binding(key, action, desc, show=False) for key, action, desc in (
+            ("1", "view('processes')", "Procs"), ("2", "view('tags')", "Tags"), ("3", "view('kernel')", "Kernel"),
+            ("4", "view('leaks')", "Leaks"), ("greater_than_sign", "sort(1)", "Sort"), ("I", "invert", "Invert"),
+            ("plus", "interval(1)", "Interval"), ("minus", "interval(-1)", "Interval"),
+            ("e", "explain", "Explain"), ("k", "problems", "Problems"), ("t", "next_tab", "Device"),
+            ("left_square_bracket", "step(-1)", "Step"), ("right_square_bracket", "step(1)", "Step"),
+            ("left_curly_bracket", "step(-10)", "Step"), ("right_curly_bracket", "step(10)", "Step"),
+            ("escape", "escape", ""))),
     ]
 
     def __init__(self, source: Any, *, interval: float = 2.0, start: bool = True,
@@ -200,25 +195,22 @@ class TopApp(App):
         self.pane.next_grouping()
         self.notify(f"grouped by {self.pane.grouping}", timeout=2)
 
-    def action_sort(self, d: int) -> None:
-        self.pane.cycle_sort(d) if len(self.screen_stack) == 1 else self._sort_screen(d)
+    def _table(self) -> LiveTable | None:
+        """The table the sort keys act on: the pane's, or the drill-down's."""
+        if len(self.screen_stack) == 1:
+            return self.pane.current_table()
+        found = self.screen.query(LiveTable)
+        return found.first() if found else None
 
-    def _sort_screen(self, d: int) -> None:
-        from droidtrack.tui.widgets import LiveTable
-        t = self.screen.query(LiveTable).first() if self.screen.query(LiveTable) else None
+    def action_sort(self, d: int) -> None:
+        t = self._table()
         if t is not None:
-            keys = [c.key for c in t.cols]
-            i = keys.index(t.sort_key) if t.sort_key in keys else 0
-            t.set_sort(keys[(i + d) % len(keys)], reverse=True)
+            t.cycle_sort(d)
 
     def action_invert(self) -> None:
-        from droidtrack.tui.widgets import LiveTable
-        if len(self.screen_stack) == 1:
-            self.pane.invert_sort()
-        elif self.screen.query(LiveTable):
-            t = self.screen.query(LiveTable).first()
-            if t.sort_key:
-                t.set_sort(t.sort_key, reverse=not t.reverse)
+        t = self._table()
+        if t is not None:
+            t.invert_sort()
 
     def action_explain(self) -> None:
         self._to_main()
@@ -284,11 +276,7 @@ class TopApp(App):
         self.notify(f"saved {path} ({len(f.raw)} bytes); open it with --capture", timeout=6)
 
     def action_report(self) -> None:
-        try:
-            from droidtrack.report import write_report
-        except ImportError:
-            self.notify("bug-report bundles are not available in this droidtrack", severity="warning")
-            return
+        from droidtrack.report import write_report   # the report writer is only needed here
         pane = self.pane
         f = pane.frame
         if f is None:

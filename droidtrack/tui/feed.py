@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any, Callable
 
 from droidtrack.model import Snapshot
+from droidtrack.sources import SourceError
 from droidtrack.tui.state import History
 
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
@@ -25,10 +26,6 @@ RETRY = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
 def describe_error(e: BaseException) -> str:
-    try:
-        from droidtrack.sources import SourceError
-    except ImportError:  # pragma: no cover - the package always has it
-        SourceError = ()  # type: ignore[assignment]
     msg = str(e).strip()
     if isinstance(e, SourceError) and msg:
         return msg
@@ -44,16 +41,14 @@ def _unpack(item: Any) -> tuple[Snapshot, bytes | None]:
     raise TypeError(f"not a snapshot: {type(item).__name__}")
 
 
-class LiveFeed:
-    kind = "live"
+class _Feed:
+    """What both feeds share: a daemon thread woken by an event, stopped by another."""
+    kind = ""
+    thread_name = "droidtrack-feed"
 
-    def __init__(self, source: Any, history: History, *, interval: float,
-                 on_frame: Callable, on_error: Callable) -> None:
-        self.source = source
-        self.label = str(getattr(source, "label", "") or type(source).__name__)
-        self.history = history
+    def __init__(self, label: str, interval: float, on_frame: Callable, on_error: Callable) -> None:
+        self.label = label
         self.interval = interval
-        self.paused = False
         self.failures = 0
         self._on_frame = on_frame
         self._on_error = on_error
@@ -62,16 +57,14 @@ class LiveFeed:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"droidtrack-feed:{self.label}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"{self.thread_name}:{self.label}", daemon=True)
         self._thread.start()
+
+    def _run(self) -> None:
+        raise NotImplementedError
 
     def stop(self) -> None:
         self._stop.set()
-        self._wake.set()
-
-    def set_paused(self, paused: bool) -> None:
-        self.paused = paused
         self._wake.set()
 
     def join(self, timeout: float) -> bool:
@@ -83,6 +76,21 @@ class LiveFeed:
 
     def set_interval(self, seconds: float) -> None:
         self.interval = seconds
+        self._wake.set()
+
+
+class LiveFeed(_Feed):
+    kind = "live"
+
+    def __init__(self, source: Any, history: History, *, interval: float,
+                 on_frame: Callable, on_error: Callable) -> None:
+        super().__init__(str(getattr(source, "label", "") or type(source).__name__), interval, on_frame, on_error)
+        self.source = source
+        self.history = history
+        self.paused = False
+
+    def set_paused(self, paused: bool) -> None:
+        self.paused = paused
         self._wake.set()
 
     def _sleep(self, seconds: float) -> None:
@@ -127,25 +135,19 @@ class LiveFeed:
                 pass
 
 
-class ReplayFeed:
+class ReplayFeed(_Feed):
     kind = "replay"
+    thread_name = "droidtrack-replay"
 
     def __init__(self, items: Sequence[Any], label: str, *, history_factory: Callable[[], History],
                  interval: float, on_frame: Callable, on_error: Callable, start_at: int = -1) -> None:
+        super().__init__(label, interval, on_frame, on_error)
         self.items = items
-        self.label = label
-        self.interval = interval
         self.paused = True             # not playing; stepping only
-        self.failures = 0
         self._factory = history_factory
         self.history = history_factory()
         self.position = -1             # index of the last frame produced
         self.target = (len(items) + start_at) if start_at < 0 else min(start_at, len(items) - 1)
-        self._on_frame = on_frame
-        self._on_error = on_error
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -160,23 +162,14 @@ class ReplayFeed:
             return None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"droidtrack-replay:{self.label}",
-                                        daemon=True)
-        self._thread.start()
+        super().start()
         self._wake.set()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
+        super().stop()
         close = getattr(self.items, "close", None)
         if close is not None:
             close()
-
-    def join(self, timeout: float) -> bool:
-        if self._thread is not None:
-            self._thread.join(timeout)
-            return not self._thread.is_alive()
-        return True
 
     def goto(self, i: int) -> None:
         n = len(self.items)
@@ -193,10 +186,6 @@ class ReplayFeed:
         self.paused = paused
         if not paused and self.target >= len(self.items) - 1:
             self.goto(0)
-        self._wake.set()
-
-    def set_interval(self, seconds: float) -> None:
-        self.interval = seconds
         self._wake.set()
 
     def _run(self) -> None:

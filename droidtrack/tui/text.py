@@ -10,7 +10,7 @@ from rich.text import Text
 
 from droidtrack.present.text import safe
 
-__all__ = ["safe", "lit", "Cell"]
+__all__ = ["safe", "lit", "Cell", "plural"]
 
 
 def lit(s: object, style: str = "") -> Text:
@@ -25,6 +25,14 @@ class Cell(Text):
     def __init__(self, text: str = "", sk: object = 0, style: str = "", justify=None) -> None:
         super().__init__(text, style=style, justify=justify, no_wrap=True, overflow="ellipsis")
         self.sk = sk
+
+
+_PLURALS = {"process": "processes"}
+
+
+def plural(n: int, word: str) -> str:
+    """"1 process", "2 processes", "0 buffers": a count with its noun in the right number."""
+    return f"{n} {word if n == 1 else _PLURALS.get(word, word + 's')}"
 
 
 def fmt_bytes(n: int | None) -> str:

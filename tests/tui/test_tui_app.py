@@ -8,13 +8,20 @@ import pytest
 from rich.text import Text
 
 from droidtrack.tui.app import TopApp
-from droidtrack.tui.screens import BufferScreen, HelpScreen, ProcessScreen
+from droidtrack.tui.views.buffer_holders import BufferScreen
+from droidtrack.tui.views.help import HelpScreen
+from droidtrack.tui.views.process_buffers import ProcessScreen
 
 import factory
 from factory import EVIL_NAME, MiB
 from tuihelp import ListSource, feed, plain_cells, table_keys, until
 
 SIZE = (130, 40)
+
+
+def header(table) -> str:
+    """The header line as shown."""
+    return table.render_line(0).text
 
 
 def fed(n=4, **kw):
@@ -30,21 +37,29 @@ async def test_default_sort_is_pss_and_keys_and_clicks_change_it():
         t = app.pane.query_one("#proc_table")
         pss = [t.raw(k)[3] for k in table_keys(t)]
         assert pss == sorted(pss, reverse=True) and len(pss) == 10
+        assert "PSS▼" in header(t)
         await pilot.press("greater_than_sign")          # next column: FD-ONLY
         assert t.sort_key == "fd_only"
         fd = [t.raw(k)[4] for k in table_keys(t)]
         assert fd == sorted(fd, reverse=True)
+        assert "FD-ONLY▼" in header(t) and "PSS▼" not in header(t)   # the mark is never cut off
         await pilot.press("I")                          # invert
         assert [t.raw(k)[4] for k in table_keys(t)] == sorted(fd)
-        # a click on the NAME header sorts by name
+        assert "FD-ONLY▲" in header(t)
+        # a click on the NAME header sorts by name, A to Z first
         await pilot.click("#proc_table", offset=(12, 0))
         await pilot.pause()
-        assert t.sort_key == "name"
+        assert t.sort_key == "name" and "NAME▲" in header(t)
         names = [t.raw(k)[1].lower() for k in table_keys(t)]
-        assert names == sorted(names, reverse=True)
+        assert names == sorted(names)
         await pilot.click("#proc_table", offset=(12, 0))   # again: the other way
         await pilot.pause()
-        assert [t.raw(k)[1].lower() for k in table_keys(t)] == sorted(names)
+        assert [t.raw(k)[1].lower() for k in table_keys(t)] == sorted(names, reverse=True)
+        assert "NAME▼" in header(t)
+        # a click on a number column sorts it biggest first
+        await pilot.click("#proc_table", offset=(2, 0))
+        await pilot.pause()
+        assert t.sort_key == "pid" and t.reverse
 
 
 async def test_cursor_follows_its_process_across_refreshes():
@@ -389,3 +404,74 @@ async def test_replay_of_a_recording_file(tmp_path):
         await pilot.press("left_curly_bracket")
         await until(pilot, lambda: pane.feed.position == 0)
         assert pane.frame.time == factory.T0
+
+
+async def test_80x24_shows_the_columns_that_matter_and_wide_terminals_add_the_rest():
+    """Issue 15: NAME, PSS, FD-ONLY and Δ at 80x24 (more as width allows); NAME takes the spare width."""
+    app = fed()
+    async with app.run_test(size=(80, 24)) as pilot:
+        feed(app, factory.series(4))
+        await pilot.pause()
+        t = app.pane.query_one("#proc_table")
+        shown = t.shown_keys()
+        assert {"name", "pss", "fd_only", "delta"} <= set(shown)
+        assert shown == [k for k in ("pid", "name", "rss", "pss", "fd_only", "mapped", "in_rss", "count",
+                                     "tags", "delta") if k in shown]          # in their own order
+        assert t.width_total <= 80 and "TAGS" not in header(t)
+        line = header(t)
+        assert line.index("NAME") < line.index("PSS") < line.index("FD-ONLY") < line.index("Δ")
+        assert "com.example.camera" in t.render_line(1).text and "+36.0M" in t.render_line(1).text
+    app = fed()
+    async with app.run_test(size=(220, 30)) as pilot:
+        feed(app, factory.series(4))
+        await pilot.pause()
+        t = app.pane.query_one("#proc_table")
+        assert t.shown_keys() == [c.key for c in t.cols]
+        name_width = dict((c.key, w) for _, c, w in t.shown)["name"]
+        assert name_width > 26 + 60 and t.width_total > 200      # the spare width went to NAME
+        # a long name that was cut at 130 columns is whole here
+        assert "android.hardware.graphics.composer3-service.pixel" in "".join(
+            t.render_line(y).text for y in range(1, 12))
+
+
+async def test_drill_downs_keep_the_header_and_coverage_bar():
+    app = fed()
+    async with app.run_test(size=SIZE) as pilot:
+        feed(app, factory.series(4))
+        await pilot.pause()
+        main_header = app.pane.query_one("#header").render().plain
+        await pilot.press("down", "enter")
+        assert isinstance(app.screen, ProcessScreen)
+        assert "Pixel 7" in app.screen.query_one("#header").render().plain
+        assert app.screen.query_one("#header").render().plain == main_header
+        assert "coverage" in app.screen.query_one("#coverage").render().plain
+        await pilot.press("enter")
+        assert isinstance(app.screen, BufferScreen)
+        assert "Pixel 7" in app.screen.query_one("#header").render().plain
+        assert "processes unreadable" in app.screen.query_one("#coverage").render().plain
+        # the bars follow the device while drilled down: pause shows at once
+        await pilot.press("p")
+        assert "paused" in app.screen.query_one("#header").render().plain
+
+
+async def test_counts_say_process_and_processes():
+    import dataclasses
+    from droidtrack.model import Buffer, Holding
+    s0 = factory.small(0)
+    grown = Buffer(key="ino:1099", size=MiB, inode=1099, exporter="system", name="c2-grown",
+                   holders={4000: Holding(fds=(99,))}, tag="multimedia", sources=("bufinfo",))
+    s1 = dataclasses.replace(s0, time=s0.time + 2, buffers={**s0.buffers, grown.key: grown})
+    app = fed()
+    async with app.run_test(size=SIZE) as pilot:
+        feed(app, [s0, s1])               # one process grew since the first sample
+        await pilot.press("4")
+        title = app.pane.query_one("#leak_title").render().plain
+        assert "1 process only grew" in title, title
+        await pilot.press("1", "slash", *"4000", "enter")
+        assert "1 row " in app.pane.query_one("#viewbar").render().plain + " "
+        await pilot.press("enter")
+        ptitle = app.screen.query_one("#ptitle").render().plain
+        assert "2 buffers" in ptitle, ptitle
+        await pilot.press("down", "enter")
+        info = app.screen.query_one("#binfo").render().plain
+        assert "c2-grown" in info and "1 process\n" in info + "\n", info

@@ -9,7 +9,8 @@ import pytest
 
 from droidtrack.sources import source_from_args
 from droidtrack.tui.app import TopApp
-from droidtrack.tui.screens import BufferScreen, ProcessScreen
+from droidtrack.tui.views.buffer_holders import BufferScreen
+from droidtrack.tui.views.process_buffers import ProcessScreen
 
 from tuihelp import until
 

@@ -5,7 +5,7 @@ at the SVGs before committing them."""
 from __future__ import annotations
 
 from droidtrack.tui.app import TopApp
-from droidtrack.tui.screens import FeedError
+from droidtrack.tui.messages import FeedError
 
 import factory
 from tuihelp import ListSource, feed

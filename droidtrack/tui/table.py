@@ -1,23 +1,21 @@
-"""Widgets: a table for thousands of rows updated in place, and the one-line bars (header, summary, coverage,
-banner, replay slider). Each bar is a pure function `frame -> Text` plus a Static to show it."""
+"""A table for thousands of rows updated in place (Textual's line API), its columns and the cells
+they render. Columns have a priority: a narrow terminal shows the most important ones, a wide one
+adds the rest, and one flexible column (a name) takes the spare width."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from rich.style import Style
 from rich.text import Text
 from textual import events
-from rich.style import Style
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widgets import Static
 
-from droidtrack.tui.state import Coverage, Frame
-from droidtrack.tui.text import (Cell, fmt_age, fmt_bytes, fmt_clock, fmt_delta, lit, safe,
-                                 sparkline, tag_bar, tag_style)
+from droidtrack.tui.text import Cell, fmt_age, fmt_bytes, fmt_clock, fmt_delta, safe, sparkline, tag_bar, tag_style
 
 
 # -- cells -------------------------------------------------------------------------------------
@@ -88,15 +86,32 @@ SORT_KEYS: dict[Callable, Callable[[Any], Any]] = {
 
 @dataclass(frozen=True)
 class Col:
+    """One column. `width` is its narrowest (widened to fit its label and a sort mark); `priority`
+    orders which columns a narrow table keeps (0 first; None: the column's place); a `flex` column
+    takes the width left over."""
     key: str
     label: str
     width: int
     render: Callable[[Any], Text]
 
     justify: str = ""
+    priority: int | None = None
+    flex: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "width", max(self.width, len(self.label) + 1))
 
     def sort_key(self, v: Any) -> Any:
         return SORT_KEYS.get(self.render, _num)(v)
+
+    @property
+    def descending_first(self) -> bool:
+        """Numbers sort biggest first, names A to Z."""
+        return self.render not in _TEXT
+
+
+def _hidden(*spec: tuple[str, str, str]) -> list[Binding]:
+    return [Binding(key, action, desc, show=False) for key, action, desc in spec]
 
 
 class LiveTable(ScrollView, can_focus=True):
@@ -121,15 +136,9 @@ class LiveTable(ScrollView, can_focus=True):
     """
     COMPONENT_CLASSES = {"live-table--header", "live-table--cursor", "live-table--cursor-blur",
                          "live-table--odd"}
-    BINDINGS = [
-        Binding("up", "cursor(-1)", "Up", show=False),
-        Binding("down", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "edge(0)", "Top", show=False),
-        Binding("end", "edge(1)", "Bottom", show=False),
-        Binding("enter", "select", "Open", show=False),
-    ]
+    BINDINGS = _hidden(("up", "cursor(-1)", "Up"), ("down", "cursor(1)", "Down"),
+                       ("pageup", "page(-1)", "Page up"), ("pagedown", "page(1)", "Page down"),
+                       ("home", "edge(0)", "Top"), ("end", "edge(1)", "Bottom"), ("enter", "select", "Open"))
 
     class Selected(Message):
         """Enter (or a second click) on a row."""
@@ -156,14 +165,59 @@ class LiveTable(ScrollView, can_focus=True):
         self._raw: dict[str, tuple] = {}
         self._order: list[str] = []
         self._pos: dict[str, int] = {}
-        self._strips: dict[str, tuple] = {}       # key -> (raw, kind, width, Strip)
+        self._strips: dict[str, tuple] = {}       # key -> (raw, kind, width, Strip), for this layout
         self._header: tuple | None = None
         self.sort_key = sort_key
         self.reverse = reverse
         self.cursor_row = 0
         self.syncs = 0
         self.rebuilds = 0
-        self.width_total = sum(c.width + 2 for c in cols)
+        self._layout_for = -1
+        self.shown: list[tuple[int, Col, int]] = []   # (index in the row, column, width) on screen
+        self.width_total = 0
+        self._lay_out(max(self.min_width, 1))
+
+    # -- columns -----------------------------------------------------------------------------
+    @property
+    def min_width(self) -> int:
+        """The width every column needs (wider: a flexible column takes the rest)."""
+        return sum(c.width + 2 for c in self.cols)
+
+    def _lay_out(self, width: int) -> None:
+        """Choose the columns for `width` cells: by priority while they fit (the first always),
+        in their own order; the spare width goes to the flexible column."""
+        if width == self._layout_for:
+            return
+        self._layout_for = width
+        rank = sorted(range(len(self.cols)), key=lambda i: (self.cols[i].priority if self.cols[i].priority is not None
+                                                            else len(self.cols) + i, i))
+        keep: set[int] = set()
+        used = 0
+        for i in rank:
+            need = self.cols[i].width + 2
+            if keep and used + need > width:
+                continue
+            keep.add(i)
+            used += need
+        spare = max(0, width - used)
+        flex = next((i for i in sorted(keep) if self.cols[i].flex), None)
+        self.shown = [(i, c, c.width + (spare if i == flex else 0)) for i, c in enumerate(self.cols) if i in keep]
+        self.width_total = sum(w + 2 for _, _, w in self.shown)
+        self._header = None
+        self._strips.clear()
+
+    def shown_keys(self) -> list[str]:
+        return [c.key for _, c, _ in self.shown]
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        width = self.scrollable_content_region.width or self.size.width
+        if width and width != self._layout_for:
+            self._lay_out(width)
+            self.virtual_size = Size(self.width_total, len(self._order) + 1)
+            self.refresh()
 
     # -- data --------------------------------------------------------------------------------
     @property
@@ -235,14 +289,27 @@ class LiveTable(ScrollView, can_focus=True):
         self.refresh()
 
     def set_sort(self, key: str, reverse: bool | None = None) -> None:
+        """Sort by column `key`; without `reverse`, the other way if it is the sort column already,
+        else the column's natural way (numbers biggest first, names A to Z)."""
         if key not in self._colindex:
             return
         if reverse is None:
-            reverse = (not self.reverse) if key == self.sort_key else True
+            reverse = (not self.reverse) if key == self.sort_key else self.cols[self._colindex[key]].descending_first
         self.sort_key, self.reverse = key, reverse
         self._header = None
         self._resort(self.current_key())
         self.post_message(self.Sorted(self))
+
+    def cycle_sort(self, d: int) -> None:
+        """Sort by the shown column `d` places after (before) the current one."""
+        keys = self.shown_keys()
+        i = keys.index(self.sort_key) if self.sort_key in keys else 0
+        key = keys[(i + d) % len(keys)]
+        self.set_sort(key, reverse=self.cols[self._colindex[key]].descending_first)
+
+    def invert_sort(self) -> None:
+        if self.sort_key:
+            self.set_sort(self.sort_key, reverse=not self.reverse)
 
     def move_cursor(self, row: int) -> None:
         if not self._order:
@@ -278,8 +345,8 @@ class LiveTable(ScrollView, can_focus=True):
         x = event.x + self.scroll_offset.x
         if event.y == 0:
             edge = 0
-            for c in self.cols:
-                edge += c.width + 2
+            for _, c, w in self.shown:
+                edge += w + 2
                 if x < edge:
                     self.set_sort(c.key)
                     break
@@ -300,10 +367,10 @@ class LiveTable(ScrollView, can_focus=True):
     # -- rendering ---------------------------------------------------------------------------
     def _row_text(self, vals: tuple) -> Text:
         t = Text(no_wrap=True, end="")
-        for c, v in zip(self.cols, vals):
-            ct = c.render(v)
-            ct.truncate(c.width, overflow="ellipsis")
-            pad = c.width - ct.cell_len
+        for i, c, width in self.shown:
+            ct = c.render(vals[i])
+            ct.truncate(width, overflow="ellipsis")
+            pad = width - ct.cell_len
             t.append(" ")
             if pad > 0 and (ct.justify == "right" or c.justify == "right"):
                 t.append(" " * pad)
@@ -321,6 +388,8 @@ class LiveTable(ScrollView, can_focus=True):
         return strip.extend_cell_length(width, style)
 
     def render_line(self, y: int) -> Strip:
+        if y == 0:
+            self._fit()     # a vertical scrollbar that came or went changes the width to lay out
         width = max(self.width_total, self.size.width)
         sx, sy = self.scroll_offset
         if y == 0:
@@ -328,12 +397,12 @@ class LiveTable(ScrollView, can_focus=True):
             hk = (width, self.sort_key, self.reverse, st)
             if self._header is None or self._header[0] != hk:
                 t = Text(no_wrap=True, end="")
-                for c in self.cols:
+                for _, c, cw in self.shown:
                     mark = ("▼" if self.reverse else "▲") if c.key == self.sort_key else ""
-                    label = (c.label + mark)[: c.width]
+                    label = c.label[: cw - len(mark)] + mark
                     if c.justify == "right" or c.render in _RIGHT:
-                        label = label.rjust(c.width)
-                    t.append(" " + label.ljust(c.width) + " ")
+                        label = label.rjust(cw)
+                    t.append(" " + label.ljust(cw) + " ")
                 self._header = (hk, self._strip(t, st, width))
             return self._header[1].crop(sx, sx + self.size.width)
         idx = sy + y - 1
@@ -371,153 +440,4 @@ class _Rev(str):
 
 
 _RIGHT = {c_bytes, c_int, c_delta, c_ident, c_age}
-
-
-# -- bars --------------------------------------------------------------------------------------
-def header_text(label: str, frame: Frame | None, state: str, interval: float, kind: str) -> Text:
-    """Connection state first (it must never be cut off), then the device."""
-    t = Text(no_wrap=True, overflow="ellipsis")
-    t.append(" droidtrack top ", style="bold reverse")
-    t.append(" ")
-    style = {"live": "bold green", "paused": "bold yellow", "disconnected": "bold red",
-             "connecting": "yellow", "replay": "cyan", "playing": "bold cyan"}.get(state, "")
-    mark = {"live": "● live", "paused": "‖ paused", "disconnected": "✖ disconnected",
-            "connecting": "… connecting", "replay": "‖ replay", "playing": "▶ replay"}.get(state, state)
-    t.append(mark, style=style)
-    if kind != "replay":
-        t.append(f" every {interval:g}s")
-    if frame is not None:
-        t.append(f" {fmt_clock(frame.time)}", style="dim")
-    t.append(" │ ", style="dim")
-    if frame is None:
-        t.append_text(lit(label))
-        t.append(" · waiting for the first snapshot…", style="dim")
-        return t
-    d = frame.snapshot.device
-    name = " ".join(x for x in (d.manufacturer, d.model) if x) or d.serial or label
-    t.append_text(lit(name, "bold"))
-    if d.serial:
-        t.append(" (")
-        t.append_text(lit(d.serial))
-        t.append(")")
-    if d.release or d.sdk:
-        t.append(" · Android ")
-        t.append_text(lit(d.release or "?"))
-        if d.sdk:
-            t.append(f" (API {d.sdk})")
-    if d.kernel:
-        t.append(" · kernel ")
-        t.append_text(lit(d.kernel))
-    if d.rooted is not None:
-        t.append(" · root" if d.rooted else " · no root", style="green" if d.rooted else "yellow")
-    return t
-
-
-def summary_text(frame: Frame | None) -> Text:
-    t = Text(no_wrap=True, overflow="ellipsis")
-    if frame is None:
-        return t
-    tot = frame.acc.totals
-    t.append("unique ", style="dim")
-    t.append(fmt_bytes(tot.bytes), style="bold")
-    t.append(f" ({tot.buffers} bufs) ", style="dim")
-    t.append_text(sparkline(frame.total_spark, width=8, style="cyan"))
-    for label, v in (("held", tot.userspace), ("ΣRSS", tot.sum_rss), ("ΣPSS", tot.sum_pss),
-                     ("kernel-only", tot.kernel_only), ("fd-only", tot.fd_only)):
-        t.append(f"  {label} ", style="dim")
-        t.append(fmt_bytes(v), style="bold")
-    t.append("  │ ", style="dim")
-    for tr in frame.tags[:6]:
-        t.append(safe(tr.key), style=tag_style(tr.key))
-        t.append(f" {fmt_bytes(tr.bytes)} ")
-    return t
-
-
-_STATUS = {"ok": ("✓", "green"), "partial": ("◐", "yellow"), "denied": ("✗", "red"),
-           "missing": ("–", "dim"), "not-mounted": ("–", "dim"), "error": ("✗", "red"),
-           "skipped": ("○", "dim"), "truncated": ("✂", "red")}
-
-
-def coverage_text(cov: Coverage | None, disconnected: bool = False) -> Text:
-    t = Text(no_wrap=False, overflow="fold")
-    t.append("coverage ", style="bold")
-    if cov is None:
-        t.append("nothing read yet", style="yellow")
-        return t
-    bad = 0
-    for name, status, detail in cov.sources:
-        mark, style = _STATUS.get(status, ("?", "yellow"))
-        t.append_text(lit(name))
-        t.append(" ")
-        t.append(mark, style=style)
-        if status != "ok":
-            bad += status not in ("missing", "not-mounted", "skipped")
-            t.append(status, style=style)
-        t.append("  ")
-    if not cov.sources:
-        t.append("(the source said nothing about what it read) ", style="yellow")
-    notes = []
-    who = "no root: " if cov.rooted is False else ""
-    if cov.fds_unreadable:
-        notes.append((f"{who}fdinfo of {cov.fds_unreadable} of {cov.processes} processes unreadable",
-                      "bold yellow"))
-    if cov.maps_unreadable and cov.maps_unreadable != cov.fds_unreadable:
-        notes.append((f"maps of {cov.maps_unreadable} processes unreadable", "yellow"))
-    elif cov.maps_unreadable:
-        notes.append(("their maps too", "yellow"))
-    if cov.problems:
-        notes.append((f"{cov.problems} problem{'s' if cov.problems != 1 else ''} (k lists them)", "yellow"))
-    if not notes and not bad:
-        notes.append(("everything readable was read", "green"))
-    for text, style in notes:
-        t.append("│ ", style="dim")
-        t.append(text, style=style)
-        t.append(" ")
-    if disconnected:
-        t.append("│ showing the last good snapshot", style="red")
-    return t
-
-
-def banner_text(message: str, retry_in: float, failures: int, last: float | None) -> Text:
-    t = Text(no_wrap=False, overflow="fold")
-    t.append(" ⚠ connection lost: ", style="bold")
-    t.append_text(lit(message))
-    t.append(f" — retry #{failures} in {retry_in:g}s")
-    if last is not None:
-        t.append(f"; showing the snapshot of {fmt_clock(last)}, history kept")
-    return t
-
-
-def slider_text(pos: int, n: int, t: float | None, width: int) -> Text:
-    out = Text(no_wrap=True)
-    out.append(f" {pos + 1}/{n} ", style="bold")
-    bar = max(10, width - 60)
-    at = 0 if n <= 1 else round(pos * (bar - 1) / (n - 1))
-    out.append("━" * at, style="cyan")
-    out.append("●", style="bold cyan")
-    out.append("─" * (bar - 1 - at), style="dim")
-    out.append(f" {fmt_clock(t)} ", style="bold")
-    out.append(" [ ] step  { } ±10  click to jump  p play", style="dim")
-    return out
-
-
-class Bar(Static):
-    """A one-line (or wrapping) Static shown from a Text."""
-
-
-class Slider(Bar):
-    """The replay position; a click jumps there."""
-
-    class Jump(Message):
-        def __init__(self, fraction: float) -> None:
-            super().__init__()
-            self.fraction = fraction
-
-    def on_click(self, event: events.Click) -> None:
-        width = self.size.width
-        bar = max(10, width - 60)
-        # the bar starts after " i/n " (variable); approximate from the rendered text
-        start = len(str(getattr(self, "_prefix", ""))) or 8
-        x = event.x - start
-        if 0 <= x < bar:
-            self.post_message(self.Jump(x / max(1, bar - 1)))
+_TEXT = {c_text, c_tag, c_tags}
