@@ -76,16 +76,14 @@ def block_agrees(text: str, root: str) -> bool:
     blk = sysfs_stats.block(text, root)
     if blk is None:
         return False
-    start, end, inodes, sizes, exporters = blk
+    start, end, t = blk
     outside = list(split_grep(text[:start], root)) + list(split_grep(text[end:], root))
     assert not [t for t in outside if t[1].startswith(B + "/")]
     inside = list(split_grep(text[start:end], root))
     assert len(inside) == text[start:end].count("\n") and all(t[1].startswith(B + "/") for t in inside)
     res = sysfs_stats.parse(inside)
     assert res.problems == []
-    assert [(r.inode, r.size, r.exporter) for r in res.records] == \
-        [(int(i), None if sizes.get(i) is None else int(sizes[i]), exporters.get(i)) for i in inodes]
-    assert all(f"ino:{r.inode}" == "ino:" + i for r, i in zip(res.records, inodes))
+    assert sysfs_stats.table(res) == t
     return True
 
 
@@ -94,7 +92,7 @@ def test_block_of_a_kernel_shaped_section():
                                                ("exporter_name:system", "size:4096", "mmap_count:0")]
     text = "\n".join(lines + ["/r/proc/meminfo:MemTotal: 1 kB"]) + "\n"
     assert block_agrees(text, "/r")
-    assert sysfs_stats.block(text, "/r")[2] == ["7", "12", "9"]
+    assert sysfs_stats.block(text, "/r")[2].inodes == [7, 12, 9]
     for odd in (f"/r{B}/07/size:1", f"/r{B}/8/size: 1", f"/r{B}/8/size:-1", f"/r{B}/8/attachments/0/map_counter:1",
                 f"/r{B}/7/size:8", f"/r{B}/8/uevent:x", f"/r{B}/8/size", "/r/proc/1/oom_score_adj:0"):
         assert not block_agrees(text.replace("/r/proc/meminfo", odd + "\n/r/proc/meminfo")

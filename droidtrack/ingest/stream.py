@@ -11,7 +11,8 @@ from collections import defaultdict
 from droidtrack.collect import frames as _frames
 from droidtrack.model import build
 from droidtrack.ingest import gcpause
-from droidtrack.model.build import Builder, BufferDraft
+from droidtrack.model.build import Builder
+from droidtrack.ingest.feed_buffers import feed_bufinfo, feed_sysfs
 from droidtrack.model import MapRef, Snapshot, SourceStatus
 from droidtrack.parse import bufinfo as p_bufinfo
 from droidtrack.parse import fdinfo as p_fdinfo
@@ -25,10 +26,6 @@ from droidtrack.parse import sysfs_stats as p_sysfs
 from droidtrack.parse.grepout import record_builder, split_grep
 from droidtrack.model.problems import Problem
 from droidtrack.model.tags import Rules
-
-# sections whose absence says something about coverage, in the order a user reads them
-CORE_SECTIONS = ("fdlinks", "fdinfo", "maps", "smaps", "status", "cmdline", "bufinfo", "files")
-
 
 def snapshot_from_stream(data: bytes, *, token: str | None = None, rules: Rules | None = None,
                          time: float | None = None, origin: str = "", serial: str | None = None) -> Snapshot:
@@ -118,7 +115,7 @@ def _demux_files(b: Builder, fr: _frames.Frames, root: str) -> dict[str, list[tu
     else:
         start, end = blk[0], blk[1]
         _demux(out, split_grep(text[:start], root, problems=probs, source="files"))
-        out["sysfs:block"] = blk[2:]
+        out["sysfs:block"] = blk[2]
         _demux(out, split_grep(text[end:], root, problems=probs, source="files",
                                first_line=1 + text.count("\n", 0, end)))
     b.problems.extend(probs[:20])
@@ -155,10 +152,6 @@ def _demux(out: dict[str, list], lines) -> None:
             out["memtrack_debug"].append(t)
         else:
             out["other"].append(t)
-
-
-def _joined(lines: list[tuple[int, str, str]]) -> str:
-    return "\n".join(t[2] for t in lines) + ("\n" if lines else "")
 
 
 def _feed_files(b: Builder, files: dict[str, list]) -> None:
@@ -228,148 +221,22 @@ def _feed_processes(b: Builder, fr: _frames.Frames, root: str, access: dict[str,
 
 
 # ---- buffers: every source that lists buffers themselves ---------------------------------------
-def _feed_buffers(b: Builder, fr: _frames.Frames, root: str, files: dict[str, list]) -> None:
-    sys_lines = files.get("sysfs")
+def _feed_buffers(b: Builder, fr: _frames.Frames, root: str, files: dict) -> None:
     blk = files.get("sysfs:block")
-    if blk:
-        _feed_sysfs_block(b, *blk)
-    elif sys_lines:
-        res = p_sysfs.parse(sys_lines)
-        b.problems.extend(res.problems)
-        total = 0
-        get = b.buffers.get
-        for r in res.records:
-            size = r.size
-            d = get(f"ino:{r.inode}")
-            if d is None or (size is not None and d.size is not None and size != d.size):
-                d = b.buffer_by_inode(r.inode, size, "sysfs")     # new, or an inode seen with another size
-            else:
-                d.sources.add("sysfs")
-            d.offer_fields("sysfs", size, r.exporter, None, None)
-            total += size or 0
-        b.reported["sysfs.total"] = total
-        b.sources["sysfs_stats"] = SourceStatus("ok", f"{len(res.records)} buffers")
+    sys_lines = files.get("sysfs")
+    if blk is not None or sys_lines:
+        feed_sysfs(b, blk if blk is not None else p_sysfs.read_lines(sys_lines))
     else:
         b.sources["sysfs_stats"] = SourceStatus("missing", "no /sys/kernel/dmabuf/buffers (kernel without "
                                                 "CONFIG_DMABUF_SYSFS_STATS, or not readable)")
-    bi = _text(fr, "bufinfo")
     sec = fr.sections.get("bufinfo")
-    if bi and sec is not None and sec.status in ("ok", "partial", "truncated"):
-        rows = p_bufinfo.rows(bi)
-        if rows is not None:      # the kernel's exact text: its fields, without records
-            _feed_bufinfo_rows(b, rows)
-            b.sources["bufinfo"] = SourceStatus(sec.status, f"{len(rows.sizes)} buffers ({rows.variant} format)")
-        else:
-            _feed_bufinfo(b, sec, bi)
-
-
-def _feed_bufinfo(b: Builder, sec: _frames.Section, text: str) -> None:
-    res = p_bufinfo.parse(text)
-    b.problems.extend(res.problems)
-    get = b.buffers.get
-    for r in res.records:
-        if r.inode is not None:
-            size = r.size
-            d = get(f"ino:{r.inode}")
-            if d is None or (size is not None and d.size is not None and size != d.size):
-                d = b.buffer_by_inode(r.inode, size, "bufinfo")
-            else:
-                d.sources.add("bufinfo")
-        else:
-            d = b.anonymous_buffer("bufinfo")
-            b.identity_complete = False
-        d.offer_fields("bufinfo", r.size, r.exporter, r.name, r.count)
-        if r.attached:
-            d.attached = tuple(r.attached)
-    if res.total_bytes is not None:
-        b.reported["bufinfo.total"] = res.total_bytes
-    b.sources["bufinfo"] = SourceStatus(sec.status, f"{len(res.records)} buffers ({res.variant} format)")
-
-
-def _feed_sysfs_block(b: Builder, inodes: list[str], sizes: dict[str, str], exporters: dict[str, str]) -> None:
-    """The sysfs stats as p_sysfs.block read them: the loop above, with a buffer that is new and has
-    both files made in one step (20,000 buffers on a large device): what buffer_by_inode and
-    offer_fields("sysfs", size, exporter) would make of it."""
-    total = 0
-    get = b.buffers.get
-    drafts = b.buffers
-    draft = BufferDraft
-    for ino in inodes:
-        size = sizes.get(ino)
-        exporter = exporters.get(ino)
-        if size is not None:
-            size = int(size)
-            total += size
-        key = "ino:" + ino
-        d = get(key)
-        if d is None and size is not None and exporter is not None:
-            drafts[key] = draft(key, int(ino), size, exporter, None, None, (), {}, {}, {"sysfs"},
-                                {"size": "sysfs", "exporter": "sysfs"}, {"size": 4, "exporter": 4})
-            continue
-        if d is None or (size is not None and d.size is not None and size != d.size):
-            d = b.buffer_by_inode(int(ino), size, "sysfs")
-        else:
-            d.sources.add("sysfs")
-        d.offer_fields("sysfs", size, exporter, None, None)
-    b.reported["sysfs.total"] = total
-    b.sources["sysfs_stats"] = SourceStatus("ok", f"{len(inodes)} buffers")
-
-
-def _feed_bufinfo_rows(b: Builder, rows: p_bufinfo.Rows) -> None:
-    """_feed_bufinfo's loop for a text p_bufinfo.rows read (20,000 buffers on a large device),
-    with offer_fields("bufinfo", ...) written out (ranks: size, exporter and name 3, count 2)."""
-    get = b.buffers.get
-    by_inode = b.buffer_by_inode
-    for size, exporter, ino, name, count, devs in zip(rows.sizes, rows.exporters, rows.inodes, rows.names,
-                                                       rows.counts, rows.devices):
-        size = int(size)
-        if ino is not None:
-            inode = int(ino)
-            d = get(f"ino:{inode}")
-            if d is None or (d.size is not None and size != d.size):
-                d = by_inode(inode, size, "bufinfo")
-            else:
-                d.sources.add("bufinfo")
-        else:
-            d = b.anonymous_buffer("bufinfo")
-            b.identity_complete = False
-        rank = d._rank
-        prov = d.provenance
-        r = rank.get("size")
-        if r is None or r < 3:
-            d.size = size
-            rank["size"] = 3
-            prov["size"] = "bufinfo"
-        r = rank.get("exporter")
-        if r is None or r < 3:
-            d.exporter = exporter
-            rank["exporter"] = 3
-            prov["exporter"] = "bufinfo"
-        if name and name != "<none>":
-            r = rank.get("name")
-            if r is None or r < 3:
-                d.name = name
-                rank["name"] = 3
-                prov["name"] = "bufinfo"
-        r = rank.get("count")
-        if r is None or r < 2:
-            d.count = int(count)
-            rank["count"] = 2
-            prov["count"] = "bufinfo"
-        if devs:
-            d.attached = tuple([dev[1:] for dev in devs.split("\n")[:-1]])
-    b.reported["bufinfo.total"] = rows.total_bytes
+    if sec is not None and sec.status in ("ok", "partial", "truncated") and sec.content:
+        bi = sec.text()
+        if bi:
+            feed_bufinfo(b, p_bufinfo.read(bi), sec.status)
 
 
 _mk_mapref = record_builder(MapRef)
-
-_RANKS = {"size": build._SIZE_RANK, "exporter": build._EXP_RANK, "name": build._NAME_RANK,
-          "count": build._COUNT_RANK}
-
-
-def _rank(fieldname: str) -> dict[str, int]:
-    return _RANKS[fieldname]
-
 
 def _join_fdinfo(b: Builder, fr: _frames.Frames, root: str, fdinfos: dict, no_inode: list) -> None:
     """The fdinfo section record by record: fdinfos gets (pid, fd) -> FdInfo, no_inode the dma-buf
@@ -450,29 +317,7 @@ def _join_fdinfo_fast(b: Builder, fr: _frames.Frames) -> dict[tuple[int, int], b
             d = by_inode(int(ino), size, "fdinfo")
         else:
             d.sources.add("fdinfo")
-        rank = d._rank
-        prov = d.provenance
-        r = rank.get("size")
-        if r is None or r < 2:
-            d.size = size
-            rank["size"] = 2
-            prov["size"] = "fdinfo"
-        r = rank.get("exporter")
-        if r is None or r < 2:
-            d.exporter = strip[exp]
-            rank["exporter"] = 2
-            prov["exporter"] = "fdinfo"
-        if name:
-            r = rank.get("name")
-            if r is None or r < 2:
-                d.name = name
-                rank["name"] = 2
-                prov["name"] = "fdinfo"
-        r = rank.get("count")
-        if r is None or r < 1:
-            d.count = dec[count]
-            rank["count"] = 1
-            prov["count"] = "fdinfo"
+        d.offer_fields("fdinfo", size, strip[exp], name or None, dec[count])
         held = d.fds.get(pid)
         if held is None:
             d.fds[pid] = [fd]
@@ -563,7 +408,7 @@ def _join_maps(b: Builder, fr: _frames.Frames, root: str) -> None:
                 d.sources.add("maps")
             if d.size is None:
                 # only a mapping knows this buffer: its VMA length is a lower bound of the size
-                d.offer("size", max(m.end - start + m.offset, 0), "maps", {"maps": -1})
+                d.offer("size", max(m.end - start + m.offset, 0), "maps")
                 d.provenance["size"] = "maps (VMA length + offset: a lower bound)"
             if m.name is not None:
                 d.offer_fields("maps", None, None, m.name, None)
@@ -613,17 +458,13 @@ def _join_maps_fast(b: Builder, fr: _frames.Frames, root: str) -> bool:
         else:
             d.sources.add("maps")
         if d.size is None:
-            d.offer("size", max(end - start + offset, 0), "maps", {"maps": -1})
+            d.offer("size", max(end - start + offset, 0), "maps")
             d.provenance["size"] = "maps (VMA length + offset: a lower bound)"
         if name is not None:
             if "\\" in name:
                 name = name.replace("\\012", "\n")
             if name:
-                r = d._rank.get("name")       # offer_fields("maps", None, None, name, None)
-                if r is None or r < 1:
-                    d.name = name
-                    d._rank["name"] = 1
-                    d.provenance["name"] = "maps"
+                d.offer_fields("maps", None, None, name, None)
         vmas = d.maps.get(pid)
         if vmas is None:
             d.maps[pid] = [ref]

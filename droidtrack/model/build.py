@@ -21,13 +21,29 @@ from operator import attrgetter
 
 from droidtrack.model import Buffer, DeviceInfo, Holding, MapRef, Process, Snapshot, SourceStatus
 from droidtrack.parse.grepout import record_builder
-from droidtrack.model.problems import Problem
+from droidtrack.model.problems import Problem, ProblemLog
 from droidtrack.model.tags import Rules, load_rules
 
-_SIZE_RANK = {"sysfs": 4, "bufinfo": 3, "fdinfo": 2, "dmabuf_dump": 2, "dmaprocs": 1, "maps": 0}
-_EXP_RANK = {"sysfs": 4, "bufinfo": 3, "fdinfo": 2, "dmabuf_dump": 2, "dmaprocs": 1}
-_NAME_RANK = {"bufinfo": 3, "fdinfo": 2, "dmaprocs": 2, "fdlink": 1, "maps": 1}
-_COUNT_RANK = {"bufinfo": 2, "fdinfo": 1}
+# Which source wins each field: the one rank table. A field keeps the value of the source with
+# the highest rank that offered one (the first of equal ranks). Sources not listed for a field rank
+# 0. A name with a dot ("dmabuf_dump.rss") is a way of reading a source that is trusted less or
+# more than its plain name: pass it as `rank_as` with the source's plain name as provenance.
+RANKS: dict[str, dict[str, int]] = {
+    "size": {"sysfs": 4, "bufinfo": 3, "dmabuf_dump.sysfs": 3, "fdinfo": 2, "dmabuf_dump": 2,
+             "dmabuf_dump.refs": 2, "dmabuf_dump.rss": 1, "dmaprocs": 1, "memtrack": 1, "maps": -1},
+    "exporter": {"sysfs": 4, "bufinfo": 3, "dmabuf_dump.sysfs": 3, "fdinfo": 2, "dmabuf_dump": 2,
+                 "dmabuf_dump.rss": 1, "dmaprocs": 1},
+    "name": {"bufinfo": 3, "fdinfo": 2, "dmaprocs": 2, "fdlink": 1, "maps": 1, "memtrack": 1,
+             "dmabuf_dump.rss": 1},
+    "count": {"bufinfo": 2, "fdinfo": 1},
+}
+SIZE_RANK, EXPORTER_RANK, NAME_RANK, COUNT_RANK = (RANKS[f] for f in ("size", "exporter", "name", "count"))
+
+
+def rank(fieldname: str, source: str) -> int:
+    """The rank table's word on how far `source` is trusted for `fieldname`."""
+    return RANKS[fieldname].get(source, 0)
+
 
 # the model's frozen records, built without a frozen dataclass's per-field object.__setattr__
 # (the same objects: see record_builder); every field is given, in declaration order
@@ -50,43 +66,55 @@ class BufferDraft:
     maps: dict[int, list[MapRef]] = field(default_factory=dict)      # pid -> VMAs
     sources: set[str] = field(default_factory=set)
     provenance: dict[str, str] = field(default_factory=dict)
-    _rank: dict[str, int] = field(default_factory=dict)
+    rank: dict[str, int] = field(default_factory=dict)            # field -> rank of its value
 
-    def offer(self, fieldname: str, value, source: str, ranks: dict[str, int]) -> None:
+    def offer(self, fieldname: str, value, source: str, ranks: dict[str, int] | None = None, *,
+              rank_as: str | None = None) -> None:
+        """Take `value` for `fieldname` if `source` outranks what gave the current value (RANKS;
+        `rank_as`: the table's row to rank by, when it is not `source`). `ranks` (a source -> rank
+        dict) is the old spelling, kept until every feeder uses the table."""
         if value is None:
             return
-        r = ranks.get(source, 0)
-        if fieldname not in self._rank or r > self._rank[fieldname]:
+        if ranks is not None:
+            r = ranks.get(source, 0)
+        else:
+            r = RANKS[fieldname].get(source if rank_as is None else rank_as, 0)
+        old = self.rank.get(fieldname)
+        if old is None or r > old:
             setattr(self, fieldname, value)
-            self._rank[fieldname] = r
+            self.rank[fieldname] = r
             self.provenance[fieldname] = source
 
     def offer_fields(self, source: str, size: int | None, exporter: str | None, name: str | None,
                      count: int | None) -> None:
-        """offer() of size, exporter, name and count (in that order) with the default ranks: one
-        call per record for the sources that say several fields at once."""
-        rank = self._rank
+        """offer() of size, exporter, name and count (in that order) by the rank table: one call per
+        record for the sources that say several fields at once."""
+        rank = self.rank
         if size is not None:
-            r = _SIZE_RANK.get(source, 0)
-            if "size" not in rank or r > rank["size"]:
+            r = SIZE_RANK.get(source, 0)
+            old = rank.get("size")
+            if old is None or r > old:
                 self.size = size
                 rank["size"] = r
                 self.provenance["size"] = source
         if exporter is not None:
-            r = _EXP_RANK.get(source, 0)
-            if "exporter" not in rank or r > rank["exporter"]:
+            r = EXPORTER_RANK.get(source, 0)
+            old = rank.get("exporter")
+            if old is None or r > old:
                 self.exporter = exporter
                 rank["exporter"] = r
                 self.provenance["exporter"] = source
         if name is not None:
-            r = _NAME_RANK.get(source, 0)
-            if "name" not in rank or r > rank["name"]:
+            r = NAME_RANK.get(source, 0)
+            old = rank.get("name")
+            if old is None or r > old:
                 self.name = name
                 rank["name"] = r
                 self.provenance["name"] = source
         if count is not None:
-            r = _COUNT_RANK.get(source, 0)
-            if "count" not in rank or r > rank["count"]:
+            r = COUNT_RANK.get(source, 0)
+            old = rank.get("count")
+            if old is None or r > old:
                 self.count = count
                 rank["count"] = r
                 self.provenance["count"] = source
@@ -114,7 +142,7 @@ class Builder:
         self.buffers: dict[str, BufferDraft] = {}
         self.processes: dict[int, ProcessDraft] = {}
         self.sources: dict[str, SourceStatus] = {}
-        self.problems: list[Problem] = []
+        self.problems: ProblemLog = ProblemLog()     # capped per kind: see model/problems.py
         self.reported: dict[str, int] = {}
         self.device: dict = {}
         # per-process references that could not be joined to a buffer: pid -> {"fds": n, "bytes": b}
@@ -279,5 +307,5 @@ class Builder:
                             sdk=dev.get("sdk"), kernel=dev.get("kernel"), uid=dev.get("uid"),
                             selinux_context=dev.get("selinux_context"))
         return Snapshot(time=time, device=device, buffers=buffers, processes=procs,
-                        sources=dict(self.sources), problems=tuple(self.problems),
+                        sources=dict(self.sources), problems=tuple(self.problems.summarized()),
                         reported=dict(self.reported), origin=origin)

@@ -5,6 +5,7 @@ boilerplate that would otherwise be copied into each of them.
 """
 from __future__ import annotations
 
+import os
 import re
 from typing import Iterator
 
@@ -96,13 +97,25 @@ def to_int(s: str) -> int | None:
     return None
 
 
+INTERNAL_ERROR = "internal parser error"     # how every guard() problem starts (tests look for it)
+
+
 def guard(source: str, fn, *args) -> ParseResult:
     """Run a parser body; an unexpected exception becomes a problem, never a raise."""
     try:
         return fn(*args)
     except Exception as e:  # noqa: BLE001 - never raise: say what happened
-        return ParseResult([], [Problem(source, f"internal parser error, output ignored: "
+        return ParseResult([], [Problem(source, f"{INTERNAL_ERROR}, output ignored: "
                                                 f"{type(e).__name__}: {e}")])
+
+
+SLOW_PATHS_ENV = "DROIDTRACK_SLOW_PATHS"
+
+
+def slow_paths() -> bool:
+    """True when the environment asks every parser to take its line-by-line path (a test switch:
+    the tests run each input both ways and compare the snapshots). Read on every call."""
+    return os.environ.get(SLOW_PATHS_ENV) == "1"
 
 
 # ---- dma-buf names -------------------------------------------------------------------------

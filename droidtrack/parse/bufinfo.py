@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 from itertools import repeat
 
-from droidtrack.parse._lines import NAME_MAX, name_bytes
+from droidtrack.parse._lines import NAME_MAX, name_bytes, slow_paths
 from droidtrack.parse.grepout import is_decimal, record_builder, to_base, to_int
 from droidtrack.model.problems import ParseResult, Problem
 
@@ -132,6 +132,10 @@ def _split_row(line: str, cols: list[str] | None, spaces: bool):
         names = list(cols)
         if "ino" in cols and "name" not in cols:
             names.append("name")
+    if std and not spaces and len(parts) >= 6 and not is_decimal(parts[5]):
+        parts = _exporter_with_tabs(line, cols)
+        if parts is None:
+            return None
     row = {}
     for k, v in zip(names, parts):
         row[k] = v
@@ -141,11 +145,29 @@ def _split_row(line: str, cols: list[str] | None, spaces: bool):
     return row
 
 
-def parse(text: str, *, fast: bool = True) -> BufinfoResult:
+def _exporter_with_tabs(line: str, cols: list[str] | None) -> list[str] | None:
+    """A row whose exporter name holds a tab (exp_name is any string a driver chose): the columns
+    with the exporter rejoined. Where the layout has no inode column the exporter is the rest of
+    the row; otherwise the inode is the first later column that is one (the kernel prints it with
+    %08lu: at least 8 decimal digits) and the name is the rest after it. None when no column can be
+    the inode (then the line is no row the kernel printed)."""
+    parts = line.split("\t")
+    if cols is not None and "ino" not in cols:
+        return parts[:4] + ["\t".join(parts[4:])]
+    for k in range(6, len(parts)):
+        if len(parts[k]) >= 8 and is_decimal(parts[k]):
+            return parts[:4] + ["\t".join(parts[4:k]), parts[k]] + (["\t".join(parts[k + 1:])]
+                                                                   if k + 1 < len(parts) else [])
+    return None
+
+
+def parse(text: str, *, fast: bool | None = None) -> BufinfoResult:
     """Read a bufinfo text. A buffer block in the kernel's exact shape (real tabs, no fence lines,
     devices listed as many as counted) that starts where a new row is expected is read with one
     regular-expression match; everything else goes line by line (`fast=False`: every line),
     with the same records, problems and variant."""
+    if fast is None:
+        fast = not slow_paths()
     out = BufinfoResult()
     probs = out.problems
     lines = text.split("\n")
@@ -391,30 +413,57 @@ def parse(text: str, *, fast: bool = True) -> BufinfoResult:
     return out
 
 
-# ---- the pipeline's fast path: the fields of a kernel-shaped text, no records -------------------
+# ---- one record type for the feeder: columns, whichever path read them -------------------------
 _HEAD = re.compile(r"\n*(?:Dma-buf Objects:\n\n*)?"
                    r"size {4}\tflags {3}\tmode {4}\tcount {3}\texp_name(\tino {5}(\tname)?)?\n")
 _TAIL = re.compile(r"\n*Total ([0-9]{1,20}) objects, ([0-9]{1,20}) bytes\n*")
 
 
 @dataclass
-class Rows:
-    """bufinfo's buffers as strings, one list per column, in the order printed (see `rows`)."""
-    sizes: list[str]
-    counts: list[str]
+class BufinfoTable:
+    """bufinfo's buffers, one list per field, in the order printed: what `read` gives, from its
+    fast path (`rows`) or from `parse`'s records (`table`), the same either way."""
+    sizes: list[int]
+    counts: list[int | None]
     exporters: list[str]
-    inodes: list[str | None]
-    names: list[str | None]      # as printed: "" and "<none>" mean unnamed
-    devices: list[str]           # "\t<device>\n" lines
-    total_bytes: int
+    inodes: list[int | None]
+    names: list[str | None]                 # None when unnamed ("" or "<none>")
+    attached: list[tuple[str, ...]]
+    total_bytes: int | None
     variant: str
+    problems: list[Problem] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.sizes)
 
 
-def rows(text: str) -> Rows | None:
-    """For the pipeline, which joins the fields without BufinfoBuffer records: a text exactly as
-    the kernel prints it (its header, every buffer block in the shape `parse` reads with one match,
-    its Total line agreeing with the blocks, nothing else) as columns of strings; None for any other
-    text (then `parse` is the reader). `parse` gives such a text the same buffers and no problem."""
+def table(res: BufinfoResult) -> BufinfoTable:
+    """`parse`'s records as columns."""
+    recs = res.records
+    return BufinfoTable([r.size for r in recs], [r.count for r in recs], [r.exporter for r in recs],
+                        [r.inode for r in recs], [r.name for r in recs], [r.attached for r in recs],
+                        res.total_bytes, res.variant, res.problems)
+
+
+def read(text: str) -> BufinfoTable:
+    """The one reader the feeders use: `rows` where the text is exactly the kernel's, else `parse`
+    (always `parse` under DROIDTRACK_SLOW_PATHS=1, for the tests that compare the two)."""
+    if not slow_paths():
+        t = rows(text)
+        if t is not None:
+            return t
+    return table(parse(text))
+
+
+def _unnamed(n: str | None) -> str | None:
+    return None if n == "" or n == "<none>" else n
+
+
+def rows(text: str) -> BufinfoTable | None:
+    """A text exactly as the kernel prints it (its header, every buffer block in the shape `parse`
+    reads with one match, its Total line agreeing with the blocks, nothing else) read with one
+    split, without BufinfoBuffer records; None for any other text (then `parse` is the reader).
+    `parse` gives such a text the same buffers and no problem."""
     head = _HEAD.match(text)
     if head is None:
         return None
@@ -430,8 +479,15 @@ def rows(text: str) -> Rows | None:
         return None                     # a count that the text contradicts: parse says so
     if head.group(1) is None and inodes.count(None) != n:
         return None                     # inodes the header does not name
+    sizes = list(map(int, sizes))
     total = int(tail.group(2))
-    if total != sum(map(int, sizes)):
+    if total != sum(sizes):
         return None
     variant = "≤5.2" if head.group(1) is None else ("5.19+" if head.group(2) else "5.3-5.18")
-    return Rows(sizes, parts[4::10], parts[5::10], inodes, parts[7::10], devices, total, variant)
+    names = parts[7::10]
+    if "" in names or "<none>" in names:
+        names = list(map(_unnamed, names))
+    return BufinfoTable(sizes, list(map(int, parts[4::10])), parts[5::10],
+                        [None if i is None else int(i) for i in inodes], names,
+                        [tuple([d[1:] for d in devs.split("\n")[:-1]]) if devs else () for devs in devices],
+                        total, variant)

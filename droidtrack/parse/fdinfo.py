@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from droidtrack.parse._lines import NAME_MAX, name_bytes
+from droidtrack.parse._lines import NAME_MAX, name_bytes, slow_paths
 from droidtrack.parse.grepout import is_decimal, proc_parts, record_builder, split_grep, to_base, to_int
 from droidtrack.model.problems import ParseResult, Problem
 
@@ -163,7 +163,7 @@ def parse_grep(text: str, root: str) -> ParseResult[FdInfo]:
     plen = len(prefix)
     if text and not text.endswith("\n"):
         text += "\n"
-    fast = _fast_re(root).match
+    fast = _fast_re(root).match if not slow_paths() else (lambda _text, _pos: None)
     mk = _mk
     dec = _Ints()
     octal = _Ints(8)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from droidtrack.parse._lines import NAME_MAX, name_bytes
+from droidtrack.parse._lines import NAME_MAX, name_bytes, slow_paths
 from droidtrack.parse.grepout import is_decimal, record_builder
 from droidtrack.model.problems import ParseResult, Problem
 
@@ -121,7 +121,7 @@ def _header_pid(line: str, root: str) -> tuple[int, str] | None:
     return int(seg), path
 
 
-def parse(text: str, root: str, *, fast: bool = True) -> FdLinksResult:
+def parse(text: str, root: str, *, fast: bool | None = None) -> FdLinksResult:
     """Read an `ls -l` listing of fd directories. A directory whose header follows a blank line
     (or starts the text) and whose lines are all symlinks in the common shape is read with one
     regular-expression match; everything else goes line by line (`fast=False`: every line), with
@@ -163,6 +163,8 @@ def parse(text: str, root: str, *, fast: bool = True) -> FdLinksResult:
         prev_key = key
         last = None
 
+    if fast is None:
+        fast = not slow_paths()
     block = _fast_dir(root).match if fast and not (root + "/").startswith("l") else None
     entries = _FAST_ENTRIES.findall
     nlines = len(lines)
@@ -316,8 +318,8 @@ def dmabuf_fds(text: str, root: str) -> list[tuple[int, dict[int, bool]]] | None
     increasing order with no pid twice and no fd twice in a directory: [(pid, {fd: legacy})] for
     every directory, in order, the dict holding the dma-buf links (legacy: anon_inode:dmabuf or
     "/dmabuf (deleted)"). `parse` gives such a text these links and listed pids, and no problem.
-    None for any other text: then `parse` is the reader."""
-    if (root + "/").startswith("l"):
+    None for any other text (and under DROIDTRACK_SLOW_PATHS=1): then `parse` is the reader."""
+    if (root + "/").startswith("l") or slow_paths():
         return None                       # parse's fast path is off for such a root
     if not text:
         return []

@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from itertools import repeat
 
+from droidtrack.parse._lines import slow_paths
 from droidtrack.parse.grepout import is_decimal, proc_parts, record_builder, to_base, to_int
 from droidtrack.model.problems import ParseResult, Problem
 
@@ -148,7 +149,7 @@ def _fast(kind: str, root: str) -> "re.Pattern":
     return pat
 
 
-def parse_maps(text: str, root: str, *, fast: bool = True) -> ParseResult[DmabufMap]:
+def parse_maps(text: str, root: str, *, fast: bool | None = None) -> ParseResult[DmabufMap]:
     """The collector's `maps` section ("ROOT/proc/PID/maps:<maps line>").
 
     A dma-buf line in the kernel's exact shape is read with one regular-expression match; every
@@ -162,6 +163,8 @@ def parse_maps(text: str, root: str, *, fast: bool = True) -> ParseResult[Dmabuf
     prefix = root + "/"
     rlen = len(root)
     plen = len(prefix)
+    if fast is None:
+        fast = not slow_paths()
     match = _fast("maps", root).match if fast else (lambda _line: None)
     lines = text.split("\n")
     if lines and lines[-1] == "":
@@ -226,7 +229,7 @@ def _kb(value: str) -> int | None:
     return None
 
 
-def parse_smaps(text: str, root: str, *, fast: bool = True) -> ParseResult[SmapsVma]:
+def parse_smaps(text: str, root: str, *, fast: bool | None = None) -> ParseResult[SmapsVma]:
     """The collector's `smaps` section (`grep -H -A 7`): Rss/Pss of each dma-buf VMA, in bytes.
 
     A dma-buf VMA's group in the kernel's exact shape (VMA line, "PATH-Key: ..." context lines with
@@ -241,6 +244,8 @@ def parse_smaps(text: str, root: str, *, fast: bool = True) -> ParseResult[Smaps
     prefix = root + "/"
     rlen = len(root)
     plen = len(prefix)
+    if fast is None:
+        fast = not slow_paths()
     match = _fast("smaps", root).match if fast else None
     if text and not text.endswith("\n"):
         text += "\n"    # the same lines: a final newline only ends the last one
@@ -358,7 +363,10 @@ def vma_rows(text: str, root: str) -> list[str | None] | None:
     VMA_FIELDS strings per group in order (name is maps' raw text: "\\012" for a newline; plain and
     anon are the path when it is "/dmabuf[ (deleted)]" or "anon_inode:dmabuf"). None otherwise:
     then parse_smaps (and parse_maps over the VMA lines) are the readers. They give such a text
-    the same values and no problem; v2's `maps` section is exactly these groups' VMA lines."""
+    the same values and no problem; v2's `maps` section is exactly these groups' VMA lines.
+    Always None under DROIDTRACK_SLOW_PATHS=1."""
+    if slow_paths():
+        return None
     if not text:
         return []
     if not text.endswith("\n"):

@@ -10,10 +10,11 @@ Unknown attribute files are ignored (newer kernels may add some).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import compress
 from typing import Iterable
 
+from droidtrack.parse._lines import slow_paths
 from droidtrack.parse.grepout import is_decimal, record_builder, split_grep, to_int
 from droidtrack.model.problems import ParseResult, Problem
 
@@ -108,7 +109,30 @@ def parse_text(text: str, root: str) -> ParseResult[SysfsBuffer]:
     return res
 
 
-# ---- the pipeline's fast path: the subtree's lines as one block ---------------------------------
+# ---- one record type for the feeder: columns, whichever path read them -------------------------
+@dataclass
+class SysfsTable:
+    """The buffers' inode, size and exporter, one list per field, in the order `parse` gives its
+    records: what `block` reads in one pass and what `table` makes of `parse`'s records."""
+    inodes: list[int]
+    sizes: list[int | None]
+    exporters: list[str | None]
+    problems: list[Problem] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.inodes)
+
+
+def table(res: ParseResult[SysfsBuffer]) -> SysfsTable:
+    recs = res.records
+    return SysfsTable([r.inode for r in recs], [r.size for r in recs], [r.exporter for r in recs], res.problems)
+
+
+def read_lines(lines: Iterable[tuple]) -> SysfsTable:
+    """`parse`'s records of split_grep tuples, as the feeder reads them."""
+    return table(parse(lines))
+
+
 _block_cache: dict[str, re.Pattern] = {}
 
 
@@ -123,14 +147,15 @@ def _block_re(root: str) -> re.Pattern:
     return pat
 
 
-def block(text: str, root: str) -> tuple[int, int, list[str], dict[str, str], dict[str, str]] | None:
-    """For the pipeline, which reads the `files` section without a tuple per line: where every line
-    of the buffers/ subtree stands in one run of whole lines and is a `size` (digits),
-    `exporter_name` or `mmap_count` (digits) line of a canonically numbered inode, no file twice
-    (so `parse` has nothing to say about them): (start, end, inodes, sizes, exporters), the run
-    being text[start:end], inodes the inode strings in the order `parse` gives its records, and
-    sizes/exporters inode -> the file's line. None otherwise (also when the text has no such
-    line): then split_grep and `parse` read them."""
+def block(text: str, root: str) -> tuple[int, int, SysfsTable] | None:
+    """The fast path over the whole `files` section, without a tuple per line: where every line of
+    the buffers/ subtree stands in one run of whole lines and is a `size` (digits), `exporter_name`
+    or `mmap_count` (digits) line of a canonically numbered inode, no file twice (so `parse` has
+    nothing to say about them): (start, end, table), the run being text[start:end]. None otherwise
+    (also when the text has no such line, and always under DROIDTRACK_SLOW_PATHS=1): then
+    split_grep and `parse` read them."""
+    if slow_paths():
+        return None
     prefix = root + PREFIX
     start = text.find(prefix)
     if start < 0 or (start and text[start - 1] != "\n"):
@@ -151,4 +176,7 @@ def block(text: str, root: str) -> tuple[int, int, list[str], dict[str, str], di
     if len(sz) != len(sizes) - sizes.count(None) or len(ex) != has.count(True) \
             or (nmm and len(set(compress(inos, mm))) != nmm):
         return None          # a file with more than one line
-    return start, end, list(dict.fromkeys(inos)), sz, ex
+    order = list(dict.fromkeys(inos))
+    get = sz.get
+    return start, end, SysfsTable(list(map(int, order)), [None if (v := get(i)) is None else int(v) for i in order],
+                                  list(map(ex.get, order)))

@@ -233,7 +233,8 @@ def _time_of(br: Bugreport, props: dict[str, str], problems: list[Problem]) -> t
 def build_snapshot(br: Bugreport, rules=None) -> Snapshot:
     from droidtrack.parse import bufinfo as p_bufinfo
     from droidtrack.parse import dmabuf_dump as p_dd
-    from droidtrack.model.build import _COUNT_RANK, _EXP_RANK, _NAME_RANK, _SIZE_RANK
+    from droidtrack.model.build import COUNT_RANK as _COUNT_RANK, EXPORTER_RANK as _EXP_RANK, \
+        NAME_RANK as _NAME_RANK, SIZE_RANK as _SIZE_RANK
 
     b = Builder(rules)
     b.problems.extend(br.problems)
