@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -215,3 +216,71 @@ def test_offline_device_comes_back_after_reconnect(phone):
     phone.double.set_state("device")           # answers the handshake the server waits on
     phone.server.wait_state(phone.serial, "device", timeout=5)
     assert sh(phone, "shell", "echo back").stdout == b"back\n"
+
+
+def _snapshot_json(p) -> dict:
+    from droidtrack.collect import frames
+    from droidtrack.ingest.stream import snapshot_from_frames
+    from droidtrack.present import json_out
+    token = frames.new_token()
+    r = dadb.collect(p.target, token)
+    assert r.error is None, r.error
+    snap = snapshot_from_frames(frames.decode(r.data, token), time=0.0, origin="x", serial="s")
+    d = json_out.to_dict(snap)
+    d.pop("sources", None)          # which applet printed what is the one thing that may differ
+    return d
+
+
+@pytest.mark.parametrize("tools,isolation", [("host", "namespace"), ("host", "none"), ("toybox", "none")])
+def test_without_mksh_toybox_or_namespaces_the_collector_sees_the_same_phone(make_double, device_root,
+                                                                               tools, isolation):
+    # what `pip install` alone gives: the host's sh and utilities, and/or no mount namespace;
+    # against the faithful double (mksh + toybox in a namespace) on the same tree, as root
+    try:
+        dadb.close_sessions()
+        want = _snapshot_json(make_double(device_root, DeviceConfig(rooted=True, tools="toybox", isolation="namespace")))
+        dadb.close_sessions()
+        p = make_double(device_root, DeviceConfig(rooted=True, tools=tools, isolation=isolation))
+        assert (p.double.sandbox.rt.tools, p.double.sandbox.rt.isolation) == (tools, isolation)
+        r = sh(p, "shell", "readlink /system/bin/sh; id -u; getprop ro.product.model; ls /data/local/tmp")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split()[1] == b"0"
+        assert _snapshot_json(p) == want
+    finally:
+        dadb.close_sessions()
+
+
+def test_runtime_falls_back_to_the_host_shell_when_path_has_no_mksh(tmp_path, monkeypatch):
+    from droidtrack.double import sandbox
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("sh", "cat", "unshare"):
+        real = shutil.which(tool)
+        if real:
+            (bindir / tool).symlink_to(real)
+    monkeypatch.setenv("PATH", str(bindir))
+    monkeypatch.delenv("DROIDTRACK_DOUBLE_TOOLS", raising=False)
+    rt = sandbox.runtime(rootless=os.geteuid() != 0)
+    assert rt.tools == "host" and rt.toybox is None and not rt.faithful
+    assert "mksh and toybox are not installed" in rt.describe()
+    monkeypatch.setenv("DROIDTRACK_DOUBLE_TOOLS", "toybox")
+    with pytest.raises(sandbox.SandboxError, match="apt-get install mksh toybox"):
+        sandbox.runtime(rootless=False)
+    monkeypatch.setenv("DROIDTRACK_DOUBLE_TOOLS", "host")
+    monkeypatch.setenv("DROIDTRACK_DOUBLE_ISOLATION", "none")
+    rt = sandbox.runtime(rootless=False)
+    assert rt.isolation == "none" and "directly on the host" in rt.describe()
+
+
+def test_direct_mode_rewrites_device_paths_and_gives_the_collector_the_root(device_root):
+    from droidtrack.double.sandbox import Sandbox
+    sb = Sandbox(device_root, tools="host", isolation="none")
+    try:
+        cmd = sb.translate("F=/data/local/tmp/droidtrack/collect.sh; exec sh $F --token T --tmp /data/local/tmp/x; "
+                           "cat /proc/self/status /system/etc/double/props /dev/null")
+        assert f"F={sb.root}/data/local/tmp/droidtrack/collect.sh;" in cmd
+        assert f"exec sh $F --root {sb.device_root} --token T --tmp {sb.root}/data/local/tmp/x" in cmd
+        assert f"cat {sb.device_root}/proc/self/status {sb.root}/system/etc/double/props /dev/null" in cmd
+        assert sb.translate("ls /processes /sysfoo") == "ls /processes /sysfoo"
+    finally:
+        sb.close()

@@ -1,7 +1,6 @@
 """Finding and running device_scripts/collect.sh on this machine (for --root trees)."""
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -16,16 +15,8 @@ def script_path() -> Path:
     for cand in (here.parent.parent / "device_scripts" / "collect.sh", here.parent / "data" / "collect.sh"):
         if cand.is_file():
             return cand
-    raise SourceError("cannot find device_scripts/collect.sh next to the droidtrack package "
-                      "(install droidtrack from its source tree: pip install -e .)")
-
-
-def script_bytes() -> bytes:
-    return script_path().read_bytes()
-
-
-def script_sha256() -> str:
-    return hashlib.sha256(script_bytes()).hexdigest()
+    raise SourceError("cannot find the collector: neither device_scripts/collect.sh next to the droidtrack "
+                      "package nor the copy an installed package ships (droidtrack/data/collect.sh)")
 
 
 def run_local(root: str | os.PathLike, token: str, *, shell: str | None = None, dumpsys: bool = False,

@@ -58,6 +58,8 @@ class DeviceConfig:
     bandwidth: float | None = None  # bytes/s for every packet sent to the host (slow link)
     latency: float = 0.0            # seconds added before every packet sent to the host
     rootless: bool | None = None    # None: rootless when not running as root (see sandbox.py)
+    tools: str | None = None        # toybox | host | None (auto: toybox where mksh+toybox exist)
+    isolation: str | None = None    # namespace | none | None (auto: namespace where possible)
 
 
 class _Stream:
@@ -345,7 +347,8 @@ class DeviceDouble:
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> "DeviceDouble":
         self.sandbox = Sandbox(self.device_root, props=self._props(), su=self.config.su,
-                               rootless=self.config.rootless)
+                               rootless=self.config.rootless, tools=self.config.tools,
+                               isolation=self.config.isolation)
         if self.sandbox.rootless:
             self.config.rooted = True             # no uid 2000 in a user namespace
             self.sandbox.write_props(self._props())
@@ -604,7 +607,7 @@ class DeviceDouble:
         proc = await asyncio.create_subprocess_exec(
             *sb.argv(cmd, uid), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE if v2 else asyncio.subprocess.STDOUT,
-            env=sb.env(uid, term), start_new_session=True, limit=1024 * 1024)
+            env=sb.env(uid, term), cwd=sb.cwd, start_new_session=True, limit=1024 * 1024)
         s.proc = proc
         if s.closed:
             s.kill()

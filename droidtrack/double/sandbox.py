@@ -1,11 +1,12 @@
 """The double's phone: a directory laid out like Android's root, where commands run as on a phone.
 
-Commands run under mksh with toybox applets, chrooted into a per-double root directory inside a
-private mount namespace. In that namespace the fixture's device root is bind-mounted where a
-phone has it: `proc/` over /proc, `sys/` over /sys, each entry of `dev/` (dma_heap) under /dev,
-other top-level directories (vendor, ...) at their place; the host's /usr is bound read-only so
-that mksh and toybox find their libraries. /data/local/tmp is a real directory of the per-double
-root, owned by shell (uid 2000) as on a phone.
+Faithful mode (mksh and toybox installed, mount namespaces available): commands run under mksh
+with toybox applets, chrooted into a per-double root directory inside a private mount namespace.
+In that namespace the fixture's device root is bind-mounted where a phone has it: `proc/` over
+/proc, `sys/` over /sys, each entry of `dev/` (dma_heap) under /dev, other top-level directories
+(vendor, ...) at their place; the host's /usr is bound read-only so that the shell and its applets
+find their libraries. /data/local/tmp is a real directory of the per-double root, owned by shell
+(uid 2000) as on a phone.
 
 One namespace is made per double (a small holder process keeps it alive) and every command
 enters it with `nsenter`, which also drops to uid/gid 2000 (shell) unless adbd is rooted: one
@@ -15,11 +16,23 @@ reachable only inside the chroot.
 
 Needs root on the host for the full phone (uid 2000 with real permission errors); without root it
 runs in a user namespace where every command is "root" (rootless mode).
+
+Fallbacks, so that the demo runs after `pip install` alone (`Runtime`, decided once per process):
+- tools: without mksh or toybox on PATH, commands run under the host's POSIX sh (dash, bash,
+  busybox sh) and the host's utilities; the collector is written for those too.
+- isolation: where no mount namespace can be made (a container without CAP_SYS_ADMIN and
+  without user namespaces, or a host whose shell is not below /usr), commands run directly on the
+  host as the host user, in the per-double root directory: the device paths a command names
+  (/data/local/tmp, /system, /proc, /sys, ...) are rewritten to where they live on the host and the
+  collector gets `--root` (the device root) since there is no private /proc. adbd is then rooted,
+  as in rootless mode.
+DROIDTRACK_DOUBLE_TOOLS=host|toybox and DROIDTRACK_DOUBLE_ISOLATION=none|namespace force either.
 """
 from __future__ import annotations
 
 import os
 import posixpath
+import re
 import shlex
 import shutil
 import stat
@@ -29,8 +42,6 @@ import time
 from pathlib import Path
 
 SHELL_UID = 2000
-MKSH_CANDIDATES = ("/usr/bin/mksh", "/bin/mksh", "/usr/lib/x86_64-linux-musl/bin/mksh")
-TOYBOX = "/usr/bin/toybox"
 SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
 NSENTER = shutil.which("nsenter") or "/usr/bin/nsenter"
 UNSHARE = shutil.which("unshare") or "/usr/bin/unshare"
@@ -159,15 +170,97 @@ class SandboxError(RuntimeError):
     pass
 
 
-def _mksh() -> str:
-    for p in MKSH_CANDIDATES:
-        if os.access(p, os.X_OK):
-            return p
-    raise SandboxError("mksh not found (apt-get install mksh)")
+# the host's tools that stand in for toybox (host-tools mode)
+TOYBOX_SHIM = """#!/system/bin/sh
+# droidtrack device double: no toybox here; `toybox APPLET ...` runs the host's APPLET
+[ $# -gt 0 ] || exit 0
+PATH=@HOSTPATH@ exec "$@"
+"""
 
 
-def _toybox_applets() -> list[str]:
-    out = subprocess.run([TOYBOX], capture_output=True, text=True, timeout=10).stdout
+class Runtime:
+    """Which shell and applets commands run under, and how they are isolated (see the docstring)."""
+
+    def __init__(self, tools: str, isolation: str, shell: str, toybox: str | None, why: str = "") -> None:
+        self.tools = tools            # "toybox" (mksh + toybox) | "host" (the host's sh and utilities)
+        self.isolation = isolation    # "namespace" (chroot in a private mount namespace) | "none"
+        self.shell = shell            # host path of the shell
+        self.toybox = toybox
+        self.why = why                # why a fallback was taken ("" in faithful mode)
+
+    @property
+    def faithful(self) -> bool:
+        return self.tools == "toybox" and self.isolation == "namespace"
+
+    def describe(self) -> str:
+        sh = os.path.basename(self.shell)
+        what = "mksh + toybox" if self.tools == "toybox" else f"{sh} with the host's utilities"
+        where = "in a private mount namespace" if self.isolation == "namespace" else "directly on the host"
+        return f"{what}, {where}" + (f" ({self.why})" if self.why else "")
+
+
+def _under_usr(path: str | None) -> bool:
+    return bool(path) and os.path.realpath(path).startswith("/usr/")
+
+
+def _namespaces_work(rootless: bool) -> str:
+    """"" if `unshare` can make a mount namespace here, else why not."""
+    if not os.access(UNSHARE, os.X_OK):
+        return "unshare (util-linux) not found"
+    argv = [UNSHARE, *(["-U", "-r"] if rootless else []), "-m", "--propagation", "private", "true"]
+    try:
+        r = subprocess.run(argv, capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"unshare failed: {e}"
+    if r.returncode:
+        return "no mount namespaces: " + (r.stderr.decode("utf-8", "replace").strip().splitlines() or ["unshare failed"])[-1]
+    return ""
+
+
+_runtimes: dict[tuple, Runtime] = {}
+
+
+def runtime(rootless: bool, tools: str | None = None, isolation: str | None = None) -> Runtime:
+    """The runtime for a new sandbox: the faithful one where this host allows it."""
+    tools = tools or os.environ.get("DROIDTRACK_DOUBLE_TOOLS") or "auto"
+    isolation = isolation or os.environ.get("DROIDTRACK_DOUBLE_ISOLATION") or "auto"
+    key = (rootless, tools, isolation, os.environ.get("PATH", ""))
+    if key in _runtimes:
+        return _runtimes[key]
+    why = []
+    mksh, toybox = shutil.which("mksh"), shutil.which("toybox")
+    if tools == "toybox" or (tools == "auto" and mksh and toybox):
+        if not (mksh and toybox):
+            raise SandboxError("mksh and toybox not found (apt-get install mksh toybox)")
+        t, shell = "toybox", mksh
+    elif tools in ("auto", "host"):
+        shell = shutil.which("sh") or "/bin/sh"
+        if not os.access(shell, os.X_OK):
+            raise SandboxError("no POSIX sh found on PATH")
+        t, toybox = "host", None
+        if tools == "auto":
+            why.append("mksh and toybox are not installed" if not (mksh or toybox) else
+                       ("mksh" if not mksh else "toybox") + " is not installed")
+    else:
+        raise SandboxError(f"DROIDTRACK_DOUBLE_TOOLS: host, toybox or auto, not {tools!r}")
+    if isolation not in ("auto", "namespace", "none"):
+        raise SandboxError(f"DROIDTRACK_DOUBLE_ISOLATION: namespace, none or auto, not {isolation!r}")
+    iso = isolation
+    if iso == "auto":
+        # a chroot sees the host's /usr only: the shell and applets must live there
+        tools_ok = _under_usr(shell) and (t == "toybox" and _under_usr(toybox) or t == "host" and _under_usr(shutil.which("cat")))
+        bad = "" if tools_ok else f"{os.path.realpath(shell)} is not below /usr"
+        bad = bad or _namespaces_work(rootless)
+        iso = "none" if bad else "namespace"
+        if bad:
+            why.append(bad)
+    rt = _runtimes[key] = Runtime(t, iso, os.path.realpath(shell), toybox and os.path.realpath(toybox),
+                                  "; ".join(why))
+    return rt
+
+
+def _toybox_applets(toybox: str) -> list[str]:
+    out = subprocess.run([toybox], capture_output=True, text=True, timeout=10).stdout
     return [a for a in out.split() if a not in SHIMS and a != "su" and a != "["] + ["["]
 
 
@@ -202,11 +295,16 @@ class Sandbox:
     """A per-double Android-like root and the namespace its commands run in."""
 
     def __init__(self, device_root: str | os.PathLike, props: dict[str, str] | None = None,
-                 su: str = "none", apply_permissions: bool = True, rootless: bool | None = None) -> None:
+                 su: str = "none", apply_permissions: bool = True, rootless: bool | None = None,
+                 tools: str | None = None, isolation: str | None = None) -> None:
         # rootless: without root on the host, a user namespace maps us to root inside, so bind
         # mounts and chroot still work; but there is no uid 2000 then: every command runs as
         # "root" with the host user's real permissions (adbd is rooted, as on an emulator image)
         self.rootless = os.geteuid() != 0 if rootless is None else rootless
+        self.rt = runtime(self.rootless, tools, isolation)
+        self.direct = self.rt.isolation == "none"
+        if self.direct:
+            self.rootless = True       # commands run as the host user: no uid 2000 either
         self.device_root = Path(device_root).resolve()
         if not self.device_root.is_dir():
             raise SandboxError(f"device root {self.device_root} is not a directory")
@@ -256,21 +354,34 @@ class Sandbox:
         _write(r / "etc/group", "".join(f"{n}:x:{i}:\n" for i, n in ANDROID_IDS))
         _write(r / "etc/nsswitch.conf", "passwd: files\ngroup: files\n")
         sb = r / "system/bin"
-        os.symlink(_mksh(), sb / "sh")
-        for a in _toybox_applets():
-            if not (sb / a).exists():
-                os.symlink(TOYBOX, sb / a)
-        os.symlink(TOYBOX, sb / "toybox")
-        _write(sb / "getprop", GETPROP, 0o755)
-        _write(sb / "dumpsys", DUMPSYS, 0o755)
-        _write(sb / "dmabuf_dump", DMABUF_DUMP, 0o755)
-        _write(sb / "id", ID, 0o755)
-        _write(sb / ".self-uid", SELF_UID, 0o755)
+        rt = self.rt
+        os.symlink(rt.shell, sb / "sh")
+        if rt.toybox:
+            for a in _toybox_applets(rt.toybox):
+                if not (sb / a).exists():
+                    os.symlink(rt.toybox, sb / a)
+            os.symlink(rt.toybox, sb / "toybox")
+        else:
+            # the host's utilities: below /usr inside the chroot, on the host's PATH when direct
+            _write(sb / "toybox", TOYBOX_SHIM.replace("@HOSTPATH@", shlex.quote(self._host_path_var())), 0o755)
+        self._binds_for(self.device_root)
+        for name, text in (("getprop", GETPROP), ("dumpsys", DUMPSYS), ("dmabuf_dump", DMABUF_DUMP),
+                           ("id", ID), (".self-uid", SELF_UID)):
+            _write(sb / name, self.script(text), 0o755)
         shutil.copy(SETPRIV, r / "system/xbin/.su-elevate")
         # setuid root, like a userdebug su (rootless: everything already runs as root)
         os.chmod(r / "system/xbin/.su-elevate", 0o755 if self.rootless else 0o4755)
-        # the fixture's device root, where a phone has it
-        dr = self.device_root
+        self._binds_for(self.device_root, make=True)
+
+    def _host_path_var(self) -> str:
+        if not self.direct:
+            return "/usr/bin:/usr/sbin"
+        return os.environ.get("PATH") or "/usr/bin:/bin:/usr/sbin:/sbin"
+
+    def _binds_for(self, dr: Path, make: bool = False) -> None:
+        """Where the fixture's device root appears on the phone (`binds`); `make` creates the
+        mount points in the per-double root."""
+        r = self.root
         self.binds = [("/usr", Path("/usr"))]
         for name in ("proc", "sys"):
             if (dr / name).is_dir():
@@ -278,7 +389,9 @@ class Sandbox:
         if (dr / "dev").is_dir():
             for e in sorted((dr / "dev").iterdir()):
                 dst = r / "dev" / e.name
-                if e.is_dir():
+                if not make:
+                    pass
+                elif e.is_dir():
                     dst.mkdir(exist_ok=True)
                 else:
                     dst.touch()
@@ -288,28 +401,52 @@ class Sandbox:
                 continue
             dst = r / e.name
             if e.is_symlink():                        # /d -> /sys/kernel/debug on older phones
-                if not dst.exists() and not dst.is_symlink():
+                if make and not dst.exists() and not dst.is_symlink():
                     os.symlink(os.readlink(e), dst)
             elif e.is_dir():
-                dst.mkdir(exist_ok=True)
-                os.chmod(dst, 0o755)
+                if make:
+                    dst.mkdir(exist_ok=True)
+                    os.chmod(dst, 0o755)
                 self.binds.append(("/" + e.name, e))
         for dev in ("null", "zero", "random", "urandom", "tty"):
-            (r / "dev" / dev).touch()
+            if make:
+                (r / "dev" / dev).touch()
             self.binds.append(("/dev/" + dev, Path("/dev") / dev))
+        # direct mode: the device paths a command may name, longest first
+        prefixes = {d for d, h in self.binds if d != str(h)} | {"/data", "/sdcard", "/system", "/vendor"}
+        self._path_re = re.compile(r"(?<![\w.\-/])(" + "|".join(
+            re.escape(p) for p in sorted(prefixes, key=len, reverse=True)) + r")(?=/|$|[\s;'\"|&()<>`*])")
+
+    def script(self, text: str) -> str:
+        """A shim's text for this runtime (direct mode: device paths as host paths)."""
+        return self.translate(text) if self.direct else text
+
+    def translate(self, command: str) -> str:
+        """Direct mode: the command with device paths rewritten to host paths, and the collector
+        told where the device root is (there is no private /proc)."""
+        if not self.direct:
+            return command
+        out = self._path_re.sub(lambda m: str(self.host_path(m.group(1))), command)
+        if "collect.sh" in out and "--root" not in out:
+            root = shlex.quote(str(self.device_root))
+            out = re.sub(r"(?<=\s)--token(?=\s)", lambda m: f"--root {root} --token", out)
+        return out
 
     def _start_holder(self) -> None:
+        if self.direct:
+            return
         lines = ["set -e"]
         for devpath, host in self.binds:
             ro = ",ro" if devpath in ("/usr", "/sys") else ""
             lines.append(f"mount -o bind{ro} {shlex.quote(str(host))} {shlex.quote(str(self.root) + devpath)}")
-        lines.append(f"exec chroot {shlex.quote(str(self.root))} /system/bin/cat")
+        cat = "/system/bin/cat" if self.rt.toybox else os.path.realpath(shutil.which("cat") or "/usr/bin/cat")
+        lines.append(f"exec chroot {shlex.quote(str(self.root))} {cat}")
         lines.insert(-1, "echo ready")
         # stdin stays open while the double lives: when it closes (even if the double is killed)
         # cat exits and the namespace with its mounts goes away
         userns = ["-U", "-r"] if self.rootless else []
         self._holder = subprocess.Popen(
-            [UNSHARE, *userns, "-m", "--propagation", "private", "/usr/bin/mksh", "-c", "\n".join(lines)],
+            [UNSHARE, *userns, "-m", "--propagation", "private", self.rt.shell, "-c", "\n".join(lines)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             start_new_session=True)
         assert self._holder.stdout is not None
@@ -353,7 +490,7 @@ class Sandbox:
             if su.exists():
                 su.unlink()
         elif style in SU_STYLES:
-            _write(su, SU_STYLES[style], 0o755)
+            _write(su, self.script(SU_STYLES[style]), 0o755)
         else:
             raise ValueError(f"unknown su style {style!r} (none, aosp, magisk, deny)")
         self._su = style
@@ -391,6 +528,8 @@ class Sandbox:
 
     # ---- running commands -----------------------------------------------------------------
     def argv(self, command: str | None, uid: int) -> list[str]:
+        if self.direct:
+            return [self.rt.shell, "-c", self.translate(command)] if command else [self.rt.shell]
         assert self._holder is not None
         sh = ["/system/bin/sh", "-c", command] if command else ["/system/bin/sh"]
         if self.rootless:
@@ -398,11 +537,22 @@ class Sandbox:
         return [NSENTER, "-t", str(self._holder.pid), "-m", "-r", "-w",
                 "-S", str(uid), "-G", str(uid), "--", *sh]
 
+    @property
+    def cwd(self) -> str | None:
+        """Where commands start (direct mode: the per-double root, as / on a phone)."""
+        return str(self.root) if self.direct else None
+
     def env(self, uid: int, term: str | None = None) -> dict[str, str]:
         user = "root" if uid == 0 else "shell"
         e = {"PATH": "/system/bin:/system/xbin:/vendor/bin", "HOME": "/", "SHELL": "/system/bin/sh",
              "TMPDIR": "/data/local/tmp", "USER": user, "LOGNAME": user, "HOSTNAME": "localhost",
              "ANDROID_ROOT": "/system", "ANDROID_DATA": "/data", "EXTERNAL_STORAGE": "/sdcard"}
+        if not self.rt.toybox and not self.direct:
+            e["PATH"] += ":/usr/bin:/usr/sbin"       # the host's utilities stand in for toybox
+        if self.direct:
+            e = {k: self.translate(v) for k, v in e.items()}
+            e["PATH"] += ":" + self._host_path_var()
+            e["HOME"] = str(self.root)
         if term:
             e["TERM"] = term
         return e

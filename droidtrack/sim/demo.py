@@ -17,8 +17,10 @@ as root, or as a user where unprivileged user namespaces are allowed (most distr
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -31,6 +33,10 @@ PREVIEW = 3686400            # 1280x720 RGBA
 FRAME = 8294400              # 1920x1080 RGBA
 LEAK_PER_STEP = 2
 LEAK_MAX_STEPS = 60          # then the app is "killed by the low-memory killer" and it starts over
+LEAK_INODE = 1000            # the first leaked buffer's inode (the constant buffers have 2..29)
+CODEC_BUFFERS = 5
+SERIAL_PORTS = range(47150, 47170)   # the demo phone listens on the first free one: its serial
+                                     # (127.0.0.1:47150) stays the same from run to run
 
 PID_SF = 612
 PID_ALLOC = 588
@@ -47,9 +53,19 @@ class DemoError(Exception):
     exit_code = 2
 
 
+def leaked_inodes(step: int) -> list[int]:
+    """The inodes of the buffers the camera app has leaked by `step`. As on a kernel, a buffer
+    keeps its inode while it lives and a new one takes the next free number: the leak adds
+    LEAK_PER_STEP new inodes per step; when the app restarts (every LEAK_MAX_STEPS) they go, and
+    the next leak continues the numbering."""
+    life, leak_steps = divmod(step, LEAK_MAX_STEPS)
+    first = LEAK_INODE + life * LEAK_PER_STEP * (LEAK_MAX_STEPS - 1)
+    return list(range(first, first + LEAK_PER_STEP * leak_steps))
+
+
 def build_step(step: int) -> DeviceTree:
-    """The phone at `step` (0, 1, 2, ...): everything constant except the camera app's leak and
-    the codec's rotating output buffers."""
+    """The phone at `step` (0, 1, 2, ...): everything constant except the camera app's leak (and
+    which codec buffer is mapped). The constant buffers keep their inodes from step to step."""
     leak_steps = step % LEAK_MAX_STEPS
     t = DeviceTree("a13-5.15", props={"ro.product.model": "Pixel Demo", "ro.product.device": "demo",
                                       "ro.product.name": "droidtrack_demo", "ro.product.manufacturer": "droidtrack",
@@ -89,19 +105,20 @@ def build_step(step: int) -> DeviceTree:
         b = t.add_buffer(PREVIEW, name="CAMERA", attached=("soc:qcom,cam_smmu",))
         t.hold_fd(PID_CAMPROV, b)
         t.hold_fd(PID_CAMERA, b)
-    # the leak: preview buffers the app keeps by fd after the preview stopped using them
-    for i in range(LEAK_PER_STEP * leak_steps):
-        b = t.add_buffer(PREVIEW, name="CAMERA")
-        t.hold_fd(PID_CAMERA, b)
-    # a video codec cycling its output buffers (count varies with the step)
-    for i in range(3 + step % 3):
+    # a video codec cycling through its five output buffers: it maps the one it decodes into
+    for i in range(CODEC_BUFFERS):
         b = t.add_buffer(1536000, name="c2-output", attached=("soc:qcom,msm_vidc",))
         t.hold_fd(PID_CODEC, b)
-        if i == 0:
+        if i == step % CODEC_BUFFERS:
             t.hold_map(PID_CODEC, b, rss=0)
     # the GPU driver's own imports: held by the kernel only, visible to no process
     for i in range(5):
         t.add_buffer(2 * MiB, name="mali-import", kernel_refs=1)
+    # the leak: preview buffers the app keeps by fd after the preview stopped using them (added
+    # last, with inodes above every constant buffer's, so that none of those ever moves)
+    for ino in leaked_inodes(step):
+        b = t.add_buffer(PREVIEW, name="CAMERA", inode=ino)
+        t.hold_fd(PID_CAMERA, b)
     t.gpu_usage(PID_SF, private=48 * MiB, imported=24 * MiB)
     t.gpu_usage(PID_CAMERA, private=(20 + 2 * leak_steps) * MiB)
     t.gpu_usage(PID_SYSUI, private=12 * MiB)
@@ -112,7 +129,7 @@ def build_step(step: int) -> DeviceTree:
 def _meminfo(leak_steps: int) -> str:
     # a short `dumpsys meminfo` with the Android 12+ DMA-BUF lines, consistent with the tree
     dmabuf_kb = (3 * FRAME + 3 * MiB + 6 * FRAME + 2 * PREVIEW + 4 * PREVIEW
-                 + LEAK_PER_STEP * leak_steps * PREVIEW + 5 * 1536000 + 5 * 2 * MiB) // 1024
+                 + LEAK_PER_STEP * leak_steps * PREVIEW + CODEC_BUFFERS * 1536000 + 5 * 2 * MiB) // 1024
     return ("Applications Memory Usage (in Kilobytes):\nUptime: 8123456 Realtime: 8123456\n\n"
             "Total RAM: 7,698,860K (status normal)\n"
             f" DMA-BUF: {dmabuf_kb:,}K ({(3 * FRAME) // 1024:,}K mapped + {dmabuf_kb - (3 * FRAME) // 1024:,}K unmapped)\n"
@@ -163,12 +180,38 @@ class DemoScenario:
             self.advance()
 
 
+def _start_double(root: Path, config) -> object:
+    """The demo phone on the first free port of SERIAL_PORTS (a stable serial), else any port."""
+    from droidtrack.double import DeviceDouble
+    for port in (*SERIAL_PORTS, 0):
+        double = DeviceDouble(root, config, port=port)
+        try:
+            return double.start()
+        except OSError as e:
+            double.stop()
+            if port == 0 or e.errno not in (errno.EADDRINUSE, errno.EACCES):
+                raise
+    raise AssertionError("unreachable")
+
+
+_told: set[str] = set()
+
+
+def _say_runtime(rt) -> None:
+    """Once per process, one quiet stderr line: what the demo phone's shell is."""
+    text = rt.describe()
+    if text in _told:
+        return
+    _told.add(text)
+    print(f"droidtrack: demo phone: {text}", file=sys.stderr, flush=True)
+
+
 @contextlib.contextmanager
 def start_demo_device(adb: str | None = None) -> Iterator[tuple[int, str]]:
     """Start the demo phone and a private adb server; yields (adb_server_port, serial)."""
     if os.name != "posix" or not hasattr(os, "geteuid"):
         raise DemoError("the demo device runs on Linux only")
-    from droidtrack.double import AdbServer, AdbServerError, DeviceConfig, DeviceDouble, SandboxError, wheel_adb
+    from droidtrack.double import AdbServer, AdbServerError, DeviceConfig, SandboxError, wheel_adb
     adb = adb or wheel_adb()
     if adb is None:
         raise DemoError("the demo needs an adb binary: `pip install adbutils` ships one")
@@ -177,14 +220,15 @@ def start_demo_device(adb: str | None = None) -> Iterator[tuple[int, str]]:
     try:
         try:
             scenario = DemoScenario(work / "phone")
-            double = DeviceDouble(work / "phone", DeviceConfig(rooted=True, adb_root=True))
+            double = _start_double(work / "phone", DeviceConfig(rooted=True, adb_root=True))
+            stack.callback(double.stop)
             double.on_command = scenario.on_command
-            stack.enter_context(double)
+            _say_runtime(double.sandbox.rt)
             server = stack.enter_context(AdbServer(adb))
             server.connect(double.serial)
         except (SandboxError, AdbServerError, OSError) as e:
-            raise DemoError(f"could not start the demo device: {e} (the demo needs Linux with user or mount "
-                            "namespaces: try as root, e.g. `sudo droidtrack demo`)") from None
+            hint = "" if os.geteuid() == 0 else " (as root, e.g. `sudo droidtrack demo`, the demo phone has more to work with)"
+            raise DemoError(f"could not start the demo device: {e}{hint}") from None
         try:
             yield server.port, double.serial
         finally:

@@ -1,0 +1,101 @@
+"""droidtrack.sim.demo: the demo phone tells one story (the camera app leaks, nothing else moves)
+and has the same serial from run to run."""
+from __future__ import annotations
+
+import json
+import tempfile
+
+import pytest
+
+from droidtrack.history.compare import diff, leak_suspects
+from droidtrack.sim import demo
+from droidtrack.sim.demo import LEAK_MAX_STEPS, LEAK_PER_STEP, build_step
+from droidtrack.sources.localroot import LocalRootSource
+
+
+def _by_inode(step: int) -> dict[int, tuple]:
+    t = build_step(step)
+    return {b.inode: (b.size, b.name) for b in t.buffers}
+
+
+def test_buffers_keep_their_inode_and_only_the_camera_leak_grows():
+    for step in (0, 1, 2, 3, 5, LEAK_MAX_STEPS - 2, LEAK_MAX_STEPS + 1):
+        now, nxt = _by_inode(step), _by_inode(step + 1)
+        gone = set(now) - set(nxt)
+        new = set(nxt) - set(now)
+        for ino in set(now) & set(nxt):
+            assert now[ino] == nxt[ino], f"inode {ino} changed buffer between steps {step} and {step + 1}"
+        assert not gone
+        assert len(new) == LEAK_PER_STEP and all(nxt[i][1] == "CAMERA" for i in new)
+    # the app restarts: its leak goes, the next one takes new inodes
+    last, restart = _by_inode(LEAK_MAX_STEPS - 1), _by_inode(LEAK_MAX_STEPS + 1)
+    assert set(restart) - set(last) and not (set(restart) - set(last)) & set(last)
+
+
+@pytest.fixture(scope="module")
+def demo_snapshots(tmp_path_factory):
+    snaps = []
+    for step in range(4):
+        root = tmp_path_factory.mktemp(f"step{step}")
+        build_step(step).write(root)
+        s = LocalRootSource(str(root)).collect().snapshot
+        snaps.append(s)
+    return snaps
+
+
+def test_leak_suspects_blame_only_the_camera_app(demo_snapshots):
+    sus = leak_suspects(demo_snapshots)
+    assert sus, "the demo must show a leak"
+    for s in sus:
+        text = s.subject + " " + s.detail
+        assert "camera" in text, f"the demo blames something else than the camera app: {s}"
+        assert "mali-import" not in text and "c2-output" not in text
+    assert any(s.kind == "persistent" for s in sus)
+    assert not any(s.kind == "orphan" for s in sus)
+
+
+def test_diff_between_steps_shows_only_new_camera_buffers(demo_snapshots):
+    d = diff(demo_snapshots[1], demo_snapshots[2])
+    assert not d.vanished
+    assert len(d.appeared) == LEAK_PER_STEP
+    assert {b.name for b in d.appeared} == {"CAMERA"}
+    assert all("example.camera" in " ".join(b.holders) for b in d.appeared)
+
+
+def test_the_demo_phone_has_a_stable_serial_and_says_how_it_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(demo, "_told", set())
+    serials = []
+    for _ in range(2):
+        with demo.start_demo_device() as (port, serial):
+            serials.append(serial)
+    assert serials[0] == serials[1] == f"127.0.0.1:{demo.SERIAL_PORTS[0]}"
+    err = capsys.readouterr().err
+    assert err.count("demo phone:") == 1          # said once per process
+    assert "mount namespace" in err or "directly on the host" in err
+
+
+def test_a_failing_start_gives_no_sudo_hint_to_root(monkeypatch):
+    from droidtrack.double import SandboxError
+
+    def fail(*a, **k):
+        raise SandboxError("no luck")
+    monkeypatch.setattr(demo, "_start_double", fail)
+    monkeypatch.setattr(demo.os, "geteuid", lambda: 0)
+    with pytest.raises(demo.DemoError) as e:
+        with demo.start_demo_device():
+            pass
+    assert "no luck" in str(e.value) and "sudo" not in str(e.value)
+    monkeypatch.setattr(demo.os, "geteuid", lambda: 1000)
+    with pytest.raises(demo.DemoError) as e:
+        with demo.start_demo_device():
+            pass
+    assert "sudo" in str(e.value)
+
+
+def test_meminfo_matches_the_tree():
+    for step in (0, 3):
+        t = build_step(step)
+        text = t.dumpsys["meminfo"]
+        kb = int(text.split("DMA-BUF Heaps:")[1].split("K")[0].replace(",", ""))
+        assert kb == sum(b.size for b in t.buffers) // 1024, json.dumps(text)
