@@ -14,13 +14,14 @@ examples:
   droidtrack top -s emulator-5554 --also R5CT31 -n 5     two devices, one tab each, every 5 s
   droidtrack top --replay session.dtr    step through a recording ([ ] keys, or play with p)
   droidtrack top --root fixtures/a13-5.15   a device-root tree, re-read every interval
+  droidtrack top --demo --web 127.0.0.1:8000   the same UI in a browser (one app per tab)
 
 keys (? in the UI lists them all):
   1-4 views (processes, tags & exporters, kernel-only, leaks)   Enter drill down   Esc back
   / filter   < > sort column   I invert   g group by package / tag   b leak baseline
   p pause   + - interval   s save the raw capture   r bug-report zip   q quit
 
-exit codes: 0 quit normally, 2 no terminal, or the source could not be opened
+exit codes: 0 quit normally, 2 no terminal, the source could not be opened, or --web cannot listen
 """
 
 
@@ -40,17 +41,30 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="another adb device to show in its own tab (repeatable)")
     p.add_argument("--save-dir", default=".", metavar="DIR",
                    help="where s (capture) and r (bug report) write their files (default: here)")
+    p.add_argument("--web", metavar="ADDR",
+                   help="serve the UI to browsers at ADDR (HOST:PORT, e.g. 127.0.0.1:8000) instead of this "
+                        "terminal; each browser tab gets its own app on the same sources. No authentication: "
+                        "keep it on a loopback address (or behind your own proxy)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        print("droidtrack top: needs a terminal (for a one-off table use `droidtrack snapshot`)",
-              file=sys.stderr)
-        return 2
     if args.interval <= 0:
         print("droidtrack top: --interval must be positive", file=sys.stderr)
         return 2
+    if getattr(args, "web", None):
+        from droidtrack.tui.web import serve
+        return serve(args)
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print("droidtrack top: needs a terminal (for a one-off table use `droidtrack snapshot`, "
+              "for a browser `--web 127.0.0.1:8000`)", file=sys.stderr)
+        return 2
+    return show(args)
+
+
+def show(args: argparse.Namespace) -> int:
+    """Open the sources of `args` and run the app on them (in this terminal, or in the browser
+    tab textual-serve started this process for)."""
     sources = []
     try:
         sources.append(source_from_args(args))
