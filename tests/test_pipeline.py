@@ -51,7 +51,7 @@ def test_every_buffer_and_holder_matches_the_truth(tmp_path, generation):
     got = by_inode(snap)
     for tb in truth["buffers"]:
         held = bool(tb["holders"])
-        if not held and generation == "a15-6.6" and not tree.g.get("sysfs", True):
+        if not held and generation == "a15-6.6" and not tree.g.sysfs_stats:
             continue
         b = got.get(tb["inode"])
         if b is None:

@@ -23,7 +23,7 @@ from droidtrack.parse import maps as p_maps
 from droidtrack.parse import procfs as p_procfs
 from droidtrack.parse import stderr as p_stderr
 from droidtrack.parse import sysfs_stats as p_sysfs
-from droidtrack.parse.grepout import record_builder, split_grep
+from droidtrack.parse.grepout import Ints, record_builder, split_grep
 from droidtrack.model.problems import Problem
 from droidtrack.model.tags import Rules
 
@@ -298,7 +298,7 @@ def _join_fdinfo_fast(b: Builder, fr: _frames.Frames) -> dict[tuple[int, int], b
     if rows is None:
         return None
     n = p_fdinfo_heads.ROW_FIELDS
-    dec = p_fdinfo._Ints()
+    dec = Ints()
     pids = list(map(dec.__getitem__, rows[::n]))
     fds = list(map(dec.__getitem__, rows[1::n]))
     exps = rows[5::n]
@@ -432,8 +432,8 @@ def _join_maps_fast(b: Builder, fr: _frames.Frames, root: str) -> bool:
     if rows is None:
         return False
     n = p_maps.VMA_FIELDS
-    dec = p_fdinfo._Ints()
-    hexa = p_fdinfo._Ints(16)
+    dec = Ints()
+    hexa = Ints(16)
     mk_ref = _mk_mapref
     get = b.buffers.get
     by_inode = b.buffer_by_inode

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 
 from droidtrack.parse._lines import NAME_MAX, name_bytes, slow_paths
-from droidtrack.parse.grepout import is_decimal, proc_parts, record_builder, split_grep, to_base, to_int
+from droidtrack.parse.grepout import Ints, is_decimal, proc_parts, record_builder, split_grep, to_base, to_int
 from droidtrack.model.problems import ParseResult, Problem
 
 SOURCE = "fdinfo"
@@ -48,21 +48,7 @@ class FdInfo:
         return self.exporter is not None
 
 
-_mk = record_builder(FdInfo)
-
-
-class _Ints(dict):
-    """str -> int(str, base), remembered: the same few values (pos 0, flags, mnt_id, sizes, counts,
-    pids) repeat over tens of thousands of files, and a dict hit is cheaper than int()."""
-
-    def __init__(self, base: int = 10):
-        super().__init__()
-        self.base = base
-
-    def __missing__(self, k: str) -> int:
-        v = self[k] = int(k, self.base)
-        return v
-
+make_fdinfo = record_builder(FdInfo)   # FdInfo(...) without a frozen dataclass's setattr cost
 
 
 class _File:
@@ -164,9 +150,9 @@ def parse_grep(text: str, root: str) -> ParseResult[FdInfo]:
     if text and not text.endswith("\n"):
         text += "\n"
     fast = _fast_re(root).match if not slow_paths() else (lambda _text, _pos: None)
-    mk = _mk
-    dec = _Ints()
-    octal = _Ints(8)
+    mk = make_fdinfo
+    dec = Ints()
+    octal = Ints(8)
     n = len(text)
     cur: _File | None = None
     curpre = None          # "ROOT/proc/PID/fdinfo/FD:" of the file read line by line
@@ -243,6 +229,18 @@ def parse_grep(text: str, root: str) -> ParseResult[FdInfo]:
         cur.feed(line[j + 1:], i, probs, False)
     finish(cur)
     return out
+
+
+def parse_file(body: str, pid: int, fd: int, line: int, path: str, probs: list[Problem]) -> FdInfo:
+    """One fdinfo file's text as the kernel printed it (a v2 stream's file after head's header, at
+    line `line`): the line-by-line rules of `parse_grep`, its lines numbered from line + 1."""
+    f = _File(pid, fd, line, path)
+    lines = body.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for k, content in enumerate(lines, line + 1):
+        f.feed(content, k, probs, False)
+    return f.freeze(probs)
 
 
 def parse_one(text: str, pid: int | None = None, fd: int | None = None) -> ParseResult[FdInfo]:

@@ -7,8 +7,8 @@ gives the same records as `fdinfo.parse_grep` gives for v1's `grep -H` lines:
 
 - a file exactly as the kernel prints it (pos, flags, mnt_id, [ino], [size, count, exp_name,
   [name]]) is read with one regular-expression match, over the whole text at once;
-- every other file (a name holding a newline, fd locks, odd values) is handed to
-  `fdinfo.parse_grep` as the lines grep would have printed, so that one set of rules decides.
+- every other file (a name holding a newline, fd locks, odd values) is read by
+  `fdinfo.parse_file`, the same line rules `fdinfo.parse_grep` applies to v1's grep lines.
 
 Record `line` numbers count the lines of this text (the header is a file's line).
 """
@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 
 from droidtrack.parse import fdinfo as _fdinfo
-from droidtrack.parse.fdinfo import FdInfo, _Ints, _mk
+from droidtrack.parse.fdinfo import FdInfo, make_fdinfo
+from droidtrack.parse.grepout import Ints
 from droidtrack.model.problems import ParseResult, Problem
 from droidtrack.parse._lines import slow_paths
 
@@ -55,77 +56,100 @@ def parse(text: str, link: str, root: str) -> ParseResult[FdInfo]:
     recs = out.records
     append = recs.append
     seen: set[tuple[int, int]] = set()
-    dec = _Ints()
-    octal = _Ints(8)
-    mk = _mk
-    gaps: list[str] = []
+    dec = Ints()
+    octal = Ints(8)
+    mk = make_fdinfo
+    gaps: list[tuple[int, str]] = []      # (line of its first line, text) the fast match left
     last = 0
-    line = 1
+    line = 1                              # the line number at `last`
+    count = text.count
     for m in (_fast(link).finditer(text) if not slow_paths() else ()):
-        pid, fd, ps, flags, mnt, ino, size, count, exp, name = m.groups()
+        pid, fd, ps, flags, mnt, ino, size, count_, exp, name = m.groups()
         if (name is not None and link in name) or (exp is not None and link in exp):
             continue    # a last line without its newline ran into the next run's header: odd
         start = m.start()
         if start > last:
             # (less head's newline before this header)
-            gaps.append(text[last:start - 1] if text[start - 1] == "\n" else text[last:start])
-        line += text.count("\n", last, start)
+            gaps.append((line, text[last:start - 1] if text[start - 1] == "\n" else text[last:start]))
+        line += count("\n", last, start)
+        hdr_line = line
         last = m.end()
+        line += count("\n", start, last)
         key = (dec[pid], dec[fd])
-        if key in seen:
-            probs.append(Problem(SOURCE, "this fd's file appears twice in the section: the first is kept",
-                                 line=line, path=f"/proc/{pid}/fdinfo/{fd}"))
-            continue
-        seen.add(key)
         if size is None:
             append(mk(key[0], key[1], None, None, None, None, None if ino is None else dec[ino],
-                      octal[flags], dec[mnt], dec[ps], line))
+                      octal[flags], dec[mnt], dec[ps], hdr_line))
         else:
-            append(mk(key[0], key[1], dec[size], dec[count], exp.strip(" \t"), name,
-                      None if ino is None else dec[ino], octal[flags], dec[mnt], dec[ps], line))
+            append(mk(key[0], key[1], dec[size], dec[count_], exp.strip(" \t"), name,
+                      None if ino is None else dec[ino], octal[flags], dec[mnt], dec[ps], hdr_line))
     if last < len(text):
-        gaps.append(text[last:])
-    odd = _grep_text(gaps, link, root, probs)
+        gaps.append((line, text[last:]))
+    odd = list(_odd_files(gaps, link, probs))
     if odd:
-        res = _fdinfo.parse_grep(odd, root)
-        probs.extend(res.problems)
-        for r in res.records:
-            key = (r.pid, r.fd)
-            if key in seen:
-                probs.append(Problem(SOURCE, "this fd's file appears twice in the section: the first is kept",
-                                     path=f"/proc/{r.pid}/fdinfo/{r.fd}"))
-                continue
-            seen.add(key)
-            append(r)
+        # in the section's order, as if every file had been read line by line: which file of a
+        # (pid, fd) comes first, and the order of the problems, do not depend on the path taken
+        recs += odd
+        recs.sort(key=_by_line)
+        probs.sort(key=_problem_line)
+    kept = []
+    for rec in recs:
+        key = (rec.pid, rec.fd)
+        if key in seen:
+            probs.append(Problem(SOURCE, "this fd's file appears twice in the section: the first is kept",
+                                 line=rec.line, path=f"/proc/{rec.pid}/fdinfo/{rec.fd}"))
+            continue
+        seen.add(key)
+        kept.append(rec)
+    out.records = kept
     return out
 
 
-def _grep_text(gaps: list[str], link: str, root: str, probs: list[Problem]) -> str:
-    """The files in the text the fast match left, as `grep -H ''` lines."""
+def _by_line(r: FdInfo) -> int:
+    return r.line
+
+
+def _problem_line(p: Problem) -> int:
+    return p.line or 0
+
+
+def _odd_files(gaps: list[tuple[int, str]], link: str, probs: list[Problem]):
+    """The files in the text the fast match left, each read by fdinfo.parse_file (the same rules
+    as v1's grep lines), numbered by the line of its header in the section."""
     split = "\n==> " + link + "/"
-    run = "==> " + link + ".e <==\n"
-    out: list[str] = []
-    for gap in gaps:
+    run = "==> " + link + ".e <=="
+    for first, gap in gaps:
         if not gap:
             continue                      # head's newline between two files read fast
-        pieces = ("" if gap.startswith("\n") else "\n") + gap
-        pieces = pieces.split(split)
+        if gap.startswith("==> " + link + "/"):
+            gap = "\n" + gap
+            first -= 1
+        pieces = gap.split(split)
         stray = pieces[0].replace(run, "").strip("\n")
         if stray:
-            probs.append(Problem(SOURCE, "text outside any fdinfo file: skipped", text=stray[:80]))
+            probs.append(Problem(SOURCE, "text outside any fdinfo file: skipped", line=first, text=stray[:80]))
+        line = first + pieces[0].count("\n") + 1
         for piece in pieces[1:]:
+            here = line
+            line += piece.count("\n") + 1
             path, sep, body = piece.partition(" <==\n")
-            if body.endswith(run):
+            if body.endswith(run + "\n"):
+                body = body[:-len(run) - 1]
+            elif body.endswith(run):
                 body = body[:-len(run)]
             if not sep or "\n" in path:
-                probs.append(Problem(SOURCE, "a file header cut short: skipped", text=piece[:80]))
+                probs.append(Problem(SOURCE, "a file header cut short: skipped", line=here, text=piece[:80]))
                 continue
             if not body:
-                continue                  # an empty file: grep prints nothing
-            pre = f"{root}/proc/{path}:"
-            t = pre + body.replace("\n", "\n" + pre)
-            out.append(t[:-len(pre)] if body.endswith("\n") else t + "\n")
-    return "".join(out)
+                continue                  # an empty file
+            pid, _, rest = path.partition("/")
+            fd = rest[7:] if rest.startswith("fdinfo/") else ""
+            where = "/proc/" + path
+            if not (pid.isdigit() and pid.isascii() and fd.isdigit() and fd.isascii()) or len(pid) > 12 \
+                    or len(fd) > 12:
+                probs.append(Problem(SOURCE, "path is not /proc/<pid>/fdinfo/<fd>: skipped", line=here,
+                                     path=where))
+                continue
+            yield _fdinfo.parse_file(body, int(pid), int(fd), here, where, probs)
 
 
 # ---- the pipeline's fast path: raw fields, no records ------------------------------------------

@@ -171,3 +171,16 @@ def record_builder(cls):
     except Exception:   # a layout Python refuses to reassign: the plain constructor is fine
         return cls
     return ns["build"]
+
+
+class Ints(dict):
+    """str -> int(str, base), remembered: the same few values (pos 0, flags, mnt_id, sizes, counts,
+    pids) repeat over tens of thousands of files, and a dict hit is cheaper than int()."""
+
+    def __init__(self, base: int = 10):
+        super().__init__()
+        self.base = base
+
+    def __missing__(self, k: str) -> int:
+        v = self[k] = int(k, self.base)
+        return v
