@@ -110,12 +110,16 @@ class Sampler:
         self.su = su
         self.fd_inodes = fd_inodes
         self.top = top
-        self.log = log
+        self._log = log
         self.pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="collect")
         self.busy: set[tuple] = set()
         self.sources: dict[tuple, object] = {}
         self._lock = threading.Lock()
         self.stopping = threading.Event()
+
+    def log(self, msg: str) -> None:
+        if not self.stopping.is_set():     # collections cut by our own shutdown are no news
+            self._log(msg)
 
     @staticmethod
     def name(server: tuple[str, int]) -> str:
