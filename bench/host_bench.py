@@ -30,7 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from droidtrack.model import build
 from droidtrack.collect import collector
 from droidtrack.collect import frames
+from droidtrack.ingest import feed_buffers, feed_maps, feed_refs
 from droidtrack.ingest import stream as pipeline
+from droidtrack.parse import bufinfo as p_bufinfo
+from droidtrack.parse import sysfs_stats as p_sysfs
 from droidtrack.model import tags  # noqa: E402
 from droidtrack.model.account import account  # noqa: E402
 from droidtrack.ingest.stream import snapshot_from_frames  # noqa: E402
@@ -39,22 +42,22 @@ from droidtrack.sim.synth import generate_large  # noqa: E402
 # (owner, attribute, label): timed exclusive of the other wrapped functions they call
 STAGES = [
     (frames.Section, "text", "decode sections to text"),
-    (pipeline.p_fdlinks, "parse", "parse fdlinks"),
-    (pipeline.p_fdlinks, "dmabuf_fds", "fdlinks fast path: dma-buf fds"),
-    (pipeline.p_fdinfo, "parse_grep", "parse fdinfo"),
-    (getattr(pipeline, "p_fdinfo_heads", None), "parse", "parse fdinfo (v2: head's output)"),
-    (getattr(pipeline, "p_fdinfo_heads", None), "rows", "fdinfo fast path: fields (v2)"),
-    (pipeline, "_join_fdinfo_fast", "fdinfo fast path: join (v2)"),
-    (pipeline.p_maps, "parse_maps", "parse maps"),
-    (pipeline.p_maps, "parse_smaps", "parse smaps"),
-    (pipeline.p_maps, "vma_rows", "maps+smaps fast path: fields (v2)"),
-    (pipeline, "_join_maps_fast", "maps+smaps fast path: join (v2)"),
-    (pipeline.p_sysfs, "parse", "parse sysfs stats"),
-    (pipeline.p_sysfs, "block", "sysfs fast path: block"),
-    (pipeline, "_feed_sysfs_block", "sysfs fast path: join"),
-    (pipeline.p_bufinfo, "parse", "parse bufinfo"),
-    (pipeline.p_bufinfo, "rows", "bufinfo fast path: columns"),
-    (pipeline, "_feed_bufinfo_rows", "bufinfo fast path: join"),
+    (feed_refs.p_fdlinks, "parse", "parse fdlinks"),
+    (feed_refs.p_fdlinks, "dmabuf_fds", "fdlinks fast path: dma-buf fds"),
+    (feed_refs.p_fdinfo, "parse_grep", "parse fdinfo"),
+    (feed_refs.p_fdinfo_heads, "parse", "parse fdinfo (v2: head's output)"),
+    (feed_refs.p_fdinfo_heads, "rows", "fdinfo fast path: fields (v2)"),
+    (feed_refs, "_join_fdinfo_fast", "fdinfo fast path: join (v2)"),
+    (feed_maps.p_maps, "parse_maps", "parse maps"),
+    (feed_maps.p_maps, "parse_smaps", "parse smaps"),
+    (feed_maps.p_maps, "vma_rows", "maps+smaps fast path: fields (v2)"),
+    (feed_maps, "_join_maps_fast", "maps+smaps fast path: join (v2)"),
+    (p_sysfs, "parse", "parse sysfs stats"),
+    (p_sysfs, "block", "sysfs fast path: block"),
+    (feed_buffers, "feed_sysfs", "feed sysfs stats"),
+    (p_bufinfo, "parse", "parse bufinfo"),
+    (p_bufinfo, "rows", "bufinfo fast path: columns"),
+    (feed_buffers, "feed_bufinfo", "feed bufinfo"),
     (pipeline.p_procfs, "parse_status", "parse status"),
     (pipeline.p_procfs, "status_rows", "status fast path"),
     (pipeline.p_procfs, "parse_cmdline", "parse cmdline"),
@@ -65,7 +68,7 @@ STAGES = [
     (pipeline, "_feed_files", "feed files"),
     (pipeline, "_feed_processes", "feed processes"),
     (pipeline, "_feed_buffers", "feed buffers (join)"),
-    (pipeline, "_feed_refs", "feed refs (join)"),
+    (feed_refs, "feed_refs", "feed refs (join)"),
     (pipeline, "_feed_dumps", "feed dumps"),
     (pipeline, "_coverage", "coverage"),
     (build.Builder, "finish", "Builder.finish"),

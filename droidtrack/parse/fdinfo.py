@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 
 from droidtrack.parse._lines import NAME_MAX, name_bytes, slow_paths
-from droidtrack.parse.grepout import Ints, is_decimal, proc_parts, record_builder, split_grep, to_base, to_int
+from droidtrack.parse.grepout import Ints, is_decimal, proc_parts, record_builder, to_base, to_int
 from droidtrack.model.problems import ParseResult, Problem
 
 SOURCE = "fdinfo"
