@@ -57,6 +57,9 @@ class Generation:
         # tests read `tree.g["links"]`; a row reads like the dict it used to be
         return getattr(self, key)
 
+    def get(self, key: str, default=None):
+        return getattr(self, key, default)
+
 
 _ION_49 = Generation(
     "a9-4.9", "4.9.186-perf+", "9", 28, bufinfo="4.9", links="anon", fdinfo="plain", smaps="4.9",
