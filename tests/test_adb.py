@@ -10,6 +10,7 @@ import pytest
 from device.conftest import *  # noqa: F401,F403  (fixtures)
 from device.conftest import small_phone
 from droidtrack.collect import frames
+from droidtrack.collect.collector import script_path
 from droidtrack.double import DeviceConfig, Fault
 from droidtrack.sources import adb
 
@@ -119,7 +120,7 @@ def test_collect_pushes_once_then_one_shell_per_snapshot(phone):
     assert fr.complete and not fr.problems
     assert b"Permission denied" in fr.sections["fdlinks"].stderr     # shell cannot read other apps' fds
     pushed = phone.double.device_path("/data/local/tmp/droidtrack/collect.sh")
-    assert pushed.read_bytes() == adb.collector_path().read_bytes()
+    assert pushed.read_bytes() == script_path().read_bytes()
     for _ in range(3):
         before = len(phone.double.services)
         token, r = collect(target)
@@ -138,7 +139,7 @@ def test_a_changed_collector_on_the_device_is_pushed_again(phone):
     pushed.write_bytes(b"echo stale collector\n")
     token, r = collect(target)
     assert r.pushed and frames.decode(r.data, token).complete
-    assert pushed.read_bytes() == adb.collector_path().read_bytes()
+    assert pushed.read_bytes() == script_path().read_bytes()
 
 
 def test_without_sha256sum_size_and_mtime_decide(phone):
