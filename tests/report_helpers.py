@@ -11,7 +11,13 @@ NASTY_NAMES = (XSS, "a|b`c`", MD_LINK, "line1\nline2", "esc\x1b[31mred", "<scrip
 MiB = 1 << 20
 
 
-def snapshot(t: float = 1_700_000_000.0, *, extra_camera: int = 0, nasty: bool = True) -> Snapshot:
+HALS = ("/vendor/bin/hw/android.hardware.graphics.allocator@4.0-service",
+        "/vendor/bin/hw/android.hardware.media.c2@1.2-service")
+
+
+def snapshot(t: float = 1_700_000_000.0, *, extra_camera: int = 0, nasty: bool = True, hals: bool = False) -> Snapshot:
+    """`hals`: two more vendor HAL processes whose paths share their first 24 characters with the
+    camera provider's (each holds a 5 MiB buffer)."""
     procs = {
         1000: Process(1000, "surfaceflinger", ("/system/bin/surfaceflinger",), uid=1000),
         2000: Process(2000, "id.GoogleCamera", ("com.google.android.GoogleCamera",), uid=10123),
@@ -33,6 +39,11 @@ def snapshot(t: float = 1_700_000_000.0, *, extra_camera: int = 0, nasty: bool =
     add("ino:4", 3 * MiB, "gpu-private", "kgsl", "gl", {}, 4)
     for i in range(extra_camera):
         add(f"ino:{100 + i}", 2 * MiB, "cam_preview", "system", "camera", {2000: Holding(fds=(100 + i,))}, 100 + i)
+    if hals:
+        for i, argv0 in enumerate(HALS):
+            pid = 3001 + i
+            procs[pid] = Process(pid, argv0.rpartition("/")[2][-15:], (argv0,), uid=1000)
+            add(f"ino:{70 + i}", 5 * MiB, f"hal-{i}", "system", "graphics", {pid: Holding(fds=(20 + i,))}, 70 + i)
     if nasty:
         for i, n in enumerate(NASTY_NAMES):
             add(f"ino:{50 + i}", (i + 1) * 4096, n, "system" if i % 2 else n, "other", {4000: Holding(fds=(60 + i,))}, 50 + i)

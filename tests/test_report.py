@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 from droidtrack.report import Redactor, write_report
 from droidtrack.report.escape import h, md, visible
-from report_helpers import MD_LINK, NASTY_NAMES, XSS, snapshot
+from report_helpers import MD_LINK, NASTY_NAMES, XSS, MiB, snapshot
 
 
 class Elements(HTMLParser):
@@ -54,9 +54,10 @@ def test_h_escapes_markup():
 @pytest.mark.parametrize("name", NASTY_NAMES)
 def test_md_leaves_no_markdown_syntax(name):
     out = md(name)
-    # every syntax character is escaped: remove the escapes and none of them is left bare
-    bare = re.sub(r"\\[\\`*_{}\[\]()<>#+!|&~:@$=]", "", out)
-    assert not set(bare) & set("`*_[]()<>|&~:@$=!#{}+")
+    # every character that can open inline syntax mid-line is escaped: remove the escapes and
+    # none of them is left bare
+    bare = re.sub(r"\\[\\`*_\[\]<|&~@$#]", "", out)
+    assert not set(bare) & set("`*[]<|&~@$")
     assert "\n" not in out and "\x1b" not in out
 
 
@@ -129,7 +130,7 @@ def test_markdown_tables_keep_their_shape(tmp_path):
         rows = block.splitlines()
         widths = {len(re.findall(r"(?<!\\)\|", r)) for r in rows}
         assert len(widths) == 1, rows
-    assert "\\<img src\\=x onerror\\=alert\\(1\\)\\>" in text
+    assert "\\<img src=x onerror=alert(1)>" in text
 
 
 def test_recording_gets_charts_and_leak_suspects(tmp_path):
@@ -209,3 +210,116 @@ def test_redacted_problem_text_is_dropped_and_names_replaced():
     (p,) = red.problems
     assert p.text == "[redacted]" and XSS not in p.message
     assert red.origin == "root:[redacted]"
+
+
+# ---- issue 17: what people read ---------------------------------------------------------------
+
+def _svg_texts(page: str, cls: str) -> list[str]:
+    return [re.sub(r"<title>.*?</title>", "", t) for t in re.findall(rf'<text class="{cls}"[^>]*>(.*?)</text>', page)]
+
+
+def test_chart_legends_tell_processes_apart(tmp_path):
+    snaps = [snapshot(1_700_000_000.0 + 60 * i, extra_camera=i, hals=True) for i in range(4)]
+    page = members(write_report(tmp_path / "r.zip", snaps).path)["report.html"].decode()
+    legend = _svg_texts(page, "legend")
+    hals = [x for x in legend if "service" in x]
+    assert len(hals) == 3 and len(set(hals)) == 3, legend     # was three times "/vendor/bin/hw/android.…"
+    assert all(len(x) <= 24 for x in legend)
+    assert any("provider" in x for x in hals) and any("c2" in x for x in hals)
+    # the whole name is the tooltip
+    assert "<title>/vendor/bin/hw/android.hardware.media.c2@1.2-service</title>" in page
+
+
+def test_short_names_are_distinct_and_short():
+    from droidtrack.report.html import short_names
+    names = ["/vendor/bin/hw/android.hardware.camera.provider@2.7-service", "x" * 40, "x" * 39 + "y",
+             "/a/b/short", "com.example.camera", "a" * 60, "a" * 60 + "b"]
+    got = short_names(names)
+    assert len(set(got.values())) == len(names) and all(len(v) <= 24 for v in got.values()), got
+    assert got["/a/b/short"] == "/a/b/short" and got["com.example.camera"] == "com.example.camera"
+
+
+def test_axis_ticks_are_round():
+    from droidtrack.report.html import axis_ticks, tick_label
+    top, ticks, unit = axis_ticks(int(89.2 * MiB))
+    assert [tick_label(v, unit) for v in ticks] == ["0", "25 MiB", "50 MiB", "75 MiB", "100 MiB"] and top == 100 * MiB
+    for vmax in (0, 1, 700, 5000, 3 * MiB + 5, 44 * MiB + 600_000, 7 << 30, 1 << 40):
+        top, ticks, unit = axis_ticks(vmax)
+        assert top >= vmax and ticks[0] == 0 and ticks[-1] == top and 2 <= len(ticks) <= 5
+        for v in ticks:
+            assert re.fullmatch(r"0|\d+(\.5)? (B|KiB|MiB|GiB|TiB)", tick_label(v, unit)), (vmax, tick_label(v, unit))
+
+
+def test_chart_ticks_on_the_page_are_round(tmp_path):
+    snaps = [snapshot(1_700_000_000.0 + 60 * i, extra_camera=3 * i) for i in range(5)]
+    page = members(write_report(tmp_path / "r.zip", snaps).path)["report.html"].decode()
+    ticks = _svg_texts(page, "tick")
+    assert len(ticks) >= 9 and all(re.fullmatch(r"0|\d+(\.5)? (B|KiB|MiB|GiB)", t) for t in ticks), ticks
+
+
+def test_summary_escapes_only_what_markdown_would_read(tmp_path):
+    snap = snapshot()
+    res = write_report(tmp_path / "r.zip", snap)
+    text = members(res.path)["summary.md"].decode()
+    assert "2023-11-14 22:13:20 UTC" in text                       # not 22\:13\:20
+    assert "| ino:2 |" in text or "ino:4" in text                    # not ino\:4
+    assert "\\-" not in text and "\\(" not in text and "\\:" not in text and "\\_" not in text
+
+
+def test_summary_renders_device_strings_as_text(tmp_path):
+    """Rendered by a real CommonMark renderer (markdown-it, with GFM tables and strikethrough):
+    the hostile names come out as text, no link, image, code, emphasis or HTML, tables intact."""
+    from markdown_it import MarkdownIt
+    snap = snapshot()
+    res = write_report(tmp_path / "r.zip", snap)
+    text = members(res.path)["summary.md"].decode()
+    html_out = MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(text)
+    for tag in ("<a ", "<img", "<code", "<del", "<s>", "<script", "<h1", "<h2"):
+        assert tag not in html_out, (tag, html_out)
+    # emphasis only where the summary itself puts it
+    assert re.findall(r"<em>(.*?)</em>", html_out) == ["Full report: report.html in the attached zip (droidtrack)."]
+    assert set(re.findall(r"<strong>(.*?)</strong>", html_out)) <= {
+        "device:", "build:", "snapshot:", "sources read:", "sources missing:", "note:", "Per tag:",
+        "Per exporter:", "Top processes", "Largest kernel-only buffers", "Leak suspects", "Reported by the device:"}
+    shown = HTMLish.text(html_out)
+    assert XSS in shown and MD_LINK in shown
+    # every table row has as many cells as its header
+    for table in re.findall(r"<table>.*?</table>", html_out, re.S):
+        widths = {r.count("<td") + r.count("<th") for r in re.findall(r"<tr>.*?</tr>", table, re.S)}
+        assert len(widths) == 1, table
+
+
+class HTMLish(HTMLParser):
+    @classmethod
+    def text(cls, markup: str) -> str:
+        p = cls()
+        p.parts = []
+        p.feed(markup)
+        return "".join(p.parts)
+
+    def handle_data(self, data):
+        self.parts.append(data)
+
+
+@pytest.mark.parametrize("name", ["_a_", "*b*", "`c`", "[l](u)", "<b>", "a|b", "~~s~~", "$x$", "&amp;",
+                                  "http://x.example", "www.x.example", "@user", "x@y.example", " #12",
+                                  "![i](u)", "a\\*b"])
+def test_md_output_renders_as_the_literal_text(name):
+    from markdown_it import MarkdownIt
+    out = MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(f"x {md(name)} y")
+    assert out == f"<p>x {h(name)} y</p>\n".replace("&#x27;", "'").replace("&quot;", '"'), out
+
+
+def test_kernel_only_buffers_largest_first_then_by_inode(tmp_path):
+    from droidtrack.report import view
+    from droidtrack.model import Buffer
+    snap = snapshot(nasty=False)
+    extra = {f"ino:{i}": Buffer(key=f"ino:{i}", size=MiB, inode=i, exporter="system", name="scratch",
+                                holders={}, tag="other", sources=("test",)) for i in (26, 9, 100, 25)}
+    d = view.build([dataclass_replace(snap, buffers={**snap.buffers, **extra})])
+    assert [b.key for b in d.kernel_only] == ["ino:4", "ino:9", "ino:25", "ino:26", "ino:100"]
+
+
+def dataclass_replace(obj, **kw):
+    import dataclasses
+    return dataclasses.replace(obj, **kw)

@@ -114,3 +114,32 @@ def test_report_screenshot_is_not_blank(tmp_path):
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(data) > 20_000      # a page of tables and charts, not an empty white canvas
+
+
+# every word of the leak table's "what" column on one line (a word split over two lines is two rects)
+SPLIT_WORDS = """(() => { const out = [];
+  document.querySelectorAll('#suspect-table tbody tr td:nth-child(2)').forEach(td => {
+    const node = td.firstChild; if (!node) return; const s = node.textContent; let i = 0;
+    for (const w of s.split(' ')) { if (w.length > 1) { const r = document.createRange();
+      r.setStart(node, i); r.setEnd(node, i + w.length);
+      const tops = new Set(Array.from(r.getClientRects()).map(x => Math.round(x.top)));
+      if (tops.size > 1) out.push(w); }
+      i += w.length + 1; } });
+  return out; })()"""
+
+
+@pytest.mark.parametrize("width", [1200, 820, 640])
+def test_leak_table_never_breaks_a_word(tmp_path, width):
+    from browser import Chromium
+    snaps = [snapshot(1_700_000_000.0 + 60 * i, extra_camera=i) for i in range(5)]
+    res = write_report(tmp_path / "r.zip", snaps)
+    with zipfile.ZipFile(res.path) as z:
+        z.extract("report.html", tmp_path)
+    with Chromium(tmp_path, size=(width, 900)) as page:
+        page.open((tmp_path / "report.html").as_uri())
+        page.wait_for("document.body && document.body.getAttribute('data-ready')")
+        cells = page.eval("document.querySelectorAll('#suspect-table tbody tr').length")
+        assert cells >= 2
+        assert page.eval(SPLIT_WORDS) == []
+        page.eval("document.getElementById('leaks').scrollIntoView()")
+        page.screenshot(tmp_path / f"leaks-{width}.png")

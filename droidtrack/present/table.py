@@ -2,8 +2,14 @@
 from __future__ import annotations
 
 from droidtrack.model.account import Accounting, account
-from droidtrack.model import Snapshot
+from droidtrack.model import Buffer, Snapshot
 from droidtrack.present.text import human, safe
+
+
+def largest_first(b: Buffer) -> tuple:
+    """The order buffers are listed in (here and in reports): biggest first, then by inode as a
+    number (ino:9 before ino:10), then by key."""
+    return (-b.size, b.inode if b.inode is not None else 1 << 63, b.key)
 
 
 def render(snap: Snapshot, acc: Accounting | None = None, *, top: int = 25, buffers: int = 10) -> str:
@@ -56,10 +62,10 @@ def render(snap: Snapshot, acc: Accounting | None = None, *, top: int = 25, buff
     if t.kernel_only_buffers:
         out.append("")
         out.append(f"kernel-only buffers (no process holds them): {len(t.kernel_only_buffers)}, {human(t.kernel_only)}")
-        kb = sorted((snap.buffers[k] for k in t.kernel_only_buffers), key=lambda b: -b.size)
+        kb = sorted((snap.buffers[k] for k in t.kernel_only_buffers), key=largest_first)
         for b in kb[:buffers]:
             out.append(f"  {safe(b.key):<16} {human(b.size):>8}  {safe(b.exporter or '?'):<16} "
-                       f"{safe(b.name or '(unnamed)'):<32} {', '.join(safe(a) for a in b.attached)}")
+                       f"{safe(b.name or '(unnamed)'):<32} {', '.join(safe(a) for a in b.attached)}".rstrip())
         if len(kb) > buffers:
             out.append(f"  … {len(kb) - buffers} more")
     out.append("")

@@ -11,7 +11,7 @@ import hashlib
 
 from droidtrack.model import Buffer
 from droidtrack.report.escape import h
-from droidtrack.report.view import Point, ReportData, fmt_bytes, fmt_time
+from droidtrack.report.view import ReportData, fmt_bytes, fmt_time
 
 TAG_COLORS = {
     "camera": "#d9534f", "gl": "#5b8def", "graphics": "#2fa37c", "multimedia": "#b36ae2",
@@ -37,7 +37,8 @@ th,td{border-bottom:1px solid var(--line);padding:4px 8px;text-align:left;vertic
 th{background:var(--soft);position:sticky;top:0}
 table.sortable th{cursor:pointer}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td.name{font-family:ui-monospace,Menlo,Consolas,monospace;word-break:break-all}
+td.name{font-family:ui-monospace,Menlo,Consolas,monospace;overflow-wrap:anywhere}
+td.what{overflow-wrap:break-word}
 details{border:1px solid var(--line);border-radius:6px;margin:6px 0;padding:4px 10px}
 summary{cursor:pointer}summary .n{float:right;font-variant-numeric:tabular-nums}
 .tag{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px;vertical-align:middle}
@@ -96,6 +97,60 @@ def _int(n: int | None) -> str:
     return f'<td class="n" data-v="{int(n)}">{int(n)}</td>'
 
 
+LABEL = 24     # characters of a name on a chart (the whole name is its tooltip)
+
+
+def short_names(names: list[str], limit: int = LABEL) -> dict[str, str]:
+    """A label of at most `limit` characters for each name, different for different names: a
+    path's file name, its end where too long (the end is what tells
+    `android.hardware.camera.provider@2.7-service` from `...graphics.allocator@4.0-service`),
+    else its start and end."""
+    def candidates(name: str):
+        base = name.rstrip("/").rpartition("/")[2] or name
+        for s in (name, base):
+            if len(s) <= limit:
+                yield s
+        yield "…" + base[len(base) - (limit - 1):]
+        head = (limit - 1) // 3
+        yield base[:head] + "…" + base[len(base) - (limit - 1 - head):]
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in names:
+        label = next((c for c in candidates(name) if c not in taken), None)
+        n = 2
+        while label is None or label in taken:
+            suffix = f" #{n}"
+            label = next(candidates(name))[: limit - len(suffix)] + suffix
+            n += 1
+        out[name] = label
+        taken.add(label)
+    return out
+
+
+_NICE = (1, 2, 2.5, 5, 10, 20, 25, 50, 100, 200, 250, 500)
+
+
+def axis_ticks(vmax: int, most: int = 4) -> tuple[int, list[int], int]:
+    """Round ticks for a byte axis from 0 to at least `vmax`: (top, ticks, unit), each tick a
+    round number of B, KiB, MiB or GiB (0, 25, 50, 75, 100 MiB; never 44.6 MiB)."""
+    unit = 1
+    for u in (1 << 10, 1 << 20, 1 << 30, 1 << 40):
+        if vmax >= u:
+            unit = u
+    v = max(vmax, 1) / unit
+    step = next((s for s in _NICE if -(-v // s) <= most), 1000)
+    n = int(-(-v // step))
+    return round(n * step * unit), [round(i * step * unit) for i in range(n + 1)], unit
+
+
+def tick_label(v: int, unit: int) -> str:
+    if v == 0:
+        return "0"
+    x = v / unit
+    num = f"{x:.0f}" if x == int(x) else f"{x:g}"
+    return f"{num} {({1: 'B', 1 << 10: 'KiB', 1 << 20: 'MiB', 1 << 30: 'GiB'}).get(unit, 'TiB')}"
+
+
 def _bar_chart(items: list[tuple[str, int, str]], total: int, label: str) -> str:
     """Horizontal bars, one per (name, bytes, color)."""
     if not items:
@@ -103,13 +158,14 @@ def _bar_chart(items: list[tuple[str, int, str]], total: int, label: str) -> str
     w, row, lw = 720, 22, 150
     hgt = row * len(items) + 6
     top = max(v for _, v, _ in items) or 1
+    labels = short_names([name for name, _, _ in items])
     parts = [f'<svg role="img" aria-label="{h(label)}" width="{w}" height="{hgt}" '
              f'viewBox="0 0 {w} {hgt}" xmlns="http://www.w3.org/2000/svg">']
     for i, (name, v, col) in enumerate(items):
         y = i * row + 3
         bw = max(1, round((w - lw - 170) * v / top)) if v else 0
         pct = f"{100 * v / total:.1f}%" if total else ""
-        parts.append(f'<text x="{lw - 6}" y="{y + 14}" text-anchor="end">{h(name, 24)}</text>'
+        parts.append(f'<text x="{lw - 6}" y="{y + 14}" text-anchor="end">{h(labels[name])}<title>{h(name)}</title></text>'
                      f'<rect x="{lw}" y="{y + 2}" width="{bw}" height="{row - 6}" fill="{col}"><title>'
                      f'{h(name)}: {int(v):,} bytes</title></rect>'
                      f'<text x="{lw + bw + 6}" y="{y + 14}">{h(fmt_bytes(v))} {pct}</text>')
@@ -125,7 +181,7 @@ def _line_chart(series: dict[str, list[tuple[float, int]]], colors: dict[str, st
     w, hgt, ml, mr, mt, mb = 760, 240, 70, 12, 10, 28
     t0 = min(t for t, _ in pts)
     t1 = max(t for t, _ in pts)
-    vmax = max(v for _, v in pts) or 1
+    vmax, ticks, unit = axis_ticks(max(v for _, v in pts))
     span = (t1 - t0) or 1
 
     def x(t: float) -> float:
@@ -138,11 +194,12 @@ def _line_chart(series: dict[str, list[tuple[float, int]]], colors: dict[str, st
            f'xmlns="http://www.w3.org/2000/svg">',
            f'<line x1="{ml}" y1="{hgt - mb}" x2="{w - mr}" y2="{hgt - mb}" stroke="#999"/>',
            f'<line x1="{ml}" y1="{mt}" x2="{ml}" y2="{hgt - mb}" stroke="#999"/>']
-    for frac in (0, 0.5, 1):
-        v = int(vmax * frac)
-        out.append(f'<text x="{ml - 4}" y="{y(v) + 4:.1f}" text-anchor="end">{h(fmt_bytes(v))}</text>')
+    for v in ticks:
+        out.append(f'<line x1="{ml}" y1="{y(v):.1f}" x2="{w - mr}" y2="{y(v):.1f}" stroke="#eee"/>'
+                   f'<text class="tick" x="{ml - 4}" y="{y(v) + 4:.1f}" text-anchor="end">{h(tick_label(v, unit))}</text>')
     out.append(f'<text x="{ml}" y="{hgt - 8}">0 s</text>'
                f'<text x="{w - mr}" y="{hgt - 8}" text-anchor="end">{span if t1 > t0 else 0:.0f} s</text>')
+    labels = short_names(list(series))
     for i, (name, s) in enumerate(series.items()):
         col = colors.get(name) or _color(name, i)
         coords = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in sorted(s))
@@ -151,7 +208,7 @@ def _line_chart(series: dict[str, list[tuple[float, int]]], colors: dict[str, st
         lx = ml + (i % 4) * 175
         ly = hgt + 14 + 18 * (i // 4)
         out.append(f'<rect x="{lx}" y="{ly - 9}" width="10" height="10" fill="{col}"/>'
-                   f'<text x="{lx + 14}" y="{ly}">{h(name, 24)}</text>')
+                   f'<text class="legend" x="{lx + 14}" y="{ly}">{h(labels[name])}<title>{h(name)}</title></text>')
     out.append("</svg>")
     return "".join(out)
 
@@ -248,7 +305,7 @@ def render(d: ReportData) -> str:
     else:
         add('<table id="suspect-table"><thead><tr><th>kind</th><th>what</th><th class="n">bytes</th>'
             '<th class="n">confidence</th><th>why</th></tr></thead><tbody>'
-            + "".join(f'<tr><td>{h(s.kind)}</td><td class="name">{h(s.what)}</td>{_num(s.bytes)}'
+            + "".join(f'<tr><td>{h(s.kind)}</td><td class="what">{h(s.what)}</td>{_num(s.bytes)}'
                       f'<td class="n">{"" if s.confidence is None else f"{s.confidence:.2f}"}</td>'
                       f"<td>{h(s.detail)}</td></tr>" for s in d.suspects) + "</tbody></table>"
             + f'<p class="mute">{h(d.suspects_note)}</p>')

@@ -1,8 +1,9 @@
 """The report's Markdown summary: short enough to paste into a bug tracker's comment box.
 
 GitHub/GitLab-flavoured Markdown (CommonMark + tables). Every device string goes through
-escape.md(), which backslash-escapes all ASCII punctuation, so a name can open no link, image,
-code span, HTML tag or table cell. Numbers and our own words are written as they are.
+escape.md(), which backslash-escapes what could start syntax, so a name can open no link, image,
+code span, HTML tag or table cell. Numbers and our own words are written as they are (and say
+nothing a Markdown renderer would take for syntax).
 """
 from __future__ import annotations
 
@@ -24,11 +25,11 @@ def render(d: ReportData, *, html_name: str = "report.html") -> str:
     add("")
     dev = snap.device
     add(f"- **device:** {md(' '.join(x for x in (dev.manufacturer, dev.model) if x) or 'unknown')}, "
-        f"Android {md(dev.release or '?')}" + (f" \\(SDK {dev.sdk}\\)" if dev.sdk else "")
+        f"Android {md(dev.release or '?')}" + (f" (SDK {dev.sdk})" if dev.sdk else "")
         + f", kernel {md(dev.kernel or '?')}")
     add(f"- **build:** {md(dev.fingerprint or 'unknown')}")
     root = {None: "unknown", True: "yes", False: "no"}[dev.rooted]
-    add(f"- **snapshot:** {md(fmt_time(snap.time))}, root: {root}, source: {md(snap.origin or 'unknown')}"
+    add(f"- **snapshot:** {fmt_time(snap.time)}, root: {root}, source: {md(snap.origin or 'unknown')}"
         + (f", {len(d.snaps)} snapshots recorded" if len(d.snaps) > 1 else ""))
     add(f"- **sources read:** {md(', '.join(d.sources_read) or 'none')}")
     if d.sources_missing:
@@ -38,15 +39,15 @@ def render(d: ReportData, *, html_name: str = "report.html") -> str:
     add("")
     add("| | bytes |")
     add("|---|---:|")
-    add(f"| unique dma\\-buf bytes \\({t.buffers} buffers\\) | {_b(t.bytes)} |")
-    add(f"| held by processes \\(Σ PSS\\) | {_b(t.userspace)} |")
-    add(f"| kernel\\-only \\({len(t.kernel_only_buffers)} buffers\\) | {_b(t.kernel_only)} |")
+    add(f"| unique dma-buf bytes ({t.buffers} buffers) | {_b(t.bytes)} |")
+    add(f"| held by processes (Σ PSS) | {_b(t.userspace)} |")
+    add(f"| kernel-only ({len(t.kernel_only_buffers)} buffers) | {_b(t.kernel_only)} |")
     if t.unattributed:
-        add(f"| unattributed \\(holders not all readable\\) | {_b(t.unattributed)} |")
+        add(f"| unattributed (holders not all readable) | {_b(t.unattributed)} |")
     if d.unknown_holdings:
-        add("| fd\\-only \\(in no RSS\\) | not known: the source cannot tell fd from mapping |")
+        add("| fd-only (in no RSS) | not known: the source cannot tell fd from mapping |")
     else:
-        add(f"| fd\\-only \\(in no RSS\\) | {_b(t.fd_only)} |")
+        add(f"| fd-only (in no RSS) | {_b(t.fd_only)} |")
     add("")
     tags = sorted(t.by_tag.items(), key=lambda kv: (-kv[1], kv[0]))
     add("**Per tag:** " + ", ".join(f"{md(k)} {_b(v)}" for k, v in tags))
@@ -55,16 +56,16 @@ def render(d: ReportData, *, html_name: str = "report.html") -> str:
     add("**Per exporter:** " + ", ".join(f"{md(k)} {_b(v)}" for k, v in exps))
     add("")
     if d.procs:
-        add(f"**Top processes** \\(of {len(d.procs)} holding dma\\-bufs\\)")
+        add(f"**Top processes** (of {len(d.procs)} holding dma-bufs)")
         add("")
-        add("| pid | process | PSS | RSS | fd\\-only | buffers |")
+        add("| pid | process | PSS | RSS | fd-only | buffers |")
         add("|---:|---|---:|---:|---:|---:|")
         for r in d.procs[:TOP]:
             a = r.acct
             add(f"| {r.pid} | {md(r.label, 60)} | {_b(a.pss)} | {_b(a.rss)} | {_b(a.fd_only)} | {a.buffers} |")
         add("")
     if d.kernel_only:
-        add(f"**Largest kernel\\-only buffers** \\({len(d.kernel_only)}\\)")
+        add(f"**Largest kernel-only buffers** ({len(d.kernel_only)})")
         add("")
         add("| buffer | name | exporter | size |")
         add("|---|---|---|---:|")
@@ -75,14 +76,15 @@ def render(d: ReportData, *, html_name: str = "report.html") -> str:
         add("**Leak suspects**")
         add("")
         for s in d.suspects[:10]:
-            add(f"- {md(s.kind)}: {md(s.what, 80)}: {md(s.detail, 160)}" + (f" \\({_b(s.bytes)}\\)" if s.bytes else ""))
+            add(f"- {md(s.kind)}: {md(s.what, 80)}: {md(s.detail, 160)}" + (f" ({_b(s.bytes)})" if s.bytes else ""))
         add("")
     reported = [r for r in d.acc.reconciliation if r.source != "droidtrack"]
     if reported:
         add("**Reported by the device:** " + "; ".join(f"{md(r.label)} {_b(r.bytes)}" for r in reported))
         add("")
     if snap.problems:
-        add(f"{len(snap.problems)} problems while reading \\(see the HTML page\\).")
+        n = len(snap.problems)
+        add(f"{n} problem{'s' if n != 1 else ''} while reading (see the HTML page).")
         add("")
-    add(f"_Full report: {md(html_name)} in the attached zip \\(droidtrack\\)._")
+    add(f"_Full report: {md(html_name)} in the attached zip (droidtrack)._")
     return "\n".join(o) + "\n"

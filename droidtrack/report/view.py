@@ -11,6 +11,7 @@ from typing import Sequence
 from droidtrack import __version__
 from droidtrack.model.account import Accounting, ProcessAccount, account
 from droidtrack.model import Buffer, Holding, Snapshot
+from droidtrack.present.table import largest_first
 
 READ_STATUSES = ("ok", "partial", "truncated")
 
@@ -121,11 +122,9 @@ def build(snaps: Sequence[Snapshot], *, notes: Sequence[str] = (), redaction: st
                             p.package if p else None, p.uid if p else None, pa, bl))
     rows.sort(key=lambda r: (-r.acct.pss, -r.acct.rss, r.pid))
     ko_keys = set(acc.totals.kernel_only_buffers)
-    kernel_only = sorted((b for b in snap.buffers.values() if b.key in ko_keys),
-                         key=lambda b: (-b.size, b.key))
+    kernel_only = sorted((b for b in snap.buffers.values() if b.key in ko_keys), key=largest_first)
     unattributed = sorted((b for b in snap.buffers.values()
-                           if not b.holders and b.key not in ko_keys),
-                          key=lambda b: (-b.size, b.key))
+                           if not b.holders and b.key not in ko_keys), key=largest_first)
 
     series: list[Point] = []
     if len(snaps) > 1:
