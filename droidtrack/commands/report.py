@@ -31,7 +31,8 @@ examples:
                                                      that leave the company (see docs/report.md)
   droidtrack report --analyze bufinfo.txt dmabuf_dump.txt    text pasted into an issue
 
-exit codes: 0 the report was written, 2 nothing could be read or the zip could not be written
+exit codes: 0 the report was written, 2 nothing could be read or the zip could not be written, or
+            the snapshot is incomplete (a cut stream: the zip is written and says so)
 """
 
 
@@ -94,6 +95,9 @@ def _collect(args: argparse.Namespace):
         got = src.collect()
         raws = []
         notes: list[str] = []
+        if not got.complete:
+            notes.append(f"incomplete snapshot, it does not stand for the device: {got.incomplete}")
+            args._incomplete = got.incomplete
         if got.raw is not None:
             raws.append(("collector.stream", got.raw))
         excerpt = getattr(src, "excerpt", None)
@@ -142,4 +146,7 @@ def run(args: argparse.Namespace) -> int:
     for o in res.omitted:
         print(f"  left out: {o}")
     print("  attach the zip to the bug; paste summary.md (inside the zip) into the bug's description")
+    if getattr(args, "_incomplete", None):
+        print(f"droidtrack: the snapshot is incomplete ({args._incomplete}); the report says so", file=sys.stderr)
+        return 2
     return 0

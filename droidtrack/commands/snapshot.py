@@ -20,7 +20,9 @@ examples:
   droidtrack snapshot --capture phone.dtc           ... and read it again later, anywhere
 
 exit codes: 0 a snapshot was made (what could not be read is listed under sources/problems),
-            2 nothing could be read (no device, unreadable input)
+            2 nothing could be read (no device, unreadable input), or the stream was cut before
+              every section listing buffers and holders arrived (a disconnect, a stall: what
+              arrived is still printed, marked truncated under sources.stream)
 """
 
 
@@ -72,6 +74,13 @@ def run(args: argparse.Namespace) -> int:
         outfile.write_text(args.output, text, inputs=source_inputs(args))
     else:
         sys.stdout.write(text)
+    if not got.complete:
+        print(f"droidtrack: incomplete snapshot, it does not stand for the device: {got.incomplete} "
+              "(what arrived is shown, marked truncated)", file=sys.stderr)
+        return 2
+    if got.truncated:
+        print("droidtrack: warning: the stream was cut after every section that lists buffers and holders "
+              "had arrived; only secondary figures are missing (see sources.stream)", file=sys.stderr)
     if not snap.buffers and not snap.processes:
         print("droidtrack: nothing could be read from this source", file=sys.stderr)
         return 2

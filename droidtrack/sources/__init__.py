@@ -26,8 +26,27 @@ class SourceError(Exception):
 
 @dataclass
 class Collected:
+    """One snapshot and how far it can be trusted.
+
+    truncated: the collector stream was cut (disconnect, stall, a killed collector, a cut capture);
+               every byte that arrived is in the snapshot, and its `sources["stream"]` and first
+               problem say what was not received (sources/completeness.py).
+    complete:  complete enough to stand for the device: every section that lists buffers and their
+               holders arrived whole. False: present it marked, but exit 2, and a recording stores
+               the sample as failed (not as a device holding fewer buffers). `incomplete` says why.
+    """
     snapshot: Snapshot
     raw: bytes | None = None       # the collector stream, when there is one (for --save-capture)
+    truncated: bool = False
+    complete: bool = True
+    incomplete: str | None = None  # why it does not stand for the device (when complete is False)
+
+
+def collected_from_stream(fr, snapshot: Snapshot, raw: bytes | None, error: str | None = None) -> Collected:
+    """A Collected for a snapshot built from collector frames, judged complete or not."""
+    from droidtrack.sources.completeness import judge
+    snap, truncated, complete, why = judge(fr, snapshot, error)
+    return Collected(snap, raw, truncated=truncated, complete=complete, incomplete=why)
 
 
 class SnapshotSource(Protocol):

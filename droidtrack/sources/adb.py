@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 
 from droidtrack.collect.collector import script_path
-from droidtrack.sources.adb_devices import (SU_MODES, DeviceEntry, add_device_arguments, device_state,  # noqa: F401
+from droidtrack.sources.adb_devices import (SLOW_SILENCE, SU_MODES, DeviceEntry, add_device_arguments, device_state,  # noqa: F401
                                             list_devices, parse_devices_l, resolve_serial, target_from_args)
 from droidtrack.sources.adb_wire import (DEFAULT_HOST, DEFAULT_PORT, STATE_HINTS, AdbError, AdbTarget,  # noqa: F401
                                          ShellResult, open_service, push_bytes, read_shell_v2, shell)
@@ -83,6 +83,26 @@ def collector_command(token: str, collector: _Collector, how: str, *, dumpsys: b
             f"then [ \"${{s%% *}}\" = {collector.sha256} ]; "
             f"else [ \"$(stat -c %s:%Y $F 2>/dev/null)\" = {collector.size_mtime} ]; fi "
             f"|| {{ echo '@@{token} PUSH'; exit 0; }}; exec {run}")
+
+
+# sections that can think for a long while before they print anything (framework dumps)
+SLOW_SECTIONS = (b"dumpsys_meminfo", b"dumpsys_gpu", b"dmabuf_dump")
+
+
+def _patience(token: str):
+    """How long the stream may be silent, asked only once it has been silent for the stall timeout:
+    longer inside a framework dump the collector is waiting for, else no more."""
+    begin = f"@@{token} BEGIN ".encode()
+
+    def allowed(out: bytearray) -> float | None:
+        i = out.rfind(begin)
+        if i < 0:
+            return None
+        name = bytes(out[i + len(begin):out.find(b"\n", i)]).strip()
+        if name in SLOW_SECTIONS and out.find(f"@@{token} END ".encode(), i) < 0:
+            return SLOW_SILENCE
+        return None
+    return allowed
 
 
 class AdbSession:
@@ -180,7 +200,7 @@ class AdbSession:
 
     # -- collection
     def collect(self, token: str, *, dumpsys: bool = False, dmabuf_dump: bool = False,
-                fd_inodes: str = "auto", timeout: float = 60.0) -> CollectResult:
+                fd_inodes: str = "auto", timeout: float = 60.0, stall_timeout: float | None = None) -> CollectResult:
         if not token or not token.isalnum():
             raise AdbError("the collector token must be a non-empty alphanumeric string")
         with self._lock:
@@ -192,10 +212,9 @@ class AdbSession:
                 cmd = collector_command(token, self._collector, self.how, dumpsys=dumpsys, dmabuf_dump=dmabuf_dump,
                                         fd_inodes=fd_inodes)
                 left = max(1.0, timeout - (time.monotonic() - t0))
-                # dumpsys can think for a long while before it prints anything
-                idle = min(left, 120.0 if dumpsys or dmabuf_dump else 30.0)
-                r = shell(self.target, self.serial, cmd, timeout=left, idle_timeout=idle,
-                          timeout_label=timeout)
+                r = shell(self.target, self.serial, cmd, timeout=left,
+                          idle_timeout=stall_timeout or self.target.stall_timeout,
+                          timeout_label=timeout, patience=_patience(token))
                 if r.stdout.startswith(f"@@{token} PUSH".encode()) and r.exit_code == 0:
                     if attempt:
                         raise AdbError(f"the collector copied to {DEVICE_COLLECTOR} on {self.serial} does not "
@@ -275,7 +294,8 @@ def collect(target: AdbTarget, token: str, *, dumpsys: bool = False, dmabuf_dump
     with `error` set and every byte that arrived in `data`."""
     s = _session(target)
     try:
-        return s.collect(token, dumpsys=dumpsys, dmabuf_dump=dmabuf_dump, fd_inodes=fd_inodes, timeout=timeout)
+        return s.collect(token, dumpsys=dumpsys, dmabuf_dump=dmabuf_dump, fd_inodes=fd_inodes, timeout=timeout,
+                         stall_timeout=target.stall_timeout)
     except AdbError:
         with _sessions_lock:
             if _sessions.get((target.host, target.port, s.serial, target.su)) is s and not s.rooted_by_us:

@@ -7,8 +7,10 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from droidtrack.sources.adb_wire import (DEFAULT_HOST, DEFAULT_PORT, STATE_HINTS, AdbError, AdbTarget,
-                                         host_query)
+from droidtrack.sources.adb_wire import (DEFAULT_HOST, DEFAULT_PORT, STALL_TIMEOUT, STATE_HINTS, AdbError,
+                                         AdbTarget, host_query)
+
+SLOW_SILENCE = 120.0      # what a framework dump (dumpsys, dmabuf_dump) may stay silent
 
 SU_MODES = ("auto", "never", "require")
 
@@ -42,6 +44,10 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> None:
                    help="host of the adb server (default: $ANDROID_ADB_SERVER_ADDRESS or localhost)")
     g.add_argument("-P", "--adb-port", metavar="PORT", type=int, default=None,
                    help="port of the adb server (default: $ANDROID_ADB_SERVER_PORT or 5037)")
+    g.add_argument("--stall-timeout", metavar="SECONDS", type=float, default=None,
+                   help=f"give up on a device that sends nothing for this long mid-snapshot (default "
+                        f"{STALL_TIMEOUT:g}; framework dumps of --dumpsys may think up to {SLOW_SILENCE:g} s); "
+                        "what arrived is kept and marked truncated")
     g.add_argument("--su", choices=SU_MODES, default="auto",
                    help="root: auto = `adb root` if the build allows it, else su, else run as shell with "
                         "reduced coverage (default); never = always as shell; require = fail without root")
@@ -73,7 +79,12 @@ def target_from_args(args: argparse.Namespace) -> AdbTarget:
     su = getattr(args, "su", None) or "auto"
     if su not in SU_MODES:
         raise AdbError(f"--su {su}: choose one of {', '.join(SU_MODES)}")
-    return AdbTarget(serial=serial, host=host, port=int(port), su=su)
+    stall = getattr(args, "stall_timeout", None)
+    if stall is None:
+        stall = STALL_TIMEOUT
+    if not 0 < stall <= 3600:
+        raise AdbError(f"--stall-timeout {stall:g}: give a number of seconds above 0 (at most 3600)")
+    return AdbTarget(serial=serial, host=host, port=int(port), su=su, stall_timeout=float(stall))
 
 
 _PROP_RE = re.compile(r"^(product|model|device|transport_id|usb|features):(\S*)$")

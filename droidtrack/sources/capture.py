@@ -6,7 +6,7 @@ from pathlib import Path
 
 from droidtrack.collect import frames
 from droidtrack.ingest.stream import snapshot_from_frames
-from droidtrack.sources import Collected, SourceError
+from droidtrack.sources import Collected, SourceError, collected_from_stream
 from droidtrack.model.tags import Rules
 
 
@@ -34,7 +34,7 @@ class CaptureSource:
         except OSError:
             mtime = 0.0
         snap = snapshot_from_frames(fr, rules=self.rules, time=mtime, origin=self.label)
-        return Collected(snap, data)
+        return collected_from_stream(fr, snap, data)
 
     def close(self) -> None:
         pass

@@ -9,7 +9,7 @@ import time
 from droidtrack.collect import frames
 from droidtrack.ingest.stream import snapshot_from_frames
 from droidtrack.model.problems import Problem
-from droidtrack.sources import Collected, SourceError
+from droidtrack.sources import Collected, SourceError, collected_from_stream
 from droidtrack.model.tags import Rules
 
 
@@ -57,7 +57,7 @@ class LiveSource:
         serial = res.serial
         self.label = "demo" if self.demo else f"adb:{serial}"
         snap = snapshot_from_frames(fr, rules=self.rules, time=t, origin=self.label, serial=serial)
-        return Collected(snap, res.data)
+        return collected_from_stream(fr, snap, res.data, res.error)
 
     def close(self) -> None:
         self._stack.close()

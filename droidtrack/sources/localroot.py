@@ -8,7 +8,7 @@ from droidtrack.collect import collector
 from droidtrack.collect import frames
 from droidtrack.ingest.stream import snapshot_from_frames
 from droidtrack.model.problems import Problem
-from droidtrack.sources import Collected, SourceError
+from droidtrack.sources import Collected, SourceError, collected_from_stream
 from droidtrack.model.tags import Rules
 
 
@@ -33,7 +33,7 @@ class LocalRootSource:
             fr.problems.append(Problem("collector", f"collector exited with {rc}: "
                                        f"{err.decode('utf-8', 'replace').strip()[:200]}"))
         snap = snapshot_from_frames(fr, rules=self.rules, time=t, origin=self.label)
-        return Collected(snap, out)
+        return collected_from_stream(fr, snap, out, None if rc == 0 else f"the collector exited with {rc}")
 
     def close(self) -> None:
         pass
