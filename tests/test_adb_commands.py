@@ -108,3 +108,26 @@ def test_demo_command_prints_evolving_tables(capsys):
     out = capsys.readouterr().out
     assert "demo snapshot 1/2" in out and "demo snapshot 2/2" in out
     assert out.count("com.example.camera") >= 2 and "kernel-only" in out
+
+
+# ---- every command that takes a device takes the same sources (issue 17) ----------------------
+@needs_root
+def test_devices_demo_lists_the_demo_phone(capsys):
+    from droidtrack import cli
+    assert cli.main(["devices", "--demo", "--json"]) == 0
+    devs = json.loads(capsys.readouterr().out)
+    assert len(devs) == 1 and devs[0]["state"] == "device"
+
+
+def test_devices_and_clean_take_the_file_sources_and_say_why_they_mean_nothing(tmp_path, capsys):
+    from droidtrack import cli
+    assert cli.main(["devices", "--root", str(tmp_path)]) == 2
+    assert f"--root {tmp_path} is a file, not a device" in capsys.readouterr().err
+    assert cli.main(["clean", "--root", str(tmp_path)]) == 0
+    assert "nothing to clean" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    for opt in ("--capture", "--replay", "--bugreport", "--report"):
+        assert cli.main(["clean", opt, str(tmp_path / "x")]) == 0
+        assert "droidtrack only reads that file" in capsys.readouterr().err
+        assert cli.main(["devices", opt, str(tmp_path / "x")]) == 2
+        assert "droidtrack snapshot " + opt in capsys.readouterr().err

@@ -144,3 +144,16 @@ def test_entry_point_is_off_unless_asked_and_coexists_with_p(pytester, trees):
     on.assert_outcomes(passed=2, failed=3)
     both = pytester.runpytest_subprocess("-p", "droidtrack.ci.pytest_plugin", *args)
     both.assert_outcomes(passed=2, failed=3)
+
+
+@pytest.mark.parametrize("form", ["space", "equals"])
+def test_droidtrack_args_takes_one_dash_word_after_a_space(pytester, trees, form):
+    """`--droidtrack-args --capture=FILE` (a single word starting with '-') failed with "expected
+    one argument" (issue 17); the `=` form worked."""
+    pytester.makepyfile(test_x="import pytest\n@pytest.mark.droidtrack\ndef test_a():\n    pass\n")
+    word = f"--replay={trees / 'none.dtr'}"
+    args = ["--droidtrack-args", word] if form == "space" else [f"--droidtrack-args={word}"]
+    res = pytester.runpytest_subprocess("-p", "droidtrack.ci.pytest_plugin", *args, "-k", "test_a")
+    assert "expected one argument" not in res.stderr.str()
+    res.assert_outcomes(failed=1)          # the option reached droidtrack: it could not measure
+    assert "droidtrack could not measure before the test" in res.stdout.str()

@@ -9,6 +9,8 @@ entry point), with `--droidtrack`. Then:
     pytest --droidtrack --droidtrack-scope session                once around the whole session
     pytest --droidtrack --droidtrack-serial emulator-5554         (default: $ANDROID_SERIAL)
     pytest --droidtrack --droidtrack-args "--root fixtures/x"     any source options of `droidtrack check`
+    pytest --droidtrack --droidtrack-args --demo                  one word works too (as does
+                                                                  --droidtrack-args=--demo)
 
 In a test:
 
@@ -57,7 +59,39 @@ class _EntryPoint:
 entry = _EntryPoint()
 
 
+ARGS_FLAG = "--droidtrack-args"
+
+
+def _take_next_word_as_value(parser, flag: str) -> None:
+    """argparse reads a word that starts with '-' and holds no space ("--demo", "--su=never") as an
+    option of its own, so `--droidtrack-args --demo` failed with "expected one argument". Make the
+    word right after `flag` its value, whatever it looks like (as `flag=--demo` already was).
+    Uses pytest's Parser._getparser and argparse's _parse_optional; if either is missing (another
+    pytest or Python), the space form of a multi-word value and the `=` form still work."""
+    make = getattr(parser, "_getparser", None)
+    if make is None or getattr(make, "_droidtrack_value_after", None) == flag:
+        return
+
+    def getparser():
+        optparser = make()
+        orig = getattr(optparser, "_parse_optional", None)
+        if orig is None:
+            return optparser
+        prev: list[str | None] = [None]
+
+        def parse_optional(arg_string):
+            was, prev[0] = prev[0], arg_string
+            if was == flag:
+                return None          # a positional word: the flag's value
+            return orig(arg_string)
+        optparser._parse_optional = parse_optional
+        return optparser
+    getparser._droidtrack_value_after = flag
+    parser._getparser = getparser
+
+
 def pytest_addoption(parser):
+    _take_next_word_as_value(parser, ARGS_FLAG)
     g = parser.getgroup("droidtrack", "dma-buf budgets and leak checks around tests (droidtrack)")
     g.addoption("--droidtrack", action="store_true", default=False,
                 help="enable droidtrack's before/after snapshots (implied by -p droidtrack.ci.pytest_plugin)")
@@ -68,8 +102,9 @@ def pytest_addoption(parser):
                      "session: one snapshot before the first test and one after the last")
     g.addoption("--droidtrack-serial", metavar="SERIAL", default=None,
                 help="the device (default: $ANDROID_SERIAL, else the only device)")
-    g.addoption("--droidtrack-args", metavar="ARGS", default=None,
-                help='source options as for `droidtrack check`, e.g. "--root DIR", "--demo", "-H host -P port"')
+    g.addoption(ARGS_FLAG, metavar="ARGS", default=None,
+                help='source options as for `droidtrack check`, one shell-quoted word: "--root DIR", '
+                     '--demo, "-H host -P port" (or --droidtrack-args=--demo)')
     parser.addini("droidtrack_budget", "droidtrack budget file", default=None)
     parser.addini("droidtrack_scope", "droidtrack scope: marked, all or session", default=None)
     parser.addini("droidtrack_args", "droidtrack source options", default=None)

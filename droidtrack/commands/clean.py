@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from droidtrack.sources import adb
+from droidtrack.sources import add_file_source_arguments, adb, file_source
 
 EPILOG = f"""\
 droidtrack copies one file to the device, {adb.DEVICE_COLLECTOR}, the first time it
@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Remove everything droidtrack left on the device.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     adb.add_device_arguments(p)
+    add_file_source_arguments(p.add_argument_group("other sources (nothing to clean: said plainly)"))
     p.set_defaults(func=run)
 
 
@@ -31,6 +32,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         if getattr(args, "demo", False):
             print("droidtrack: the demo device is thrown away at exit; nothing to clean", file=sys.stderr)
+            return 0
+        other = file_source(args)
+        if other is not None:
+            opt, val = other
+            why = ("the collector runs on a --root tree from a private temporary directory, removed after "
+                   "every snapshot, and writes nothing into the tree" if opt == "--root"
+                   else "droidtrack only reads that file")
+            print(f"droidtrack: {opt} {val}: nothing to clean: {why}", file=sys.stderr)
             return 0
         target = adb.target_from_args(args)
         serial, removed = adb.clean(target)

@@ -6,7 +6,7 @@ import json
 import sys
 
 from droidtrack.present.text import safe
-from droidtrack.sources import adb
+from droidtrack.sources import add_file_source_arguments, adb, file_source
 
 EPILOG = """\
 Unlike many tools, this lists devices that are not ready too: `unauthorized` (accept the prompt
@@ -16,6 +16,7 @@ examples:
   droidtrack devices                       the local adb server (port 5037, or $ANDROID_ADB_SERVER_PORT)
   droidtrack devices -H buildhost -P 5037  an adb server on another machine
   droidtrack devices --json                machine-readable: [{"serial", "state", "hint", ...}]
+  droidtrack devices --demo                the built-in simulated phone, as adb lists it
 
 exit codes: 0 the list was printed (even if empty), 2 no adb server could be reached
 """
@@ -26,10 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="List every device the adb server knows, whatever its state, with a one-line "
                                    "hint for each state that needs something from you.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-H", "--adb-host", metavar="HOST", default=None,
-                   help="host of the adb server (default: $ANDROID_ADB_SERVER_ADDRESS or localhost)")
-    p.add_argument("-P", "--adb-port", metavar="PORT", type=int, default=None,
-                   help="port of the adb server (default: $ANDROID_ADB_SERVER_PORT or 5037)")
+    adb.add_device_arguments(p)
+    add_file_source_arguments(p.add_argument_group("other sources (not devices: named, with what to do instead)"))
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
 
@@ -49,12 +48,29 @@ def render(devices: list[adb.DeviceEntry]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    other = file_source(args)
+    if other is not None:
+        opt, val = other
+        print(f"droidtrack devices: {opt} {val} is a file, not a device on an adb server: there is nothing to "
+              f"list. Read it with `droidtrack snapshot {opt} {val}` (or top, report, check)", file=sys.stderr)
+        return 2
     try:
-        target = adb.target_from_args(args)
-        devices = adb.list_devices(target.host, target.port)
+        if getattr(args, "demo", False):
+            from droidtrack.sim.demo import DemoError, start_demo_device
+            try:
+                with start_demo_device() as (port, _serial):
+                    devices = adb.list_devices("127.0.0.1", port, start_server=False)
+            except DemoError as e:
+                print(f"droidtrack: {e}", file=sys.stderr)
+                return e.exit_code
+        else:
+            target = adb.target_from_args(args)
+            devices = adb.list_devices(target.host, target.port)
     except adb.AdbError as e:
         print(f"droidtrack: {e}", file=sys.stderr)
         return e.exit_code
+    if args.serial:
+        devices = [d for d in devices if d.serial == args.serial]
     if args.json:
         json.dump([{"serial": d.serial, "state": d.state, "hint": d.hint, **{k: v for k, v in d.props.items()}}
                    for d in devices], sys.stdout, indent=2)

@@ -57,14 +57,36 @@ class SnapshotSource(Protocol):
     def close(self) -> None: ...
 
 
-def add_source_arguments(parser: argparse.ArgumentParser, *, live: bool = True) -> None:
-    """--root/--capture/--demo/--replay/--bugreport and the adb device options."""
-    g = parser.add_argument_group("where the snapshot comes from (default: the connected device)")
+FILE_SOURCES = ("root", "capture", "replay", "bugreport", "report")
+
+
+def add_file_source_arguments(g) -> None:
+    """--root/--capture/--replay/--bugreport/--report: the sources that are not a device on adb.
+    Every command that takes a device takes these too (and says plainly when one means nothing to it)."""
     g.add_argument("--root", metavar="DIR", help="a directory laid out like a device root (proc/, sys/, ...), "
                    "e.g. a tree pulled from a phone or one of droidtrack's fixtures; the collector runs on it locally")
-    g.add_argument("--capture", metavar="FILE", help="a raw collector stream saved with --save-capture")
-    g.add_argument("--replay", metavar="FILE", help="a recording made with `droidtrack record`")
+    g.add_argument("--capture", metavar="FILE", help="a raw collector stream saved with --save-capture "
+                   "(a droidtrack report zip is recognised too)")
+    g.add_argument("--replay", metavar="FILE", help="a recording made with `droidtrack record` "
+                   "(a droidtrack report zip is recognised too)")
     g.add_argument("--bugreport", metavar="ZIP", help="an `adb bugreport` zip")
+    g.add_argument("--report", metavar="ZIP", dest="report_zip",
+                   help="a zip written by `droidtrack report`: its raw streams or recording, else its snapshot")
+
+
+def file_source(args: argparse.Namespace) -> tuple[str, str] | None:
+    """(option, value) of the file source given, if any: ("--root", "fixtures/a13-5.15")."""
+    for k in FILE_SOURCES:
+        v = getattr(args, "report_zip" if k == "report" else k, None)
+        if v:
+            return f"--{k}", str(v)
+    return None
+
+
+def add_source_arguments(parser: argparse.ArgumentParser, *, live: bool = True) -> None:
+    """--root/--capture/--demo/--replay/--bugreport/--report and the adb device options."""
+    g = parser.add_argument_group("where the snapshot comes from (default: the connected device)")
+    add_file_source_arguments(g)
     g.add_argument("--rules", metavar="YAML", help="your own tag rules (default: the built-in rules.yaml)")
     g.add_argument("--dumpsys", action="store_true",
                    help="also run `dumpsys meminfo` and `dumpsys gpu --gpumem` on the device (slow: seconds)")
@@ -82,7 +104,7 @@ def add_source_arguments(parser: argparse.ArgumentParser, *, live: bool = True) 
             adb.add_device_arguments(parser)
 
 
-INPUT_OPTIONS = ("capture", "replay", "bugreport", "report", "rules")
+INPUT_OPTIONS = ("capture", "replay", "bugreport", "report_zip", "rules")
 
 
 def source_inputs(args: argparse.Namespace) -> list[str]:
