@@ -10,7 +10,7 @@ import dtfactory as f
 from dtfactory import MiB
 from droidtrack.cli import main
 from droidtrack.model import Process
-from droidtrack.present.json_out import dumps
+from droidtrack.model.schema import dumps
 from droidtrack.model.problems import Problem
 from droidtrack.history.recording import RecordingWriter
 from droidtrack.sources import Collected

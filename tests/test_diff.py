@@ -6,7 +6,7 @@ import json
 import dtfactory as f
 from dtfactory import MiB
 from droidtrack.cli import main
-from droidtrack.present.json_out import dumps
+from droidtrack.model.schema import dumps
 from droidtrack.history.recording import RecordingWriter
 from droidtrack.sources import Collected
 

@@ -221,12 +221,12 @@ def test_offline_device_comes_back_after_reconnect(phone):
 def _snapshot_json(p) -> dict:
     from droidtrack.collect import frames
     from droidtrack.ingest.stream import snapshot_from_frames
-    from droidtrack.present import json_out
+    from droidtrack.model import schema
     token = frames.new_token()
     r = dadb.collect(p.target, token)
     assert r.error is None, r.error
     snap = snapshot_from_frames(frames.decode(r.data, token), time=0.0, origin="x", serial="s")
-    d = json_out.to_dict(snap)
+    d = schema.to_dict(snap)
     d.pop("sources", None)          # which applet printed what is the one thing that may differ
     return d
 

@@ -21,7 +21,7 @@ from droidtrack.collect import collector, frames
 from droidtrack.ingest.stream import snapshot_from_stream
 from droidtrack.model.account import account
 from droidtrack.parse._lines import SLOW_PATHS_ENV
-from droidtrack.present import json_out
+from droidtrack.model import schema
 from droidtrack.sim.synth import GENERATIONS, DeviceTree
 
 REPO = Path(__file__).resolve().parent.parent
@@ -33,7 +33,7 @@ def both_ways(data: bytes, monkeypatch, token: str | None = None) -> tuple[str, 
     for slow in ("0", "1"):
         monkeypatch.setenv(SLOW_PATHS_ENV, slow)
         snap = snapshot_from_stream(data, token=token, time=0.0, origin="x")
-        out.append(json.dumps(json_out.to_dict(snap, account(snap)), sort_keys=True, indent=1))
+        out.append(json.dumps(schema.to_dict(snap, account(snap)), sort_keys=True, indent=1))
     monkeypatch.delenv(SLOW_PATHS_ENV)
     return out[0], out[1]
 

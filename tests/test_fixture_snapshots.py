@@ -27,7 +27,7 @@ import pytest
 
 from collector_support import TOKEN, copy_tree, run_collector
 from droidtrack.model.account import account
-from droidtrack.present import json_out
+from droidtrack.model import schema
 from droidtrack.ingest.stream import snapshot_from_stream
 from droidtrack.sim.synth import GENERATIONS, apply_permissions
 
@@ -48,7 +48,7 @@ def collect(gen: str) -> dict:
     run = run_collector(root, SHELL, uid=uid)
     assert run.rc == 0, run.stderr
     snap = snapshot_from_stream(run.stdout, token=TOKEN, time=0.0, origin=f"fixture:{gen}")
-    d = json_out.to_dict(snap, account(snap))
+    d = schema.to_dict(snap, account(snap))
     for k in VOLATILE:
         d.pop(k)
     return d
@@ -168,7 +168,7 @@ def test_a15_shell_user_sees_what_the_shell_may_read():
 def test_a15_as_root_is_exact():
     """The same a15 tree read as root (no permissions applied): everything is known."""
     run = run_collector(copy_tree(REPO / "fixtures" / "a15-6.6", "fx-a15-root"), SHELL)
-    s = json_out.to_dict(*(lambda sn: (sn, account(sn)))(snapshot_from_stream(run.stdout, token=TOKEN, time=0.0)))
+    s = schema.to_dict(*(lambda sn: (sn, account(sn)))(snapshot_from_stream(run.stdout, token=TOKEN, time=0.0)))
     t = truth("a15-6.6")
     check_totals(s, t)
     # no bufinfo: a buffer nobody holds has no fdinfo either, only sysfs's size and exporter

@@ -7,7 +7,7 @@ import dtfactory as f
 from dtfactory import MiB
 from droidtrack.history.compare import LoadError, diff, diff_to_dict, leak_suspects, load_snapshot, split_spec
 from droidtrack.model import Buffer, Process
-from droidtrack.present.json_out import dumps
+from droidtrack.model.schema import dumps
 from droidtrack.history.recording import RecordingWriter
 from droidtrack.sources import Collected
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from collector_support import TOKEN, copy_tree, run_collector
 from droidtrack.collect import frames
 from droidtrack.model.account import account
-from droidtrack.present import json_out
+from droidtrack.model import schema
 from droidtrack.parse import fdstat
 from droidtrack.parse._lines import INTERNAL_ERROR
 from droidtrack.parse.fdstat import FdStat
@@ -115,7 +115,7 @@ def test_a11_with_fdstat_is_exact_like_a13():
     process's RSS/PSS, and what nobody holds is kernel-only again."""
     fr, truth = a11_frames()
     snap = snapshot_from_frames(fr, time=0.0)
-    s = json_out.to_dict(snap, account(snap))
+    s = schema.to_dict(snap, account(snap))
     sb = {b["inode"]: b for b in s["buffers"]}
     for tb in truth["buffers"]:
         b = sb[tb["inode"]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from droidtrack.model.account import account
-from droidtrack.present import json_out
+from droidtrack.model import schema
 from droidtrack.sources.localroot import LocalRootSource
 from droidtrack.sim.synth import DeviceTree
 
@@ -102,7 +102,7 @@ def test_accounting_of_the_phone(tmp_path):
     assert 7200 not in acc.processes
     assert snap.reported.get("sysfs.total") == t.bytes
     # the JSON document carries the same numbers
-    d = json_out.to_dict(snap, acc)
+    d = schema.to_dict(snap, acc)
     assert d["schema"] == "droidtrack.snapshot/1"
     p = next(p for p in d["processes"] if p["pid"] == 7000)
     assert (p["rss"], p["fd_only"], p["package"]) == (cam.rss, cam.fd_only, "com.google.android.GoogleCamera")

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dtfactory as f
-from droidtrack.present.json_out import to_dict
+from droidtrack.model.schema import to_dict
 from droidtrack.history.recording import (MAGIC, RecordingError, RecordingWriter, encode_record, header_line,
-                                  open_recording, parse_recording, snapshot_from_dict)
+                                  open_recording, parse_recording)
 from droidtrack.sources import Collected, SourceError
 from droidtrack.sources.replay import ReplaySource
 
@@ -154,20 +154,6 @@ def test_generated_records_round_trip_and_survive_any_cut(payloads, data):
     k = data.draw(st.integers(0, len(blob)))
     cut = parse_recording(blob[:k])
     assert [blob[s.offset:s.offset + s.length] for s in cut.samples] == payloads[:len(cut.samples)]
-
-
-def test_snapshot_json_reads_back_to_the_same_document():
-    s = f.leaking_series(4)[3]
-    doc = to_dict(s, all_processes=True)
-    back = snapshot_from_dict(doc)
-    again = to_dict(back, all_processes=True)
-    for d in (again, doc):
-        d["totals"]["kernel_only_buffers"].sort()
-    assert again == doc
-    with pytest.raises(RecordingError, match="not a droidtrack snapshot"):
-        snapshot_from_dict({"schema": "other"})
-    with pytest.raises(RecordingError, match="malformed"):
-        snapshot_from_dict({"schema": "droidtrack.snapshot/1", "buffers": [{"size": 1}]})
 
 
 def test_replay_source_steps_then_holds_the_last_sample(tmp_path):

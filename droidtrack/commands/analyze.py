@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from droidtrack.model.account import account
-from droidtrack.present import json_out
+from droidtrack.model import schema
 from droidtrack.present import table
 from droidtrack.ingest.paste import SUPPORTED, AnalyzeError, analyze
 from droidtrack.model.tags import load_rules
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     for pc in pieces:
         print(f"{pc.label}: read as {pc.fmt}", file=sys.stderr)
     acc = account(snap)
-    text = json_out.dumps(snap, acc) if args.format == "json" else table.render(snap, acc)
+    text = schema.dumps(snap, acc) if args.format == "json" else table.render(snap, acc)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:

@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from droidtrack.model.account import account
-from droidtrack.present import json_out
+from droidtrack.model import schema
 from droidtrack.present import outfile
 from droidtrack.present import table
 from droidtrack.sources import SourceError, add_source_arguments, source_from_args, source_inputs
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             outfile.write_bytes(args.save_capture, got.raw, inputs=source_inputs(args), what="capture to save")
     acc = account(snap)
     if args.format == "json":
-        text = json_out.dumps(snap, acc, all_processes=args.all_processes)
+        text = schema.dumps(snap, acc, all_processes=args.all_processes)
     else:
         text = table.render(snap, acc, top=args.top)
     if args.output:

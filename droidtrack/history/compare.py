@@ -59,13 +59,14 @@ def load_snapshot(spec: str, rules=None, *, default_index: int = -1) -> Snapshot
     if idx is not None:
         raise LoadError(f"{path}: '@{idx}' picks a sample of a recording, and this is not one")
     if head.lstrip()[:1] == b"{":
-        import json
+        from droidtrack.model import schema
         try:
             with open(path, "rb") as f:
-                doc = json.loads(f.read().decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as e:
-            raise LoadError(f"{path}: not valid JSON: {e}") from None
-        snap = recording.snapshot_from_dict(doc)
+                snap = schema.loads(f.read(), path)
+        except OSError as e:
+            raise LoadError(f"cannot read {path}: {e.strerror}") from None
+        except schema.SchemaError as e:
+            raise LoadError(str(e)) from None
         snap = recording.retag(snap, rules) if rules is not None else snap
         return snap if snap.origin else _origin(snap, f"json:{path}")
     from droidtrack.collect.frames import sniff_token

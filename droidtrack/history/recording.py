@@ -25,8 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from droidtrack import __version__
-from droidtrack.model import (Buffer, DeviceInfo, Holding, MapRef, Process, Snapshot,
-                              SourceStatus)
+from droidtrack.model import Snapshot, schema
 from droidtrack.model.problems import Problem
 
 MAGIC = "droidtrack.recording/1"
@@ -90,10 +89,9 @@ class Recording:
             snap = snapshot_from_raw(data, s.meta, rules)
         else:
             try:
-                doc = json.loads(data.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError) as e:
-                raise RecordingError(f"{self.path}: sample {s.index} is not valid snapshot JSON: {e}") from None
-            snap = snapshot_from_dict(doc)
+                snap = schema.loads(data, f"{self.path}: sample {s.index}")
+            except schema.SchemaError as e:
+                raise RecordingError(str(e)) from None
             if rules is not None:
                 snap = retag(snap, rules)
         origin = f"replay:{os.path.basename(self.path)}@{s.index}"
@@ -158,7 +156,7 @@ def parse_recording(data: bytes, path: str = "<recording>") -> Recording:
             h = json.loads(rest.decode("utf-8"))
             if isinstance(h, dict):
                 header = h
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             problems.append(Problem("recording", "header metadata is not valid JSON; ignored", line=1,
                                     text=rest.decode("utf-8", "backslashreplace")))
     pos = eol + 1
@@ -219,7 +217,7 @@ def _parse_record_header(line: bytes) -> tuple[str, int, int, dict] | None:
             m = json.loads(parts[3].decode("utf-8"))
             if isinstance(m, dict):
                 meta = m
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             return None
     return kind, int(parts[1]), crc, meta
 
@@ -295,8 +293,7 @@ class RecordingWriter:
             meta["serial"] = snap.device.serial
         if collected.raw is not None:
             return self.add("raw", collected.raw, time=snap.time, **meta)
-        from droidtrack.present.json_out import dumps
-        return self.add("snapshot", dumps(snap, all_processes=True).encode("utf-8"), time=snap.time, **meta)
+        return self.add("snapshot", schema.dumps(snap, all_processes=True).encode("utf-8"), time=snap.time, **meta)
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -341,48 +338,6 @@ def snapshot_from_raw(raw: bytes, meta: dict[str, Any], rules=None) -> Snapshot:
     return pipeline.snapshot_from_stream(raw, rules=rules, origin=str(meta.get("origin") or ""),
                                          time=float(t) if isinstance(t, (int, float)) else None,
                                          serial=serial if isinstance(serial, str) else None)
-
-
-def snapshot_from_dict(d: dict[str, Any]) -> Snapshot:
-    """Read back a `droidtrack.snapshot/1` document (output/json_out.py). Derived numbers (per-process
-    rss/pss, totals) are not read: account() recomputes them from the buffers."""
-    if not isinstance(d, dict) or not str(d.get("schema", "")).startswith("droidtrack.snapshot/"):
-        raise RecordingError("not a droidtrack snapshot JSON document (no 'schema: droidtrack.snapshot/1')")
-    if d["schema"] != "droidtrack.snapshot/1":
-        raise RecordingError(f"snapshot schema {d['schema']} is not supported (this droidtrack reads droidtrack.snapshot/1)")
-    try:
-        dev = d.get("device") or {}
-        device = DeviceInfo(**{k: dev.get(k) for k in ("serial", "model", "manufacturer", "fingerprint",
-                                                          "release", "sdk", "kernel", "uid", "selinux_context")})
-        buffers: dict[str, Buffer] = {}
-        for b in d.get("buffers") or []:
-            holders = {}
-            for pid, h in (b.get("holders") or {}).items():
-                maps = tuple(MapRef(m["start"], m["end"], m.get("offset", 0), m.get("perms", ""),
-                                    m.get("rss"), m.get("pss")) for m in h.get("maps") or [])
-                holders[int(pid)] = Holding(tuple(h.get("fds") or ()), maps)
-            buf = Buffer(key=b["key"], size=int(b["size"]), inode=b.get("inode"), exporter=b.get("exporter"),
-                         name=b.get("name"), count=b.get("count"), attached=tuple(b.get("attached") or ()),
-                         holders=holders, tag=b.get("tag") or "other", tag_rule=b.get("tag_rule") or "",
-                         sources=tuple(b.get("sources") or ()), provenance=dict(b.get("provenance") or {}))
-            buffers[buf.key] = buf
-        processes: dict[int, Process] = {}
-        for p in d.get("processes") or []:
-            proc = Process(pid=int(p["pid"]), name=p.get("name") or "", cmdline=tuple(p.get("cmdline") or ()),
-                           uid=p.get("uid"), ppid=p.get("ppid"), oom_score_adj=p.get("oom_score_adj"),
-                           fds_readable=p.get("fds_readable"), maps_readable=p.get("maps_readable"),
-                           reported=dict(p.get("reported") or {}))
-            processes[proc.pid] = proc
-        sources = {k: SourceStatus(v.get("status", ""), v.get("detail", ""))
-                   for k, v in (d.get("sources") or {}).items()}
-        problems = tuple(Problem(p.get("source", ""), p.get("message", ""), p.get("line"), p.get("text"),
-                                 p.get("path")) for p in d.get("problems") or [])
-        return Snapshot(time=float(d.get("time") or 0.0), device=device, buffers=buffers,
-                        processes=processes, sources=sources, problems=problems,
-                        reported={k: int(v) for k, v in (d.get("reported") or {}).items()},
-                        origin=str(d.get("origin") or ""))
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise RecordingError(f"snapshot JSON is malformed: {e.__class__.__name__}: {e}") from None
 
 
 def retag(snap: Snapshot, rules) -> Snapshot:

@@ -51,7 +51,7 @@ class Totals:
     bytes: int             # unique bytes of every buffer seen
     userspace: int         # bytes of buffers at least one process holds
     kernel_only: int       # bytes of buffers no process holds
-    kernel_only_buffers: tuple[str, ...]
+    kernel_only_buffers: tuple[str, ...]   # their keys, largest first (then by key)
     unattributed: int      # bytes of unheld buffers whose holders could not all be read
     fd_only: int           # unique bytes of held buffers that no holder maps
     mapped: int            # unique bytes of buffers mapped by at least one process
@@ -146,9 +146,15 @@ def account(snap: Snapshot) -> Accounting:
     sum_pss = sum(r[_PSS] for r in acc.values())
     totals = Totals(
         buffers=len(snap.buffers), bytes=total_bytes, userspace=userspace, kernel_only=kernel_only,
-        kernel_only_buffers=tuple(ko), unattributed=unattributed, fd_only=fd_only_u, mapped=mapped_u, sum_rss=sum_rss,
+        kernel_only_buffers=_largest_first(snap, ko), unattributed=unattributed, fd_only=fd_only_u, mapped=mapped_u, sum_rss=sum_rss,
         sum_pss=sum_pss, by_tag=by_tag, by_exporter=by_exp, buffers_by_tag=n_by_tag)
     return Accounting(procs, totals, reconcile(snap, totals))
+
+
+def _largest_first(snap: Snapshot, keys: list[str]) -> tuple[str, ...]:
+    """Buffer keys in the order the JSON lists buffers: a reloaded snapshot gives the same list."""
+    bufs = snap.buffers
+    return tuple(sorted(keys, key=lambda k: (-bufs[k].size, k))) if len(keys) > 1 else tuple(keys)
 
 
 # what each reported total means, for the reconciliation's notes

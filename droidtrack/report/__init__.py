@@ -20,7 +20,7 @@ from typing import Sequence
 
 from droidtrack import __version__
 from droidtrack.model import Snapshot
-from droidtrack.present import json_out
+from droidtrack.model import schema
 from droidtrack.report import html as html_mod
 from droidtrack.report import markdown as md_mod
 from droidtrack.report import view
@@ -76,7 +76,7 @@ def write_report(path: str | os.PathLike, snapshots: Snapshot | Sequence[Snapsho
                       generated=gen, source_label=source_label)
     page = html_mod.render(data)
     summary = md_mod.render(data, html_name=HTML_NAME)
-    snap_json = json_out.dumps(data.snap, data.acc)
+    snap_json = schema.dumps(data.snap, data.acc)
     prov = {
         "schema": "droidtrack.report/1",
         "droidtrack": __version__,

@@ -1,4 +1,4 @@
-"""json_out.dumps writes the document without building it: its text must be exactly what
+"""schema.dumps writes the document without building it: its text must be exactly what
 json.dumps(to_dict(...), indent=2, ensure_ascii=True) prints, for any snapshot the model can hold
 (odd names, None where a number usually is, a holding known only by kind, NaN, a bool where an
 int usually is), not only for the ones the pipeline makes."""
@@ -12,19 +12,19 @@ from hypothesis import strategies as st
 
 from droidtrack.model.account import account
 from droidtrack.model import Buffer, DeviceInfo, Holding, MapRef, Process, Snapshot, SourceStatus
-from droidtrack.present import json_out
+from droidtrack.model import schema
 from droidtrack.model.problems import Problem
 from report_helpers import snapshot as report_snapshot
 
 
 def reference(snap: Snapshot, **kw) -> str:
-    return json.dumps(json_out.to_dict(snap, account(snap), **kw), indent=2, ensure_ascii=True) + "\n"
+    return json.dumps(schema.to_dict(snap, account(snap), **kw), indent=2, ensure_ascii=True) + "\n"
 
 
 def same(snap: Snapshot) -> None:
     acc = account(snap)
     for all_processes in (False, True):
-        assert json_out.dumps(snap, acc, all_processes=all_processes) == reference(snap, all_processes=all_processes)
+        assert schema.dumps(snap, acc, all_processes=all_processes) == reference(snap, all_processes=all_processes)
 
 
 def test_report_snapshot_with_hostile_names():
@@ -83,4 +83,4 @@ def test_any_snapshot(bufs, procs, t):
         want = reference(snap)
     except TypeError:      # a value json cannot encode: dumps must refuse it too
         return
-    assert json_out.dumps(snap, account(snap)) == want
+    assert schema.dumps(snap, account(snap)) == want
