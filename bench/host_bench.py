@@ -47,11 +47,13 @@ STAGES = [
     (feed_refs.p_fdinfo, "parse_grep", "parse fdinfo"),
     (feed_refs.p_fdinfo_heads, "parse", "parse fdinfo (v2: head's output)"),
     (feed_refs.p_fdinfo_heads, "rows", "fdinfo fast path: fields (v2)"),
-    (feed_refs, "_join_fdinfo_fast", "fdinfo fast path: join (v2)"),
+    (feed_refs.p_fdinfo_heads, "read", "fdinfo (v2): table"),
+    (feed_refs, "feed_fdinfo", "feed fdinfo"),
     (feed_maps.p_maps, "parse_maps", "parse maps"),
     (feed_maps.p_maps, "parse_smaps", "parse smaps"),
-    (feed_maps.p_maps, "vma_rows", "maps+smaps fast path: fields (v2)"),
-    (feed_maps, "_join_maps_fast", "maps+smaps fast path: join (v2)"),
+    (feed_maps.p_maps, "vma_rows", "smaps fast path: fields (v2)"),
+    (feed_maps.p_maps, "read_smaps", "smaps (v2): table"),
+    (feed_maps, "feed_vmas", "feed mappings"),
     (p_sysfs, "parse", "parse sysfs stats"),
     (p_sysfs, "block", "sysfs fast path: block"),
     (feed_buffers, "feed_sysfs", "feed sysfs stats"),
@@ -115,8 +117,8 @@ class StageTimer:
 def bare_read(path: Path) -> float:
     """What any reader of the stream pays: read it from disk and decode it to text (as the
     sections are decoded: UTF-8, invalid bytes kept as escapes). Independent of the stream's
-    format version (a v2 stream's frames.decode also rebuilds v1's sections: that is host work
-    and is counted as such)."""
+    format version (a v2 stream's frames.decode also splits procfiles: that is host work and is
+    counted as such)."""
     t0 = time.perf_counter()
     path.read_bytes().decode("utf-8", "backslashreplace")
     return time.perf_counter() - t0

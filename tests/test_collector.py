@@ -6,6 +6,8 @@ section says against the files on disk and the tree's truth.
 """
 from __future__ import annotations
 
+import re
+
 import json
 import os
 import select
@@ -92,7 +94,12 @@ def check_maps(run, root: Path, truth: dict) -> None:
         for line in file_lines(mp):
             if any(m in line for m in DMA_MAP_MARKS):
                 expected.append(f"{mp}:".encode() + line)
-    got = [l for l in run.sec("maps").content.split(b"\n") if l]
+    # v2's maps names the files (grep -l); the mappings are the VMA lines of the smaps groups
+    names = [l for l in run.sec("maps").content.split(b"\n") if l]
+    assert names == list(dict.fromkeys(l.partition(b":")[0] for l in expected))
+    got = [m.group(1) + b"maps:" + m.group(2) for m in
+           re.finditer(rb"\n(" + re.escape(str(root).encode()) + rb"/proc/[0-9]+/)smaps:([^\n]*)",
+                       b"\n" + run.sec("smaps").content)]
     assert got == expected
     nmaps = sum(len(h["maps"]) for b in truth["buffers"] for h in b["holders"].values())
     assert len(got) == nmaps
@@ -268,7 +275,7 @@ def test_hostile_names_pass_through_byte_for_byte(shell):
         assert f"{root}/proc/{pid}/cmdline:\0".encode() in cl
         mp = (root / "proc" / str(pid) / "maps").read_bytes()
         dm = [l for l in mp.split(b"\n") if b" /dmabuf" in l][0]
-        assert f"{root}/proc/{pid}/maps:".encode() + dm in run.sec("maps").content
+        assert f"{root}/proc/{pid}/smaps:".encode() + dm in run.sec("smaps").content     # (v2: maps names files)
     # bufinfo holds every name as the kernel printed it
     assert run.sec("bufinfo").content == (root / "sys/kernel/debug/dma_buf/bufinfo").read_bytes()
 

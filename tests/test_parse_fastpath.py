@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -50,7 +51,11 @@ def capture(request, tmp_path_factory):
     out, err, rc = collector.run_local(root, "T0k3nFastPath")
     assert rc == 0, err[-2000:]
     fr = frames.decode(out)
-    return t, fr, {k: s.text() for k, s in fr.sections.items()}
+    texts = {k: s.text() for k, s in fr.sections.items()}
+    # v2's maps section names the files; maps' lines are the VMA lines of the smaps groups
+    texts["maps"] = "".join(f"{m.group(1)}maps:{m.group(2)}\n" for m in re.finditer(
+        "\n(" + re.escape(fr.root) + "/proc/[0-9]{1,20}/)smaps:([^\n]*)", "\n" + texts["smaps"]))
+    return t, fr, texts
 
 
 def _same(a, b) -> None:

@@ -4,11 +4,12 @@
 flight (marked truncated) and a problem saying so.
 
 Format versions: v1 (every per-file source as `grep -H` lines) and v2 (the small /proc files
-read by `head` in one `procfiles` section, maps named by `grep -l`). `decode` gives a v2 stream
-v1's sections (docs/capture-format.md, "What the decoder makes of it"): `status`, `cmdline` and
-`maps` with grep's lines, the collector's token path replaced by ROOT/proc, and `fdinfo` as head
-printed it (`Section.form == "head"`, read by parse/fdinfo_heads.py: rewriting 40,000 files into
-grep's lines would cost more than reading them). `Frames.version` says what the collector printed.
+read by `head` in one `procfiles` section, maps named by `grep -l`). `decode` splits a v2
+stream's `procfiles` into `fdinfo` (as head printed it: `Section.form == "head"`, read by
+parse/fdinfo_heads.py), `status` and `cmdline`, with the collector's token path replaced by
+ROOT/proc (docs/capture-format.md, "What the decoder makes of it"); v2's `maps` keeps the names
+grep -l printed (`form == "names"`): the mappings are read from `smaps`. `Frames.version` says
+what the collector printed.
 """
 from __future__ import annotations
 
@@ -35,8 +36,10 @@ class Section:
     stderr: bytes = b""
     rc: int | None = None
     status: str = "truncated"   # ok | partial | denied | missing | error | truncated
-    # "grep": `grep -H` lines (v1, and v2's status/cmdline/maps); "head": files after
-    # "==> <Frames.proc>/<path> <==" lines (v2's fdinfo, read by parse/fdinfo_heads.py)
+    # "grep": `grep -H` lines (v1, and v2's status/cmdline); "head": files after
+    # "==> <Frames.proc>/<path> <==" lines (v2's fdinfo, read by parse/fdinfo_heads.py);
+    # "names": v2's maps, the paths of the maps files with a dma-buf mapping (the mappings are
+    # read from smaps)
     form: str = "grep"
 
     @property
@@ -202,47 +205,12 @@ def _convert_v2(fr: Frames, root: bytes) -> None:
         new[name] = sec
     maps, smaps = new.get("maps"), new.get("smaps")
     if maps is not None:
-        # v2's maps names the maps files with a dma-buf mapping; the mappings are the VMA lines of
-        # their smaps (the same lines, printed by the same kernel function)
-        listed = maps.content.strip() != b""
-        if smaps is None:
-            maps.content = b""
-        else:
-            new["maps"] = maps = VmaLines(maps, smaps.content, procdir)
-        if listed and maps.status in ("ok", "partial") and (smaps is None or smaps.status == "truncated"):
+        # v2's maps names the maps files with a dma-buf mapping; the mappings themselves are the
+        # VMA lines of their smaps groups (printed by the same kernel function), read from there
+        maps.form = "names"
+        if maps.content.strip() and maps.status in ("ok", "partial") and (smaps is None or smaps.status == "truncated"):
             maps.status = "truncated"
     fr.sections = new
-
-
-class VmaLines(Section):
-    """v2's `maps` section: the match lines of smaps' `grep -H -A` output ("…/smaps:<VMA line>") as
-    maps lines, made when `content` is first read. The pipeline reads the mappings from smaps
-    itself when it can (parse/maps.py vma_rows) and then never needs them (20,000 lines on a large
-    device). `smaps` is the smaps content they are made from."""
-
-    def __init__(self, maps: Section, smaps: bytes, procdir: bytes) -> None:
-        super().__init__(maps.name, b"", maps.stderr, maps.rc, maps.status, maps.form)
-        self.smaps = smaps
-        self._procdir = procdir
-        self._made = False
-
-    @property
-    def content(self) -> bytes:
-        if not self._made:
-            self._content = _maps_from_smaps(self.smaps, self._procdir)
-            self._made = True
-        return self._content
-
-    @content.setter
-    def content(self, value: bytes) -> None:
-        self._content = value
-        self._made = True
-
-
-def _maps_from_smaps(smaps: bytes, procdir: bytes) -> bytes:
-    """The match lines of smaps' `grep -H -A` output ("…/smaps:<VMA line>") as maps lines."""
-    pat = re.compile(rb"\n(" + re.escape(procdir) + rb"[0-9]{1,20}/)smaps:([^\n]*)")
-    return b"".join([b"%smaps:%s\n" % m for m in pat.findall(b"\n" + smaps)])
 
 
 def _split_procfiles(fr: Frames, sec: Section, link: bytes, procdir: bytes) -> list[Section]:

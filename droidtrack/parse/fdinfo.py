@@ -18,7 +18,7 @@ problem says so; a longer tail is reported and not joined. No key is ever invent
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from droidtrack.parse._lines import NAME_MAX, name_bytes, slow_paths
 from droidtrack.parse.grepout import Ints, is_decimal, proc_parts, record_builder, to_base, to_int
@@ -229,6 +229,37 @@ def parse_grep(text: str, root: str) -> ParseResult[FdInfo]:
         cur.feed(line[j + 1:], i, probs, False)
     finish(cur)
     return out
+
+
+# ---- one record type for the feeder: columns, whichever path read them -------------------------
+@dataclass
+class FdinfoTable:
+    """Every fdinfo file read, one list per field, in the order read (one file per (pid, fd)):
+    what `read_grep` and fdinfo_heads.read give, from a fast path or from FdInfo records."""
+    pids: list[int]
+    fds: list[int]
+    inodes: list[int | None]
+    sizes: list[int | None]
+    counts: list[int | None]
+    exporters: list[str | None]       # None: the file is no dma-buf's
+    names: list[str | None]           # None: no name (or an empty one)
+    problems: list[Problem] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.pids)
+
+
+def table(res: ParseResult[FdInfo]) -> FdinfoTable:
+    """FdInfo records (of a file with a pid and an fd) as columns."""
+    recs = [r for r in res.records if r.pid is not None and r.fd is not None]
+    return FdinfoTable([r.pid for r in recs], [r.fd for r in recs], [r.inode for r in recs],
+                       [r.size for r in recs], [r.count for r in recs], [r.exporter for r in recs],
+                       [r.name or None for r in recs], res.problems)
+
+
+def read_grep(text: str, root: str) -> FdinfoTable:
+    """v1's `fdinfo` section (grep -H lines) as the feeder reads it."""
+    return table(parse_grep(text, root))
 
 
 def parse_file(body: str, pid: int, fd: int, line: int, path: str, probs: list[Problem]) -> FdInfo:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 
 from droidtrack.parse import fdinfo as _fdinfo
-from droidtrack.parse.fdinfo import FdInfo, make_fdinfo
+from droidtrack.parse.fdinfo import FdInfo, FdinfoTable, make_fdinfo, table
 from droidtrack.parse.grepout import Ints
 from droidtrack.model.problems import ParseResult, Problem
 from droidtrack.parse._lines import slow_paths
@@ -211,3 +211,29 @@ def rows(text: str, link: str) -> list[str | None] | None:
     if len(set(zip(parts[::ROW_FIELDS], parts[1::ROW_FIELDS]))) != n:
         return None                  # a (pid, fd) read twice
     return parts
+
+
+def read(text: str, link: str, root: str) -> FdinfoTable:
+    """The v2 section as the feeder reads it: `rows` where every file is in the kernel's exact
+    shape with an inode, else `parse`'s records; the same table either way."""
+    flat = rows(text, link)
+    if flat is None:
+        return table(parse(text, link, root))
+    n = ROW_FIELDS
+    dec = Ints()
+    strip = _Stripped()
+    exps = flat[5::n]
+    return FdinfoTable(list(map(dec.__getitem__, flat[::n])), list(map(dec.__getitem__, flat[1::n])),
+                       [None if i is None else dec[i] for i in flat[2::n]],
+                       [None if v is None else dec[v] for v in flat[3::n]],
+                       [None if v is None else dec[v] for v in flat[4::n]],
+                       [None if e is None else strip[e] for e in exps],
+                       [v or None for v in flat[6::n]])
+
+
+class _Stripped(dict):
+    """exp_name as `parse` keeps it (spaces and tabs around it stripped), per distinct value."""
+
+    def __missing__(self, k: str) -> str:
+        v = self[k] = k.strip(" \t")
+        return v

@@ -351,3 +351,23 @@ def dmabuf_fds(text: str, root: str) -> list[tuple[int, dict[int, bool]]] | None
             return None
         append((pid, {int(fd): kind != "/dmabuf:" for fd, kind in rows if kind}))
     return out
+
+
+# ---- one record type for the feeder ----------------------------------------------------------------
+@dataclass
+class FdLinksTable:
+    """Which dma-buf fds each listed process holds, whichever path read the listing."""
+    links: dict[int, dict[int, bool]]    # pid -> dma-buf fd -> legacy (no per-buffer identity)
+    listed: list[int]                    # every pid whose fd directory was listed, in order
+    problems: list[Problem] = field(default_factory=list)
+
+
+def read(text: str, root: str) -> FdLinksTable:
+    dirs = dmabuf_fds(text, root)
+    if dirs is not None:
+        return FdLinksTable({pid: links for pid, links in dirs if links}, [pid for pid, _ in dirs])
+    res = parse(text, root)
+    links: dict[int, dict[int, bool]] = {}
+    for l in res.records:
+        links.setdefault(l.pid, {})[l.fd] = l.legacy
+    return FdLinksTable(links, list(res.listed_pids), res.problems)

@@ -19,12 +19,12 @@ smaps: `grep -H -A 7` gives the VMA line then Size/KernelPageSize/MMUPageSize/Rs
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 
 from droidtrack.parse._lines import slow_paths
-from droidtrack.parse.grepout import is_decimal, proc_parts, record_builder, to_base, to_int
-from droidtrack.model.problems import ParseResult, Problem
+from droidtrack.parse.grepout import Ints, is_decimal, proc_parts, record_builder, to_base, to_int
+from droidtrack.model.problems import ParseResult, Problem, ProblemLog
 
 _HEX = frozenset("0123456789abcdefABCDEF")
 
@@ -49,6 +49,7 @@ class DmabufMap:
 
 @dataclass(frozen=True, slots=True)
 class SmapsVma:
+    """A dma-buf VMA's group in smaps: its VMA line (the same line maps prints) and Rss/Pss."""
     pid: int
     start: int
     end: int
@@ -56,6 +57,11 @@ class SmapsVma:
     rss: int | None     # bytes
     pss: int | None     # bytes
     line: int = 0
+    perms: str = ""
+    offset: int = 0
+    dev: str = ""
+    name: str | None = None
+    legacy: bool = False
 
 
 _mk_map = record_builder(DmabufMap)
@@ -263,14 +269,16 @@ def parse_smaps(text: str, root: str, *, fast: bool | None = None) -> ParseResul
         if match is not None:
             m = match(text, pos)
             if m is not None:
-                p, pid, s, e, _perms, _off, _dev, ino, _name, _plain, _anon, rss, pss, sep = m.groups()
+                p, pid, s, e, perms, off, dev, ino, name, _plain, anon, rss, pss, sep = m.groups()
                 end = m.end()
                 if sep is not None or not startswith(p, end) or not startswith("-", end + len(p)):
                     if grp is not None:
-                        recs.append(mk(grp[0], grp[1], grp[2], grp[3], grp[4], grp[5], grp[6]))
+                        recs.append(mk(*grp))
                         grp = None
+                    if name is not None:
+                        name = (name.replace("\\012", "\n") if "\\" in name else name) or None
                     recs.append(mk(int(pid), int(s, 16), int(e, 16), int(ino), int(rss) * 1024, int(pss) * 1024,
-                                   i + 1))
+                                   i + 1, perms, int(off, 16), dev, name, anon is not None))
                     i += count("\n", pos, end)
                     pos = end
                     if sep is None:
@@ -315,7 +323,7 @@ def parse_smaps(text: str, root: str, *, fast: bool | None = None) -> ParseResul
         # the smaps rules
         if not is_ctx:
             if grp is not None:
-                recs.append(mk(grp[0], grp[1], grp[2], grp[3], grp[4], grp[5], grp[6]))
+                recs.append(mk(*grp))
             grp = None
             pid = _pid_of_file(path, "smaps")
             if pid is None:
@@ -326,8 +334,10 @@ def parse_smaps(text: str, root: str, *, fast: bool | None = None) -> ParseResul
             if parsed is None:
                 probs.append(Problem("smaps", "not a VMA line: skipped", line=i, text=content, path=path))
                 continue
-            if dmabuf_path(parsed[6])[0]:
-                grp = [pid, parsed[0], parsed[1], parsed[5], None, None, i]
+            ok, name, legacy = dmabuf_path(parsed[6])
+            if ok:
+                grp = [pid, parsed[0], parsed[1], parsed[5], None, None, i, parsed[2], parsed[3], parsed[4], name,
+                       legacy]
             continue
         if grp is None:
             continue
@@ -335,7 +345,7 @@ def parse_smaps(text: str, root: str, *, fast: bool | None = None) -> ParseResul
         if not sep_ or " " in key:
             if parse_line(content) is not None:
                 # the next VMA (not a dma-buf): this group's fields end here
-                recs.append(mk(grp[0], grp[1], grp[2], grp[3], grp[4], grp[5], grp[6]))
+                recs.append(mk(*grp))
                 grp = None
             continue
         if key == "Rss" and grp[4] is None:
@@ -347,7 +357,7 @@ def parse_smaps(text: str, root: str, *, fast: bool | None = None) -> ParseResul
             if grp[5] is None:
                 probs.append(Problem("smaps", "Pss is not 'N kB': left unknown", line=i, text=content, path=path))
     if grp is not None:
-        recs.append(mk(grp[0], grp[1], grp[2], grp[3], grp[4], grp[5], grp[6]))
+        recs.append(mk(*grp))
     return out
 
 
@@ -382,3 +392,68 @@ def vma_rows(text: str, root: str) -> list[str | None] | None:
     if len(set(zip(map(int, parts[::VMA_FIELDS]), map(int, parts[1::VMA_FIELDS], repeat(16, n))))) != n:
         return None                       # a VMA read twice: parse_smaps keeps the last one's Rss
     return parts
+
+
+# ---- one record type for the feeder: columns, whichever path read them -------------------------
+@dataclass
+class VmaTable:
+    """Every dma-buf mapping read, one list per field, in the order read, with its Rss and Pss in
+    bytes (None where smaps did not say): what `read` (v1: maps + smaps) and `read_smaps` (v2:
+    smaps alone) give, from a fast path or from records, the same either way."""
+    pids: list[int]
+    starts: list[int]
+    ends: list[int]
+    offsets: list[int]
+    perms: list[str]
+    inodes: list[int]
+    names: list[str | None]
+    legacy: list[bool]          # anon_inode:dmabuf: no per-buffer identity
+    rss: list[int | None]
+    pss: list[int | None]
+    problems: list[Problem] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.pids)
+
+
+def _table(recs, rss, pss, problems) -> VmaTable:
+    return VmaTable([r.pid for r in recs], [r.start for r in recs], [r.end for r in recs],
+                    [r.offset for r in recs], [r.perms for r in recs], [r.inode for r in recs],
+                    [r.name for r in recs], [r.legacy for r in recs], rss, pss, problems)
+
+
+def read(maps_text: str | None, smaps_text: str | None, root: str) -> VmaTable:
+    """v1: the maps section's dma-buf VMAs, with Rss and Pss from the smaps section's groups."""
+    problems = ProblemLog()
+    by_start: dict[tuple[int, int], SmapsVma] = {}
+    if smaps_text is not None:
+        res = parse_smaps(smaps_text, root)
+        problems.extend(res.problems)
+        for v in res.records:
+            by_start[(v.pid, v.start)] = v
+    recs: list[DmabufMap] = []
+    if maps_text is not None:
+        res = parse_maps(maps_text, root)
+        problems.extend(res.problems)
+        recs = res.records
+    sv = [by_start.get((m.pid, m.start)) for m in recs]
+    return _table(recs, [None if v is None else v.rss for v in sv], [None if v is None else v.pss for v in sv],
+                  problems)
+
+
+def read_smaps(smaps_text: str, root: str) -> VmaTable:
+    """v2: the smaps groups alone (v2's maps section only names the files): `vma_rows` where every
+    group is in the kernel's shape, else `parse_smaps`'s records."""
+    flat = vma_rows(smaps_text, root)
+    if flat is None:
+        res = parse_smaps(smaps_text, root)
+        recs = res.records
+        return _table(recs, [r.rss for r in recs], [r.pss for r in recs], res.problems)
+    n = VMA_FIELDS
+    dec = Ints()
+    hexa = Ints(16)
+    names = [None if v is None else ((v.replace("\\012", "\n") if "\\" in v else v) or None) for v in flat[7::n]]
+    return VmaTable(list(map(dec.__getitem__, flat[::n])), [int(v, 16) for v in flat[1::n]],
+                    [int(v, 16) for v in flat[2::n]], list(map(hexa.__getitem__, flat[4::n])), flat[3::n],
+                    list(map(int, flat[6::n])), names, [v is not None for v in flat[9::n]],
+                    [dec[v] * 1024 for v in flat[10::n]], [dec[v] * 1024 for v in flat[11::n]])
