@@ -178,30 +178,8 @@ def _feed_files(b: Builder, files: dict[str, list]) -> None:
 # ---- processes --------------------------------------------------------------------------------
 def _feed_processes(b: Builder, fr: _frames.Frames, root: str, access: dict[str, list]) -> None:
     st = _text(fr, "status")
-    fast = None if st is None else p_procfs.status_rows(st, root)
-    if fast is not None:          # every process's four lines in the kernel's shape: no records
-        procs = b.processes
-        for pid, name, tgid, ppid, uid in fast[0]:
-            p = procs.get(pid)
-            if p is None:
-                p = b.process(pid)
-            p.name = name or p.name
-            p.uid = uid
-            p.ppid = ppid
-            p.tgid = tgid
-        if fast[1] is not None:
-            b.device["uid"] = fast[1]
-    elif st is not None:
-        res = p_procfs.parse_status(st, root)
-        b.problems.extend(res.problems)
-        for s in res.records:
-            p = b.process(s.pid)
-            p.name = s.name or p.name
-            p.uid = s.uid
-            p.ppid = s.ppid
-            p.tgid = s.tgid
-        if res.self_uid is not None:
-            b.device["uid"] = res.self_uid
+    if st is not None:
+        feed_status(b, p_procfs.read_status(st, root))
     cl = _text(fr, "cmdline")
     if cl is not None:
         res = p_procfs.parse_cmdline(cl, root)
@@ -209,6 +187,22 @@ def _feed_processes(b: Builder, fr: _frames.Frames, root: str, access: dict[str,
         for pid, argv in res.records:
             if pid in b.processes:
                 b.processes[pid].cmdline = tuple(argv)
+
+
+def feed_status(b: Builder, t: p_procfs.StatusTable) -> None:
+    """Each process's name, tgid, ppid and uid; the collector's own uid as the device's `uid`."""
+    b.problems.extend(t.problems)
+    procs = b.processes
+    for pid, name, tgid, ppid, uid in zip(t.pids, t.names, t.tgids, t.ppids, t.uids):
+        p = procs.get(pid)
+        if p is None:
+            p = b.process(pid)
+        p.name = name or p.name
+        p.uid = uid
+        p.ppid = ppid
+        p.tgid = tgid
+    if t.self_uid is not None:
+        b.device["uid"] = t.self_uid
 
 
 # ---- buffers: every source that lists buffers themselves ---------------------------------------

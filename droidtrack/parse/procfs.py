@@ -263,3 +263,29 @@ def status_rows(text: str, root: str) -> tuple[list[tuple[int, str, int, int, in
             for p, name, tgid, ppid, uid in zip(parts[1::7], parts[2::7], parts[3::7], parts[4::7], parts[5::7])
             if p is not None]
     return rows, self_uid
+
+
+# ---- one record type for the feeder -------------------------------------------------------------
+@dataclass
+class StatusTable:
+    """Every process's identity from the `status` section, one list per field, in order, and the
+    collector's own uid (/proc/self/status): from `status_rows` or `parse_status`'s records."""
+    pids: list[int]
+    names: list[str | None]
+    tgids: list[int | None]
+    ppids: list[int | None]
+    uids: list[int | None]
+    self_uid: int | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+
+def read_status(text: str, root: str) -> StatusTable:
+    fast = status_rows(text, root)
+    if fast is not None:
+        rows, self_uid = fast
+        return StatusTable([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
+                           [r[4] for r in rows], self_uid)
+    res = parse_status(text, root)
+    recs = res.records
+    return StatusTable([r.pid for r in recs], [r.name for r in recs], [r.tgid for r in recs], [r.ppid for r in recs],
+                       [r.uid for r in recs], res.self_uid, res.problems)
