@@ -24,28 +24,17 @@ import argparse
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchlib import large_device, median_time  # noqa: E402  (puts the repository on sys.path)
 
 from droidtrack.collect import frames  # noqa: E402
 from droidtrack.double import AdbServer, system_adb, wheel_adb  # noqa: E402
 from droidtrack.sources import adb  # noqa: E402
-from droidtrack.sim.synth import generate_large  # noqa: E402
-
-
-def median_time(fn, runs: int) -> tuple[float, list[float]]:
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), times
 
 
 def collector_files(root: Path) -> list[str]:
@@ -97,9 +86,7 @@ def main() -> int:
         root = Path(a.root)
     else:
         root = work / "large"
-        t = time.perf_counter()
-        generate_large(root, processes=a.processes, buffers=a.buffers, refs=a.refs)
-        print(f"generated {a.processes} processes, {a.buffers} buffers, {a.refs} refs in {time.perf_counter() - t:.1f} s")
+        large_device(root, processes=a.processes, buffers=a.buffers, refs=a.refs)
 
     cmd = [sys.executable, "-m", "droidtrack.double", str(root), "--rooted"]
     if a.link_mbps:

@@ -21,14 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from benchlib import REPO, best_interleaved, large_device  # noqa: E402  (puts the repository on sys.path)
+
 sys.path.insert(0, str(REPO / "tests"))
 
 from collector_support import MKSH_STATIC, SHELLS, TOKEN, applet_dir, run_collector  # noqa: E402
 from droidtrack.collect import frames  # noqa: E402
 from droidtrack.parse.headout import split_heads  # noqa: E402
-from droidtrack.sim.synth import generate_large  # noqa: E402
 
 
 def file_set(root: Path, fr: frames.Frames) -> tuple[list[str], list[str]]:
@@ -62,18 +61,6 @@ def file_set(root: Path, fr: frames.Frames) -> tuple[list[str], list[str]]:
     return sorted(files), fd_dirs
 
 
-def best_interleaved(fns, runs: int) -> list[float]:
-    """Each function's best wall time over `runs` rounds, the functions taking turns within a
-    round (A B A B …), so that a slow spell of a shared machine hits both alike."""
-    best = [float("inf")] * len(fns)
-    for _ in range(runs):
-        for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return best
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--processes", type=int, default=2000)
@@ -92,8 +79,8 @@ def main() -> int:
     try:
         root = work / "root"
         t0 = time.perf_counter()
-        tree = generate_large(root, processes=args.processes, buffers=args.buffers, refs=args.refs,
-                              generation=args.generation)
+        tree = large_device(root, processes=args.processes, buffers=args.buffers, refs=args.refs,
+                            generation=args.generation, quiet=True)
         gen_s = time.perf_counter() - t0
         tot = tree.truth()["totals"]
         print(f"tree: {tot['processes']} processes, {tot['buffers']} buffers, {tot['dmabuf_fds']} dma-buf fds, "

@@ -20,12 +20,11 @@ from __future__ import annotations
 import argparse
 import gc
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchlib import large_device, runs_summary  # noqa: E402  (puts the repository on sys.path)
 
 from droidtrack.model import build
 from droidtrack.collect import collector
@@ -37,7 +36,6 @@ from droidtrack.parse import sysfs_stats as p_sysfs
 from droidtrack.model import tags  # noqa: E402
 from droidtrack.model.account import account  # noqa: E402
 from droidtrack.ingest.stream import snapshot_from_frames  # noqa: E402
-from droidtrack.sim.synth import generate_large  # noqa: E402
 
 # (owner, attribute, label): timed exclusive of the other wrapped functions they call
 STAGES = [
@@ -143,9 +141,7 @@ def main() -> int:
         tmp = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="dt-bench-"))
         root = tmp / "root"
         if not (root / "proc").exists():
-            t0 = time.perf_counter()
-            generate_large(root, processes=a.processes, buffers=a.buffers, refs=a.refs)
-            print(f"generated tree in {time.perf_counter() - t0:.1f} s")
+            large_device(root, processes=a.processes, buffers=a.buffers, refs=a.refs)
         token = frames.new_token()
         t0 = time.perf_counter()
         out, err, rc = collector.run_local(root, token)
@@ -178,7 +174,7 @@ def main() -> int:
     print(f"snapshot: {len(snap.buffers)} buffers, {len(snap.processes)} processes, {refs} references, "
           f"{len(snap.problems)} problems")
     for k, v in times.items():
-        print(f"  {k:<12} median {statistics.median(v) * 1000:7.0f} ms  (min {min(v) * 1000:.0f}, max {max(v) * 1000:.0f})")
+        print(f"  {k:<12} {runs_summary(v)}")
     total = statistics.median(times["total"])
     bare_med = statistics.median(bare)
     mib = len(out) / 2**20

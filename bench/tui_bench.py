@@ -20,10 +20,9 @@ import asyncio
 import statistics
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchlib import REPO as ROOT  # noqa: E402  (puts the repository on sys.path)
+
 sys.path.insert(0, str(ROOT / "tests" / "tui"))
 
 import factory  # noqa: E402  (tests/tui/factory.py: snapshots built from droidtrack.model)
