@@ -96,7 +96,7 @@ def check_source(bf: BudgetFile, args: argparse.Namespace, rules, baseline=None,
 def _source(args, rules):
     """source_from_args, but a live device reuses the rules already loaded (16 devices would parse
     the rules file 16 times, under the GIL)."""
-    if any(getattr(args, k, None) for k in ("root", "capture", "replay", "bugreport")):
+    if any(getattr(args, k, None) for k in ("root", "capture", "replay", "bugreport", "report_zip")):
         return source_from_args(args)
     from droidtrack.sources.live import LiveSource
     return LiveSource(args, rules=rules, dumpsys=bool(getattr(args, "dumpsys", False)),

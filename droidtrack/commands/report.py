@@ -30,6 +30,8 @@ examples:
   droidtrack report --capture phone.dtc --redact     names replaced by pseudonyms, for reports
                                                      that leave the company (see docs/report.md)
   droidtrack report --analyze bufinfo.txt dmabuf_dump.txt    text pasted into an issue
+  droidtrack report --report leak.zip --redact       a report you received, redacted to pass it on
+                                                     (top/snapshot/check --report ZIP read one too)
 
 exit codes: 0 the report was written, 2 nothing could be read or the zip could not be written, or
             the snapshot is incomplete (a cut stream: the zip is written and says so)
@@ -87,11 +89,14 @@ def _collect(args: argparse.Namespace):
         return [snap], raws, notes, "analyze"
     src = source_from_args(args)
     try:
-        if getattr(args, "replay", None):
-            rec = src.recording
-            snaps = [src.at(i).snapshot for i in range(len(rec.samples))]
-            raws = [(Path(args.replay).name, Path(args.replay).read_bytes())]
-            return snaps, raws, [], f"replay:{Path(args.replay).name}"
+        if callable(getattr(src, "at", None)) and hasattr(src, "samples"):
+            # a recording, or a report zip read again (its recording or streams, else its snapshot)
+            snaps = [src.at(i).snapshot for i in range(len(src))]
+            raw_inputs = getattr(src, "raw_inputs", None)
+            name = Path(src.path).name
+            if callable(raw_inputs):
+                return snaps, raw_inputs(), [f"made from the report {name}"], f"report:{name}"
+            return snaps, [(name, Path(src.path).read_bytes())], [], f"replay:{name}"
         got = src.collect()
         raws = []
         notes: list[str] = []

@@ -8,7 +8,8 @@ one, the raw collector stream it was built from), so presenters never care which
 
 Implementations: localroot (a directory laid out like a device root), capture (a saved raw stream),
 adb (a live device over a real adb server), demo (the built-in device double), replay (a
-recording), bugreport (an `adb bugreport` zip), paste (text of one source, for `analyze`).
+recording), bugreport (an `adb bugreport` zip), reportzip (a zip `droidtrack report` wrote: given
+to --report, or recognised when given to --replay/--capture), paste (text of one source, for `analyze`).
 """
 from __future__ import annotations
 
@@ -118,6 +119,14 @@ def source_from_args(args: argparse.Namespace) -> SnapshotSource:
     rules = load_rules(getattr(args, "rules", None))
     dumpsys = bool(getattr(args, "dumpsys", False))
     fd_inodes = getattr(args, "fd_inodes", None) or "auto"
+    zip_path = getattr(args, "report_zip", None)
+    if not zip_path:
+        from droidtrack.sources.reportzip import is_report_zip
+        zip_path = next((v for v in (getattr(args, "replay", None), getattr(args, "capture", None))
+                         if v and is_report_zip(v)), None)
+    if zip_path:
+        from droidtrack.sources.reportzip import ReportZipSource
+        return ReportZipSource(zip_path, rules=rules)
     if getattr(args, "root", None):
         from droidtrack.sources.localroot import LocalRootSource
         return LocalRootSource(args.root, rules=rules, dumpsys=dumpsys, fd_inodes=fd_inodes)
