@@ -28,6 +28,13 @@ SHELLS = {
     "dash+toybox": (["/usr/bin/dash"], "toybox"),
     "busybox": (["/usr/bin/busybox", "sh"], "busybox"),
 }
+# what each needs (tests/conftest.py TOOLS): a test under a missing shell is skipped, naming the package
+SHELL_TOOLS = {
+    "mksh-static+toybox": ("mksh-static", "toybox"),
+    "mksh+toybox": ("mksh", "toybox"),
+    "dash+toybox": ("dash", "toybox"),
+    "busybox": ("busybox",),
+}
 _APPLETS: dict[str, Path] = {}
 _BASE: Path | None = None
 
@@ -40,6 +47,18 @@ def base_dir() -> Path:
         _BASE.chmod(0o755)
         atexit.register(shutil.rmtree, _BASE, True)
     return _BASE
+
+
+def collector_copy() -> Path:
+    """collect.sh copied below base_dir(): a checkout under a private (0700) directory is closed
+    to the unprivileged uids the tests run the collector as."""
+    dst = base_dir() / "collect.sh"
+    if not dst.exists() or dst.read_bytes() != COLLECT.read_bytes():
+        tmp = dst.with_name(f".collect.sh.{os.getpid()}")
+        shutil.copyfile(COLLECT, tmp)
+        tmp.chmod(0o755)
+        os.replace(tmp, dst)
+    return dst
 
 
 def applet_dir(provider: str) -> Path:
@@ -96,13 +115,16 @@ def run_collector(root: Path | str | None, shell: str, *, tmp: Path | None = Non
                   timeout: float = 120) -> Run:
     """Run collect.sh against a device root under `shell` (a SHELLS key). trace=True counts the
     processes it spawns (strace -f) and, with writes=True, records every path it writes."""
+    from needs import needs
+    needs.skip_unless(*SHELL_TOOLS[shell], *(("setpriv",) if uid is not None else ()),
+                      *(("strace",) if trace else ()))
     argv0, provider = SHELLS[shell]
     bindir = applet_dir(provider)
     path = str(bindir) if extra_path is None else f"{extra_path}:{bindir}"
     if tmp is None:
         tmp = Path(tempfile.mkdtemp(prefix="tmp-", dir=base_dir()))
     tmp.chmod(0o777)
-    cmd = [*argv0, str(COLLECT), "--token", TOKEN, "--tmp", str(tmp), *args]
+    cmd = [*argv0, str(collector_copy()), "--token", TOKEN, "--tmp", str(tmp), *args]
     if root is not None:
         cmd[len(argv0) + 1:len(argv0) + 1] = ["--root", str(root)]
     if uid is not None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import socket
 import tempfile
 
@@ -78,7 +79,7 @@ def test_clean_command(phone, capsys):
 
 def _camera_fds(data: bytes, token: str) -> int:
     text = frames.decode(data, token).sections["fdlinks"].text()
-    block = text.split("/proc/4321/fd:", 1)[1].split("\n\n", 1)[0]
+    block = re.split(r"/proc/4321/fd/?:", text, maxsplit=1)[1].split("\n\n", 1)[0]   # toybox, GNU ls
     return block.count("/dmabuf:CAMERA")
 
 

@@ -11,7 +11,6 @@ import re
 import json
 import os
 import select
-import shutil
 import subprocess
 import tempfile
 import time
@@ -19,14 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from needs import needs
 from collector_support import (COLLECT, MKSH_STATIC, SHELLS, TOKEN, applet_dir, base_dir, copy_tree,
                                fdinfo_files, grep_lines, new_root, run_collector, snapshot_files)
 from droidtrack.parse import fdstat
 from droidtrack.sim.synth import GENERATIONS, DeviceTree, apply_permissions
 
-pytestmark = pytest.mark.skipif(not (shutil.which("toybox") and shutil.which("busybox")
-                                     and os.path.exists("/bin/mksh") and shutil.which("dash")),
-                                reason="needs mksh, dash, toybox and busybox")
+pytestmark = needs("mksh", "mksh-static", "dash", "toybox", "busybox")
 
 DMA_MAP_MARKS = (b" /dmabuf", b" anon_inode:dmabuf")
 

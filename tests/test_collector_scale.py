@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from collector_support import SHELLS, base_dir, fdinfo_files, grep_lines, new_root, run_collector
+from needs import needs
 from droidtrack.sim.synth import DeviceTree, generate_large
 
-pytestmark = pytest.mark.skipif(not (shutil.which("strace") and shutil.which("toybox") and shutil.which("busybox")),
-                                reason="needs strace, toybox and busybox")
+pytestmark = needs("strace", "mksh-static", "toybox", "busybox")
 
 
 @pytest.fixture(scope="module")

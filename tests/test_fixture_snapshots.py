@@ -241,3 +241,26 @@ def test_memtrack_rfc_joins_through_memtrack_ids():
     in_rss = sum(m["rss"] for b in t["buffers"] for h in b["holders"].values() for m in h["maps"])
     assert sum(p["in_rss"] for p in s["processes"]) == in_rss
     assert s["problems"] == []
+
+
+def test_a15_keeps_its_shell_user_permissions_however_droidtrack_runs(monkeypatch):
+    """`droidtrack snapshot --root fixtures/a15-6.6` (the README's example) as root: the tree is
+    read as the uid it says (2000) with its permissions.txt, so the figures are expected.json's,
+    not a root's view of a tree that says "no root"."""
+    from droidtrack.collect import collector
+    from droidtrack.sources.localroot import LocalRootSource
+    if os.geteuid() != 0:
+        note = collector.shell_user_note(REPO / "fixtures" / "a15-6.6")
+        assert note and "uid 2000" in note
+        return
+    snap = LocalRootSource(str(REPO / "fixtures" / "a15-6.6")).collect().snapshot
+    got = json_out.to_dict(snap, account(snap))
+    want = json.loads((REPO / "fixtures" / "a15-6.6" / "expected.json").read_text())
+    assert got["totals"] == want["totals"]
+    assert [b["inode"] for b in got["buffers"]] == [b["inode"] for b in want["buffers"]]
+    assert not any(p["source"] == "permissions" for p in got["problems"])
+    # where the tree's user cannot be taken on, the snapshot says so
+    monkeypatch.setattr(collector.os, "geteuid", lambda: 1000)
+    note = collector.shell_user_note(REPO / "fixtures" / "a15-6.6")
+    assert "uid 2000" in note and "uid 1000" in note
+    assert collector.shell_user_note(REPO / "fixtures" / "a13-5.15") is None

@@ -1,7 +1,7 @@
 """Wire formats of the adb device transport, the shell v2 protocol and the sync protocol.
 
-Facts (see docs in AOSP adb/protocol.txt, shell_protocol.h, file_sync_protocol.h, and
-/work/shared/docs/adb-device-double.md): a transport packet is a 24-byte header of six
+Facts (AOSP adb/protocol.txt, shell_protocol.h, file_sync_protocol.h; what the double does with
+them: docs/adb-double.md): a transport packet is a 24-byte header of six
 little-endian u32 values `command, arg0, arg1, data_length, data_check, magic` followed by the
 payload; `magic = command ^ 0xffffffff`; `data_check` is a byte sum, only required below
 version 0x01000001, so we send 0.

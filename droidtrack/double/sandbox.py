@@ -161,10 +161,11 @@ class Sandbox:
                 if not (sb / a).exists():
                     os.symlink(rt.toybox, sb / a)
             os.symlink(rt.toybox, sb / "toybox")
-        else:
-            # the host's utilities: below /usr inside the chroot, on the host's PATH when direct
-            _write(sb / "toybox", TOYBOX_SHIM.replace("@HOSTPATH@", shlex.quote(self._host_path_var())), 0o755)
         self._binds_for(self.device_root)
+        if not rt.toybox:
+            # the host's utilities: below /usr inside the chroot, on the host's PATH when direct
+            toybox = TOYBOX_SHIM.replace("@HOSTPATH@", shlex.quote(self._host_path_var()))
+            _write(sb / "toybox", self.script(toybox), 0o755)
         for name, text in (("getprop", GETPROP), ("dumpsys", DUMPSYS), ("dmabuf_dump", DMABUF_DUMP),
                            ("id", ID), (".self-uid", SELF_UID)):
             _write(sb / name, self.script(text), 0o755)
@@ -237,8 +238,10 @@ class Sandbox:
             return
         lines = ["set -e"]
         for devpath, host in self.binds:
-            ro = ",ro" if devpath in ("/usr", "/sys") else ""
-            lines.append(f"mount -o bind{ro} {shlex.quote(str(host))} {shlex.quote(str(self.root) + devpath)}")
+            # /usr recursively: a host's /usr may hold mounts of its own, which a user namespace
+            # may not bind without them
+            how = "rbind,ro" if devpath == "/usr" else "bind,ro" if devpath == "/sys" else "bind"
+            lines.append(f"mount -o {how} {shlex.quote(str(host))} {shlex.quote(str(self.root) + devpath)}")
         cat = "/system/bin/cat" if self.rt.toybox else os.path.realpath(shutil.which("cat") or "/usr/bin/cat")
         lines.append(f"exec chroot {shlex.quote(str(self.root))} {cat}")
         lines.insert(-1, "echo ready")

@@ -32,6 +32,9 @@ class LocalRootSource:
         if rc != 0:
             fr.problems.append(Problem("collector", f"collector exited with {rc}: "
                                        f"{err.decode('utf-8', 'replace').strip()[:200]}"))
+        note = collector.shell_user_note(self.root)
+        if note:
+            fr.problems.append(Problem("permissions", note))
         snap = snapshot_from_frames(fr, rules=self.rules, time=t, origin=self.label)
         return collected_from_stream(fr, snap, out, None if rc == 0 else f"the collector exited with {rc}")
 

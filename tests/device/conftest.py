@@ -6,6 +6,7 @@ Test modules outside this directory use them with `from device.conftest import *
     adb_server    a private `adb -P <free port> nodaemon server` (HOME/TMPDIR in a temp dir)
     device_root   a small phone written by synth.DeviceTree (with shell-denied processes)
     make_double   start a DeviceDouble on a device root and `adb connect` it; stopped at teardown
+                  (skipped without mksh and toybox unless the config asks for tools="host")
     phone         one connected double on device_root: .double .server .target .root .tree
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from needs import needs
 from droidtrack.double import AdbServer, DeviceConfig, DeviceDouble, system_adb, wheel_adb
 from droidtrack.sources.adb import AdbTarget
 from droidtrack.sim.synth import DeviceTree
@@ -103,6 +105,10 @@ def make_double(adb_server):
     def make(root: Path, config: DeviceConfig | None = None, *, connect: bool = True) -> Phone:
         if os.geteuid() != 0:
             pytest.skip("the device double needs root (mount namespaces)")
+        if config is None or config.tools != "host":
+            # the phone as the tests know it: Android's shell and applets (what they print is
+            # asserted); tests of the fallback ask for tools="host"
+            needs.skip_unless("mksh", "toybox", "unshare", "nsenter", "setpriv")
         d = DeviceDouble(root, config).start()
         started.append(d)
         if connect:
