@@ -254,7 +254,7 @@ def test_a15_keeps_its_shell_user_permissions_however_droidtrack_runs(monkeypatc
         assert note and "uid 2000" in note
         return
     snap = LocalRootSource(str(REPO / "fixtures" / "a15-6.6")).collect().snapshot
-    got = json_out.to_dict(snap, account(snap))
+    got = schema.to_dict(snap, account(snap))
     want = json.loads((REPO / "fixtures" / "a15-6.6" / "expected.json").read_text())
     assert got["totals"] == want["totals"]
     assert [b["inode"] for b in got["buffers"]] == [b["inode"] for b in want["buffers"]]
