@@ -81,6 +81,19 @@ unset CDPATH
 cd "$TMPD" 2>/dev/null && true 2>/dev/null > "$W.err" || {
   echo "collect.sh: cannot write temporary files in --tmp" >&2; exit 65; }
 trap 'rm -f "$W".*; exit 129' HUP INT TERM PIPE
+# What a collector killed outright (SIGKILL: no trap runs) left in TMPD: remove the files of
+# collectors that are gone (kill -0 fails and there is no /proc entry: another uid's live
+# collector answers one of the two). The glob, case, test and kill are builtins: one rm, and only
+# when something is stale.
+set --
+for f in .droidtrack.*; do
+  p=${f#.droidtrack.}; p=${p%%.*}
+  case $p in ''|*[!0-9]*) continue ;; esac
+  [ "$p" = "$$" ] && continue
+  { kill -0 "$p" 2>/dev/null || [ -d "/proc/$p" ]; } && continue
+  set -- "$@" "$f"
+done
+[ $# -eq 0 ] || rm -f "$@" 2>/dev/null
 EI=0
 if [ $ODD -eq 1 ]; then
   # does this shell's echo interpret backslash escapes? (paths echoed hold no backslash)

@@ -109,3 +109,19 @@ def test_diff_output_onto_an_input_is_refused(capture, tmp_path, capsys):
     assert cli.main(["diff", str(a), str(capture), "-o", str(a)]) == 2
     assert "one of this command's inputs" in capsys.readouterr().err
     assert a.read_bytes() == before
+
+
+def test_report_default_name_caps_a_hostile_model(tmp_path, monkeypatch, capsys):
+    """A 300-character ro.product.model made the default report file name too long (issue 12 #10)."""
+    import shutil
+    root = tmp_path / "root"
+    shutil.copytree(FIXTURE, root, symlinks=True)
+    prop = root / "system" / "build.prop"
+    prop.write_text(prop.read_text().replace("ro.product.model=Fixture Phone (a13-5.15)",
+                                             "ro.product.model=" + "M" * 300))
+    work = tmp_path / "out"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert cli.main(["report", "--root", str(root)]) == 0
+    (made,) = list(work.iterdir())
+    assert made.name.startswith("droidtrack-report-MMM") and len(made.name) <= 100
