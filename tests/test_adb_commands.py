@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import socket
 import tempfile
@@ -132,3 +133,27 @@ def test_devices_and_clean_take_the_file_sources_and_say_why_they_mean_nothing(t
         assert "droidtrack only reads that file" in capsys.readouterr().err
         assert cli.main(["devices", opt, str(tmp_path / "x")]) == 2
         assert "droidtrack snapshot " + opt in capsys.readouterr().err
+
+
+def test_an_adb_server_droidtrack_starts_is_announced_as_adb_does(tmp_path, monkeypatch, capsys):
+    """issue 12 #10: a server started for a one-off command said nothing and kept running."""
+    import subprocess
+    from droidtrack import cli
+    from droidtrack.double.adbserver import free_port
+    from droidtrack.sources.adb_wire import _find_adb
+    adb_bin = _find_adb()
+    if adb_bin is None:
+        pytest.skip("no adb binary")
+    port = free_port()
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(port))
+    try:
+        assert cli.main(["devices", "-P", str(port)]) == 0
+        err = capsys.readouterr().err
+        assert f"starting now at tcp:{port}" in err and f"adb -P {port} kill-server" in err
+        assert cli.main(["devices", "-P", str(port)]) == 0           # already running: said once
+        assert "starting now" not in capsys.readouterr().err
+    finally:
+        subprocess.run([adb_bin, "-P", str(port), "kill-server"], capture_output=True, timeout=30,
+                       env=dict(os.environ, HOME=str(tmp_path), TMPDIR=str(tmp_path)))

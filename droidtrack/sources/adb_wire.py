@@ -17,6 +17,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -121,6 +122,11 @@ def _start_server(target: AdbTarget) -> None:
     if r.returncode != 0:
         raise AdbError(f"could not start an adb server on port {target.port}: "
                        f"{(r.stdout + r.stderr).decode('utf-8', 'replace').strip()}")
+    if b"starting now" in r.stderr + r.stdout:
+        # say it as adb does (its own words), and that it outlives this command, as adb's does
+        print(f"* daemon not running; starting now at tcp:{target.port}\n* daemon started successfully\n"
+              f"droidtrack: this adb server keeps running after droidtrack exits, as one adb starts does "
+              f"(`adb -P {target.port} kill-server` stops it)", file=sys.stderr, flush=True)
 
 
 def _connect(target: AdbTarget, timeout: float) -> socket.socket:
