@@ -122,3 +122,11 @@ def test_garbage_and_empty_zips_are_clear_errors(tmp_path, capsys):
     assert cli.main(["snapshot", "--report", str(bad)]) == 2
     assert "holds nothing" in capsys.readouterr().err
     assert not reportzip.is_report_zip(str(junk))
+
+
+def test_a_forged_snapshot_json_is_refused_with_a_clear_error(made, tmp_path, capsys):
+    doc = json.loads(zipfile.ZipFile(made / "red.zip").read("snapshot.json"))
+    doc["buffers"][0]["size"] = -5
+    z = _zip(tmp_path / "forged.zip", {"snapshot.json": json.dumps(doc).encode()}, base=made / "red.zip")
+    assert cli.main(["snapshot", "--report", str(z)]) == 2
+    assert "snapshot.json is not a snapshot droidtrack can read" in capsys.readouterr().err

@@ -242,11 +242,12 @@ class ReportZipSource:
             snap = snapshot_from_frames(fr, rules=self.rules, time=t, origin=f"report:{Path(self.path).name}:{name}")
             return collected_from_stream(fr, snap, data)
         from droidtrack.history import recording
+        from droidtrack.model import schema
         try:
-            snap = recording.snapshot_from_dict(self._json)
-        except Exception as e:   # a hostile snapshot.json: say what, never a traceback
+            snap = schema.from_dict(self._json, f"{self.path}: snapshot.json")
+        except (schema.SchemaError, ValueError, TypeError, KeyError, RecursionError) as e:
             raise SourceError(f"{self.path}: snapshot.json is not a snapshot droidtrack can read: "
-                              f"{type(e).__name__}: {str(e)[:160]}") from None
+                              f"{str(e)[:200]}") from None
         if self.rules is not None:
             snap = recording.retag(snap, self.rules)
         return Collected(snap, None)
