@@ -71,6 +71,7 @@ def show(args: argparse.Namespace) -> int:
         for serial in args.also:
             a = copy.copy(args)
             a.serial, a.demo, a.root, a.capture, a.replay, a.bugreport = serial, False, None, None, None, None
+            a.report_zip = None
             sources.append(source_from_args(a))
     except SourceError as e:
         for s in sources:
