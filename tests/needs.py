@@ -37,10 +37,11 @@ TOOLS = {
     "xz": ("xz", "xz-utils"),
     "gcc": ("gcc", "gcc"),
     "chromium": ("chromium", "chromium"),
+    "prometheus": ("prometheus", "prometheus"),
 }
 # everything the full suite runs (kernel fetch: gcc and libc6-dev build its init helper)
 PACKAGES = ("mksh", "toybox", "busybox-static", "dash", "adb", "qemu-system-x86", "strace", "util-linux",
-            "cpio", "gzip", "xz-utils", "chromium", "gcc", "libc6-dev")
+            "cpio", "gzip", "xz-utils", "chromium", "prometheus", "gcc", "libc6-dev")
 
 
 def find(tool: str) -> str | None:

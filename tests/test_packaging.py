@@ -44,3 +44,15 @@ def test_the_package_finds_the_collector_it_ships(tmp_path, monkeypatch):
     shutil.copy(REPO / "device_scripts/collect.sh", pkg / "data/collect.sh")
     monkeypatch.setattr(collector, "__file__", str(pkg / "collect" / "collector.py"))
     assert collector.script_path() == pkg / "data" / "collect.sh"
+
+
+def test_the_package_list_is_what_ci_installs():
+    # tests/needs.py names the packages the full suite needs; .ci/run installs exactly those
+    import re
+
+    from needs import PACKAGES, TOOLS
+    text = (REPO / ".ci/run").read_text()
+    m = re.search(r"apt-get install -y -qq --no-install-recommends \\\n(.*?)>/dev/null", text, re.S)
+    assert m, "the apt-get install line of .ci/run"
+    assert sorted(m.group(1).replace("\\", " ").split()) == sorted(PACKAGES)
+    assert {pkg for _how, pkg in TOOLS.values()} <= set(PACKAGES)
