@@ -302,3 +302,20 @@ def test_direct_mode_rewrites_device_paths_and_gives_the_collector_the_root(devi
         assert sb.translate("ls /processes /sysfoo") == "ls /processes /sysfoo"
     finally:
         sb.close()
+
+
+@needs("unshare")
+def test_a_user_path_without_sbin_still_finds_chroot(device_root, monkeypatch):
+    # a regular user's PATH on Debian has no /usr/sbin, where chroot lives: the demo as non-root
+    # failed with "chroot: inaccessible or not found"
+    from droidtrack.double.sandbox import Sandbox
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    try:
+        sb = Sandbox(device_root, rootless=True, tools="host", isolation="namespace")
+    except Exception as e:                    # pragma: no cover - the failure this pins
+        pytest.fail(f"the sandbox did not start: {e}")
+    try:
+        r = subprocess.run(sb.argv("cat /proc/600/status | head -1", 0), env=sb.env(0), capture_output=True)
+        assert r.stdout == b"Name:\tsurfaceflinger\n", r.stderr
+    finally:
+        sb.close()

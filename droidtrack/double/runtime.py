@@ -6,7 +6,16 @@ import os
 import shutil
 import subprocess
 
-UNSHARE = shutil.which("unshare") or "/usr/bin/unshare"
+
+
+def system_tool(name: str) -> str:
+    """A util-linux/coreutils tool by absolute path: on PATH, else in the sbin directories a
+    user's PATH often leaves out (chroot is in /usr/sbin on Debian)."""
+    path = os.environ.get("PATH", "") + ":/usr/sbin:/sbin:/usr/bin:/bin"
+    return shutil.which(name, path=path) or f"/usr/bin/{name}"
+
+
+UNSHARE = system_tool("unshare")
 
 
 class SandboxError(RuntimeError):

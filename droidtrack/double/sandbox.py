@@ -41,13 +41,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from droidtrack.double.runtime import UNSHARE, SandboxError, runtime
+from droidtrack.double.runtime import UNSHARE, SandboxError, runtime, system_tool
 from droidtrack.double.shims import (DMABUF_DUMP, DUMPSYS, GETPROP, ID, SELF_UID, SHIMS, SU_STYLES,
                                      TOYBOX_SHIM)
 
 SHELL_UID = 2000
-SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
-NSENTER = shutil.which("nsenter") or "/usr/bin/nsenter"
+SETPRIV = system_tool("setpriv")
+NSENTER = system_tool("nsenter")
 
 # Android's fixed ids (system/core/libcutils/include/private/android_filesystem_config.h)
 ANDROID_IDS = [
@@ -241,9 +241,9 @@ class Sandbox:
             # /usr recursively: a host's /usr may hold mounts of its own, which a user namespace
             # may not bind without them
             how = "rbind,ro" if devpath == "/usr" else "bind,ro" if devpath == "/sys" else "bind"
-            lines.append(f"mount -o {how} {shlex.quote(str(host))} {shlex.quote(str(self.root) + devpath)}")
+            lines.append(f"{system_tool('mount')} -o {how} {shlex.quote(str(host))} {shlex.quote(str(self.root) + devpath)}")
         cat = "/system/bin/cat" if self.rt.toybox else os.path.realpath(shutil.which("cat") or "/usr/bin/cat")
-        lines.append(f"exec chroot {shlex.quote(str(self.root))} {cat}")
+        lines.append(f"exec {system_tool('chroot')} {shlex.quote(str(self.root))} {cat}")
         lines.insert(-1, "echo ready")
         # stdin stays open while the double lives: when it closes (even if the double is killed)
         # cat exits and the namespace with its mounts goes away
@@ -264,7 +264,8 @@ class Sandbox:
         want = str(self.root)
         while time.monotonic() < deadline:
             if self._holder.poll() is not None:
-                raise SandboxError("the double's namespace holder exited")
+                err = self._holder.stderr.read().decode("utf-8", "replace").strip() if self._holder.stderr else ""
+                raise SandboxError("the double's namespace holder exited" + (f": {err}" if err else ""))
             try:
                 if os.readlink(f"/proc/{self._holder.pid}/root") == want:
                     return
