@@ -130,3 +130,36 @@ def test_a_forged_snapshot_json_is_refused_with_a_clear_error(made, tmp_path, ca
     z = _zip(tmp_path / "forged.zip", {"snapshot.json": json.dumps(doc).encode()}, base=made / "red.zip")
     assert cli.main(["snapshot", "--report", str(z)]) == 2
     assert "snapshot.json is not a snapshot droidtrack can read" in capsys.readouterr().err
+
+
+def test_top_drills_into_a_report_as_into_the_capture_it_was_made_from(made):
+    """`top --report ZIP` under Textual's Pilot: the same process rows as `top --capture`, and Enter
+    opens a process's buffers."""
+    import asyncio
+    pytest.importorskip("textual")
+    from droidtrack.sources.capture import CaptureSource
+    from droidtrack.tui.app import TopApp
+    from droidtrack.tui.views.process_buffers import ProcessScreen
+
+    async def rows_and_drill(src):
+        app = TopApp(src, interval=60)
+        async with app.run_test(size=(130, 40)) as pilot:
+            for _ in range(500):
+                if app.pane.frame is not None:
+                    break
+                await pilot.pause(0.02)
+            rows = {k: (r.rss, r.pss) for k, r in app.pane.frame.rows["process"].items()}
+            await pilot.press("enter")
+            await pilot.pause()
+            drilled = isinstance(app.screen, ProcessScreen) and bool(app.screen.query_one("#buf_table").row_count)
+            await pilot.press("q")
+        return rows, drilled
+
+    zsrc = reportzip.ReportZipSource(str(made / "cap.zip"))
+    try:
+        got, drilled = asyncio.run(rows_and_drill(zsrc))
+    finally:
+        zsrc.close()
+    want, _ = asyncio.run(rows_and_drill(CaptureSource(str(made / "phone.dtc"))))
+    assert got == want and got
+    assert drilled
