@@ -163,3 +163,11 @@ def test_top_drills_into_a_report_as_into_the_capture_it_was_made_from(made):
     want, _ = asyncio.run(rows_and_drill(CaptureSource(str(made / "phone.dtc"))))
     assert got == want and got
     assert drilled
+
+
+def test_diff_reads_report_zips(made, capsys):
+    assert cli.main(["diff", f"{made / 'rec.zip'}@0", str(made / "rec.zip"), "--format", "json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["a"].endswith("rec.zip@0")
+    assert cli.main(["diff", str(made / "cap.zip"), str(made / "phone.dtc")]) == 0
+    assert "total:" in capsys.readouterr().out

@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from droidtrack.history.compare import LoadError, diff, diff_to_dict, load_snapshot
+from droidtrack.history.compare import LoadError, diff, diff_to_dict, load_snapshot, split_spec
 from droidtrack.present import outfile
 from droidtrack.present.text import human, safe
 from droidtrack.history.recording import RecordingError
@@ -16,6 +16,7 @@ A and B are each one of:
   snap.json          a snapshot saved with `droidtrack snapshot --format json`
   phone.dtc          a raw capture saved with `droidtrack snapshot --save-capture`
   rec.dtr@N          sample N of a recording (0 is the first, -1 the last; plain rec.dtr = the last)
+  report.zip[@N]     a zip written by `droidtrack report` (@N: a sample of the recording in it)
 
 examples:
   droidtrack diff before.json after.json
@@ -80,6 +81,19 @@ def render(d, top: int = 15) -> str:
     return "\n".join(out) + "\n"
 
 
+def _load(spec: str, rules):
+    """load_snapshot, and a droidtrack report zip too (ZIP@N picks a sample of the recording in it)."""
+    from droidtrack.sources.reportzip import ReportZipSource, is_report_zip
+    path, idx = split_spec(spec)
+    if not is_report_zip(path):
+        return load_snapshot(spec, rules)
+    src = ReportZipSource(path, rules=rules)
+    try:
+        return src.at(-1 if idx is None else idx).snapshot
+    finally:
+        src.close()
+
+
 def run(args: argparse.Namespace) -> int:
     inputs = [args.a.rsplit("@", 1)[0] if "@" in args.a else args.a,
               args.b.rsplit("@", 1)[0] if "@" in args.b else args.b, args.a, args.b, args.rules]
@@ -89,8 +103,8 @@ def run(args: argparse.Namespace) -> int:
         from droidtrack.model.tags import load_rules
         rules = load_rules(args.rules)
     try:
-        a = load_snapshot(args.a, rules)
-        b = load_snapshot(args.b, rules)
+        a = _load(args.a, rules)
+        b = _load(args.b, rules)
     except (LoadError, RecordingError, SourceError) as e:
         print(f"droidtrack: {e}", file=sys.stderr)
         return 2
