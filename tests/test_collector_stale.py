@@ -11,16 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from collector_support import COLLECT, SHELLS, TOKEN, applet_dir, base_dir, run_collector
+from collector_support import COLLECT, SHELL_TOOLS, SHELLS, TOKEN, applet_dir, base_dir, run_collector
+from needs import needs
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "a13-5.15"
 
 
 @pytest.fixture(params=list(SHELLS))
 def shell(request):
-    argv0, provider = SHELLS[request.param]
-    if not Path(argv0[0]).exists() or not (Path("/usr/bin") / provider).exists() and provider != "toybox":
-        pytest.skip(f"{argv0[0]} is not installed")
+    needs.skip_unless(*SHELL_TOOLS[request.param])
     return request.param
 
 
@@ -29,11 +28,11 @@ def _killed_leftovers(shell: str, tmp: Path) -> list[str]:
     argv0, provider = SHELLS[shell]
     env = {"PATH": str(applet_dir(provider))}
     p = subprocess.Popen([*argv0, str(COLLECT), "--token", TOKEN, "--root", str(FIXTURE), "--tmp", str(tmp)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
     deadline = time.time() + 10
     while not any(n.startswith(f".droidtrack.{p.pid}.") for n in os.listdir(tmp)) and time.time() < deadline:
         time.sleep(0.001)
-    p.send_signal(signal.SIGKILL)
+    os.killpg(p.pid, signal.SIGKILL)          # the shell and any applet it runs (no orphan writes later)
     p.wait(timeout=10)
     return sorted(n for n in os.listdir(tmp) if n.startswith(f".droidtrack.{p.pid}."))
 
@@ -58,8 +57,7 @@ def test_a_killed_collectors_files_are_removed_by_the_next_run(shell):
 
 def test_no_process_more_when_nothing_is_stale(shell):
     """The clean-up costs no process on the hot path: the count is the same as with a clean tmp."""
-    if not Path("/usr/bin/strace").exists():
-        pytest.skip("strace is not installed")
+    needs.skip_unless("strace")
     tmp = Path(tempfile.mkdtemp(dir=base_dir()))
     clean = run_collector(FIXTURE, shell, tmp=tmp, trace=True, writes=False).procs
     _killed_leftovers(shell, tmp)
