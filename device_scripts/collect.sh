@@ -297,6 +297,18 @@ else
   if [ -d "$D" ] && { [ ! -r "$D" ] || [ ! -x "$D" ]; }; then end bufinfo 2 denied; else end bufinfo 2 missing; fi
 fi
 
+# ---- the BPF dma-buf iterator (Linux 6.16+; AOSP pins it on 6.18+ kernels) ------------------
+# Reading the pinned link runs the program over every dma-buf: four lines per buffer (inode,
+# size, name, exporter). Only where a bpf filesystem directory exists (every Android device since
+# 9 mounts one; elsewhere the section is absent); there the file is handed to cat even when the
+# shell cannot see it (SELinux hides it from stat as well as from open), so that cat's own error
+# says `denied` or `missing`: one process, only on such devices.
+if [ -d "$ROOT/sys/fs/bpf" ]; then
+  begin dmabuf_iter
+  cat "$ROOT/sys/fs/bpf/dmabuf/prog_dmabufIter_iter_dmabuf" 2>"$W.err"; rc=$?
+  st $rc 1; end dmabuf_iter $rc $S
+fi
+
 # ---- small /proc files by head: dma-buf fdinfo, status, cmdline ---------------------------
 # One section, "procfiles": the head list holds the fdinfo paths (sed, above), then every status,
 # proc/self/status last among them (on a device head's own: the collector's uid), then every

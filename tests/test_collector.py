@@ -186,7 +186,12 @@ def test_every_section_matches_the_tree(gen, shell):
         expect["dma_heap_devs"] = "missing"
     if not t.g["debugfs"]:
         expect["bufinfo"] = "missing"
+    if t.g["bpf_iter"]:
+        expect["dmabuf_iter"] = "ok"
     assert run.statuses() == expect
+    if t.g["bpf_iter"]:
+        assert run.sec("dmabuf_iter").content == (
+            root / "sys/fs/bpf/dmabuf/prog_dmabufIter_iter_dmabuf").read_bytes()
     for s in run.fr.sections.values():
         assert s.stderr == b"", (s.name, s.stderr)
     assert run.sec("props").content == (root / "system/build.prop").read_bytes()

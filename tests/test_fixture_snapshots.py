@@ -140,6 +140,20 @@ def test_a13_every_buffer_holder_and_process_is_exact():
     assert {k: v["status"] for k, v in s["sources"].items() if v["status"] != "ok"} == {}
 
 
+def test_a17_with_only_the_bpf_iterator_is_exact():
+    """A 7.x phone (no debugfs, no sysfs stats): every buffer, kernel-only ones included, comes
+    from the pinned BPF iterator; holders from fdinfo and smaps."""
+    s, t = snapshot("a17-7.3"), truth("a17-7.3")
+    check_totals(s, t)
+    # the iterator prints no reference count: a buffer no process holds has none
+    check_buffers_by_inode(s, t, unheld_fields=("size", "exporter", "name"))
+    check_processes(s, t)
+    assert s["problems"] == []
+    assert s["totals"]["kernel_only"] == t["totals"]["kernel_only_bytes"] > 0
+    assert {k: v["status"] for k, v in s["sources"].items() if v["status"] != "ok"} == {
+        "bufinfo": "not-mounted", "sysfs_stats": "missing"}
+
+
 def test_a15_shell_user_sees_what_the_shell_may_read():
     """As uid 2000: no bufinfo, no sysfs stats, only its own fds and maps. The kernel's own
     dmabuf_rss/dmabuf_pss files still give every process's figures, and droidtrack says the rest

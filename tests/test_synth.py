@@ -96,7 +96,7 @@ def test_written_files_match_truth(gen, tmp_path):
     smaps = (proc / "600" / "smaps").read_text()
     assert "Rss:                   4 kB" in smaps
     bi = tmp_path / "sys/kernel/debug/dma_buf/bufinfo"
-    if gen == "a15-6.6":
+    if not t.g["debugfs"]:
         assert not bi.exists()
     else:
         text = bi.read_text()
@@ -114,7 +114,13 @@ def test_written_files_match_truth(gen, tmp_path):
     if sysfs.exists():
         assert (sysfs / str(g["inode"]) / "size").read_text() == "8294400\n"
     assert (tmp_path / "dev/dma_heap/system").exists() == t.g["dma_heap"]
-    if gen == "a15-6.6":
+    it = tmp_path / "sys/fs/bpf/dmabuf/prog_dmabufIter_iter_dmabuf"
+    assert it.exists() == t.g["bpf_iter"]
+    if it.exists():
+        lines = it.read_text().split("\n")
+        assert lines[-1] == "" and len(lines) == 4 * 3 + 1
+        assert lines[4 * 2:4 * 3] == [str(g["inode"]), "8294400", "gralloc", "system"]    # oldest last
+    if t.g["dmabuf_rss"]:
         assert (proc / "600" / "dmabuf_rss").read_text() == "8294400\n"
         assert (proc / "600" / "dmabuf_pss").read_text() == "%d\n" % (8294400 // 2)
     if gen == "memtrack-rfc":

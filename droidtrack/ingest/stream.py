@@ -14,7 +14,7 @@ import time as _time
 from collections import defaultdict
 
 from droidtrack.collect import frames as _frames
-from droidtrack.ingest import gcpause
+from droidtrack.ingest import dmabuf_iter, gcpause
 from droidtrack.model.build import Builder
 from droidtrack.ingest import dumps
 from droidtrack.ingest import feed_buffers, feed_refs
@@ -66,6 +66,7 @@ def feed_frames(b: Builder, fr: _frames.Frames) -> None:
     files = _demux_files(b, fr, root)
     _feed_files(b, files)
     _feed_processes(b, fr, root, access)
+    dmabuf_iter.feed(b, fr)           # the BPF iterator first: every buffer, by inode (7.x kernels)
     _feed_buffers(b, fr, root, files)
     feed_refs.feed_refs(b, fr, root, access)
     dumps.feed_memtrack_files(b, files)

@@ -9,9 +9,10 @@ joined to buffers at all; they are counted per process, and the buffers' holders
 unknown rather than guessed.
 
 Which source wins, per field:
-  size      sysfs stats > bufinfo > fdinfo > the VMA length (a lower bound, said so in provenance)
-  exporter  sysfs stats > bufinfo > fdinfo
-  name      bufinfo > fdinfo > the fd link / maps path ("/dmabuf:<name>")
+  size      BPF iterator > sysfs stats > bufinfo > fdinfo > the VMA length (a lower bound, said so)
+  exporter  BPF iterator > sysfs stats > bufinfo > fdinfo
+  name      bufinfo > fdinfo > the fd link / maps path ("/dmabuf:<name>") = BPF iterator (which
+            prints a newline in a name as a space; fed first, so it wins that tie)
   count     bufinfo (the file's raw refcount) > fdinfo
 """
 from __future__ import annotations
@@ -29,12 +30,12 @@ from droidtrack.model.tags import Rules, load_rules
 # 0. A name with a dot ("dmabuf_dump.rss") is a way of reading a source that is trusted less or
 # more than its plain name: pass it as `rank_as` with the source's plain name as provenance.
 RANKS: dict[str, dict[str, int]] = {
-    "size": {"sysfs": 4, "bufinfo": 3, "dmabuf_dump.sysfs": 3, "fdinfo": 2, "dmabuf_dump": 2,
+    "size": {"dmabuf_iter": 5, "sysfs": 4, "bufinfo": 3, "dmabuf_dump.sysfs": 3, "fdinfo": 2, "dmabuf_dump": 2,
              "dmabuf_dump.refs": 2, "dmabuf_dump.rss": 1, "dmaprocs": 1, "memtrack": 1, "maps": -1},
-    "exporter": {"sysfs": 4, "bufinfo": 3, "dmabuf_dump.sysfs": 3, "fdinfo": 2, "dmabuf_dump": 2,
+    "exporter": {"dmabuf_iter": 5, "sysfs": 4, "bufinfo": 3, "dmabuf_dump.sysfs": 3, "fdinfo": 2, "dmabuf_dump": 2,
                  "dmabuf_dump.rss": 1, "dmaprocs": 1},
     "name": {"bufinfo": 3, "fdinfo": 2, "dmaprocs": 2, "fdlink": 1, "maps": 1, "memtrack": 1,
-             "dmabuf_dump.rss": 1},
+             "dmabuf_dump.rss": 1, "dmabuf_iter": 1},
     "count": {"bufinfo": 2, "fdinfo": 1},
 }
 SIZE_RANK, EXPORTER_RANK, NAME_RANK, COUNT_RANK = (RANKS[f] for f in ("size", "exporter", "name", "count"))

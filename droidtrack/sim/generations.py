@@ -16,6 +16,9 @@ tree to write, so a generation is data, not code.
   a15-6.6       Android 15, ACK 6.6: no debugfs (bufinfo 5.19+ layout, written only when a tree
                 is built with `debugfs=True`), sysfs stats, fdinfo with ino,
                 /proc/<pid>/dmabuf_rss, dmabuf_rss_hwm, dmabuf_pss.
+  a17-7.3       a 7.x phone: no debugfs, no sysfs stats (removed in 7.0); every buffer is listed
+                only by the pinned BPF dma-buf iterator (/sys/fs/bpf/dmabuf/...); otherwise as
+                a15-6.6.
   memtrack-rfc  a 4.9 kernel carrying the 2016 memtrack RFC: everything a9-4.9 has plus
                 /proc/<pid>/memtrack (final 4/6 format, with VMA lines) and debugfs memtrack.
 
@@ -45,6 +48,7 @@ class Generation:
     dma_heap: bool = True          # /dev/dma_heap/* and the dma_heap pool total
     dmabuf_rss: bool = False       # /proc/<pid>/dmabuf_rss, dmabuf_rss_hwm, dmabuf_pss
     memtrack: bool = False         # the memtrack RFC's /proc/<pid>/memtrack and debugfs memtrack
+    bpf_iter: bool = False         # the pinned BPF dma-buf iterator (6.16+, AOSP's path)
     exporter: str = "system"       # the usual exporter name
     flags: str = "00080002"        # bufinfo flags / mode columns
     mode: str = "00080007"
@@ -75,6 +79,8 @@ TABLE: dict[str, Generation] = {g.name: g for g in (
     _ACK_515,
     replace(_ACK_515, name="a15-6.6", kernel="6.6.30-android15-8-gdd8b3d7b2b0a-ab12188323",
             release="15", sdk=35, bufinfo="5.19", smaps="6", debugfs=False, dmabuf_rss=True),
+    replace(_ACK_515, name="a17-7.3", kernel="7.3.4-android17-0-g5d1f0c7a9e21", release="17", sdk=37,
+            bufinfo="5.19", smaps="6", debugfs=False, sysfs_stats=False, dmabuf_rss=True, bpf_iter=True),
     replace(_ION_49, name="memtrack-rfc", kernel="4.9.0-memtrack-rfc", release="8.0.0", sdk=26,
             memtrack=True),
 )}

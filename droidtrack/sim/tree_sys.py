@@ -1,4 +1,5 @@
-"""The /sys and /dev parts of a synthetic device tree: debugfs bufinfo, sysfs dma-buf stats, ION
+"""The /sys and /dev parts of a synthetic device tree: debugfs bufinfo, sysfs dma-buf stats, the
+pinned BPF dma-buf iterator, ION
 (sysfs totals, debugfs heaps and clients), dma-heap pools and devices, memtrack debugfs, Mali and
 KGSL GPU memory. Each part is one method; tree_writer.PARTS says when each is written."""
 from __future__ import annotations
@@ -25,6 +26,15 @@ class SysParts:
             os.mkdir(f"{B}/{b.inode}")
             self._w(f"{B}/{b.inode}/size", f"{b.size}\n")
             self._w(f"{B}/{b.inode}/exporter_name", f"{b.exporter}\n")
+
+    def bpf_dmabuf_iter(self) -> None:
+        """What reading AOSP's pinned iterator prints: inode, size, name, exporter per buffer (a
+        newline in a name printed as a space), in the kernel's list order (newest first)."""
+        D = f"{self.root}/sys/fs/bpf/dmabuf"
+        os.makedirs(D)
+        text = "".join(f"{b.inode}\n{b.size}\n{(b.name or '').replace(chr(10), ' ')}\n{b.exporter}\n"
+                       for b in sorted(self.t.buffers, key=lambda b: -b.seq))
+        self._w(f"{D}/prog_dmabufIter_iter_dmabuf", text)
 
     def ion_sysfs(self) -> None:
         D = f"{self.root}/sys/kernel/ion"

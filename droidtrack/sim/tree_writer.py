@@ -29,6 +29,7 @@ PARTS: tuple[tuple[str, Callable[["DeviceTree"], bool]], ...] = (
     ("sys_dirs", _always),
     ("debugfs_bufinfo", lambda t: t.g.debugfs),
     ("sysfs_stats", lambda t: t.g.sysfs_stats),
+    ("bpf_dmabuf_iter", lambda t: t.g.bpf_iter),
     ("ion_sysfs", lambda t: t.g.ion_sysfs),
     ("dma_heap_pools", lambda t: t.g.dma_heap),
     ("ion_debugfs", lambda t: t.g.ion_debugfs and t.g.debugfs),
