@@ -278,7 +278,15 @@ def parse_raw(capture: bytes) -> tuple[RawFacts, list[str]]:
         m = re.match(r"^.* (\d+) -> (.*)$", line)
         if m and pid is not None and (m.group(2).startswith("/dmabuf") or "dmabuf" in m.group(2)):
             r.links[(pid, int(m.group(1)))] = m.group(2)
-    for line in (f.get("maps").text() if f.get("maps") else "").split("\n"):
+    maps_sec = f.get("maps")
+    if maps_sec is not None and maps_sec.form == "names":
+        # v2: maps names the files; the VMA lines are smaps' match lines ("PATH/smaps:<vma line>")
+        vma_lines = [line.replace("/smaps:", "/maps:", 1) for line in
+                     (f.get("smaps").text() if f.get("smaps") else "").split("\n")
+                     if re.match(r"^/proc/\d+/smaps:[0-9a-f]+-", line)]
+    else:
+        vma_lines = (maps_sec.text() if maps_sec else "").split("\n")
+    for line in vma_lines:
         m = _MAPS.match(line)
         if m:
             r.maps.append({"pid": int(m.group("pid")), "start": int(m.group("start"), 16),
