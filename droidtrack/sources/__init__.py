@@ -43,6 +43,18 @@ class Collected:
     incomplete: str | None = None  # why it does not stand for the device (when complete is False)
 
 
+def step_through(src) -> Collected:
+    """`collect()` of a source with random access (`at(i)`, `len()`, `position`): the sample at
+    `position`, then the next; the last one is held and `exhausted` turns true (replay, report zip)."""
+    n = len(src)
+    j = min(src.position, n - 1)
+    c = src.at(j)
+    if src.position >= n - 1:
+        src.exhausted = True
+    src.position = min(src.position + 1, n)
+    return c
+
+
 def collected_from_stream(fr, snapshot: Snapshot, raw: bytes | None, error: str | None = None) -> Collected:
     """A Collected for a snapshot built from collector frames, judged complete or not."""
     from droidtrack.sources.completeness import judge

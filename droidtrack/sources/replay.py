@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from droidtrack.model.problems import Problem
 from droidtrack.history.recording import Recording, RecordingError, SampleInfo, open_recording
-from droidtrack.sources import Collected, SourceError
+from droidtrack.sources import Collected, SourceError, step_through
 
 
 class ReplaySource:
@@ -72,13 +72,7 @@ class ReplaySource:
         self.exhausted = False
 
     def collect(self) -> Collected:
-        n = len(self.recording.samples)
-        j = min(self.position, n - 1)
-        c = self.at(j)
-        if self.position >= n - 1:
-            self.exhausted = True
-        self.position = min(self.position + 1, n)
-        return c
+        return step_through(self)
 
     def close(self) -> None:
         self._cache.clear()

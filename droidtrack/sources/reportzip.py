@@ -28,7 +28,7 @@ from pathlib import Path
 
 from droidtrack.model import Snapshot
 from droidtrack.model.problems import Problem
-from droidtrack.sources import Collected, SourceError
+from droidtrack.sources import Collected, SourceError, step_through
 
 MAX_MEMBERS = 256
 MAX_JSON = 512 << 20            # snapshot.json of the 2,000-process device is ~20 MiB
@@ -276,13 +276,7 @@ class ReportZipSource:
         self.exhausted = False
 
     def collect(self) -> Collected:
-        n = len(self)
-        j = min(self.position, n - 1)
-        c = self.at(j)
-        if self.position >= n - 1:
-            self.exhausted = True
-        self.position = min(self.position + 1, n)
-        return c
+        return step_through(self)
 
     def raw_inputs(self) -> list[tuple[str, bytes]]:
         """The raw members this source read (for a report made from this report)."""
