@@ -74,7 +74,7 @@ def test_full_bugreport_builds_the_whole_device(full):
     assert acc.totals.kernel_only == 16777216 + 262144 == snap.reported["dmabuf_dump.kernel_rss"]
     assert acc.totals.unattributed == 0
     # per-process numbers agree with what dmabuf_dump printed (its PSS is kB-truncated per row)
-    assert acc.processes[4311].rss == snap.processes[4311].reported["dmabuf_dump_rss"]
+    assert acc.processes[4311].rss == snap.processes[4311].reported["dmabuf_dump.rss"]
     assert acc.totals.sum_rss == snap.reported["dmabuf_dump.userspace_rss"]
     assert 0 <= acc.totals.sum_pss - snap.reported["dmabuf_dump.userspace_pss"] < 20 * KIB
     assert acc.totals.fd_only == 0 and acc.totals.mapped == 0       # not known, so not claimed
@@ -83,7 +83,7 @@ def test_full_bugreport_builds_the_whole_device(full):
     assert snap.processes[4311].name == "id.GoogleCamera"
     assert snap.processes[5100].name == "<i>evil</i>" and snap.processes[5100].package == "com.example.evil"
     assert snap.processes[988].cmdline == ()       # a native daemon: not mistaken for a package
-    assert snap.processes[4311].reported["gpu_mem_total"] == 240271360
+    assert snap.processes[4311].reported["gpu_mem.total"] == 240271360
     # device and time
     d = snap.device
     assert (d.model, d.manufacturer, d.release, d.sdk) == ("Pixel 7", "Google", "14", 34)

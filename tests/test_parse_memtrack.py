@@ -127,7 +127,7 @@ def test_forged_row_in_a_tag_is_read_as_the_tag():
 
 
 def test_forged_row_does_not_make_a_mapper_of_the_victims_buffer():
-    from droidtrack.ingest.dumps import feed_memtrack
+    from droidtrack.ingest.memtrack import feed_memtrack
     from droidtrack.model.build import Builder
     victim = header_final(100) + "%10d  %16d  %12d  %12s\n" % (1, 0, 1 << 20, "victim")
     victim += vma(0x7f00000000, 0x7f00100000, "rw-s-", 0, "victim")

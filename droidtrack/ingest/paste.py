@@ -11,17 +11,20 @@ import time
 from dataclasses import dataclass, field
 
 from droidtrack.collect import frames
-from droidtrack.ingest import dumps as secondary
+from droidtrack.ingest.dmabuf_dump import feed_dmabuf_dump
+from droidtrack.ingest.dmaprocs import feed_dmaprocs
+from droidtrack.ingest.gpu import feed_dumpsys_gpu, feed_mali
+from droidtrack.ingest.ion import DEBUGFS as ION_DEBUGFS, feed_ion_debugfs, feed_kernel_totals
+from droidtrack.ingest.meminfo import feed_meminfo
+from droidtrack.ingest.memtrack import feed_memtrack_texts
 from droidtrack.model.build import Builder
 from droidtrack.model import MapRef, Snapshot, SourceStatus
-from droidtrack.parse import bufinfo as p_bufinfo
 from droidtrack.parse import detect as p_detect
 from droidtrack.parse import fdinfo as p_fdinfo
-from droidtrack.parse import gpu as p_gpu
-from droidtrack.parse import ion as p_ion
 from droidtrack.parse import maps as p_maps
-from droidtrack.parse import memtrack as p_memtrack
 from droidtrack.ingest.stream import feed_frames
+from droidtrack.ingest.feed_buffers import feed_bufinfo
+from droidtrack.parse import bufinfo as p_bufinfo
 from droidtrack.model.problems import Problem
 from droidtrack.model.tags import Rules
 
@@ -100,46 +103,27 @@ def analyze(inputs: list[tuple[str, bytes]], *, rules: Rules | None = None, forc
 def _feed(b: Builder, fmt: str, text: str, label: str, pid: int | None) -> bool:
     """Feed one pasted text; returns True when it says who holds buffers (all processes)."""
     if fmt == "bufinfo":
-        res = p_bufinfo.parse(text)
-        b.problems.extend(res.problems)
-        for r in res.records:
-            d = b.buffer_by_inode(r.inode, r.size, "bufinfo") if r.inode is not None else b.anonymous_buffer("bufinfo")
-            d.offer("size", r.size, "bufinfo", {"bufinfo": 3})
-            d.offer("exporter", r.exporter, "bufinfo", {"bufinfo": 3})
-            d.offer("name", r.name, "bufinfo", {"bufinfo": 3})
-            d.offer("count", r.count, "bufinfo", {"bufinfo": 3})
-            d.attached = tuple(r.attached)
-        if res.total_bytes is not None:
-            b.reported["bufinfo.total"] = res.total_bytes
+        feed_bufinfo(b, p_bufinfo.read(text), "ok", f", {label}")
         return False
     if fmt == "dmabuf_dump":
-        secondary.feed_dmabuf_dump(b, text)
-        return True
+        return feed_dmabuf_dump(b, text, where=label) >= 0
     if fmt == "dumpsys_meminfo":
-        secondary.feed_meminfo(b, text)
+        feed_meminfo(b, text, where=label)
         return False
     if fmt in ("ion_heap", "ion_client"):
         m = _HEAP_FROM_PROMPT.search(text)
         name = m.group(1) if m else label.rsplit("/", 1)[-1]
-        path = f"/sys/kernel/debug/ion/{'heaps' if fmt == 'ion_heap' else 'clients'}/{name}"
-        lines = [(i, path, line) for i, line in enumerate(text.split("\n"), 1)]
-        secondary.feed_ion_debugfs(b, lines)
+        path = f"{ION_DEBUGFS}{'heaps' if fmt == 'ion_heap' else 'clients'}/{name}"
+        feed_ion_debugfs(b, [(i, path, line) for i, line in enumerate(text.split("\n"), 1)])
         return False
     if fmt == "ion_sysfs":
-        res = p_ion.parse_totals(text)
-        b.problems.extend(res.problems)
-        for r in res.records:
-            b.reported[r.key.replace("_total_", ".total_")] = r.bytes
+        feed_kernel_totals(b, text)
         return False
     if fmt == "memtrack":
-        res = p_memtrack.parse(text)
-        b.problems.extend(res.problems)
-        secondary.feed_memtrack(b, res.records)
+        feed_memtrack_texts(b, [text])
         return False
     if fmt == "memtrack_debug":
-        res = p_memtrack.parse_debug(text)
-        b.problems.extend(res.problems)
-        b.reported["memtrack.debug_total"] = sum(r.size for r in res.records)
+        feed_memtrack_texts(b, [], text)
         return False
     if fmt == "fdinfo":
         if pid is None:
@@ -151,10 +135,7 @@ def _feed(b: Builder, fmt: str, text: str, label: str, pid: int | None) -> bool:
             if not r.is_dmabuf:
                 continue
             d = b.buffer_by_inode(r.inode, r.size, "fdinfo") if r.inode is not None else b.anonymous_buffer("fdinfo")
-            d.offer("size", r.size, "fdinfo", {"fdinfo": 2})
-            d.offer("exporter", r.exporter, "fdinfo", {"fdinfo": 2})
-            d.offer("name", r.name, "fdinfo", {"fdinfo": 2})
-            d.offer("count", r.count, "fdinfo", {"fdinfo": 2})
+            d.offer_fields("fdinfo", r.size, r.exporter, r.name, r.count)
             if r.pid is not None:
                 b.process(r.pid)
                 b.add_fd_ref(d, r.pid, r.fd if r.fd is not None else -1)
@@ -173,9 +154,9 @@ def _feed(b: Builder, fmt: str, text: str, label: str, pid: int | None) -> bool:
                 continue
             d = b.buffer_by_inode(m.inode, None, "maps")
             if d.size is None:
-                d.offer("size", m.end - m.start + m.offset, "maps", {"maps": -1})
+                d.offer_fields("maps", m.end - m.start + m.offset, None, None, None)
                 d.provenance["size"] = "maps (VMA length + offset: a lower bound)"
-            d.offer("name", m.name, "maps", {"maps": 1})
+            d.offer_fields("maps", None, None, m.name, None)
             if m.pid is not None:
                 b.process(m.pid)
                 b.add_map_ref(d, m.pid, MapRef(m.start, m.end, m.offset, m.perms))
@@ -183,12 +164,11 @@ def _feed(b: Builder, fmt: str, text: str, label: str, pid: int | None) -> bool:
             b.problems.append(Problem("maps", f"{label}: no pid known (pass --pid N): mappings kept without holder"))
         return False
     if fmt == "mali_gpu_memory":
-        secondary.feed_gpu_records(b, p_gpu.parse_mali(text), "mali")
+        feed_mali(b, text, where=label)
         return False
     if fmt == "dumpsys_gpu":
-        secondary.feed_dumpsys_gpu(b, text)
+        feed_dumpsys_gpu(b, text, where=label)
         return False
     if fmt == "dmaprocs":
-        secondary.feed_dmaprocs(b, text)
-        return False
+        return feed_dmaprocs(b, text, where=label) > 0
     raise AnalyzeError(f"{label}: format {fmt} is recognised but cannot be analysed yet")

@@ -5,8 +5,9 @@
 
 This module only decides which text goes to which feeder (and splits the `files` section by
 path once); the feeders are ingest/feed_buffers.py (bufinfo, sysfs stats), feed_refs.py (fd
-links, fdinfo, fdstat), feed_maps.py (maps, smaps) and ingest/dumps.py (dumps, memtrack, GPU,
-ION). Per-process files (status, cmdline, pid values, props) and coverage are read here.
+links, fdinfo, fdstat), feed_maps.py (maps, smaps), device_files.py (the `files` section: ION,
+GPU, dmaprocs, memtrack) and the dumps' feeders (dmabuf_dump.py, meminfo.py, gpu.py).
+Per-process files (status, cmdline, pid values, props) and coverage are read here.
 """
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ from collections import defaultdict
 from droidtrack.collect import frames as _frames
 from droidtrack.ingest import dmabuf_iter, gcpause
 from droidtrack.model.build import Builder
-from droidtrack.ingest import dumps
+from droidtrack.ingest import device_files
+from droidtrack.ingest.dmabuf_dump import feed_dmabuf_dump
+from droidtrack.ingest.gpu import feed_dumpsys_gpu
+from droidtrack.ingest.meminfo import feed_meminfo
 from droidtrack.ingest import feed_buffers, feed_refs
 from droidtrack.model import Snapshot, SourceStatus
 from droidtrack.parse import bufinfo as p_bufinfo
@@ -69,15 +73,15 @@ def feed_frames(b: Builder, fr: _frames.Frames) -> None:
     dmabuf_iter.feed(b, fr)           # the BPF iterator first: every buffer, by inode (7.x kernels)
     _feed_buffers(b, fr, root, files)
     feed_refs.feed_refs(b, fr, root, access)
-    dumps.feed_memtrack_files(b, files)
+    device_files.feed_memtrack_files(b, files)
     feed_refs.anonymous_refs_problem(b)
     _feed_dumps(b, fr)
     _coverage(b, fr, access, files)
 
 
 def _feed_dumps(b: Builder, fr: _frames.Frames) -> None:
-    for name, feed in (("dumpsys_meminfo", dumps.feed_meminfo), ("dumpsys_gpu", dumps.feed_dumpsys_gpu),
-                       ("dmabuf_dump", dumps.feed_dmabuf_dump)):
+    for name, feed in (("dumpsys_meminfo", feed_meminfo), ("dumpsys_gpu", feed_dumpsys_gpu),
+                       ("dmabuf_dump", feed_dmabuf_dump)):
         sec = fr.sections.get(name)
         if sec is not None and sec.content.strip():
             feed(b, sec.text())
@@ -173,7 +177,7 @@ def _feed_files(b: Builder, files: dict[str, list]) -> None:
                 p.reported[name] = v
         if name:
             b.sources["proc." + name] = SourceStatus("ok", f"{len(values)} processes")
-    dumps.feed_files(b, files)
+    device_files.feed_files(b, files)
 
 
 # ---- processes --------------------------------------------------------------------------------

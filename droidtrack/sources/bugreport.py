@@ -21,7 +21,6 @@ every snapshot from a bugreport says so in its problems and its buffers' provena
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import os
 import re
@@ -29,8 +28,14 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 
+from droidtrack.ingest.dmabuf_dump import feed_dmabuf_dump
+from droidtrack.ingest.dmaprocs import feed_dmaprocs
+from droidtrack.ingest.gpu import feed_dumpsys_gpu
+from droidtrack.ingest.meminfo import feed_meminfo
+from droidtrack.ingest.feed_buffers import feed_bufinfo
+from droidtrack.parse import bufinfo as p_bufinfo
 from droidtrack.model.build import Builder
-from droidtrack.model import Holding, Snapshot, SourceStatus
+from droidtrack.model import Snapshot, SourceStatus
 from droidtrack.model.problems import Problem
 from droidtrack.sources import Collected, SourceError
 from droidtrack.sources.dumpstate_text import (MAX_ENTRIES, Budget, DumpSection, read_entry,
@@ -41,7 +46,6 @@ _DUMPSTATE_TIME = re.compile(r"^== dumpstate: (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\s
 _FINGERPRINT = re.compile(r"^Build fingerprint: '(?P<v>[^']*)'", re.M)
 _KERNEL = re.compile(r"^Kernel: Linux version (?P<v>\S+)", re.M)
 _SDK = re.compile(r"^Android SDK version: (?P<v>\d+)", re.M)
-_APP_NAME = re.compile(r"^[A-Za-z][\w]*(?:\.[A-Za-z_][\w]*)+(?::[\w.]+)?$")
 
 # the dumpsys services droidtrack reads
 SERVICES = frozenset({"meminfo", "gpu"})
@@ -231,15 +235,9 @@ def _time_of(br: Bugreport, props: dict[str, str], problems: list[Problem]) -> t
 
 
 def build_snapshot(br: Bugreport, rules=None) -> Snapshot:
-    from droidtrack.parse import bufinfo as p_bufinfo
-    from droidtrack.parse import dmabuf_dump as p_dd
-    from droidtrack.model.build import COUNT_RANK as _COUNT_RANK, EXPORTER_RANK as _EXP_RANK, \
-        NAME_RANK as _NAME_RANK, SIZE_RANK as _SIZE_RANK
-
+    """The sections this bug report has, each through the one feeder of its format."""
     b = Builder(rules)
     b.problems.extend(br.problems)
-    holders: dict[str, dict[int, str]] = {}     # buffer key -> pid -> source
-    comm: dict[int, str] = {}
 
     # -- identity
     props: dict[str, str] = {}
@@ -249,7 +247,8 @@ def build_snapshot(br: Bugreport, rules=None) -> Snapshot:
         b.sources["props"] = SourceStatus("ok", f"{len(props)} properties")
     m = _FINGERPRINT.search(br.header)
     k = _KERNEL.search(br.header)
-    sdk = props.get("ro.build.version.sdk") or (_SDK.search(br.header).group("v") if _SDK.search(br.header) else "")
+    sdk_m = _SDK.search(br.header)
+    sdk = props.get("ro.build.version.sdk") or (sdk_m.group("v") if sdk_m else "")
     b.device.update({
         "model": props.get("ro.product.model"),
         "manufacturer": props.get("ro.product.manufacturer"),
@@ -261,209 +260,42 @@ def build_snapshot(br: Bugreport, rules=None) -> Snapshot:
     serial = props.get("ro.serialno") or props.get("ro.boot.serialno")
     t, _ = _time_of(br, props, b.problems)
 
-    # -- buffers: bufinfo (debugfs), then dmabuf_dump -b (sysfs stats)
+    # -- buffers: bufinfo (debugfs), dmabuf_dump -b (sysfs stats); holders: dmabuf_dump, dmaprocs
     bi = _pick(br, "dma_buf/bufinfo", _IS["bufinfo"], b)
     if _status(b, "bufinfo", bi, "debugfs dma_buf/bufinfo"):
-        res = p_bufinfo.parse(bi.text)
-        b.problems.extend(res.problems)
-        for r in res.records:
-            if r.inode is not None:
-                d = b.buffer_by_inode(r.inode, r.size, "bufinfo")
-            else:
-                d = b.anonymous_buffer("bufinfo")
-                b.identity_complete = False
-            d.offer("size", r.size, "bufinfo", _SIZE_RANK)
-            d.offer("exporter", r.exporter, "bufinfo", _EXP_RANK)
-            d.offer("name", r.name, "bufinfo", _NAME_RANK)
-            d.offer("count", r.count, "bufinfo", _COUNT_RANK)
-            if r.attached:
-                d.attached = tuple(r.attached)
-        if res.total_bytes is not None:
-            b.reported["bufinfo.total"] = res.total_bytes
-        b.sources["bufinfo"] = SourceStatus("ok", f"{len(res.records)} buffers ({res.variant} format), "
-                                            f"{bi.entry} line {bi.line}")
-
-    db = _pick(br, "dmabuf_dump -b", _IS["dmabuf_dump_b"], b)
-    if _status(b, "dmabuf_dump_b", db, "dmabuf_dump -b (sysfs per-buffer stats)"):
-        res = p_dd.parse(db.text)
-        b.problems.extend(res.problems)
-        n = 0
-        for r in res.records:
-            if isinstance(r, p_dd.DumpSysfsBuffer):
-                d = b.buffer_by_inode(r.inode, r.size, "sysfs")
-                d.offer("size", r.size, "sysfs", _SIZE_RANK)
-                d.offer("exporter", r.exporter, "sysfs", _EXP_RANK)
-                n += 1
-            elif isinstance(r, p_dd.DumpSysfsTotal):
-                b.reported["sysfs.total"] = r.size
-        if n or "sysfs.total" in b.reported:
-            b.sources["dmabuf_dump_b"] = SourceStatus("ok", f"{n} buffers from sysfs stats, {db.entry} line {db.line}")
-        else:
-            b.sources["dmabuf_dump_b"] = SourceStatus("error", "dmabuf_dump -b printed no buffer: "
-                                                      + (db.text.strip().splitlines() or ["(empty)"])[0][:100])
-
-    # -- holders: dmabuf_dump (per process), vendor dmaprocs
-    dd = _pick(br, "dmabuf_dump", _IS["dmabuf_dump"], b)
+        feed_bufinfo(b, p_bufinfo.read(bi.text), "ok", f", {bi.entry} line {bi.line}")
     have_holders = False
-    if _status(b, "dmabuf_dump", dd, "dmabuf_dump (per-process buffers)"):
-        res = p_dd.parse(dd.text)
-        b.problems.extend(res.problems)
-        rows = 0
-        for r in res.records:
-            if isinstance(r, p_dd.DumpBuffer):
-                d = b.buffer_by_inode(r.inode, None, "dmabuf_dump")
-                d.offer("size", r.rss, "dmabuf_dump", _SIZE_RANK)
-                if d.provenance.get("size") == "dmabuf_dump":
-                    d.provenance["size"] = "dmabuf_dump (whole kB: up to 1023 bytes short)"
-                d.offer("name", r.name, "dmabuf_dump", {"dmabuf_dump": 0})
-                d.offer("exporter", r.exporter, "dmabuf_dump", _EXP_RANK)
-                holders.setdefault(d.key, {})[r.pid] = "dmabuf_dump"
-                comm.setdefault(r.pid, r.comm)
-                rows += 1
-            elif isinstance(r, p_dd.DumpProcessTotal):
-                comm.setdefault(r.pid, r.comm)
-                b.process(r.pid).reported["dmabuf_dump_rss"] = r.rss
-                if r.pss is not None:
-                    b.process(r.pid).reported["dmabuf_dump_pss"] = r.pss
-            elif isinstance(r, p_dd.DumpTotals):
-                for attr, key in (("dmabuf_total", "dmabuf_dump.total"), ("kernel_rss", "dmabuf_dump.kernel_rss"),
-                                  ("userspace_rss", "dmabuf_dump.userspace_rss"),
-                                  ("userspace_pss", "dmabuf_dump.userspace_pss")):
-                    v = getattr(r, attr, None)
-                    if v is not None:
-                        b.reported[key] = v
-        if rows or res.not_found:
-            have_holders = True
-            b.sources["dmabuf_dump"] = SourceStatus(
-                "ok", (f"{rows} buffer references of {len(comm)} processes" if rows else
-                       "no process holds a dma-buf") + f", {dd.entry} line {dd.line}")
-        else:
-            b.sources["dmabuf_dump"] = SourceStatus("error", "dmabuf_dump printed no process table: "
-                                                    + (dd.text.strip().splitlines() or ["(empty)"])[0][:100])
-
+    for key, what in (("dmabuf_dump_b", "dmabuf_dump -b (sysfs per-buffer stats)"),
+                      ("dmabuf_dump", "dmabuf_dump (per-process buffers)")):
+        sec = _pick(br, key.replace("_b", " -b"), _IS[key], b)
+        if _status(b, key, sec, what):
+            have_holders |= feed_dmabuf_dump(b, sec.text, where=f"{sec.entry} line {sec.line}") >= 0 \
+                and key == "dmabuf_dump"
     dp = _pick(br, "dmaprocs", _IS["dmaprocs"], b)
     if _status(b, "dmaprocs", dp, "vendor dmaprocs"):
-        try:
-            from droidtrack.parse import dmaprocs as p_dp
-        except ImportError:
-            p_dp = None
-        if p_dp is None:
-            b.sources["dmaprocs"] = SourceStatus("skipped", "this droidtrack has no dmaprocs parser")
-        else:
-            res = p_dp.parse(dp.text)
-            b.problems.extend(res.problems)
-            rows = 0
-            for r in res.records:
-                if isinstance(r, p_dp.DmaprocsBuffer):
-                    d = b.buffer_by_inode(r.inode, None, "dmaprocs")
-                    d.offer("size", r.size, "dmaprocs", _SIZE_RANK)
-                    d.offer("exporter", r.exporter, "dmaprocs", _EXP_RANK)
-                    d.offer("name", r.name, "dmaprocs", _NAME_RANK)
-                    holders.setdefault(d.key, {}).setdefault(r.pid, "dmaprocs")
-                    rows += 1
-                elif isinstance(r, p_dp.DmaprocsProcess):
-                    comm.setdefault(r.pid, r.comm)
-            have_holders = have_holders or rows > 0
-            b.sources["dmaprocs"] = SourceStatus("ok", f"{rows} buffer references, {dp.entry} line {dp.line}")
+        have_holders |= feed_dmaprocs(b, dp.text, where=f"{dp.entry} line {dp.line}") > 0
 
     # -- framework numbers: dumpsys meminfo, dumpsys gpu
-    full_names: dict[int, str] = {}
-    mi = br.service("meminfo")
-    if mi is None:
-        b.sources["dumpsys_meminfo"] = SourceStatus("missing", "no DUMP OF SERVICE meminfo in this bugreport")
-    else:
-        from droidtrack.parse import meminfo as p_mi
-        res = p_mi.parse(mi[1])
-        b.problems.extend(res.problems)
-        keys = {"dmabuf": "dumpsys.dmabuf", "dmabuf_heaps": "dumpsys.dmabuf_heaps", "ion": "dumpsys.ion",
-                "gpu": "dumpsys.gpu", "dmabuf_heaps_pool": "dumpsys.dmabuf_heaps_pool"}
-        for r in res.records:
-            if isinstance(r, p_mi.SystemLine) and r.key in keys:
-                b.reported[keys[r.key]] = r.total
-                if r.key == "dmabuf":
-                    for part in ("mapped", "unmapped"):
-                        if part in r.parts:
-                            b.reported[f"dumpsys.dmabuf_{part}"] = r.parts[part]
-            elif isinstance(r, p_mi.ProcessMem) and r.kind == "pss":
-                full_names.setdefault(r.pid, r.name)
-        b.sources["dumpsys_meminfo"] = SourceStatus("ok", f"{mi[0].entry} line {mi[0].line}")
-    gp = br.service("gpu")
-    if gp is None:
-        b.sources["dumpsys_gpu"] = SourceStatus("missing", "no DUMP OF SERVICE gpu in this bugreport")
-    else:
-        from droidtrack.parse import gpu as p_gpu
-        res = p_gpu.parse_dumpsys_gpu(gp[1])
-        b.problems.extend(res.problems)
-        n = 0
-        for r in res.records:
-            if isinstance(r, p_gpu.GpuProcMemory) and r.pid is not None:
-                b.process(r.pid).reported[f"gpu_mem_{r.kind}"] = r.bytes
-                n += 1
-            elif isinstance(r, p_gpu.GpuTotal) and r.kind == "global":
-                b.reported["gpu.total"] = r.bytes
-        b.sources["dumpsys_gpu"] = SourceStatus("ok" if n else "partial",
-                                                f"{n} per-process GPU numbers, {gp[0].entry} line {gp[0].line}")
+    for name, key, feed in (("meminfo", "dumpsys_meminfo", feed_meminfo), ("gpu", "dumpsys_gpu", feed_dumpsys_gpu)):
+        found = br.service(name)
+        if found is None:
+            b.sources[key] = SourceStatus("missing", f"no DUMP OF SERVICE {name} in this bugreport")
+        else:
+            feed(b, found[1], where=f"{found[0].entry} line {found[0].line}")
 
     ion = _pick(br, "ION heaps", _IS["ion"], b)
     if ion is not None and _status(b, "ion", ion, "ION debugfs heaps"):
         b.sources["ion"] = SourceStatus("skipped", f"ION section present ({ion.entry} line {ion.line}); "
                                         "droidtrack does not read ION debugfs from bugreports yet")
-
-    # -- processes
-    for pid in set(comm) | set(full_names):
-        p = b.process(pid)
-        p.name = comm.get(pid) or p.name
-        full = full_names.get(pid)
-        if full and _APP_NAME.match(full):
-            p.cmdline = (full,)
-        elif full and not p.name:
-            p.name = full
     if not have_holders:
         b.identity_complete = False    # nobody said who holds what: unheld is not kernel-only
         b.problems.append(Problem("bugreport", "no per-process dma-buf data (dmabuf_dump or dmaprocs) in this "
                                   "bugreport: buffers are listed without holders"))
-
-    origin = f"bugreport:{os.path.basename(br.path)}"
-    snap = b.finish(time=t if t is not None else 0.0, origin=origin, serial=serial)
-    snap = _attach_holders(snap, holders, b.rules)
-    notes = [Problem("bugreport", "dmabuf_dump does not say whether a process holds a buffer by fd or by "
-                     "mapping: per-process RSS and PSS are exact, fd-only and mapped are not known")] if holders else []
-    return dataclasses.replace(snap, problems=tuple(snap.problems) + tuple(notes))
-
-
-def _attach_holders(snap: Snapshot, holders: dict[str, dict[int, str]], rules) -> Snapshot:
-    if not holders:
-        return snap
-    bufs = dict(snap.buffers)
-    procs = dict(snap.processes)
-    from droidtrack.model import Process
-    for key, by_pid in holders.items():
-        buf = bufs.get(key)
-        if buf is None:
-            continue
-        hs = dict(buf.holders)
-        for pid, src in by_pid.items():
-            hs.setdefault(pid, Holding(by="unknown"))
-            if pid not in procs:
-                procs[pid] = Process(pid=pid)
-        names, pkgs = [], []
-        for pid in hs:
-            pr = procs.get(pid)
-            if pr is None:
-                continue
-            if pr.name:
-                names.append(pr.name)
-            if pr.cmdline:
-                names.append(pr.cmdline[0])
-            if pr.package:
-                pkgs.append(pr.package)
-        tag, rule = rules.tag_of(buf.exporter, buf.name, names, pkgs, True)
-        prov = dict(buf.provenance)
-        prov["holders"] = ", ".join(sorted(set(by_pid.values()))) + " (fd or mapping not known)"
-        bufs[key] = dataclasses.replace(buf, holders=hs, tag=tag, tag_rule=rule,
-                                        sources=tuple(sorted(set(buf.sources) | set(by_pid.values()))),
-                                        provenance=prov)
-    return dataclasses.replace(snap, buffers=bufs, processes=procs)
+    elif any(h.by == "unknown" for hs in b.explicit_holdings.values() for h in hs.values()):
+        b.problems.append(Problem("bugreport", "dmabuf_dump does not say whether a process holds a buffer by fd or by "
+                                  "mapping: per-process RSS and PSS are exact, fd-only and mapped are not known"))
+    return b.finish(time=t if t is not None else 0.0, origin=f"bugreport:{os.path.basename(br.path)}",
+                    serial=serial)
 
 
 class BugreportSource:
