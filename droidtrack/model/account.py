@@ -174,7 +174,8 @@ _REPORTED_NOTES = {
     "dmabuf_dump.total": "dmabuf_dump 'dmabuf total'",
     "dmabuf_dump.userspace_rss": "dmabuf_dump 'userspace_rss'",
     "dmabuf_dump.kernel_rss": "dmabuf_dump 'kernel_rss'",
-    "gpu.total": "GPU driver's own total (Mali/KGSL/gpu_mem)",
+    "gpu.mali.device": "Mali gpu_memory device line: pages the GPU driver holds (its own and imported)",
+    "gpu.gpu_mem.global": "dumpsys gpu 'Global total' (gpu_mem eBPF: GPU memory of every process)",
 }
 
 
