@@ -28,7 +28,11 @@ KB_NOTE = "dmabuf_dump (whole kB: up to 1023 bytes short)"
 def feed_dmabuf_dump(b: Builder, text: str, *, where: str = "") -> int:
     """Feed one dmabuf_dump output. Returns how many (buffer, process) holdings it named, or -1
     when the output named none and did not say that no process holds a buffer."""
-    res = p_dump.parse(text)
+    return feed_dump_records(b, p_dump.parse(text), text, where=where)
+
+
+def feed_dump_records(b: Builder, res: p_dump.DmabufDumpResult, text: str = "", *, where: str = "") -> int:
+    """feed_dmabuf_dump of records already parsed (pasted text adds rows condensed by hand)."""
     b.problems.extend(res.problems)
     holders: dict[str, dict[int, str]] = {}
     procs: set[int] = set()

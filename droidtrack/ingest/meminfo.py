@@ -6,7 +6,8 @@ pasted text alike. It names no buffer: what it says goes to `reported` (keys in 
            dumpsys.dmabuf_heaps, dumpsys.dmabuf_heaps_pool, dumpsys.ion, dumpsys.gpu,
            dumpsys.kernel_cma; dumpsys.pss_by_category.<egl_mtrack|gl_mtrack|other_mtrack|gfx_dev>
   process  meminfo.gfx_dev, meminfo.egl_mtrack, meminfo.gl_mtrack, meminfo.other_mtrack,
-           meminfo.graphics_summary
+           meminfo.graphics_summary (device-level keys of these names when an app's excerpt
+           lacks its "** MEMINFO in pid" line)
 and fills process names it lacks: an app's package from its MEMINFO header or from "Total PSS by
 process" (as the cmdline, when it looks like a package), else the printed name.
 """
@@ -16,6 +17,7 @@ import re
 
 from droidtrack.model import SourceStatus
 from droidtrack.model.build import Builder
+from droidtrack.model.problems import Problem
 from droidtrack.parse import meminfo as p_meminfo
 
 _SYSTEM_KEYS = {"dmabuf": "dumpsys.dmabuf", "dmabuf_heaps": "dumpsys.dmabuf_heaps",
@@ -41,7 +43,17 @@ def feed_meminfo(b: Builder, text: str, *, where: str = "") -> int:
             n_totals += 1
             for part, v in r.parts.items():
                 b.reported[f"{key}_{part}"] = v
-        elif isinstance(r, p_meminfo.AppMemtrack) and r.pid is not None:
+        elif isinstance(r, p_meminfo.AppMemtrack) and r.pid is None:
+            # an excerpt of one app's dump without its "** MEMINFO in pid" line: whose it is is
+            # not said, so its figures are the text's own (device-level keys of the same names)
+            n_apps += 1
+            for f in _APP_FIELDS:
+                v = getattr(r, f)
+                if v is not None:
+                    b.reported[f"meminfo.{f}"] = v
+            b.problems.append(Problem("dumpsys_meminfo", "an app's memtrack rows without its '** MEMINFO in pid' "
+                                      "line: reported as the text's own meminfo.* figures, held by no process"))
+        elif isinstance(r, p_meminfo.AppMemtrack):
             n_apps += 1
             p = b.process(r.pid)
             for f in _APP_FIELDS:

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from droidtrack.collect import frames
-from droidtrack.ingest.dmabuf_dump import feed_dmabuf_dump
+from droidtrack.ingest.dmabuf_dump import feed_dump_records
 from droidtrack.ingest.dmaprocs import feed_dmaprocs
 from droidtrack.ingest.gpu import feed_dumpsys_gpu, feed_mali
 from droidtrack.ingest.ion import DEBUGFS as ION_DEBUGFS, feed_ion_debugfs, feed_kernel_totals
@@ -25,6 +25,8 @@ from droidtrack.parse import maps as p_maps
 from droidtrack.ingest.stream import feed_frames
 from droidtrack.ingest.feed_buffers import feed_bufinfo
 from droidtrack.parse import bufinfo as p_bufinfo
+from droidtrack.parse import dmabuf_dump as p_dump
+from droidtrack.parse.condensed import CondensedRow, has_elision, integer, read_row
 from droidtrack.model.problems import Problem
 from droidtrack.model.tags import Rules
 
@@ -100,13 +102,108 @@ def analyze(inputs: list[tuple[str, bytes]], *, rules: Rules | None = None, forc
     return snap, pieces
 
 
+def _say_condensed(problems: list, label: str, fmt: str, rows: list[CondensedRow], read: str) -> None:
+    if rows:
+        gone = sorted({c for r in rows for c in r.elided})
+        problems.append(Problem(fmt, f"{label}: {len(rows)} rows condensed by hand ('...') read from the columns "
+                                f"left ({read}); elided: {', '.join(gone)}", line=rows[0].line))
+
+
+def _blank(lines: list[str], rows: list[CondensedRow]) -> str:
+    for r in rows:
+        lines[r.line - 1] = ""          # the format's parser reads the rest, line numbers kept
+    return "\n".join(lines)
+
+
+def _condensed_bufinfo(text: str, label: str, problems: list) -> tuple[str, list[CondensedRow]]:
+    """bufinfo rows with columns elided under the kernel's header: the size must be left."""
+    if not has_elision(text):
+        return text, []
+    lines = text.split("\n")
+    cols: list[str] | None = None
+    rows: list[CondensedRow] = []
+    for n, line in enumerate(lines, 1):
+        toks = line.split()
+        if toks[:1] == ["size"] and "exp_name" in toks:
+            cols = toks
+            continue
+        if cols is not None and has_elision(line):
+            r = read_row(line, cols, n)
+            if r is not None and integer(r.cells.get("size")) is not None and (
+                    "ino" not in r.cells or integer(r.cells["ino"]) is not None):
+                rows.append(r)
+    _say_condensed(problems, label, "bufinfo", rows, "size, exporter, inode, name where left")
+    # left out, not blanked: an empty line after a row would read as its name going on
+    drop = {r.line for r in rows}
+    return "\n".join(l for n, l in enumerate(lines, 1) if n not in drop), rows
+
+
+_KB = re.compile(r"(\d+) kB\b")
+_COMM_PID = re.compile(r"^\s*(?P<comm>\S.*):(?P<pid>\d+)\s*$")
+
+
+def _condensed_dmabuf_dump(text: str, label: str, problems: list) -> tuple[str, list]:
+    """dmabuf_dump's per-process rows with columns elided under its header: inode and Rss left."""
+    if not has_elision(text):
+        return text, []
+    lines = text.split("\n")
+    cols: list[str] | None = None
+    pid, comm = None, ""
+    rows: list[CondensedRow] = []
+    recs: list = []
+    for n, line in enumerate(lines, 1):
+        toks = line.split()
+        if toks[:5] == ["Name", "Rss", "Pss", "nr_procs", "Inode"]:
+            cols = toks
+            continue
+        m = _COMM_PID.match(line)
+        if m and " kB" not in line and not has_elision(line):
+            pid, comm, cols = int(m.group("pid")), m.group("comm").strip(), None
+            continue
+        if cols is None or pid is None or not has_elision(line):
+            continue
+        r = read_row(_KB.sub(r"\1kB", line), cols, n, first_takes_rest=True)
+        if r is None:
+            continue
+        c = r.cells
+        rss, ino = kib(c.get("Rss")), integer(c.get("Inode"))
+        if rss is None or ino is None:
+            continue
+        pss, nr = kib(c.get("Pss")), integer(c.get("nr_procs"))
+        name = c.get("Name")
+        rows.append(r)
+        recs.append(p_dump.DumpBuffer(pid, comm, None if name in (None, "<unknown>") else name, rss,
+                                      pss if pss is not None else 0, nr or 0, ino,
+                                      None if c.get("Exporter") in (None, "<unknown>") else c["Exporter"]))
+    _say_condensed(problems, label, "dmabuf_dump", rows, "inode, Rss and what else is left")
+    return _blank(lines, rows), recs
+
+
+def kib(s: str | None) -> int | None:
+    v = integer(s[:-2]) if s and s.endswith("kB") else None
+    return None if v is None else v * 1024
+
+
 def _feed(b: Builder, fmt: str, text: str, label: str, pid: int | None) -> bool:
     """Feed one pasted text; returns True when it says who holds buffers (all processes)."""
     if fmt == "bufinfo":
-        feed_bufinfo(b, p_bufinfo.read(text), "ok", f", {label}")
+        text, rows = _condensed_bufinfo(text, label, b.problems)
+        t = p_bufinfo.read(text)
+        for r in rows:
+            c = r.cells
+            t.sizes.append(integer(c["size"]))
+            t.counts.append(integer(c.get("count")))
+            t.exporters.append(c.get("exp_name"))
+            t.inodes.append(integer(c.get("ino")))
+            t.names.append(None if c.get("name") in (None, "<none>") else c["name"])
+            t.attached.append(())
+        feed_bufinfo(b, t, "ok", f", {label}")
         return False
     if fmt == "dmabuf_dump":
-        return feed_dmabuf_dump(b, text, where=label) >= 0
+        text, rows = _condensed_dmabuf_dump(text, label, b.problems)
+        res = p_dump.parse(text)
+        res.records.extend(rows)
+        return feed_dump_records(b, res, text, where=label) >= 0
     if fmt == "dumpsys_meminfo":
         feed_meminfo(b, text, where=label)
         return False

@@ -82,7 +82,8 @@ MeminfoRecord = AppMemtrack | SystemLine | CategoryTotal | ProcessMem
 _APP_HEADER = re.compile(r"^\s*\*\* MEMINFO in pid (\d+) \[(.*)\] \*\*\s*$")
 _MEMTRACK_ROWS = {"Gfx dev": "gfx_dev", "EGL mtrack": "egl_mtrack", "GL mtrack": "gl_mtrack",
                   "Other mtrack": "other_mtrack"}
-_CAT_ROW = re.compile(r"^\s*(Gfx dev|EGL mtrack|GL mtrack|Other mtrack)((?:\s+\d+)+)\s*$")
+# cells are numbers, or "..." / "…" where someone condensed the table by hand before pasting it
+_CAT_ROW = re.compile(r"^\s*(Gfx dev|EGL mtrack|GL mtrack|Other mtrack)((?:\s+(?:\d+|\.\.\.|…))+)\s*$")
 _TABLE_RULE = re.compile(r"^\s*(?:-{4,}\s+){2,}-{4,}\s*$")  # >= 3 columns: not App Summary
 _SUMMARY = re.compile(r"^\s*(Graphics|Private Other):\s+(\d+)(?:\s+\d+)?\s*$")
 _NUM = r"(\d[\d,.\u00a0\u202f' ]*)K"
@@ -118,6 +119,7 @@ class _Parser:
         self.p = Problems(SOURCE)
         self.app: dict | None = None
         self.cols: dict[str, int] | None = None
+        self.col_names: list[str] | None = None
         self.header_lines: list[str] = []
         self.header_guess_said = False
         self.section: tuple[str, str] | None = None
@@ -164,8 +166,10 @@ class _Parser:
         """The line of dashes closes the column header: zip the two lines above it."""
         hl = [h.split() for h in self.header_lines[-2:]]
         self.cols = None
+        self.col_names = None
         if len(hl) == 2 and len(hl[0]) == len(hl[1]):
             names = [f"{a} {b}" for a, b in zip(*hl)]
+            self.col_names = names
             if "Pss Total" in names and "Private Dirty" in names:
                 self.cols = {"pss": names.index("Pss Total"),
                              "private_dirty": names.index("Private Dirty")}
@@ -175,7 +179,7 @@ class _Parser:
                        "column order (Pss Total, Private Dirty, ...)", line=n,
                        text=" / ".join(self.header_lines[-2:]) or None)
 
-    def category_row(self, n: int, label: str, nums: list[int]) -> None:
+    def category_row(self, n: int, label: str, nums: list[int | None]) -> None:
         if self.app is None:
             self.new_app(None, None, implicit=True)
         if self.cols is None:
@@ -184,11 +188,16 @@ class _Parser:
                        "(Pss Total, Private Dirty, ...)", line=n)
         key = _MEMTRACK_ROWS[label]
         i, j = self.cols["pss"], self.cols["private_dirty"]
-        if i >= len(nums):
+        if None in nums:
+            names = self.col_names or []
+            gone = [names[k] if k < len(names) else f"column {k + 1}" for k, v in enumerate(nums) if v is None]
+            self.p.add(f"'{label}' row condensed by hand: {', '.join(gone)} elided ('...'); "
+                       "the other columns are read", line=n)
+        if i >= len(nums) or nums[i] is None:
             self.p.add(f"'{label}' row has no Pss Total column; skipped", line=n)
             return
         self.app[key] = nums[i] * KIB
-        if j < len(nums):
+        if j < len(nums) and nums[j] is not None:
             self.app["private_dirty"][key] = nums[j] * KIB
 
     # -- dispatch ---------------------------------------------------------------------------
@@ -204,7 +213,7 @@ class _Parser:
             return
         m = _CAT_ROW.match(raw)
         if m:
-            self.category_row(n, m.group(1), [int(x) for x in m.group(2).split()])
+            self.category_row(n, m.group(1), [int(x) if x.isdigit() else None for x in m.group(2).split()])
             return
         m = _SUMMARY.match(raw)
         if m:
