@@ -38,10 +38,13 @@ TOOLS = {
     "gcc": ("gcc", "gcc"),
     "chromium": ("chromium", "chromium"),
     "prometheus": ("prometheus", "prometheus"),
+    "clang": ("clang", "clang"),
+    "bpftool": ("/usr/sbin/bpftool", "bpftool"),
 }
 # everything the full suite runs (kernel fetch: gcc and libc6-dev build its init helper)
 PACKAGES = ("mksh", "toybox", "busybox-static", "dash", "adb", "qemu-system-x86", "strace", "util-linux",
-            "cpio", "gzip", "xz-utils", "chromium", "prometheus", "gcc", "libc6-dev")
+            "cpio", "gzip", "xz-utils", "chromium", "prometheus", "gcc", "libc6-dev",
+            "clang", "libbpf-dev", "bpftool")
 
 
 def find(tool: str) -> str | None:

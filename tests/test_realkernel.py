@@ -1,6 +1,8 @@
 """Ground truth from a real Linux kernel (issue 4).
 
-The `realkernel` tests boot Debian's bookworm-backports 6.12 kernel under qemu (software emulation)
+The `realkernel` tests boot Debian's bookworm-backports 6.12 kernel and trixie-backports' 7.x
+kernel (no debugfs, no sysfs stats; our BPF dma-buf iterator pinned at AOSP's path) under qemu
+(software emulation)
 with a tiny initramfs: tests/realkernel/scenario.c allocates real dma-bufs (system heap, udmabuf,
 vgem import and PRIME export), names some, spreads them over processes (fork, exec, SCM_RIGHTS,
 dup, whole and partial mappings, a mapping whose fd was closed) and writes what it did as JSON;
@@ -367,3 +369,94 @@ def test_realkernel_droidtrack_with_odd_names_never_misattributes(booted_odd, sh
     doc = droidtrack_json(work / f"capture.{shell}")
     unsure = _unsure(e)
     assert compare.compare_snapshot(doc, e, raw, unsure_names=unsure) == []
+
+
+# ---- Linux 7.x: no debugfs, no sysfs stats, only our pinned BPF iterator ------------------------
+
+SAVED7 = {"busybox": CAPTURES / "linux-7.3-bpf-iter-busybox.capture",
+          "mksh": CAPTURES / "linux-7.3-bpf-iter-mksh-toybox.capture"}
+SAVED7_EXPECTED = CAPTURES / "linux-7.3-bpf-iter.expected.json"
+
+
+def check_iterator_only(capture: bytes, capture_path: Path, expected: dict) -> None:
+    """The raw text (iterator listing every buffer, no bufinfo) and droidtrack's snapshot, exact:
+    every buffer, holder and total; kernel-only bytes from the iterator alone; no attached
+    devices claimed (only bufinfo names them)."""
+    problems, raw = compare.check_raw_capture(capture, expected, kernel_list="dmabuf_iter")
+    assert problems == []
+    assert len(raw.iterator) == len(expected["buffers"]) and raw.bufinfo == {}
+    doc = droidtrack_json(capture_path)
+    assert compare.compare_snapshot(doc, expected, raw, attached_known=False) == []
+    ko = sum(b["size"] for b in expected["buffers"] if not b["holders"])
+    assert ko > 0 and doc["totals"]["kernel_only"] == ko
+    assert doc["sources"]["dmabuf_iter"]["status"] == "ok"
+    assert doc["sources"]["bufinfo"]["status"] in ("missing", "not-mounted")
+    assert "sysfs_stats" not in doc["sources"] or doc["sources"]["sysfs_stats"]["status"] == "missing"
+    for b in doc["buffers"]:
+        assert b["provenance"]["size"] == "dmabuf_iter" and b["provenance"]["exporter"] == "dmabuf_iter"
+    assert doc["problems"] == []
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_saved_7x_iterator_only_capture_is_exact(shell):
+    check_iterator_only(SAVED7[shell].read_bytes(), SAVED7[shell], json.loads(SAVED7_EXPECTED.read_text()))
+
+
+def test_raw_check_reports_a_wrong_iterator_text():
+    e = json.loads(SAVED7_EXPECTED.read_text())
+    data = SAVED7["mksh"].read_bytes()
+    b1 = next(b for b in e["buffers"] if b["id"] == "B1")
+    hacked = data.replace(b"\n%d\n65536\ncam: preview 1\nsystem\n" % b1["inode"],
+                          b"\n%d\n65536\ncam: preview 1\nudmabuf\n" % b1["inode"])
+    assert hacked != data
+    problems, _ = compare.check_raw_capture(hacked, e, kernel_list="dmabuf_iter")
+    assert any("B1" in p for p in problems)
+    # and a snapshot that claims the attached device only bufinfo could name
+    doc = compare.snapshot_doc_from_expected(e)
+    assert compare.compare_snapshot(doc, e, attached_known=False) != []
+
+
+@pytest.fixture(scope="module")
+def booted7(tmp_path_factory):
+    why = _qemu_runs()
+    if why:
+        pytest.skip(why)
+    work = tmp_path_factory.mktemp("realkernel-7")
+    res = vm.boot(shells=",".join(SHELLS), vgem=True, workdir=work, kernel="7", bpf=True, debugfs=False)
+    assert res.done, f"the VM did not finish; its log:\n{res.log}\nconsole:\n{res.console[-3000:]}"
+    assert res.problems == [] and "FAIL" not in res.log, res.log
+    for shell in SHELLS:
+        (work / f"capture.{shell}").write_bytes(res.files[f"capture.{shell}"])
+    return work, res
+
+
+@pytest.mark.realkernel
+def test_vm7_boots_with_the_iterator_pinned_and_no_debugfs(booted7):
+    _, res = booted7
+    expected = json.loads(res.files["expected.json"])
+    assert int(expected["kernel"].split(".")[0]) >= 7, expected["kernel"]
+    assert len(expected["buffers"]) == 7
+    assert "bpf iterator pinned" in res.log
+    assert "sysfs stats present" not in res.log                # removed in 7.0
+    # the 7.0 dma_buf tracepoints exist (for `droidtrack trace`, not built yet)
+    trace = next(line for line in res.log.splitlines() if line.startswith("tracepoints dma_buf:"))
+    for ev in ("export", "fd", "get", "put", "mmap", "mmap_internal", "dynamic_attach", "detach"):
+        assert f"dma_buf_{ev}" in trace.split(), ev
+    for shell in SHELLS:
+        assert res.rcs[f"capture.{shell}"] == 0 and res.files[f"capture.{shell}.stderr"] == b""
+    print(f"7.x boot + scenario + 2 collector runs: {res.seconds:.1f} s")
+
+
+@pytest.mark.realkernel
+@pytest.mark.parametrize("shell", SHELLS)
+def test_realkernel_7x_iterator_only_is_exact(booted7, shell):
+    work, res = booted7
+    check_iterator_only(res.files[f"capture.{shell}"], work / f"capture.{shell}",
+                        json.loads(res.files["expected.json"]))
+
+
+@pytest.mark.realkernel
+def test_realkernel_7x_fd_inodes_by_stat_are_the_kernels_dmabuf_inodes(booted7):
+    _, res = booted7
+    check_fd_inodes_by_stat(res.files["capture.mksh"], res.files["capture.busybox"],
+                            json.loads(res.files["expected.json"]))

@@ -109,8 +109,10 @@ def snapshot_doc_from_expected(expected: dict[str, Any]) -> dict[str, Any]:
 # ---- droidtrack's snapshot JSON against the expected answer -----------------------------------
 
 def compare_snapshot(doc: dict[str, Any], expected: dict[str, Any], raw: RawFacts | None = None,
-                     unsure_names: frozenset[int] = frozenset()) -> list[str]:
+                     unsure_names: frozenset[int] = frozenset(), attached_known: bool = True) -> list[str]:
     """`raw` (from parse_raw of the same capture) adds a check of in_rss against smaps' Rss.
+    attached_known=False: no source of the capture names attached devices (only bufinfo does;
+    the BPF iterator does not), so droidtrack must report none.
     For the inodes in `unsure_names` (names the kernel prints ambiguously: newlines, TABs) an
     unknown name (null) is accepted as well as the exact one; a wrong name never is."""
     out: list[str] = []
@@ -137,8 +139,9 @@ def compare_snapshot(doc: dict[str, Any], expected: dict[str, Any], raw: RawFact
                 out.append(f"{what}: name {gname!r}, expected unnamed (null)")
         elif gname != e["name"] and not (ino in unsure_names and gname is None):
             out.append(f"{what}: name {gname!r}, expected {e['name']!r}")
-        if sorted(g.get("attached") or []) != sorted(e["attached"]):
-            out.append(f"{what}: attached {g.get('attached')!r}, expected {e['attached']!r}")
+        want_att = sorted(e["attached"]) if attached_known else []
+        if sorted(g.get("attached") or []) != want_att:
+            out.append(f"{what}: attached {g.get('attached')!r}, expected {want_att!r}")
         gh = {str(pid): h for pid, h in (g.get("holders") or {}).items()}
         eh = e["holders"]
         for pid in sorted(set(gh) | set(eh), key=int):
@@ -219,6 +222,7 @@ class RawFacts:
     smaps_rss: dict[tuple[int, int], int] = field(default_factory=dict)   # (pid, start) -> kB
     header: str = ""
     total_line: str = ""
+    iterator: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 def fdinfo_grep(f) -> bytes:
@@ -233,14 +237,33 @@ def fdinfo_grep(f) -> bytes:
     return as_grep_lines(sec.content, f.proc.encode(), f.root.encode() + b"/proc/")
 
 
-def parse_raw(capture: bytes) -> tuple[RawFacts, list[str]]:
+def parse_raw(capture: bytes, kernel_list: str = "bufinfo") -> tuple[RawFacts, list[str]]:
+    """kernel_list: the section listing every buffer, "bufinfo" (debugfs) or "dmabuf_iter" (the
+    pinned BPF iterator; the other must then be absent or missing)."""
     from droidtrack.collect import frames
     out: list[str] = []
     f = frames.decode(capture)
     r = RawFacts()
     if not f.complete:
         out.append("capture is not complete (no DONE)")
-    for s in ("fdlinks", "fdinfo", "maps", "smaps", "bufinfo"):
+    other = "dmabuf_iter" if kernel_list == "bufinfo" else "bufinfo"
+    if kernel_list == "dmabuf_iter" and f.get(other) is not None and f.get(other).status != "missing":
+        out.append(f"section {other}: {f.get(other).status}, expected missing (only the iterator)")
+    # the iterator's four lines per buffer (inode, size, name, exporter), read here on their own
+    it = f.get("dmabuf_iter")
+    if it is not None and it.status == "ok":
+        lines = it.text().split("\n")
+        if lines[-1] != "" or (len(lines) - 1) % 4:
+            out.append(f"dmabuf_iter: {len(lines) - 1} lines, not four per buffer")
+        for k in range(0, len(lines) - 4, 4):
+            ino, size, name, exp = lines[k:k + 4]
+            if not (ino.isdigit() and size.isdigit()):
+                out.append(f"dmabuf_iter: record at line {k + 1} is not inode, size: {lines[k:k + 2]!r}")
+                continue
+            if int(ino) in r.iterator:
+                out.append(f"dmabuf_iter: inode {ino} listed twice")
+            r.iterator[int(ino)] = {"size": int(size), "name": name, "exporter": exp}
+    for s in ("fdlinks", "fdinfo", "maps", "smaps", kernel_list):
         sec = f.get(s)
         if sec is None or sec.status != "ok":
             out.append(f"section {s}: {'absent' if sec is None else sec.status} {sec.stderr_text() if sec else ''}")
@@ -306,20 +329,34 @@ def parse_raw(capture: bytes) -> tuple[RawFacts, list[str]]:
     return r, out
 
 
-def check_raw_capture(capture: bytes, expected: dict[str, Any]) -> tuple[list[str], RawFacts]:
-    r, out = parse_raw(capture)
+def check_raw_capture(capture: bytes, expected: dict[str, Any],
+                      kernel_list: str = "bufinfo") -> tuple[list[str], RawFacts]:
+    r, out = parse_raw(capture, kernel_list)
     v = expected_view(expected)
-    if r.header != BUFINFO_HEADER:
-        out.append(f"bufinfo header {r.header!r}, expected the 5.19+ header {BUFINFO_HEADER!r}")
-    want_total = f"Total {v.total_buffers} objects, {v.total_bytes} bytes"
-    if r.total_line != want_total:
-        out.append(f"bufinfo total line {r.total_line!r}, expected {want_total!r}")
+    if kernel_list == "bufinfo":
+        if r.header != BUFINFO_HEADER:
+            out.append(f"bufinfo header {r.header!r}, expected the 5.19+ header {BUFINFO_HEADER!r}")
+        want_total = f"Total {v.total_buffers} objects, {v.total_bytes} bytes"
+        if r.total_line != want_total:
+            out.append(f"bufinfo total line {r.total_line!r}, expected {want_total!r}")
+    else:
+        if set(r.iterator) != set(v.buffers):
+            out.append(f"dmabuf_iter lists inodes {sorted(r.iterator)}, expected {sorted(v.buffers)}")
+        for ino, e in v.buffers.items():
+            it = r.iterator.get(ino)
+            if it is None:
+                continue
+            # (our program, like AOSP's, prints a newline in a name as a space; unnamed: empty)
+            want = {"size": e["size"], "name": (e["name"] or "").replace("\n", " "), "exporter": e["exporter"]}
+            if it != want:
+                out.append(f"buffer {e['id']} (inode {ino}): dmabuf_iter says {it}, expected {want}")
     for ino, e in v.buffers.items():
         what = f"buffer {e['id']} (inode {ino})"
         user_refs = sum(len(h["fds"]) + len(h["maps"]) for h in e["holders"].values())
         bi = r.bufinfo.get(ino)
         if bi is None:
-            out.append(f"{what}: no bufinfo row")
+            if kernel_list == "bufinfo":
+                out.append(f"{what}: no bufinfo row")
         else:
             if bi["size"] != e["size"]:
                 out.append(f"{what}: bufinfo size {bi['size']}, expected {e['size']}")

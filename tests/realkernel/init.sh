@@ -1,7 +1,8 @@
 #!/bin/busybox sh
 # /init of the realkernel initramfs (built by tests/realkernel/vm.py).
 #
-# Mounts proc, sysfs, devtmpfs and debugfs, loads vgem and its dependencies, starts the scenario,
+# Mounts proc, sysfs, devtmpfs and debugfs (not with dt.debugfs=0), pins our BPF dma-buf iterator
+# (dt.bpf=1: bpffs, bpftool iter pin at AOSP's path), loads vgem and its dependencies, starts the scenario,
 # runs droidtrack's collector under busybox sh and under mksh with toybox applets, and sends every
 # result out over the second serial port (/dev/ttyS1) as base64 between marker lines:
 #   @@@DT-FILE <name>            then base64 lines, then
@@ -15,7 +16,6 @@ export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-mount -t debugfs debugfs /sys/kernel/debug
 mount -t tmpfs tmpfs /tmp
 
 OUT=/dev/ttyS1
@@ -23,14 +23,20 @@ TOKEN=
 SHELLS=busybox
 VGEM=1
 ODD=
+BPF=0
+DEBUGFS=1
 for w in $(cat /proc/cmdline); do
   case $w in
     dt.token=*) TOKEN=${w#dt.token=} ;;
     dt.shells=*) SHELLS=$(echo "${w#dt.shells=}" | tr , ' ') ;;
     dt.vgem=0) VGEM=0 ;;
     dt.odd=1) ODD=--odd-names ;;
+    dt.bpf=1) BPF=1 ;;
+    dt.debugfs=0) DEBUGFS=0 ;;
   esac
 done
+# debugfs (bufinfo) as on a userdebug build, or not at all as on a user build
+[ $DEBUGFS = 1 ] && mount -t debugfs debugfs /sys/kernel/debug
 
 send() { # name file rc
   echo "@@@DT-FILE $1" > $OUT
@@ -60,6 +66,18 @@ if [ $VGEM = 1 ]; then
 else
   SCEN_ARGS=--no-vgem
 fi
+
+if [ $BPF = 1 ]; then
+  # our BPF dma-buf iterator, pinned where AOSP pins its own (bpftool loads, attaches, pins)
+  mount -t bpf bpf /sys/fs/bpf || { note "FAIL mount bpf"; finish; }
+  mkdir -p /sys/fs/bpf/dmabuf
+  LD_LIBRARY_PATH= /bin/bpftool iter pin /dmabuf_iter.bpf.o /sys/fs/bpf/dmabuf/prog_dmabufIter_iter_dmabuf \
+    >> /tmp/log.txt 2>&1 || { note "FAIL bpftool iter pin"; finish; }
+  note "bpf iterator pinned"
+fi
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+[ -d /sys/kernel/tracing/events/dma_buf ] && note "tracepoints dma_buf: $(ls /sys/kernel/tracing/events/dma_buf | tr '\n' ' ')"
+[ -d /sys/kernel/dmabuf/buffers ] && note "sysfs stats present"
 
 /bin/dt_scenario --out /tmp/expected.json $SCEN_ARGS $ODD 2>>/tmp/log.txt &
 SCEN=$!

@@ -6,7 +6,8 @@ with toybox applets (toybox is dynamically linked: its libraries and loader are 
 vgem.ko with its dependencies. init.sh runs the scenario and the collector and sends everything
 back base64-framed over a second serial port, which qemu writes to a file.
 
-    python tests/realkernel/vm.py [--shells busybox,mksh] [--save-captures DIR]
+    python tests/realkernel/vm.py [--shells busybox,mksh] [--save-captures DIR] [--kernel 6.12|7]
+                                  [--bpf] [--no-debugfs]
 
 Used by tests/test_realkernel.py. Nothing here needs KVM: qemu runs in software emulation.
 """
@@ -46,9 +47,15 @@ def cache_dir() -> Path:
     return Path(base) / "droidtrack-realkernel"
 
 
-def fetch_kernel() -> Path:
+KERNELS = ("6.12", "7")
+BPF_SRC = HERE / "dmabuf_iter.bpf.c"
+BPFTOOL = Path("/usr/sbin/bpftool")
+ITER_PIN = "/sys/fs/bpf/dmabuf/prog_dmabufIter_iter_dmabuf"
+
+
+def fetch_kernel(kernel: str = "6.12") -> Path:
     """Run fetch_kernel.sh (instant when cached) and return the kernel directory."""
-    r = subprocess.run(["bash", str(HERE / "fetch_kernel.sh")], capture_output=True, text=True)
+    r = subprocess.run(["bash", str(HERE / "fetch_kernel.sh"), kernel], capture_output=True, text=True)
     if r.returncode != 0:
         raise VMError(f"fetch_kernel.sh failed (rc={r.returncode}):\n{r.stderr[-3000:]}")
     return Path(r.stdout.strip().splitlines()[-1])
@@ -64,6 +71,22 @@ def build_scenario(out: Path) -> Path:
     if r.returncode != 0:
         raise VMError(f"gcc -static scenario.c failed:\n{r.stderr}")
     return exe
+
+
+def build_bpf(out: Path) -> Path:
+    """dmabuf_iter.bpf.c -> a BPF object (CO-RE: relocated by libbpf against the VM kernel's BTF)."""
+    obj = out / "dmabuf_iter.bpf.o"
+    if obj.exists() and obj.stat().st_mtime >= BPF_SRC.stat().st_mtime:
+        return obj
+    clang = shutil.which("clang")
+    if not clang:
+        raise VMError("clang is missing: apt-get install clang libbpf-dev (tests/realkernel/fetch_kernel.sh 7 does)")
+    r = subprocess.run([clang, "-O2", "-g", "-Wall", "-Werror", "-target", "bpf", "-D__TARGET_ARCH_x86",
+                        "-I/usr/include/x86_64-linux-gnu", "-c", str(BPF_SRC), "-o", str(obj)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise VMError(f"clang -target bpf dmabuf_iter.bpf.c failed:\n{r.stderr}")
+    return obj
 
 
 # ---- newc cpio writer (the kernel's initramfs format), so no cpio binary is needed ----------
@@ -125,7 +148,8 @@ def _ldd_libs(binary: Path) -> list[Path]:
     return libs
 
 
-def build_initramfs(kdir: Path, scenario: Path, out: Path, collect_sh: Path | None = None) -> Path:
+def build_initramfs(kdir: Path, scenario: Path, out: Path, collect_sh: Path | None = None,
+                    bpf_obj: Path | None = None) -> Path:
     busybox = Path("/bin/busybox")
     for need, pkg in ((busybox, "busybox-static"), (MKSH_STATIC, "mksh"), (TOYBOX, "toybox")):
         if not need.exists():
@@ -145,6 +169,15 @@ def build_initramfs(kdir: Path, scenario: Path, out: Path, collect_sh: Path | No
         c.file(str(lib), real.read_bytes())
     for applet in TOYBOX_APPLETS:
         c.symlink(f"toybox/bin/{applet}", "/toybox/toybox")
+    if bpf_obj is not None:
+        # the loader: Debian's bpftool (dynamically linked: its libraries come along) pins the
+        # iterator ("bpftool iter pin"); the object is relocated against the kernel's own BTF
+        if not BPFTOOL.exists():
+            raise VMError(f"{BPFTOOL} is missing: apt-get install bpftool")
+        c.file("bin/bpftool", BPFTOOL.read_bytes())
+        for lib in _ldd_libs(BPFTOOL):
+            c.file(str(lib), lib.resolve().read_bytes())
+        c.file("dmabuf_iter.bpf.o", bpf_obj.read_bytes(), 0o644)
     order = (kdir / "modules.order").read_text().split()
     for m in order:
         c.file(f"modules/{m}", (kdir / m).read_bytes(), 0o644)
@@ -195,7 +228,8 @@ def parse_serial(data: bytes) -> VMResult:
 
 
 def run_vm(kdir: Path, initramfs: Path, token: str, shells: str = "busybox,mksh", vgem: bool = True,
-           odd_names: bool = False, timeout: float = 120.0, workdir: Path | None = None) -> VMResult:
+           odd_names: bool = False, timeout: float = 240.0, workdir: Path | None = None,
+           bpf: bool = False, debugfs: bool = True) -> VMResult:
     qemu = shutil.which("qemu-system-x86_64")
     if not qemu:
         raise VMError("qemu-system-x86_64 not found: apt-get install qemu-system-x86")
@@ -205,7 +239,8 @@ def run_vm(kdir: Path, initramfs: Path, token: str, shells: str = "busybox,mksh"
     for p in (serial, console):
         p.unlink(missing_ok=True)
     append = (f"console=ttyS0 quiet loglevel=3 panic=-1 dt.token={token} dt.shells={shells}"
-              + ("" if vgem else " dt.vgem=0") + (" dt.odd=1" if odd_names else ""))
+              + ("" if vgem else " dt.vgem=0") + (" dt.odd=1" if odd_names else "")
+              + (" dt.bpf=1" if bpf else "") + ("" if debugfs else " dt.debugfs=0"))
     cmd = [qemu, "-machine", "q35", "-m", "512M", "-smp", "1", "-nodefaults", "-no-user-config",
            "-display", "none", "-no-reboot",
            "-kernel", str(kdir / "vmlinuz"), "-initrd", str(initramfs), "-append", append,
@@ -226,16 +261,21 @@ def run_vm(kdir: Path, initramfs: Path, token: str, shells: str = "busybox,mksh"
 
 
 def boot(shells: str = "busybox,mksh", vgem: bool = True, odd_names: bool = False,
-         token: str | None = None, workdir: Path | None = None, collect_sh: Path | None = None) -> VMResult:
-    """Fetch (cached) kernel, build scenario and initramfs, boot, return the VM's files."""
+         token: str | None = None, workdir: Path | None = None, collect_sh: Path | None = None,
+         kernel: str = "6.12", bpf: bool = False, debugfs: bool = True) -> VMResult:
+    """Fetch (cached) kernel, build scenario and initramfs, boot, return the VM's files.
+    bpf=True pins our BPF dma-buf iterator at AOSP's path (6.16+ kernels); debugfs=False leaves
+    debugfs unmounted (no bufinfo), as on a user build."""
     import secrets
     token = token or secrets.token_hex(12)
-    kdir = fetch_kernel()
+    kdir = fetch_kernel(kernel)
     work = Path(workdir or (cache_dir() / "work"))
     work.mkdir(parents=True, exist_ok=True)
     scen = build_scenario(work)
-    initrd = build_initramfs(kdir, scen, work / "initramfs.cpio", collect_sh)
-    res = run_vm(kdir, initrd, token, shells=shells, vgem=vgem, odd_names=odd_names, workdir=work)
+    obj = build_bpf(work) if bpf else None
+    initrd = build_initramfs(kdir, scen, work / "initramfs.cpio", collect_sh, obj)
+    res = run_vm(kdir, initrd, token, shells=shells, vgem=vgem, odd_names=odd_names, workdir=work,
+                 bpf=bpf, debugfs=debugfs)
     res.files.setdefault("token", token.encode())
     return res
 
@@ -245,11 +285,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shells", default="busybox,mksh")
     ap.add_argument("--no-vgem", action="store_true")
     ap.add_argument("--odd-names", action="store_true", help="add buffers named with TAB, newline, 31+ chars")
+    ap.add_argument("--kernel", choices=KERNELS, default="6.12")
+    ap.add_argument("--bpf", action="store_true", help="pin our BPF dma-buf iterator at AOSP's path")
+    ap.add_argument("--no-debugfs", action="store_true", help="leave debugfs unmounted (no bufinfo)")
     ap.add_argument("--save-captures", metavar="DIR", help="write every file the VM sent into DIR")
     ap.add_argument("--collect-sh", metavar="FILE", type=Path,
                     help="collector to put in the VM (default: device_scripts/collect.sh)")
     a = ap.parse_args(argv)
-    res = boot(shells=a.shells, vgem=not a.no_vgem, odd_names=a.odd_names, collect_sh=a.collect_sh)
+    res = boot(shells=a.shells, vgem=not a.no_vgem, odd_names=a.odd_names, collect_sh=a.collect_sh,
+               kernel=a.kernel, bpf=a.bpf, debugfs=not a.no_debugfs)
     if a.save_captures:
         d = Path(a.save_captures)
         d.mkdir(parents=True, exist_ok=True)
