@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from droidtrack.parse.detect import detect, unwrap_pasted
 
-SAMPLES = Path(__file__).parent / "data"   # copies of ../shared/samples, with their source lines
+SAMPLES = Path(__file__).parent / "data"   # public samples (each file says where it came from)
 DATA = Path(__file__).parent / "data"
 
 
