@@ -216,3 +216,23 @@ def test_report_command_bad_input_exits_2(tmp_path, capsys):
     assert cli.main(["report", "--bugreport", str(tmp_path / "missing.zip"), "-o", str(tmp_path / "r.zip")]) == 2
     assert "cannot read bugreport" in capsys.readouterr().err
     assert not (tmp_path / "r.zip").exists()
+
+
+def test_ion_debugfs_sections_are_read_by_the_ion_feeder(tmp_path):
+    heap = ("          client              pid             size\n"
+            "----------------------------------------------------\n"
+            "  surfaceflinger              612          8294400\n"
+            "----------------------------------------------------\n"
+            "orphaned allocations (info is from last known client):\n"
+            "----------------------------------------------------\n"
+            "  total orphaned                0\n"
+            "          total           8294400\n"
+            "----------------------------------------------------\n")
+    text = bugreport_text().replace("------ PSI cpu", "------ ION HEAPS (/sys/kernel/debug/ion/heaps/system) ------\n"
+                                    + heap + "------ PSI cpu", 1)
+    p = tmp_path / "bugreport.txt"
+    p.write_text(text, encoding="utf-8")
+    snap = snap_of(p)
+    assert snap.reported["ion.system.total"] == 8294400 == snap.reported["ion.debugfs.total"]
+    assert snap.processes[612].reported["ion.system"] == 8294400
+    assert snap.sources["ion_debugfs"].status == "ok"

@@ -22,7 +22,17 @@ from droidtrack.parse import dmabuf_dump as p_dump
 _TOTAL_KEYS = (("dmabuf_total", "dmabuf_dump.total"), ("kernel_rss", "dmabuf_dump.kernel_rss"),
                ("userspace_rss", "dmabuf_dump.userspace_rss"), ("userspace_pss", "dmabuf_dump.userspace_pss"),
                ("userspace_unique", "dmabuf_dump.userspace_unique"))
-KB_NOTE = "dmabuf_dump (whole kB: up to 1023 bytes short)"
+
+
+def kb_buffer(b: Builder, inode: int, source: str, size: int, exporter: str | None, name: str | None):
+    """The draft of a buffer a per-process list names with its size in whole kB (dmabuf_dump,
+    dmaprocs): joined on the inode, ranked by the table, the size's provenance saying it is short."""
+    d = b.buffer_by_inode(inode, None, source)
+    size_from = d.provenance.get("size")
+    d.offer_fields(source, size, exporter, name, None)
+    if d.provenance.get("size") == source and size_from != source:
+        d.provenance["size"] = f"{source} (whole kB: up to 1023 bytes short)"
+    return d
 
 
 def feed_dmabuf_dump(b: Builder, text: str, *, where: str = "") -> int:
@@ -39,11 +49,7 @@ def feed_dump_records(b: Builder, res: p_dump.DmabufDumpResult, text: str = "", 
     sysfs_rows = 0
     for r in res.records:
         if isinstance(r, p_dump.DumpBuffer):
-            d = b.buffer_by_inode(r.inode, None, "dmabuf_dump")
-            size_from = d.provenance.get("size")
-            d.offer_fields("dmabuf_dump", r.rss, r.exporter, r.name, None)
-            if d.provenance.get("size") == "dmabuf_dump" and size_from != "dmabuf_dump":
-                d.provenance["size"] = KB_NOTE
+            d = kb_buffer(b, r.inode, "dmabuf_dump", r.rss, r.exporter, r.name)
             holders.setdefault(d.key, {}).setdefault(r.pid, "unknown")
             procs.add(r.pid)
             p = b.process(r.pid)
@@ -53,7 +59,7 @@ def feed_dump_records(b: Builder, res: p_dump.DmabufDumpResult, text: str = "", 
             d = b.buffer_by_inode(r.inode, None, "dmabuf_dump")
             if d.size is None:
                 d.offer_fields("dmabuf_dump", r.size, None, None, None)
-                d.provenance["size"] = KB_NOTE
+                d.provenance["size"] = "dmabuf_dump (whole kB: up to 1023 bytes short)"
             hs = holders.setdefault(d.key, {})
             for pid in set(r.fd_refs) | set(r.map_refs):
                 how = "unknown" if r.combined else \

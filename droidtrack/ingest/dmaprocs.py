@@ -6,11 +6,10 @@ is `Holding(by="unknown")`; a real fd or map reference from /proc, where read, w
 """
 from __future__ import annotations
 
+from droidtrack.ingest.dmabuf_dump import kb_buffer
 from droidtrack.model import Holding, SourceStatus
 from droidtrack.model.build import Builder
 from droidtrack.parse import dmaprocs as p_dmaprocs
-
-KB_NOTE = "dmaprocs (whole kB: up to 1023 bytes short)"
 
 
 def feed_dmaprocs(b: Builder, text: str, *, where: str = "") -> int:
@@ -20,11 +19,7 @@ def feed_dmaprocs(b: Builder, text: str, *, where: str = "") -> int:
     n = procs = 0
     for r in res.records:
         if isinstance(r, p_dmaprocs.DmaprocsBuffer):
-            d = b.buffer_by_inode(r.inode, None, "dmaprocs")
-            size_from = d.provenance.get("size")
-            d.offer_fields("dmaprocs", r.size, r.exporter, r.name, None)
-            if d.provenance.get("size") == "dmaprocs" and size_from != "dmaprocs":
-                d.provenance["size"] = KB_NOTE
+            d = kb_buffer(b, r.inode, "dmaprocs", r.size, r.exporter, r.name)
             hs = b.explicit_holdings.setdefault(d.key, {})
             if r.pid not in hs:
                 hs[r.pid] = Holding(by="unknown")

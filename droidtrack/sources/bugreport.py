@@ -9,7 +9,7 @@ What droidtrack reads (by the command or path in the header, so vendor titles do
   dmabuf_dump -b         per buffer: inode, exact size, exporter (sysfs stats)          -> buffers
   …/dma_buf/bufinfo      per buffer: size, exporter, name, refcount, attached devices  -> buffers
   …/dmaprocs, procinfo   vendor per-process buffer lists                                -> holders
-  ION debugfs heaps      per-heap totals (when droidtrack.parse.ion exists)            -> reported
+  ION debugfs heaps      per-heap totals, per-client sizes, orphaned allocations       -> reported
   DUMP OF SERVICE meminfo  DMA-BUF/ION/GPU totals, full process names ("Total PSS by process")
   DUMP OF SERVICE gpu    GPU memory per process (gpu_mem)                               -> reported
   SYSTEM PROPERTIES      model, manufacturer, fingerprint, release, SDK, time zone
@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from droidtrack.ingest.dmabuf_dump import feed_dmabuf_dump
 from droidtrack.ingest.dmaprocs import feed_dmaprocs
 from droidtrack.ingest.gpu import feed_dumpsys_gpu
+from droidtrack.ingest.ion import DEBUGFS as ION_DEBUGFS, feed_ion_debugfs
 from droidtrack.ingest.meminfo import feed_meminfo
 from droidtrack.ingest.feed_buffers import feed_bufinfo
 from droidtrack.parse import bufinfo as p_bufinfo
@@ -283,10 +284,19 @@ def build_snapshot(br: Bugreport, rules=None) -> Snapshot:
         else:
             feed(b, found[1], where=f"{found[0].entry} line {found[0].line}")
 
-    ion = _pick(br, "ION heaps", _IS["ion"], b)
-    if ion is not None and _status(b, "ion", ion, "ION debugfs heaps"):
-        b.sources["ion"] = SourceStatus("skipped", f"ION section present ({ion.entry} line {ion.line}); "
-                                        "droidtrack does not read ION debugfs from bugreports yet")
+    # ION debugfs: one section per heap or client file, fed as the collector's files would be
+    ion_lines = []
+    for sec in br.find(_IS["ion"]):
+        kind, _, name = sec.path.partition("/ion/")[2].partition("/")
+        if kind in ("heaps", "clients") and name and sec.failure() is None:
+            path = f"{ION_DEBUGFS}{kind}/{name}"
+            ion_lines.extend((i, path, line) for i, line in enumerate(sec.text.split("\n"), 1))
+    if ion_lines:
+        feed_ion_debugfs(b, ion_lines)
+    elif br.find(_IS["ion"]):
+        ion = br.find(_IS["ion"])[0]
+        b.sources["ion_debugfs"] = SourceStatus("skipped", f"ION section ({ion.entry} line {ion.line}) is not a "
+                                                "debugfs heaps/ or clients/ file")
     if not have_holders:
         b.identity_complete = False    # nobody said who holds what: unheld is not kernel-only
         b.problems.append(Problem("bugreport", "no per-process dma-buf data (dmabuf_dump or dmaprocs) in this "
