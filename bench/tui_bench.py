@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "tests" / "tui"))
 import factory  # noqa: E402  (tests/tui/factory.py: snapshots built from droidtrack.model)
 
 from droidtrack.tui.app import TopApp  # noqa: E402
-from droidtrack.tui.state import History  # noqa: E402
+from droidtrack.tui.state import DeviceTimeline  # noqa: E402
 
 
 class _Nothing:
@@ -47,7 +47,7 @@ async def _settle(pilot) -> None:
 
 
 async def run(procs: int, buffers: int, refreshes: int, size: tuple[int, int]) -> dict:
-    hist = History()
+    hist = DeviceTimeline()
     ingest: list[float] = []  # ms
 
     def next_frame(step: int):

@@ -82,3 +82,25 @@ def test_invariants_hold_for_any_snapshot(spec):
         assert sum(p.pss_by_tag.values()) == p.pss
         assert 0 <= p.pss <= p.rss
     assert sum(t.by_tag.values()) == t.bytes == sum(t.by_exporter.values())
+
+
+def test_groups_count_a_shared_buffer_once_and_follow_the_process_rules():
+    from droidtrack.model.account import process_groups, tag_groups
+    s = snap([buf("a", 100, {1: Holding(fds=(3,)), 2: Holding(by="map")}, tag="gl"),
+              buf("b", 10, {1: Holding(fds=(4,)), 3: Holding(by="unknown")}, tag="gl"),
+              buf("c", 7, {3: Holding(fds=(5,))}, tag="camera"),
+              buf("d", 5, {}, tag="camera")])
+    acc = account(s)
+    g = process_groups(s, acc, {1: "x", 2: "x", 3: "y"})
+    assert (g["x"].rss, g["x"].mapped, g["x"].fd_only, g["x"].buffers, g["x"].pids) == (110, 100, 10, 2, (1, 2))
+    assert (g["y"].rss, g["y"].mapped, g["y"].fd_only) == (17, 0, 7)        # b: unknown kind, in neither
+    assert g["x"].pss + g["y"].pss == acc.totals.sum_pss
+    for pid in (1, 2, 3):                                                   # a group of one is the process
+        one = process_groups(s, acc, {pid: "p"})["p"]
+        a = acc.processes[pid]
+        assert (one.rss, one.pss, one.fd_only, one.mapped, one.buffers) == (a.rss, a.pss, a.fd_only, a.mapped, a.buffers)
+    t = tag_groups(s, acc)
+    assert (t["gl"].rss, t["gl"].mapped, t["gl"].fd_only, t["gl"].pids) == (110, 100, 0, (1, 2, 3))
+    assert (t["camera"].rss, t["camera"].fd_only) == (7, 7)                  # kernel-only d is not held
+    assert sum(x.pss for x in t.values()) == acc.totals.sum_pss
+    assert acc.totals.buffers_by_exporter == {"system": 4}

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from droidtrack.model.account import Accounting, account
+from droidtrack.model.account import Accounting, account, process_groups
 from droidtrack.model import Process, Snapshot
 
 TOP_KEYS = ("version", "min_coverage", "required_sources", "total", "tags", "exporters", "processes",
@@ -397,7 +397,6 @@ def measure(b: Budget, snap: Snapshot, acc: Accounting) -> tuple[int, str, bool]
         procs = [p for p in snap.processes.values() if process_matches(p, pat)]
         if not procs:
             return 0, "no process", False
-        pids = {p.pid for p in procs}
         if b.each:
             worst, who = 0, ""
             for p in procs:
@@ -406,11 +405,9 @@ def measure(b: Budget, snap: Snapshot, acc: Accounting) -> tuple[int, str, bool]
                 if v > worst or not who:
                     worst, who = v, f"{p.label} (pid {p.pid})"
             return worst, f"{b.metric} of {who}", True
-        if b.metric == "rss":
-            # the group's unique bytes: a buffer two matching processes share counts once
-            v = sum(buf.size for buf in snap.buffers.values() if pids & buf.holders.keys())
-        else:
-            v = sum(getattr(acc.processes[pid], b.metric) for pid in pids if pid in acc.processes)
+        # the group's sums: a buffer two matching processes share counts once
+        group = process_groups(snap, acc, {p.pid: b.target for p in procs}).get(b.target)
+        v = getattr(group, b.metric) if group is not None else 0
         names = sorted({p.label for p in procs})
         shown = ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
         return v, f"{b.metric} of {len(procs)} process(es): {shown}", True

@@ -60,6 +60,7 @@ class Totals:
     by_tag: dict[str, int]
     by_exporter: dict[str, int]
     buffers_by_tag: dict[str, int]
+    buffers_by_exporter: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,7 @@ def account(snap: Snapshot) -> Accounting:
     by_tag: dict[str, int] = {}
     by_exp: dict[str, int] = {}
     n_by_tag: dict[str, int] = {}
+    n_by_exp: dict[str, int] = {}
     for b in snap.buffers.values():
         size = b.size
         total_bytes += size
@@ -93,6 +95,7 @@ def account(snap: Snapshot) -> Accounting:
         by_tag[tag] = by_tag.get(tag, 0) + size
         by_exp[exp] = by_exp.get(exp, 0) + size
         n_by_tag[tag] = n_by_tag.get(tag, 0) + 1
+        n_by_exp[exp] = n_by_exp.get(exp, 0) + 1
         holders = b.holders
         if not holders:
             if b.holders_known:
@@ -147,7 +150,8 @@ def account(snap: Snapshot) -> Accounting:
     totals = Totals(
         buffers=len(snap.buffers), bytes=total_bytes, userspace=userspace, kernel_only=kernel_only,
         kernel_only_buffers=_largest_first(snap, ko), unattributed=unattributed, fd_only=fd_only_u, mapped=mapped_u, sum_rss=sum_rss,
-        sum_pss=sum_pss, by_tag=by_tag, by_exporter=by_exp, buffers_by_tag=n_by_tag)
+        sum_pss=sum_pss, by_tag=by_tag, by_exporter=by_exp, buffers_by_tag=n_by_tag,
+        buffers_by_exporter=n_by_exp)
     return Accounting(procs, totals, reconcile(snap, totals))
 
 
@@ -204,3 +208,114 @@ def reconcile(snap: Snapshot, t: Totals) -> tuple[ReconLine, ...]:
                 note += " (matches droidtrack's unique total)"
         lines.append(ReconLine(key, val, key, note))
     return tuple(lines)
+
+
+# ---- groups: packages, tags, process patterns (the TUI's rows, budgets, reports) ------------
+
+@dataclass(frozen=True, slots=True)
+class GroupAccount:
+    """What a group holds, each buffer once per group (a buffer two members share counts once).
+
+    rss/fd_only/mapped follow the per-process rules over the group's holdings of a buffer: mapped
+    when a member maps it; fd-only when members hold it by fd only; neither when some member's
+    holding is of unknown kind and none maps it. pss is the members' PSS (of the group's tag, for
+    a tag group), so groups that split the processes add up to Σ PSS exactly."""
+    key: str
+    pids: tuple[int, ...]          # the members holding something, ascending
+    buffers: int = 0
+    rss: int = 0
+    pss: int = 0
+    fd_only: int = 0
+    mapped: int = 0
+    in_rss: int = 0
+    by_tag: dict[str, int] = field(default_factory=dict)
+
+
+def process_groups(snap: Snapshot, acc: Accounting, group_of: dict[int, str]) -> dict[str, GroupAccount]:
+    """Processes grouped as `group_of` says (pid -> group name: a package, a budget's pattern, an
+    owner); holders missing from it are left out."""
+    return _groups(snap, acc, group_of)
+
+
+def tag_groups(snap: Snapshot, acc: Accounting) -> dict[str, GroupAccount]:
+    """Held buffers grouped by tag, with the processes holding them (kernel-only ones are in totals)."""
+    return _groups(snap, acc, None)
+
+
+def _groups(snap: Snapshot, acc: Accounting, group_of: dict[int, str] | None) -> dict[str, GroupAccount]:
+    rows: dict[str, list] = {}      # group -> [pids, buffers, rss, fd_only, mapped, in_rss, by_tag]
+    how: dict[str, int] = {}        # this buffer: group -> 1 (a member maps it) | 2 (unknown kind) | 0
+    get = None if group_of is None else group_of.get
+    for b in snap.buffers.values():
+        hs = b.holders
+        if not hs:
+            continue
+        tag = b.tag
+        size = b.size
+        if len(hs) == 1:                # most buffers: one holder, no per-group merge needed
+            for pid, h in hs.items():
+                pass
+            g = tag if get is None else get(pid)
+            if g is None:
+                continue
+            r = rows.get(g)
+            if r is None:
+                r = rows[g] = [set(), 0, 0, 0, 0, 0, {}]
+            if get is None:
+                r[0].add(pid)
+            r[1] += 1
+            r[2] += size
+            by = h.by
+            if h.maps if by is None else "map" in by:          # Holding.by_map
+                r[4] += size
+                for m in h.maps:
+                    if m.rss:
+                        r[5] += m.rss
+            elif by != "unknown":
+                r[3] += size
+            d = r[6]
+            d[tag] = d.get(tag, 0) + size
+            continue
+        how.clear()
+        for pid, h in hs.items():
+            g = tag if get is None else get(pid)
+            if g is None:
+                continue
+            r = rows.get(g)
+            if r is None:
+                r = rows[g] = [set(), 0, 0, 0, 0, 0, {}]
+            if get is None:
+                r[0].add(pid)
+            by = h.by
+            if h.maps if by is None else "map" in by:
+                how[g] = how.get(g, 0) | 1
+                for m in h.maps:
+                    if m.rss:
+                        r[5] += m.rss
+            else:
+                how[g] = how.get(g, 0) | (2 if by == "unknown" else 0)
+        for g, k in how.items():
+            r = rows[g]
+            r[1] += 1
+            r[2] += size
+            if k & 1:
+                r[4] += size
+            elif not k & 2:
+                r[3] += size
+            d = r[6]
+            d[tag] = d.get(tag, 0) + size
+    procs = acc.processes
+    if group_of is not None:                 # members: the grouped processes holding something
+        for pid in procs:
+            g = group_of.get(pid)
+            if g is not None and g in rows:
+                rows[g][0].add(pid)
+    out = {}
+    for g, (pids, n, rss, fdo, mp, inr, bt) in rows.items():
+        ps = tuple(sorted(pids))
+        if group_of is None:
+            pss = sum(procs[p].pss_by_tag.get(g, 0) for p in ps if p in procs)
+        else:
+            pss = sum(procs[p].pss for p in ps if p in procs)
+        out[g] = GroupAccount(g, ps, n, rss, pss, fdo, mp, inr, dict(sorted(bt.items())))
+    return out

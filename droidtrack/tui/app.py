@@ -24,7 +24,7 @@ from droidtrack.model import Snapshot
 from droidtrack.tui.feed import INTERVALS, LiveFeed, ReplayFeed
 from droidtrack.tui.messages import FeedError, FrameReady
 from droidtrack.tui.pane import VIEWS, DevicePane
-from droidtrack.tui.state import History
+from droidtrack.tui.state import DeviceTimeline
 from droidtrack.tui.table import LiveTable
 from droidtrack.tui.text import safe
 from droidtrack.tui.views.help import HelpScreen
@@ -112,7 +112,7 @@ class TopApp(App):
     ]
 
     def __init__(self, source: Any, *, interval: float = 2.0, start: bool = True,
-                 save_dir: str | Path | None = None, history_factory=History) -> None:
+                 save_dir: str | Path | None = None, history_factory=DeviceTimeline) -> None:
         super().__init__()
         self.interval = interval
         self.start_feeds = start

@@ -2,7 +2,7 @@
 
 LiveFeed    a SnapshotSource polled every `interval` seconds in its own daemon thread. Any
             exception from collect() (SourceError or otherwise) is reported through `on_error`
-            and retried with a growing delay; the History survives, so the screens keep the last
+            and retried with a growing delay; the DeviceTimeline survives, so the screens keep the last
             frame and everything learned so far.
 ReplayFeed  a recorded sequence of snapshots; `goto(i)` computes frame i in its thread (forward
             steps are incremental, a jump back replays the history from the start).
@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from droidtrack.model import Snapshot
 from droidtrack.sources import SourceError
-from droidtrack.tui.state import History
+from droidtrack.tui.state import DeviceTimeline
 
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 RETRY = (1.0, 2.0, 5.0, 10.0, 30.0)
@@ -82,7 +82,7 @@ class _Feed:
 class LiveFeed(_Feed):
     kind = "live"
 
-    def __init__(self, source: Any, history: History, *, interval: float,
+    def __init__(self, source: Any, history: DeviceTimeline, *, interval: float,
                  on_frame: Callable, on_error: Callable) -> None:
         super().__init__(str(getattr(source, "label", "") or type(source).__name__), interval, on_frame, on_error)
         self.source = source
@@ -139,7 +139,7 @@ class ReplayFeed(_Feed):
     kind = "replay"
     thread_name = "droidtrack-replay"
 
-    def __init__(self, items: Sequence[Any], label: str, *, history_factory: Callable[[], History],
+    def __init__(self, items: Sequence[Any], label: str, *, history_factory: Callable[[], DeviceTimeline],
                  interval: float, on_frame: Callable, on_error: Callable, start_at: int = -1) -> None:
         super().__init__(label, interval, on_frame, on_error)
         self.items = items

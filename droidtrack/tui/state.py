@@ -10,7 +10,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from droidtrack.model.account import Accounting, account
+from droidtrack.model.account import Accounting, account, process_groups, tag_groups
 from droidtrack.model import Buffer, Process, Snapshot
 
 GROUPINGS = ("process", "package", "tag")
@@ -179,7 +179,7 @@ def _sorted_tags(d: dict[str, int]) -> tuple[tuple[str, int], ...]:
     return tuple(sorted(((k, v) for k, v in d.items() if v), key=lambda kv: (-kv[1], kv[0])))
 
 
-class History:
+class DeviceTimeline:
     """Per-device memory across samples, bounded however long the session runs:
 
     - per-buffer first-seen time and last known holders, forgotten `forget_after` samples after the
@@ -260,11 +260,7 @@ class History:
         self.total_series.append(t.bytes)
         self.long_total.add(t.bytes)
         tags = self._totals(self.tag_series, self.first_tag, t.by_tag, t.buffers_by_tag)
-        exp_counts: dict[str, int] = {}
-        for b in snap.buffers.values():
-            e = b.exporter or "<unknown>"
-            exp_counts[e] = exp_counts.get(e, 0) + 1
-        exporters = self._totals(self.exp_series, self.first_exp, t.by_exporter, exp_counts)
+        exporters = self._totals(self.exp_series, self.first_exp, t.by_exporter, t.buffers_by_exporter)
 
         kernel_only = []
         for key in t.kernel_only_buffers:
@@ -311,81 +307,26 @@ class History:
 
     def _package_rows(self, snap: Snapshot, acc: Accounting, labels: dict[int, str]) -> dict[str, Row]:
         procs = snap.processes
-        gof: dict[int, str] = {}
-        members: dict[str, list[int]] = {}
+        group_of = {}
         for pid in acc.processes:
             p = procs.get(pid)
-            g = (p.package or short_label(p)) if p is not None else f"pid {pid}"
-            gof[pid] = g
-            members.setdefault(g, []).append(pid)
-        rss: dict[str, int] = dict.fromkeys(members, 0)
-        cnt = dict.fromkeys(members, 0)
-        fdo = dict.fromkeys(members, 0)
-        mp = dict.fromkeys(members, 0)
-        bt: dict[str, dict[str, int]] = {g: {} for g in members}
-        for b in snap.buffers.values():
-            hs = b.holders
-            if not hs:
-                continue
-            size = b.size
-            if len(hs) == 1:
-                for pid, h in hs.items():
-                    gm = {gof[pid]: bool(h.maps)}
-            else:
-                gm = {}
-                for pid, h in hs.items():
-                    g = gof[pid]
-                    gm[g] = gm.get(g, False) or bool(h.maps)
-            for g, m in gm.items():
-                rss[g] += size
-                cnt[g] += 1
-                if m:
-                    mp[g] += size
-                else:
-                    fdo[g] += size
-                d = bt[g]
-                d[b.tag] = d.get(b.tag, 0) + size
+            group_of[pid] = (p.package or short_label(p)) if p is not None else f"pid {pid}"
         out = {}
-        for g, pids in members.items():
-            pids.sort()
-            key = f"k:{g}"
-            pss = sum(acc.processes[p].pss for p in pids)
-            in_rss = sum(acc.processes[p].in_rss for p in pids)
+        for g, a in process_groups(snap, acc, group_of).items():
+            pids = a.pids
             unread = any(procs.get(p) is not None and procs[p].fds_readable is False for p in pids)
             ident = str(pids[0]) if len(pids) == 1 else f"{len(pids)} procs"
-            out[key] = Row(key, tuple(pids), ident, g, rss[g], pss, fdo[g], mp[g], in_rss, cnt[g],
-                           _sorted_tags(bt[g]), None, unread, len(pids))
+            out[f"k:{g}"] = Row(f"k:{g}", pids, ident, g, a.rss, a.pss, a.fd_only, a.mapped, a.in_rss, a.buffers,
+                                _sorted_tags(a.by_tag), None, unread, len(pids))
         return out
 
     def _tag_rows(self, snap: Snapshot, acc: Accounting) -> dict[str, Row]:
-        agg: dict[str, list] = {}
-        for b in snap.buffers.values():
-            hs = b.holders
-            if not hs:
-                continue
-            a = agg.get(b.tag)
-            if a is None:
-                a = agg[b.tag] = [set(), 0, 0, 0, 0, 0]   # pids, rss, fd_only, mapped, in_rss, count
-            a[0].update(hs)
-            a[1] += b.size
-            a[5] += 1
-            mapped = False
-            for h in hs.values():
-                if h.maps:
-                    mapped = True
-                    a[4] += sum(m.rss or 0 for m in h.maps)
-            if mapped:
-                a[3] += b.size
-            else:
-                a[2] += b.size
         out = {}
-        for tag, (pids, rss, fdo, mp, inr, cnt) in agg.items():
-            key = f"t:{tag}"
-            pss = sum(acc.processes[p].pss_by_tag.get(tag, 0) for p in pids)
-            ps = tuple(sorted(pids))
+        for tag, a in tag_groups(snap, acc).items():
+            ps = a.pids
             ident = f"{len(ps)} procs" if len(ps) != 1 else str(ps[0])
-            out[key] = Row(key, ps, ident, tag, rss, pss, fdo, mp, inr, cnt, ((tag, rss),), None,
-                           False, len(ps))
+            out[f"t:{tag}"] = Row(f"t:{tag}", ps, ident, tag, a.rss, a.pss, a.fd_only, a.mapped, a.in_rss, a.buffers,
+                                  ((tag, a.rss),), None, False, len(ps))
         return out
 
     def _totals(self, series: dict[str, deque], first: dict[str, int], by: dict[str, int],

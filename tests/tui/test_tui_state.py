@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from droidtrack.model.account import account
 from droidtrack.model import Buffer, Holding, Process, Snapshot
-from droidtrack.tui.state import History, Series
+from droidtrack.tui.state import DeviceTimeline, Series
 
 import factory
 from factory import MiB
 
 
 def frames(n):
-    h = History()
+    h = DeviceTimeline()
     return h, [h.ingest(s) for s in factory.series(n)]
 
 
 def test_process_rows_match_accounting():
-    h = History()
+    h = DeviceTimeline()
     snap = factory.small(0)
     f = h.ingest(snap)
     acc = account(snap)
@@ -84,7 +84,7 @@ def test_leaks_since_baseline_and_reset():
 
 
 def test_a_process_that_shrinks_once_is_no_suspect():
-    h = History()
+    h = DeviceTimeline()
     h.ingest(factory.small(0))
     h.ingest(factory.small(3))
     # step 1 has fewer camera buffers than step 3: the camera app shrank
@@ -121,7 +121,7 @@ def _churn(i: int) -> Snapshot:
 
 
 def test_history_is_bounded_in_a_long_session():
-    h = History(forget_after=20, recent=30)
+    h = DeviceTimeline(forget_after=20, recent=30)
     for i in range(1000):
         f = h.ingest(_churn(i))
     # without forgetting it would track 50,000 buffers
@@ -134,7 +134,7 @@ def test_history_is_bounded_in_a_long_session():
 
 
 def test_history_hard_cap():
-    h = History(forget_after=10_000, max_tracked=500)
+    h = DeviceTimeline(forget_after=10_000, max_tracked=500)
     for i in range(60):
         h.ingest(_churn(i))
     assert h.tracked() <= 500 + 50 * 50   # checked every 50 samples or when over the cap
@@ -148,3 +148,21 @@ def test_series_downsamples_keeping_peaks():
         s.add(1000 if i == 37 else i)
     assert len(s.points) < 8 and s.step > 1
     assert 1000 in s.points
+
+
+def test_a_holding_known_only_by_kind_splits_the_same_in_every_row():
+    """_package_rows/_tag_rows decided fd-only vs mapped from h.maps and ignored Holding.by: a
+    by="map" holding was MAPPED in its process row and FD-ONLY in its package and tag rows."""
+    procs = {7: Process(7, "cam", ("com.example.cam",), uid=10007),
+             8: Process(8, "cam:svc", ("com.example.cam:svc",), uid=10007)}
+    bufs = {"ino:1": Buffer("ino:1", 4 * MiB, 1, "system", "x", holders={7: Holding(by="map")}, tag="camera"),
+            "ino:2": Buffer("ino:2", 2 * MiB, 2, "system", "y", holders={8: Holding(by="unknown")}, tag="camera"),
+            "ino:3": Buffer("ino:3", 1 * MiB, 3, "system", "z", holders={8: Holding(fds=(3,))}, tag="gl")}
+    snap = Snapshot(time=1.0, device=factory.small(0).device, buffers=bufs, processes=procs, sources={})
+    f = DeviceTimeline().ingest(snap)
+    p7 = f.rows["process"]["p:7"]
+    pkg = f.rows["package"]["k:com.example.cam"]
+    cam = f.rows["tag"]["t:camera"]
+    assert (p7.mapped, p7.fd_only) == (4 * MiB, 0)
+    assert (pkg.rss, pkg.mapped, pkg.fd_only, pkg.pss) == (7 * MiB, 4 * MiB, 1 * MiB, 7 * MiB)
+    assert (cam.rss, cam.mapped, cam.fd_only, cam.pids) == (6 * MiB, 4 * MiB, 0, (7, 8))
