@@ -7,14 +7,15 @@ from __future__ import annotations
 import re
 
 from droidtrack.ci.budgets import Report, format_size
+from droidtrack.present.text import safe
 
 _MD = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
-_CTRL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def esc(s: object) -> str:
-    s = _CTRL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(s))
-    return _MD.sub(r"\\\1", s)
+    """safe() (controls, bidi overrides, invisible characters made visible), then Markdown's
+    metacharacters escaped."""
+    return _MD.sub(r"\\\1", safe(s))
 
 
 _ICON = {"pass": "✅ pass", "fail": "❌ **FAIL**", "skip": "⏭️ skipped", "warn": "⚠️ warn"}

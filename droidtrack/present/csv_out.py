@@ -12,7 +12,8 @@ spreadsheet or pandas:
 
 kind: total | kernel_only | fd_only | tag | exporter | process. `bytes` is unique bytes (RSS for
 a process), `pss` only for processes, `buffers` the count. Keys are device strings: the csv module
-quotes them, and control characters are escaped so a name cannot break a line.
+quotes them, control characters are escaped so a name cannot break a line, and a key a spreadsheet
+would read as a formula (starting with `=`, `+`, `-`, `@`, tab or CR) gets a leading `'` (`cell`).
 """
 from __future__ import annotations
 
@@ -23,6 +24,16 @@ from typing import Iterable, TextIO
 from droidtrack.model.account import account
 from droidtrack.model import Snapshot
 from droidtrack.present.text import safe
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(s: object) -> str:
+    """A device string as a CSV cell: escaped by safe(), and never a spreadsheet formula."""
+    raw = s if isinstance(s, str) else str(s)
+    s = safe(raw)
+    return "'" + s if raw.startswith(_FORMULA_START) or s.startswith(_FORMULA_START) else s
+
 
 HEADER = ("sample", "time", "kind", "key", "pid", "bytes", "pss", "buffers")
 
@@ -35,13 +46,13 @@ def rows(index: int, snap: Snapshot) -> Iterable[tuple]:
     yield (index, ts, "kernel_only", "kernel_only", "", t.kernel_only, "", len(t.kernel_only_buffers))
     yield (index, ts, "fd_only", "fd_only", "", t.fd_only, "", "")
     for k in sorted(t.by_tag):
-        yield (index, ts, "tag", safe(k), "", t.by_tag[k], "", t.buffers_by_tag.get(k, 0))
+        yield (index, ts, "tag", cell(k), "", t.by_tag[k], "", t.buffers_by_tag.get(k, 0))
     for k in sorted(t.by_exporter):
-        yield (index, ts, "exporter", safe(k), "", t.by_exporter[k], "", "")
+        yield (index, ts, "exporter", cell(k), "", t.by_exporter[k], "", "")
     for pid in sorted(acc.processes):
         pa = acc.processes[pid]
         p = snap.processes.get(pid)
-        yield (index, ts, "process", safe(p.label if p else f"pid {pid}"), pid, pa.rss, pa.pss, pa.buffers)
+        yield (index, ts, "process", cell(p.label if p else f"pid {pid}"), pid, pa.rss, pa.pss, pa.buffers)
 
 
 def write(snaps: Iterable[Snapshot], out: TextIO) -> int:

@@ -15,12 +15,11 @@ import time
 import xml.etree.ElementTree as ET
 
 from droidtrack.ci.budgets import Report, format_size
+from droidtrack.present.text import safe
 
-_BAD_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
-
-
-def clean(s: object) -> str:
-    return _BAD_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", str(s))
+# the one escape: controls, surrogates and non-characters XML 1.0 forbids, and bidi overrides and
+# other invisible characters that would reorder what a CI page shows, become visible escapes
+clean = safe
 
 
 def _value(r) -> str:
@@ -54,7 +53,7 @@ def to_element(reports: list[Report], *, name: str = "droidtrack check", elapsed
         if rep.unmeasurable:
             tc = ET.SubElement(suite, "testcase", classname=cls, name="measurement", time="0")
             ET.SubElement(tc, "error", message=clean(rep.unmeasurable), type="could-not-measure").text = \
-                clean(rep.unmeasurable + ("\ncoverage: " + rep.coverage.describe() if rep.coverage else ""))
+                clean(rep.unmeasurable) + ("\ncoverage: " + clean(rep.coverage.describe()) if rep.coverage else "")
             counts["tests"] += 1
             counts["errors"] += 1
         for r in rep.results:
