@@ -169,3 +169,40 @@ def test_device_strings_cannot_break_the_junit(tmp_path, capsys):
     assert "\\x01" in root.find("testsuite").get("name")
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out
+
+
+def test_strict_failures_say_why_in_every_report(tmp_path, capsys):
+    """--strict with a warning exited 1 while the table said "within budget", JUnit had
+    failures="0" and the JSON said pass."""
+    b = tmp_path / "b.yaml"
+    b.write_text('version: 1\ntotal: 1GiB\nprocesses: {"nosuch*": 1MiB}\n')
+    r = rec(tmp_path / "r.dtr", [f.snap(f.base_buffers())])
+    j, js, md = tmp_path / "j.xml", tmp_path / "c.json", tmp_path / "s.md"
+    assert main(["check", "-b", str(b), "--replay", r]) == 0
+    capsys.readouterr()
+    code = main(["check", "-b", str(b), "--replay", r, "--strict", "--junit", str(j), "--json", str(js),
+                 "--markdown", str(md)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "=> 1 warning(s) under --strict" in out and "within budget" not in out
+    suite = ET.parse(j).getroot().find("testsuite")
+    assert suite.get("failures") == "1"
+    assert suite.find("testcase/failure[@type='strict-warning']") is not None
+    dev = json.loads(js.read_text())["devices"][0]
+    assert dev["exit_code"] == 1 and dev["strict"] is True and dev["verdict"] == "1 warning(s) under --strict"
+    assert "**Failed:** 1 warning\\(s\\) under --strict" in md.read_text()
+
+
+def test_the_readme_budget_passes_on_one_snapshot(tmp_path, capsys):
+    """The README's copy-paste budget has a growth budget; with its own one-snapshot `check` command
+    it exited 2 ("growth budgets need --baseline or a recording")."""
+    b = tmp_path / "budgets.yaml"
+    b.write_text("version: 1\nmin_coverage: 0.9\ntotal: 256MiB\ntags: {camera: 64MiB, gl: 96MiB}\n"
+                 "processes: {\"com.example.*\": 80MiB}\ngrowth: {total: 8MiB}\n")
+    j = tmp_path / "droidtrack.xml"
+    code = main(["check", "--budget", str(b), "--replay", rec(tmp_path / "r.dtr", [f.snap(f.base_buffers())]),
+                 "--junit", str(j), "--markdown", ""])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "growth total not checked: growth needs --baseline" in out and "=> within budget" in out
+    assert ET.parse(j).getroot().find("testsuite/testcase[@name='growth total']/skipped") is not None

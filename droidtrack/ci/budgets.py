@@ -358,16 +358,34 @@ class Report:
     suspects: list = field(default_factory=list)
     samples: int = 1
     seconds: float | None = None
+    strict: bool = False                 # `check --strict`: warnings fail the check too
 
     @property
     def failed(self) -> list[Result]:
         return [r for r in self.results if r.status == "fail"]
 
     @property
+    def strict_failures(self) -> list[str]:
+        """The warnings that fail this check under --strict (none without it)."""
+        return list(self.warnings) if self.strict else []
+
+    @property
     def exit_code(self) -> int:
         if self.unmeasurable:
             return 2
-        return 1 if self.failed else 0
+        return 1 if self.failed or self.strict_failures else 0
+
+    @property
+    def verdict(self) -> str:
+        """Why the check passed or failed, in words every report shows."""
+        if self.unmeasurable:
+            return "could not measure"
+        why = []
+        if self.failed:
+            why.append(f"{len(self.failed)} budget(s) exceeded")
+        if self.strict_failures:
+            why.append(f"{len(self.strict_failures)} warning(s) under --strict")
+        return ", ".join(why) or "within budget"
 
 
 def _glob(pattern: str) -> re.Pattern:
@@ -452,7 +470,9 @@ def evaluate(bf: BudgetFile, snaps: list[Snapshot], *, baseline: Snapshot | None
             if base is None:
                 rep.results.append(Result(b, "skip", None, b.limit,
                                           "growth needs --baseline, or --replay of a recording"))
-                rep.unmeasurable = rep.unmeasurable or f"{b.id}: growth budgets need --baseline or a recording"
+                # one snapshot and no baseline (the README's first command): said, not a failure
+                rep.warnings.append(f"line {b.line}: {b.id} not checked: growth needs --baseline, or --replay "
+                                    f"of a recording")
                 continue
             before, _, hit0 = measure(b, base, base_acc)
             after, what, hit1 = measure(b, snaps[-1], accs[-1])
@@ -484,7 +504,8 @@ def evaluate(bf: BudgetFile, snaps: list[Snapshot], *, baseline: Snapshot | None
         if len(series) < 2:
             rep.results.append(Result(lb, "skip", None, g.max_suspects,
                                       "leak suspects need a recording (--replay) or --baseline"))
-            rep.unmeasurable = rep.unmeasurable or "leaks: leak suspects need a recording or --baseline"
+            rep.warnings.append(f"line {g.line}: leaks not checked: leak suspects need a recording (--replay) "
+                                f"or --baseline")
         else:
             accs2 = ([account(baseline)] if baseline is not None else []) + accs
             found = history.leak_suspects(series, accs2)
@@ -506,6 +527,8 @@ def report_to_dict(rep: Report) -> dict:
     return {
         "device": rep.label,
         "exit_code": rep.exit_code,
+        "verdict": rep.verdict,
+        "strict": rep.strict,
         "unmeasurable": rep.unmeasurable,
         "samples": rep.samples,
         "seconds": rep.seconds,

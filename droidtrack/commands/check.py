@@ -198,8 +198,7 @@ def render_table(reports: list[Report]) -> str:
             out.append(f"  warning: {safe(w_)}")
         if rep.unmeasurable:
             out.append(f"  {safe(rep.unmeasurable)}")
-        verdict = {0: "within budget", 1: f"{len(rep.failed)} budget(s) exceeded", 2: "could not measure"}[rep.exit_code]
-        out.append(f"  => {verdict}")
+        out.append(f"  => {rep.verdict}")
         out.append("")
     if len(reports) > 1:
         c = [r.exit_code for r in reports]
@@ -209,9 +208,10 @@ def render_table(reports: list[Report]) -> str:
 
 
 def overall_exit(reports: list[Report], strict: bool = False) -> int:
-    codes = [r.exit_code for r in reports]
     if strict:
-        codes = [1 if (c == 0 and r.warnings) else c for c, r in zip(codes, reports)]
+        for r in reports:
+            r.strict = True
+    codes = [r.exit_code for r in reports]
     if 1 in codes:
         return 1
     if 2 in codes:

@@ -49,6 +49,8 @@ def render(reports: list[Report], *, title: str = "droidtrack budgets") -> str:
             out += ["; ".join(bits), ""]
         if rep.unmeasurable:
             out += [f"> **Could not measure:** {esc(rep.unmeasurable)}", ""]
+        elif rep.exit_code:
+            out += [f"> **Failed:** {esc(rep.verdict)}", ""]
         if rep.results:
             out += ["| budget | result | measured | allowed | detail |", "|---|---|---:|---:|---|"]
             for r in rep.results:
@@ -57,7 +59,7 @@ def render(reports: list[Report], *, title: str = "droidtrack budgets") -> str:
                            + (f" (sample {r.sample})" if r.sample is not None else "") + " |")
             out.append("")
         for w in rep.warnings:
-            out.append(f"- ⚠️ {esc(w)}")
+            out.append(f"- {'❌ **warning under --strict**' if rep.strict else '⚠️'} {esc(w)}")
         if rep.warnings:
             out.append("")
         if rep.suspects:

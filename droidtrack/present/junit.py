@@ -74,6 +74,12 @@ def to_element(reports: list[Report], *, name: str = "droidtrack check", elapsed
                 ET.SubElement(tc, "skipped", message=clean(r.detail))
             else:
                 ET.SubElement(tc, "system-out").text = text
+        for i, w in enumerate(rep.strict_failures):
+            tc = ET.SubElement(suite, "testcase", classname=cls, name=f"strict warning {i + 1}", time="0")
+            ET.SubElement(tc, "failure", type="strict-warning",
+                          message=clean(f"warning under --strict: {w}")).text = clean(w)
+            counts["tests"] += 1
+            counts["failures"] += 1
         if rep.warnings:
             ET.SubElement(suite, "system-err").text = "\n".join("warning: " + clean(w) for w in rep.warnings)
         for k, v in counts.items():
