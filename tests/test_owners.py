@@ -180,3 +180,31 @@ def test_surfaceflingers_gralloc_names_join_only_where_size_cannot_be_wrong():
     assert (found["ino:1"].pid, found["ino:1"].rule) == (1234, NAMED)
     assert "SurfaceFlinger gralloc" in found["ino:2"].evidence
     assert found["ino:3"].rule == SERVICE
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1 << 30), st.sets(st.sampled_from([1, 500, 600, 700, 1234, 2345, 3456]), max_size=4),
+                          st.booleans()), max_size=40))
+def test_every_byte_is_charged_exactly_once(spec):
+    from dataclasses import replace
+    from droidtrack.model.account import account
+    bufs = [replace(buf(i, size, holders={pid: fd(3) for pid in pids}), holders_known=known)
+            for i, (size, pids, known) in enumerate(spec, 1)]
+    s = snap(bufs, procs=procs(OTHER_APP, SANDBOX))
+    t = account(s)
+    charged = sum(a.charged for a in t.processes.values())
+    assert charged + t.totals.owner_gone + t.totals.kernel_only + t.totals.unattributed == t.totals.bytes
+    assert sum(t.totals.by_owner.values()) == charged + t.totals.owner_gone
+
+
+def test_an_exited_last_app_holder_is_charged_to_no_process_and_counted_apart():
+    from droidtrack.model.account import account
+    before = snap([buf(1, MiB, holders={500: fd(3), 1234: fd(40)})])
+    after_procs = procs()
+    del after_procs[1234]
+    after = snap([buf(1, MiB, holders={500: fd(3)})], procs=after_procs)
+    from dataclasses import replace
+    after = replace(after, owners=infer(after, previous=infer(before).owners).owners)
+    t = account(after)
+    assert t.totals.owner_gone == MiB and t.totals.by_owner == {"com.example.camera": MiB}
+    assert all(a.charged == 0 for a in t.processes.values())

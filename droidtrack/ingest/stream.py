@@ -38,12 +38,14 @@ def snapshot_from_stream(data: bytes, *, token: str | None = None, rules: Rules 
 
 
 def snapshot_from_frames(fr: _frames.Frames, *, rules: Rules | None = None, time: float | None = None,
-                         origin: str = "", serial: str | None = None) -> Snapshot:
+                         origin: str = "", serial: str | None = None, previous_owners: dict | None = None) -> Snapshot:
+    """`previous_owners`: the previous snapshot's owners of the same device (Builder.finish)."""
     with gcpause.paused():
         b = Builder(rules)
         b.problems.extend(fr.problems)
         feed_frames(b, fr)
-        snap = b.finish(time=_time.time() if time is None else time, origin=origin, serial=serial)
+        snap = b.finish(time=_time.time() if time is None else time, origin=origin, serial=serial,
+                        previous_owners=previous_owners)
         del b       # the drafts go before the collector runs again: it need not walk them once
     return snap
 

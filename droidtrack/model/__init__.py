@@ -143,6 +143,16 @@ class DeviceInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Owner:
+    """Whose a buffer is (model/owners.py decides; docs/owners.md): the process it was made for."""
+    pid: int | None          # None: the owner is gone, or is the kernel, or is unknown
+    package: str | None
+    name: str                # what a person reads: the package, a process label, "kernel", "unknown"
+    rule: str                # which rule decided (owners.RULES)
+    evidence: str            # why, in words
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     time: float                    # seconds since the epoch, host clock at collection
     device: DeviceInfo
@@ -155,3 +165,6 @@ class Snapshot:
     # "dumpsys.dmabuf", "dumpsys.dmabuf_mapped", "dumpsys.gpu", "dmabuf_dump.total", ...
     reported: dict[str, int] = field(default_factory=dict)
     origin: str = ""               # where it came from: "adb:SERIAL", "root:DIR", "capture:FILE", ...
+    # buffer key -> its owner (model/owners.py); empty for a snapshot built by hand or read from a
+    # document that had none: owners.owners_of() then infers them
+    owners: dict[str, Owner] = field(default_factory=dict)

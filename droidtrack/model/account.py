@@ -10,14 +10,19 @@ Per process:
   in_rss   bytes smaps actually counts in Rss for its dma-buf VMAs (usually 0: dma-buf exporters
            map with VM_PFNMAP/VM_IO, so "mapped" does not mean "in RSS")
   by_tag   rss split by buffer tag; pss_by_tag the same for pss
+  charged  bytes of the buffers it owns (model/owners.py: the process each buffer was made for),
+           each buffer's whole size charged to exactly one owner
 Totals: unique bytes, userspace (held) bytes, kernel-only bytes (buffers nobody holds), per tag and
-per exporter, and a reconciliation against every total the device reported itself.
+per exporter, per owner (by_owner: owner name -> bytes, owner_gone: bytes whose owner runs no
+process any more), and a reconciliation against every total the device reported itself.
+Σ charged over processes + owner_gone + kernel_only + unattributed = bytes, exactly.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from droidtrack.model import Snapshot
+from droidtrack.model.owners import owners_of
 from droidtrack.parse.grepout import record_builder
 
 
@@ -35,6 +40,7 @@ class ProcessAccount:
     by_tag: dict[str, int] = field(default_factory=dict)
     pss_by_tag: dict[str, int] = field(default_factory=dict)
     by_exporter: dict[str, int] = field(default_factory=dict)
+    charged: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +67,8 @@ class Totals:
     by_exporter: dict[str, int]
     buffers_by_tag: dict[str, int]
     buffers_by_exporter: dict[str, int] = field(default_factory=dict)
+    by_owner: dict[str, int] = field(default_factory=dict)    # held bytes per owner name
+    owner_gone: int = 0    # held bytes whose owner is no running process (an exited last app holder)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +83,7 @@ def _add(d: dict[str, int], k: str, v: int) -> None:
 
 
 # per-process row while accounting: the ProcessAccount fields after pid, in order
-_BUFFERS, _RSS, _PSS, _FD_ONLY, _MAPPED, _IN_RSS, _FDS, _MAPS, _BY_TAG, _PSS_BY_TAG, _BY_EXP = range(11)
+_BUFFERS, _RSS, _PSS, _FD_ONLY, _MAPPED, _IN_RSS, _FDS, _MAPS, _BY_TAG, _PSS_BY_TAG, _BY_EXP, _CHARGED = range(12)
 _mk_process_account = record_builder(ProcessAccount)
 
 
@@ -87,6 +95,9 @@ def account(snap: Snapshot) -> Accounting:
     by_exp: dict[str, int] = {}
     n_by_tag: dict[str, int] = {}
     n_by_exp: dict[str, int] = {}
+    by_owner: dict[str, int] = {}
+    owner_gone = 0
+    owners = owners_of(snap)
     for b in snap.buffers.values():
         size = b.size
         total_bytes += size
@@ -105,6 +116,15 @@ def account(snap: Snapshot) -> Accounting:
                 unattributed += size
             continue
         userspace += size
+        o = owners[b.key]
+        by_owner[o.name] = by_owner.get(o.name, 0) + size
+        if o.pid is None:
+            owner_gone += size
+        else:
+            r = acc.get(o.pid)
+            if r is None:           # an owner need not hold it (named by the buffer, last app holder)
+                r = acc[o.pid] = [0, 0, 0, 0, 0, 0, 0, 0, {}, {}, {}, 0]
+            r[_CHARGED] += size
         pids = sorted(holders) if len(holders) > 1 else holders
         share, rem = divmod(size, len(holders))
         any_map = unknown_how = False
@@ -113,7 +133,7 @@ def account(snap: Snapshot) -> Accounting:
             h = holders[pid]
             r = acc.get(pid)
             if r is None:
-                r = acc[pid] = [0, 0, 0, 0, 0, 0, 0, 0, {}, {}, {}]
+                r = acc[pid] = [0, 0, 0, 0, 0, 0, 0, 0, {}, {}, {}, 0]
             p = share + 1 if i < rem else share
             i += 1
             r[_BUFFERS] += 1
@@ -151,7 +171,7 @@ def account(snap: Snapshot) -> Accounting:
         buffers=len(snap.buffers), bytes=total_bytes, userspace=userspace, kernel_only=kernel_only,
         kernel_only_buffers=_largest_first(snap, ko), unattributed=unattributed, fd_only=fd_only_u, mapped=mapped_u, sum_rss=sum_rss,
         sum_pss=sum_pss, by_tag=by_tag, by_exporter=by_exp, buffers_by_tag=n_by_tag,
-        buffers_by_exporter=n_by_exp)
+        buffers_by_exporter=n_by_exp, by_owner=by_owner, owner_gone=owner_gone)
     return Accounting(procs, totals, reconcile(snap, totals))
 
 

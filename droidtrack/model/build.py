@@ -17,11 +17,12 @@ Which source wins, per field:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import attrgetter
 
 from droidtrack.model import Buffer, DeviceInfo, Holding, MapRef, Process, Snapshot, SourceStatus
 from droidtrack.parse.grepout import record_builder
+from droidtrack.model import owners
 from droidtrack.model.problems import Problem, ProblemLog
 from droidtrack.model.tags import Rules, load_rules
 
@@ -138,8 +139,9 @@ class ProcessDraft:
 class Builder:
     """Collects records from any number of sources, then `finish()` makes the Snapshot."""
 
-    def __init__(self, rules: Rules | None = None) -> None:
+    def __init__(self, rules: Rules | None = None, owner_rules: owners.OwnerRules | None = None) -> None:
         self.rules = rules or load_rules()
+        self.owner_rules = owner_rules or owners.load_owner_rules()
         self.buffers: dict[str, BufferDraft] = {}
         self.processes: dict[int, ProcessDraft] = {}
         self.sources: dict[str, SourceStatus] = {}
@@ -205,7 +207,10 @@ class Builder:
             u["bytes"] += nbytes
 
     # ---- finish ----------------------------------------------------------------------------
-    def finish(self, *, time: float, origin: str = "", serial: str | None = None) -> Snapshot:
+    def finish(self, *, time: float, origin: str = "", serial: str | None = None,
+               previous_owners: dict | None = None) -> Snapshot:
+        """The Snapshot, with every buffer's owner (model/owners.py); `previous_owners`: the
+        previous snapshot's of the same device, where a source has one (a last app holder)."""
         # fold threads into their thread-group leader
         tg = {pid: p.tgid for pid, p in self.processes.items() if p.tgid and p.tgid != pid}
         if tg:
@@ -307,6 +312,8 @@ class Builder:
                             fingerprint=dev.get("fingerprint"), release=dev.get("release"),
                             sdk=dev.get("sdk"), kernel=dev.get("kernel"), uid=dev.get("uid"),
                             selinux_context=dev.get("selinux_context"))
-        return Snapshot(time=time, device=device, buffers=buffers, processes=procs,
-                        sources=dict(self.sources), problems=tuple(self.problems.summarized()),
-                        reported=dict(self.reported), origin=origin)
+        snap = Snapshot(time=time, device=device, buffers=buffers, processes=procs,
+                        sources=dict(self.sources), problems=(), reported=dict(self.reported), origin=origin)
+        found = owners.infer(snap, self.owner_rules, previous_owners)     # reads the snapshot's processes
+        self.problems.extend(found.problems)
+        return replace(snap, owners=found.owners, problems=tuple(self.problems.summarized()))

@@ -31,6 +31,10 @@ with an Android package is an app, any other a service.
 
     rules = load_owner_rules(path_or_None)
     found = infer(snapshot, rules, previous=None)   # -> Ownership(owners {key: Owner}, problems)
+    owners_of(snapshot)                             # snapshot.owners, or inferred where it has none
+
+Model.build's finish() runs infer() on every snapshot it makes (with the previous snapshot's
+owners where a source has one), so Snapshot.owners is filled wherever a device was read.
 """
 from __future__ import annotations
 
@@ -42,7 +46,7 @@ from pathlib import Path
 
 import yaml
 
-from droidtrack.model import Buffer, Process, Snapshot
+from droidtrack.model import Buffer, Owner, Process, Snapshot
 from droidtrack.model.problems import Problem
 from droidtrack.parse.grepout import record_builder
 
@@ -54,15 +58,7 @@ OVERRIDE_KEYS = ("exporter", "name", "tag")
 OVERRIDE, NAMED, APP, APPS, LAST_APP, SERVICE, ALLOCATOR, KERNEL, UNATTRIBUTED = (
     "override", "named", "app holder", "several apps", "last app holder", "service", "allocator",
     "kernel-only", "unattributed")
-
-
-@dataclass(frozen=True, slots=True)
-class Owner:
-    pid: int | None          # None: the owner is gone, or is the kernel, or is unknown
-    package: str | None
-    name: str                # what a person reads: the package, a process label, "kernel", "unknown"
-    rule: str
-    evidence: str
+RULES = (OVERRIDE, NAMED, APP, APPS, LAST_APP, SERVICE, ALLOCATOR, KERNEL, UNATTRIBUTED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,11 +291,25 @@ def gralloc_names(snap: Snapshot, rows) -> tuple[dict[str, str], list[Problem]]:
     return out, problems
 
 
+def owners_of(snap: Snapshot) -> dict[str, Owner]:
+    """The snapshot's owners: as it carries them, or (built by hand, or read from a document
+    written before owners existed) inferred with the built-in rules."""
+    own = snap.owners
+    if own and len(own) == len(snap.buffers):
+        return own
+    return infer(snap).owners
+
+
 def infer(snap: Snapshot, rules: OwnerRules | None = None,
           previous: dict[str, Owner] | None = None, names: dict[str, str] | None = None) -> Ownership:
     """`names`: other names of buffers (gralloc_names), read as evidence like the buffer's own."""
     rules = rules or load_owner_rules()
     procs = snap.processes
+    # a holder whose status was never read (a document, a snapshot made by hand; build adds them)
+    # is a process droidtrack knows nothing of: a service named by its pid
+    missing = {pid for b in snap.buffers.values() for pid in b.holders} - procs.keys()
+    if missing:
+        procs = {**procs, **{pid: Process(pid) for pid in missing}}
     # each process's facts once (Process.package is a regular expression; 2,000 processes, 60,000
     # holdings on a large device)
     pkg_of: dict[int, str | None] = {}

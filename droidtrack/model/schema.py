@@ -19,10 +19,12 @@ import json
 from typing import Any
 
 from droidtrack import __version__
-from droidtrack.model import (SCHEMA, Buffer, DeviceInfo, Holding, MapRef, Process, Snapshot,
+from droidtrack.model import (SCHEMA, Buffer, DeviceInfo, Holding, MapRef, Owner, Process, Snapshot,
                               SourceStatus)
 from droidtrack.model import schema_text
 from droidtrack.model.account import Accounting, account
+from droidtrack.model.owners import RULES as OWNER_RULES
+from droidtrack.model.owners import owners_of
 from droidtrack.model.problems import Problem
 
 HOLDING_KINDS = ("fd", "map", "fd+map", "unknown")
@@ -34,7 +36,13 @@ class SchemaError(ValueError):
 
 
 # ---- writing -------------------------------------------------------------------------------
-def _buffer(b: Buffer) -> dict[str, Any]:
+def _owner(o: Owner | None) -> dict[str, Any] | None:
+    if o is None:
+        return None
+    return {"pid": o.pid, "package": o.package, "name": o.name, "rule": o.rule, "evidence": o.evidence}
+
+
+def _buffer(b: Buffer, owner: Owner | None) -> dict[str, Any]:
     return {
         "key": b.key,
         "inode": b.inode,
@@ -57,6 +65,7 @@ def _buffer(b: Buffer) -> dict[str, Any]:
         "sources": list(b.sources),
         "provenance": dict(b.provenance),
         "holders_known": b.holders_known,
+        "owner": _owner(owner),
     }
 
 
@@ -80,6 +89,7 @@ def _process(p: Process, acc: Accounting) -> dict[str, Any]:
         "in_rss": a.in_rss if a else 0,
         "by_tag": dict(sorted(a.by_tag.items())) if a else {},
         "pss_by_tag": dict(sorted(a.pss_by_tag.items())) if a else {},
+        "charged": a.charged if a else 0,
         "reported": dict(p.reported),
     }
     return d
@@ -128,6 +138,8 @@ def _parts(snap: Snapshot, acc: Accounting) -> tuple[dict[str, Any], dict[str, A
             "by_exporter": dict(sorted(t.by_exporter.items())),
             "buffers_by_tag": dict(sorted(t.buffers_by_tag.items())),
             "device_processes": len(snap.processes),
+            "by_owner": dict(sorted(t.by_owner.items())),
+            "owner_gone": t.owner_gone,
         },
         "reported": dict(sorted(snap.reported.items())),
         "reconciliation": [{"label": r.label, "bytes": r.bytes, "source": r.source, "note": r.note}
@@ -145,9 +157,10 @@ def to_dict(snap: Snapshot, acc: Accounting | None = None, *, all_processes: boo
     all_processes (they are still counted in `device_processes`)."""
     acc = acc or account(snap)
     head, tail = _parts(snap, acc)
+    owners = owners_of(snap)
     return {
         **head,
-        "buffers": [_buffer(b) for b in _sorted_buffers(snap)],
+        "buffers": [_buffer(b, owners.get(b.key)) for b in _sorted_buffers(snap)],
         "processes": [_process(p, acc) for p in _processes(snap, acc, all_processes)],
         **tail,
     }
@@ -161,7 +174,7 @@ def dumps(snap: Snapshot, acc: Accounting | None = None, *, all_processes: bool 
     encode = schema_text.encode
     out = [encode(head, "\n")[:-2]]                        # "{ ... <last head value>" without "\n}"
     out.append(',\n  "buffers": ')
-    out.append(schema_text.buffers(_sorted_buffers(snap)))
+    out.append(schema_text.buffers(_sorted_buffers(snap), owners_of(snap)))
     out.append(',\n  "processes": ')
     out.append(schema_text.objects([_process(p, acc) for p in _processes(snap, acc, all_processes)]))
     out.append(",")
@@ -210,11 +223,15 @@ def from_dict(d: Any, where: str = "snapshot JSON") -> Snapshot:
                         uid=r.int(dev.get("uid"), "device.uid", 0, True),
                         selinux_context=r.text(dev.get("selinux_context"), "device.selinux_context", True))
     buffers: dict[str, Buffer] = {}
+    owners: dict[str, Owner] = {}
     for i, b in enumerate(r.list(d.get("buffers"), "buffers")):
         buf = r.buffer(b, f"buffers[{i}]")
         if buf.key in buffers:
             r.fail(f"buffers[{i}].key", "a key no other buffer has", buf.key)
         buffers[buf.key] = buf
+        o = r.owner(b.get("owner"), f"buffers[{i}].owner")
+        if o is not None:
+            owners[buf.key] = o
     processes: dict[int, Process] = {}
     for i, p in enumerate(r.list(d.get("processes"), "processes")):
         proc = r.process(p, f"processes[{i}]")
@@ -238,7 +255,8 @@ def from_dict(d: Any, where: str = "snapshot JSON") -> Snapshot:
         r.fail("time", "a number", t)
     return Snapshot(time=float(t), device=device, buffers=buffers, processes=processes, sources=sources,
                     problems=tuple(problems), reported=r.ints(d.get("reported"), "reported"),
-                    origin=r.text(d.get("origin", ""), "origin"))
+                    origin=r.text(d.get("origin", ""), "origin"),
+                    owners=owners if len(owners) == len(buffers) else {})
 
 
 def _show(v: Any) -> str:
@@ -330,6 +348,16 @@ class _Reader:
                       tag_rule=self.text(b.get("tag_rule", ""), w + ".tag_rule"),
                       sources=self.texts(b.get("sources"), w + ".sources"), provenance=dict(prov),
                       holders_known=self.bool(b.get("holders_known", True), w + ".holders_known"))
+
+    def owner(self, o: Any, w: str) -> Owner | None:
+        if o is None:
+            return None          # written before owners existed: owners_of() infers them
+        o = self.obj(o, w, none=False)
+        rule = self.text(o.get("rule"), w + ".rule")
+        if rule not in OWNER_RULES:
+            self.fail(w + ".rule", "one of " + ", ".join(OWNER_RULES), rule)
+        return Owner(self.int(o.get("pid"), w + ".pid", 0, True), self.text(o.get("package"), w + ".package", True),
+                     self.text(o.get("name", ""), w + ".name"), rule, self.text(o.get("evidence", ""), w + ".evidence"))
 
     def holding(self, h: Any, w: str) -> Holding:
         h = self.obj(h, w, none=False)

@@ -87,7 +87,9 @@ def _scalar(o, nl: str) -> str:
 # one buffer of the "buffers" list (its fields 6 spaces in), one holder (10) and one mapping (14)
 _BUF = ('{\n      "key": %s,\n      "inode": %s,\n      "size": %s,\n      "exporter": %s,\n      "name": %s,'
         '\n      "count": %s,\n      "tag": %s,\n      "tag_rule": %s,\n      "attached": %s,\n      "holders": %s,'
-        '\n      "sources": %s,\n      "provenance": %s,\n      "holders_known": %s\n    }')
+        '\n      "sources": %s,\n      "provenance": %s,\n      "holders_known": %s,\n      "owner": %s\n    }')
+_OWNER = ('{\n        "pid": %s,\n        "package": %s,\n        "name": %s,\n        "rule": %s,'
+          '\n        "evidence": %s\n      }')
 _BUFD = _BUF.replace('"inode": %s', '"inode": %d').replace('"size": %s', '"size": %d').replace(
     '"count": %s', '"count": %d')
 _MAP = ('{\n              "start": %s,\n              "end": %s,\n              "offset": %s,'
@@ -133,8 +135,8 @@ class _Strings(dict):
         return _scalar(v, _NL6)       # not remembered: True == 1 would share an entry
 
 
-def buffers(bufs: list[Buffer]) -> str:
-    """The "buffers" list as json.dumps prints it two levels in."""
+def buffers(bufs: list[Buffer], owners: dict | None = None) -> str:
+    """The "buffers" list as json.dumps prints it two levels in; `owners`: buffer key -> Owner."""
     if not bufs:
         return "[]"
     scalar = _scalar
@@ -173,13 +175,20 @@ def buffers(bufs: list[Buffer]) -> str:
         known = b.holders_known
         att = b.attached
         holders = b.holders
+        o = owners.get(k) if owners else None
+        if o is None:
+            own = "null"
+        else:
+            pid = o.pid
+            own = _OWNER % (irepr(pid) if type(pid) is int else scalar(pid, _NL8), strings[o.package],
+                            strings[o.name], strings[o.rule], esc(o.evidence))
         if type(ino) is type(size) is type(count) is int and type(k) is str:
             append(_BUFD % (
                 esc(k), ino, size, strings[b.exporter], strings[b.name], count, strings[b.tag], strings[b.tag_rule],
                 encode(list(att), _NL6) if att else "[]",
                 holders_of(holders, memo, pids) if holders else "{}",
                 s, p,
-                "true" if known is True else ("false" if known is False else encode(known, _NL6))))
+                "true" if known is True else ("false" if known is False else encode(known, _NL6)), own))
             continue
         append(_BUF % (
             esc(k) if type(k) is str else scalar(k, _NL6),
@@ -191,7 +200,7 @@ def buffers(bufs: list[Buffer]) -> str:
             encode(list(att), _NL6) if att else "[]",
             holders_of(holders, memo, pids) if holders else "{}",
             s, p,
-            "true" if known is True else ("false" if known is False else encode(known, _NL6))))
+            "true" if known is True else ("false" if known is False else encode(known, _NL6)), own))
     return "[\n    " + ",\n    ".join(out) + "\n  ]"
 
 

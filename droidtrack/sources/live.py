@@ -41,6 +41,7 @@ class LiveSource:
             self._stack.close()
             raise
         self.label = "demo" if self.demo else f"adb:{self.target.serial or '?'}"
+        self._owners: dict | None = None      # the last snapshot's (Builder.finish)
 
     def collect(self) -> Collected:
         token = frames.new_token()
@@ -56,7 +57,9 @@ class LiveSource:
                 raise SourceError(res.error)
         serial = res.serial
         self.label = "demo" if self.demo else f"adb:{serial}"
-        snap = snapshot_from_frames(fr, rules=self.rules, time=t, origin=self.label, serial=serial)
+        snap = snapshot_from_frames(fr, rules=self.rules, time=t, origin=self.label, serial=serial,
+                                    previous_owners=self._owners)
+        self._owners = snap.owners         # a buffer only services hold now keeps its last app holder
         return collected_from_stream(fr, snap, res.data, res.error)
 
     def close(self) -> None:

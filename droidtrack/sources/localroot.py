@@ -20,6 +20,7 @@ class LocalRootSource:
         self.dumpsys = dumpsys
         self.fd_inodes = fd_inodes
         self.label = f"root:{root}"
+        self._owners: dict | None = None      # the last snapshot's (Builder.finish)
 
     def collect(self) -> Collected:
         token = frames.new_token()
@@ -35,7 +36,8 @@ class LocalRootSource:
         note = collector.shell_user_note(self.root)
         if note:
             fr.problems.append(Problem("permissions", note))
-        snap = snapshot_from_frames(fr, rules=self.rules, time=t, origin=self.label)
+        snap = snapshot_from_frames(fr, rules=self.rules, time=t, origin=self.label, previous_owners=self._owners)
+        self._owners = snap.owners
         return collected_from_stream(fr, snap, out, None if rc == 0 else f"the collector exited with {rc}")
 
     def close(self) -> None:
