@@ -15,7 +15,10 @@ examples:
 `droidtrack record --csv FILE --perfetto FILE` writes the same files when the recording ends.
 Formats: docs/ci.md ("Exports").
 
-exit codes: 0 written, 2 the recording could not be read or a file not written
+Outputs are written to a temporary file and renamed into place; an output that is the recording
+itself (or a link to it) is refused.
+
+exit codes: 0 written, 2 the recording could not be read, holds no valid sample, or a file not written
 """
 
 
@@ -23,29 +26,58 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="a recording as CSV or a Perfetto trace",
                        description="Export a recording made with `droidtrack record`.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("recording", metavar="REC", help="a recording (droidtrack.recording/1)")
+    p.add_argument("recording", metavar="REC", help="a recording (droidtrack.recording/2, or /1)")
     p.add_argument("--csv", metavar="FILE", help="write the tidy CSV here ('-' for standard output)")
     p.add_argument("--perfetto", metavar="FILE", help="write a JSON trace-event file here")
     p.add_argument("--rules", metavar="YAML", help="your own tag rules")
     p.set_defaults(func=run)
 
 
+class _Counted:
+    """The recording's valid samples, one at a time, counting them (a damaged one is skipped)."""
+
+    def __init__(self, rec, rules):
+        self.rec, self.rules, self.n = rec, rules, 0
+
+    def __iter__(self):
+        for snap in self.rec.snapshots(self.rules):
+            self.n += 1
+            yield snap
+
+
 def export(path: str, *, csv_path: str | None, perfetto_path: str | None, rules=None) -> list[str]:
-    """Write the exports; returns what was written (for messages). Raises RecordingError/OSError."""
-    from droidtrack.present import csv_out
-    from droidtrack.present import trace
+    """Write the exports; returns what was written (for messages). Raises RecordingError (also when no
+    sample is valid: nothing is written then) and OutputError (an output that is the recording)."""
+    from droidtrack.present import csv_out, outfile, trace
+    outfile.refuse_collisions((("CSV", csv_path), ("trace", perfetto_path)), inputs=[path])
     rec = open_recording(path)
+    if not rec.samples:
+        raise RecordingError(f"{path}: the recording holds no complete sample")
     done = []
-    for target, mod in ((csv_path, csv_out), (perfetto_path, trace)):
+    for target, mod, what in ((csv_path, csv_out, "CSV"), (perfetto_path, trace, "trace")):
         if not target:
             continue
+        snaps = _Counted(rec, rules)
         if target == "-":
-            mod.write(rec.snapshots(rules), sys.stdout)
+            mod.write(snaps, sys.stdout)
         else:
-            with open(target, "w", encoding="utf-8", newline="") as f:
-                mod.write(rec.snapshots(rules), f)
+            try:
+                with outfile.open_output(target, "w", inputs=[path], what=what, newline="") as f:
+                    mod.write(snaps, f)
+                    if not snaps.n:
+                        raise _NoSample
+            except _NoSample:
+                pass
+        if not snaps.n:
+            detail = "; ".join(p.message for p in rec.problems[-3:])
+            raise RecordingError(f"{path}: no sample of the recording could be read"
+                                 + (f" ({detail})" if detail else "") + "; nothing written")
         done.append(target)
     return done
+
+
+class _NoSample(Exception):
+    """Leaves open_output's block abnormally, so that the staged file is dropped."""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,12 +88,13 @@ def run(args: argparse.Namespace) -> int:
     if args.rules:
         from droidtrack.model.tags import load_rules
         rules = load_rules(args.rules)
+    from droidtrack.present.outfile import OutputError
     try:
         rec = open_recording(args.recording)
         for p in rec.problems:
             print(f"droidtrack: {args.recording}: {p.message}", file=sys.stderr)
         done = export(args.recording, csv_path=args.csv, perfetto_path=args.perfetto, rules=rules)
-    except RecordingError as e:
+    except (RecordingError, OutputError) as e:
         print(f"droidtrack: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:

@@ -10,7 +10,7 @@ import time
 
 from droidtrack.model.account import account
 from droidtrack.present.text import human, safe
-from droidtrack.history.recording import RecordingError, RecordingWriter
+from droidtrack.history.recording import RecordingError, open_writer
 from droidtrack.sources import SourceError, add_source_arguments, source_from_args
 
 EPILOG = """\
@@ -21,9 +21,11 @@ examples:
   droidtrack record run.dtr -d 1h --csv run.csv --perfetto run.json
   droidtrack top --replay run.dtr                    play it back (also: snapshot, check, diff, export)
 
-Every sample is appended and fsync()ed before the next one is taken: a crash or a pulled cable
-loses at most the sample in flight, and a cut file still opens. --append continues an existing
-recording (a record cut by a crash is dropped first). Format: docs/recording-format.md.
+A recording is an SQLite database (droidtrack.recording/2: query it with sqlite3 or pandas); each
+sample is one committed transaction: a crash or a pulled cable loses at most the sample in flight.
+A sample whose stream was cut is recorded as failed, not as a device holding nothing. --append
+continues an existing recording (a droidtrack.recording/1 file stays /1). One recorder per file.
+Format: docs/recording-format.md.
 
 exit codes: 0 recorded (also when stopped with Ctrl-C or SIGTERM), 2 nothing could be recorded or the device
 went away (the samples already written are kept)
@@ -45,8 +47,8 @@ def parse_duration(s: str) -> float:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("record", help="sample at an interval into one recording file (crash-safe)",
-                       description="Take a snapshot every INTERVAL and append it to OUT (a droidtrack.recording/1 "
-                                   "file) for DURATION, COUNT samples, or until interrupted.",
+                       description="Take a snapshot every INTERVAL and append it to OUT (a droidtrack.recording/2 "
+                                   "SQLite file) for DURATION, COUNT samples, or until interrupted.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("output", metavar="OUT", help="the recording file to write (conventionally .dtr)")
     p.add_argument("-i", "--interval", type=parse_duration, default=5.0, metavar="T",
@@ -87,6 +89,12 @@ class Progress:
             sys.stderr.write(line + "\n")
         sys.stderr.flush()
 
+    def failed(self, i: int, why: str) -> None:
+        # said even with --quiet: a sample that does not stand for the device is news
+        sys.stderr.write(("\r\x1b[K" if self.tty else "") + f"sample {i + 1}  failed (it does not stand for the device; recorded as failed): "
+                         f"{safe(why)}\n")
+        sys.stderr.flush()
+
     def done(self) -> None:
         if self.tty and not self.quiet:
             sys.stderr.write("\n")
@@ -95,6 +103,15 @@ class Progress:
 def run(args: argparse.Namespace) -> int:
     if args.count is not None and args.count < 1:
         print("droidtrack record: --count must be at least 1", file=sys.stderr)
+        return 2
+    from droidtrack.present.outfile import OutputError, refuse_collisions
+    try:
+        # before a long recording, not after it: an export onto the recording (or the source) is refused
+        refuse_collisions((("recording", args.output), ("CSV", args.csv), ("trace", args.perfetto)),
+                          inputs=[getattr(args, k, None) for k in ("replay", "capture", "bugreport")])
+        refuse_collisions((("CSV", args.csv), ("trace", args.perfetto)), inputs=[args.output])
+    except OutputError as e:
+        print(f"droidtrack: {e}", file=sys.stderr)
         return 2
     try:
         src = source_from_args(args)
@@ -126,15 +143,18 @@ def run(args: argparse.Namespace) -> int:
             if writer is None:
                 snap = got.snapshot
                 try:
-                    writer = RecordingWriter(args.output, {"origin": snap.origin, "serial": snap.device.serial,
-                                                           "model": snap.device.model, "interval": args.interval},
-                                             append=args.append)
+                    writer = open_writer(args.output, {"origin": snap.origin, "serial": snap.device.serial,
+                                                       "model": snap.device.model, "interval": args.interval},
+                                         append=args.append)
                 except RecordingError as e:
                     print(f"droidtrack: {e}", file=sys.stderr)
                     return 2
             writer.add_collected(got)
             taken += 1
-            prog.sample(writer.count - 1, got.snapshot, writer.bytes)
+            if not getattr(got, "complete", True):
+                prog.failed(taken - 1, got.incomplete or "the collection was cut")
+            else:
+                prog.sample(writer.count - 1, got.snapshot, writer.bytes)
             if getattr(src, "exhausted", False):
                 break    # replaying a recording: it has no more samples
             if args.count is not None and taken >= args.count:
@@ -165,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
             for d in export(args.output, csv_path=args.csv, perfetto_path=args.perfetto,
                             rules=getattr(src, "rules", None)):
                 print(f"droidtrack: wrote {safe(d)}", file=sys.stderr)
-        except (RecordingError, OSError) as e:
+        except (RecordingError, OutputError, OSError) as e:
             print(f"droidtrack: export failed: {e}", file=sys.stderr)
             return 2
     return code

@@ -1,4 +1,7 @@
-"""Recordings (`droidtrack.recording/1`): a sequence of samples in one file, appended safely.
+"""Recordings: `open_recording(path)` reads both formats, `open_writer` writes them.
+
+droidtrack.recording/2 (the default for new files) is SQLite: history/recording_db.py. This module
+reads and appends droidtrack.recording/1, a sequence of samples in one file:
 
 Layout (docs/recording-format.md is the reference):
 
@@ -14,7 +17,9 @@ one starts, so a crash or a pulled cable loses at most the sample in flight; a r
 complete record and reports the cut one as a problem.
 
 `open_recording(path)` never raises on a damaged file body: it raises RecordingError only when the
-file cannot be read or is not a recording at all.
+file cannot be read or is not a recording at all. It reads only the record headers (seeking past
+each payload); a payload is read and CRC-checked when its sample is asked for, so memory stays
+that of one sample however long the recording.
 """
 from __future__ import annotations
 
@@ -48,6 +53,7 @@ class SampleInfo:
     length: int
     time: float | None
     meta: dict[str, Any]
+    crc: int | None = None   # of the payload, checked when it is read
 
     @property
     def origin(self) -> str:
@@ -61,15 +67,26 @@ class Recording:
     samples: list[SampleInfo]
     problems: list[Problem] = field(default_factory=list)
     valid_end: int = 0   # byte offset just after the last complete record (where an append goes)
+    _data: bytes | None = field(default=None, repr=False)   # when parsed from bytes in memory
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def payload(self, i: int) -> bytes:
+        """Sample i's payload, checked against its CRC (RecordingError when it fails)."""
         s = self.samples[i]
-        with open(self.path, "rb") as f:
-            f.seek(s.offset)
-            return f.read(s.length)
+        if self._data is not None:
+            data = self._data[s.offset:s.offset + s.length]
+        else:
+            try:
+                with open(self.path, "rb") as f:
+                    f.seek(s.offset)
+                    data = f.read(s.length)
+            except OSError as e:
+                raise RecordingError(f"cannot read recording {self.path}: {e.strerror}") from None
+        if len(data) != s.length or (s.crc is not None and zlib.crc32(data) != s.crc):
+            raise RecordingError(f"{self.path}: sample {s.index} fails its CRC check (damaged)")
+        return data
 
     def resolve(self, index: int) -> int:
         """A sample index as users write it (negative counts from the end) -> 0-based index."""
@@ -100,8 +117,12 @@ class Recording:
         return _with(snap, origin=origin, time=s.time if s.time is not None else snap.time)
 
     def snapshots(self, rules=None) -> Iterator[Snapshot]:
+        """Every sample in order, one at a time; a damaged one is skipped and said in `problems`."""
         for s in self.samples:
-            yield self.snapshot(s.index, rules)
+            try:
+                yield self.snapshot(s.index, rules)
+            except RecordingError as e:
+                self.problems.append(Problem("recording", f"{e}; skipped"))
 
 
 def _with(snap: Snapshot, **kw) -> Snapshot:
@@ -118,22 +139,38 @@ def is_recording(path: str) -> bool:
             head = f.read(len(MAGIC))
     except OSError:
         return False
+    from droidtrack.history.recording_db import SQLITE_HEADER
+    if head.startswith(SQLITE_HEADER):
+        return True
     return head.startswith(b"droidtrack.recording/") or (len(head) >= 4 and MAGIC.encode().startswith(head))
 
 
-def open_recording(path: str) -> Recording:
+def open_recording(path: str):
+    """A recording of either format: `Recording` (/1) or `DbRecording` (/2, SQLite), the same interface.
+    Only the sample index is read: payloads are read (and CRC-checked) when a sample is asked for."""
+    from droidtrack.history import recording_db
+    if recording_db.is_db(path):
+        return DbRecording(path)
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            return _scan(f, path, os.fstat(f.fileno()).st_size)
     except OSError as e:
         raise RecordingError(f"cannot read recording {path}: {e.strerror}") from None
-    return parse_recording(data, path)
 
 
 def parse_recording(data: bytes, path: str = "<recording>") -> Recording:
+    import io
+    rec = _scan(io.BytesIO(data), path, len(data))
+    rec._data = data
+    return rec
+
+
+def _scan(f, path: str, n: int) -> Recording:
+    """The index of a /1 file: every record header, each payload skipped by seeking past it."""
     magic = MAGIC.encode()
-    eol = data.find(b"\n", 0, _MAX_HEADER)
-    first = data[: eol if eol >= 0 else min(len(data), _MAX_HEADER)]
+    head = f.read(_MAX_HEADER)
+    eol = head.find(b"\n")
+    first = head[: eol if eol >= 0 else len(head)]
     if not first.startswith(magic):
         if magic.startswith(first) and eol < 0:
             # the header itself was cut: an empty recording, said so
@@ -162,14 +199,20 @@ def parse_recording(data: bytes, path: str = "<recording>") -> Recording:
     pos = eol + 1
     valid_end = pos
     samples: list[SampleInfo] = []
-    n = len(data)
     while pos < n:
-        hdr_end = data.find(b"\n", pos, pos + _MAX_HEADER)
-        if hdr_end < 0:
-            problems.append(Problem("recording", f"the last record is cut inside its header (byte {pos}): "
-                                    f"the sample in flight was lost, {len(samples)} kept"))
+        f.seek(pos)
+        line = f.readline(_MAX_HEADER + 1)
+        if not line.endswith(b"\n") or len(line) > _MAX_HEADER:
+            if len(line) > _MAX_HEADER:
+                problems.append(Problem("recording", f"byte {pos}: not a record header; the rest of the file "
+                                        f"was ignored ({len(samples)} samples kept)",
+                                        text=line[:80].decode("utf-8", "backslashreplace")))
+            else:
+                problems.append(Problem("recording", f"the last record is cut inside its header (byte {pos}): "
+                                        f"the sample in flight was lost, {len(samples)} kept"))
             break
-        line = data[pos:hdr_end]
+        line = line[:-1]
+        hdr_end = pos + len(line)
         parsed = _parse_record_header(line)
         if parsed is None:
             problems.append(Problem("recording", f"byte {pos}: not a record header; the rest of the file "
@@ -183,17 +226,15 @@ def parse_recording(data: bytes, path: str = "<recording>") -> Recording:
             problems.append(Problem("recording", f"the last record is cut ({n - start} of {length} bytes): "
                                     f"the sample in flight was lost, {len(samples)} kept"))
             break
-        payload = data[start:end]
-        if zlib.crc32(payload) != crc:
-            problems.append(Problem("recording", f"record at byte {pos} fails its CRC check; skipped"))
-        elif kind not in KINDS:
+        if kind not in KINDS:
             problems.append(Problem("recording", f"record at byte {pos} has unknown kind {kind!r}; skipped"))
         else:
             t = meta.get("t")
             samples.append(SampleInfo(len(samples), kind, start, length,
-                                      float(t) if isinstance(t, (int, float)) else None, meta))
+                                      float(t) if isinstance(t, (int, float)) else None, meta, crc))
         # the separator newline after the payload is optional at the very end of the file
-        pos = end + 1 if end < n and data[end:end + 1] == b"\n" else end
+        f.seek(end)
+        pos = end + 1 if end < n and f.read(1) == b"\n" else end
         valid_end = pos
     return Recording(path, header, samples, problems, valid_end=valid_end)
 
@@ -285,8 +326,11 @@ class RecordingWriter:
         self.bytes += len(rec)
         return self.count - 1
 
-    def add_collected(self, collected) -> int:
-        """A `sources.Collected`: its raw stream when there is one, else the snapshot as JSON."""
+    def add_collected(self, collected) -> int | None:
+        """A `sources.Collected`: its raw stream when there is one, else the snapshot as JSON. A /1
+        file has no way to mark a failed sample: one that does not stand for the device is not stored."""
+        if not getattr(collected, "complete", True):
+            return None
         snap: Snapshot = collected.snapshot
         meta = {"origin": snap.origin}
         if snap.device.serial:
@@ -359,3 +403,59 @@ def retag(snap: Snapshot, rules) -> Snapshot:
         tag, rule = rules.tag_of(b.exporter, b.name, holders, packages, b.held)
         out[k] = b if (tag, rule) == (b.tag, b.tag_rule) else replace(b, tag=tag, tag_rule=rule)
     return replace(snap, buffers=out)
+
+
+# ---- droidtrack.recording/2 (SQLite, history/recording_db.py) behind the same interface ----------
+
+class DbRecording:
+    """A /2 recording as a `Recording`: the sample index in memory, each sample read when asked for."""
+
+    def __init__(self, path: str):
+        from droidtrack.history import recording_db
+        try:
+            self._r = recording_db.DbReader(path)
+        except recording_db.DbError as e:
+            raise RecordingError(str(e)) from None
+        self.path = path
+        self.header = dict(self._r.meta)
+        self.samples = [SampleInfo(i, "rows", s.id, 0, s.time, {"origin": s.origin, "serial": s.serial})
+                        for i, s in enumerate(self._r.samples)]
+        self.problems: list[Problem] = self._r.problems()
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    resolve = Recording.resolve
+    snapshots = Recording.snapshots
+
+    def payload(self, i: int) -> bytes:
+        raise RecordingError(f"{self.path}: a droidtrack.recording/2 file keeps no raw collector streams")
+
+    def snapshot(self, i: int, rules=None) -> Snapshot:
+        from droidtrack.history import recording_db
+        s = self.samples[self.resolve(i)]
+        try:
+            snap = self._r.snapshot(s.offset)
+        except recording_db.DbError as e:
+            raise RecordingError(str(e)) from None
+        if rules is not None:
+            snap = retag(snap, rules)
+        origin = f"replay:{os.path.basename(self.path)}@{s.index}"
+        if snap.origin:
+            origin += f" ({snap.origin})"
+        return _with(snap, origin=origin, time=s.time if s.time is not None else snap.time)
+
+
+def open_writer(path: str, meta: dict[str, Any] | None = None, *, append: bool = False):
+    """The writer `record` uses: a new file is a droidtrack.recording/2 (SQLite); --append continues
+    a file in the format it already has. Raises RecordingError with a message for the user."""
+    from droidtrack.history import recording_db
+    if append and os.path.exists(path) and os.path.getsize(path) > 0 and not recording_db.is_db(path):
+        if not is_recording(path):
+            raise RecordingError(f"{path}: not a droidtrack recording (neither SQLite nor {MAGIC}); "
+                                 "refusing to append to it")
+        return RecordingWriter(path, meta, append=True)
+    try:
+        return recording_db.DbWriter(path, meta, append=append)
+    except recording_db.DbError as e:
+        raise RecordingError(str(e)) from None

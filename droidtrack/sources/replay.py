@@ -4,6 +4,8 @@
 (`exhausted` turns true), so `top --replay` plays the recording and then holds its last frame.
 The TUI's time slider uses `samples` (index, time, kind of every sample) and `seek(i)` / `at(i)`.
 A truncated recording opens with every complete sample; what was lost is in `problems`.
+Either format (/2 SQLite, /1) is opened by its index alone; one sample is built at a time and only
+the last one asked for is kept.
 """
 from __future__ import annotations
 
@@ -58,8 +60,8 @@ class ReplaySource:
             s = self.recording.samples[j]
             raw = self.recording.payload(j) if s.kind == "raw" else None
             c = Collected(snap, raw)
-            if len(self._cache) > 8:
-                self._cache.pop(next(iter(self._cache)))
+            # one sample kept: memory stays that of one sample (issue 12 #5), however the slider moves
+            self._cache.clear()
             self._cache[j] = c
         return c
 
