@@ -29,6 +29,22 @@ pytestmark = needs("mksh", "mksh-static", "dash", "toybox", "busybox")
 DMA_MAP_MARKS = (b" /dmabuf", b" anon_inode:dmabuf")
 
 
+def v1_lines(sec, root) -> bytes:
+    """A v2 status or cmdline section (its files, frames.Section.files) as v1's grep printed the
+    same files: the Name/Tgid/PPid/Uid lines of status files, cmdline's NUL-ended elements."""
+    out = []
+    for path, body in sec.files:
+        pre = f"{root}{path}:".encode()
+        if path.endswith("/status"):
+            out += [pre + m + b"\n" for m in re.findall(rb"^(?:Name|Tgid|PPid|Uid):[^\n]*", body, re.M)]
+        elif body:
+            args = body.split(b"\0")
+            if body.endswith(b"\0"):
+                args.pop()
+            out += [pre + a + b"\0" for a in args]
+    return b"".join(out)
+
+
 @pytest.fixture(params=list(SHELLS))
 def shell(request):
     return request.param
@@ -117,14 +133,14 @@ def check_maps(run, root: Path, truth: dict) -> None:
 
 
 def check_identity(run, root: Path, truth: dict) -> None:
-    st = run.sec("status").content
+    st = v1_lines(run.sec("status"), root)
     for pid in truth["processes"]:
         sp = root / "proc" / pid / "status"
         for line in file_lines(sp):
             if line.split(b":")[0] in (b"Name", b"Tgid", b"PPid", b"Uid"):
                 assert f"{sp}:".encode() + line + b"\n" in st
     assert f"{root}/proc/self/status:Uid:".encode() in st
-    recs = run.sec("cmdline").content.split(b"\0")
+    recs = v1_lines(run.sec("cmdline"), root).split(b"\0")
     assert recs[-1] == b"\n" or recs[-1] == b""      # the collector's newline after the last record
     got: dict[str, list[bytes]] = {}
     for r in recs[:-1]:
@@ -266,8 +282,8 @@ def test_hostile_names_pass_through_byte_for_byte(shell):
     # a name can spell head's header line too: it stays in its file
     assert any(b"\n==> " in body or b"\n\n" in body for body in got.values())
     # status and cmdline: unchanged bytes (no echo interpreted a backslash, no -n/-e lost)
-    st = run.sec("status").content
-    cl = run.sec("cmdline").content
+    st = v1_lines(run.sec("status"), root)
+    cl = v1_lines(run.sec("cmdline"), root)
     for i, name in enumerate(HOSTILE):
         pid = root_pid + i
         # grep keeps the Name: line; the tail of a raw newline (kernels escape it) is not Name:
@@ -348,7 +364,7 @@ def test_shell_user_meets_permission_errors(shell):
     assert st["bufinfo"] == "denied"
     assert st["files"] == "partial" and "dmabuf/buffers" in run.sec("files").stderr.decode()
     assert st["status"] == "ok" and st["cmdline"] == "ok"
-    assert f"{root}/proc/self/status:Uid:\t2000".encode() in run.sec("status").content
+    assert f"{root}/proc/self/status:Uid:\t2000".encode() in v1_lines(run.sec("status"), root)
     assert run.leftovers == []
     assert run.procs is not None and run.procs <= 22
 
@@ -369,7 +385,7 @@ def test_everything_denied(shell):
     assert st["cmdline"] == "denied"
     # only the collector's own status could be read
     assert st["status"] == "partial"
-    assert {p for p, _ in grep_lines(run.sec("status").content)} == {f"{root}/proc/self/status"}
+    assert {p for p, _ in grep_lines(v1_lines(run.sec("status"), root))} == {f"{root}/proc/self/status"}
     assert st["bufinfo"] == "denied"
     assert run.sec("fdinfo").content == b""
 

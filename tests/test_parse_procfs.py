@@ -154,3 +154,33 @@ def test_status_rows_never_disagree(procs, root, edits):
         pos %= len(text) + 1
         text = text[:pos] + ins + text[pos + cut:]
     status_agrees(text, root)
+
+
+# ---- v2: the status and cmdline files themselves (frames.Section.files) -----------------------
+_body = st.lists(st.sampled_from([b"Name:\tcam\n", b"Name:\ta\\nb\n", b"Tgid:\t12\n", b"PPid:\t1\n", b"Uid:\t10123\t0\t0\t0\n",
+                                  b"Uid:\tx\n", b"State:\tS\n", b"Name:\n", b"\xff\xfe\n", b"Tgid:\t\n", b"VmRSS: 4 kB\n"]),
+                 max_size=8).map(b"".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["12", "13", "self", "x"]), _body), max_size=4))
+def test_status_files_read_as_v1_lines_are(files):
+    """read_status_files of v2's files gives the processes parse_status gives the same files' key
+    lines as v1's grep printed them."""
+    import re
+    files = list({p: b for p, b in files}.items())
+    v2 = procfs.read_status_files([(f"/proc/{p}/status", b) for p, b in files])
+    text = "".join(f"/r/proc/{p}/status:" + m.decode("utf-8", "backslashreplace") + "\n"
+                   for p, b in files for m in re.findall(rb"^(?:Name|Tgid|PPid|Uid):[^\n]*", b, re.M))
+    v1 = procfs.read_status(text, "/r")
+    assert (v2.pids, v2.names, v2.tgids, v2.ppids, v2.uids, v2.self_uid) == \
+        (v1.pids, v1.names, v1.tgids, v1.ppids, v1.uids, v1.self_uid)
+    assert [p.message for p in v2.problems if "path is not" not in p.message] == \
+        [p.message for p in v1.problems if "path is not" not in p.message]
+
+
+def test_cmdline_files():
+    got = procfs.read_cmdline_files([("/proc/12/cmdline", b"cam\0--x\0\0\0"), ("/proc/13/cmdline", b""),
+                                     ("/proc/14/cmdline", b"a\nb:c\0\xff\0"), ("/proc/x/cmdline", b"y\0")])
+    assert dict(got.records) == {12: ("cam", "--x"), 14: ("a\nb:c", "\\xff")}
+    assert [p.message for p in got.problems] == ["path is not /proc/<pid>/cmdline: skipped"]

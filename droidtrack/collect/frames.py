@@ -6,8 +6,9 @@ flight (marked truncated) and a problem saying so.
 Format versions: v1 (every per-file source as `grep -H` lines) and v2 (the small /proc files
 read by `head` in one `procfiles` section, maps named by `grep -l`). `decode` splits a v2
 stream's `procfiles` into `fdinfo` (as head printed it: `Section.form == "head"`, read by
-parse/fdinfo_heads.py), `status` and `cmdline`, with the collector's token path replaced by
-ROOT/proc (docs/capture-format.md, "What the decoder makes of it"); v2's `maps` keeps the names
+parse/fdinfo_heads.py), `status` and `cmdline` (their files, `Section.files`, read by
+parse/procfs.py), with the collector's token path replaced by ROOT/proc in the other sections
+(docs/capture-format.md, "What the decoder makes of it"); v2's `maps` keeps the names
 grep -l printed (`form == "names"`): the mappings are read from `smaps`. `Frames.version` says
 what the collector printed.
 """
@@ -39,8 +40,11 @@ class Section:
     # "grep": `grep -H` lines (v1, and v2's status/cmdline); "head": files after
     # "==> <Frames.proc>/<path> <==" lines (v2's fdinfo, read by parse/fdinfo_heads.py);
     # "names": v2's maps, the paths of the maps files with a dma-buf mapping (the mappings are
-    # read from smaps)
+    # read from smaps); "files": v2's status and cmdline, decoded into `files`
     form: str = "grep"
+    # form "files": ("/proc/<pid>/<file>", the file's bytes) per file, in the order head printed
+    # them (`content` keeps head's text of them, headers naming the collector's token path)
+    files: list[tuple[str, bytes]] | None = None
 
     @property
     def complete(self) -> bool:
@@ -169,7 +173,6 @@ def decode(data: bytes, token: str | None = None) -> Frames:
 
 # ---- v2 -> v1 shape ---------------------------------------------------------------------------
 _PARTS = ("fdinfo", "status", "cmdline")
-_STATUS_KEYS = re.compile(rb"^(?:Name|Tgid|PPid|Uid):.*$", re.M)
 
 
 def _from_v2(fr: Frames, raw_root: bytes) -> None:
@@ -215,8 +218,9 @@ def _convert_v2(fr: Frames, root: bytes) -> None:
 
 def _split_procfiles(fr: Frames, sec: Section, link: bytes, procdir: bytes) -> list[Section]:
     """procfiles -> fdinfo (kept as head printed it: `form` "head", read by parse/fdinfo_heads.py),
-    status and cmdline (as v1's grep printed them). The collector lists every fdinfo path before
-    the first status path, so the fdinfo files are the section up to the first other header."""
+    status and cmdline (their files, `form` "files", read by parse/procfs.py). The collector lists
+    every fdinfo path before the first status path, so the fdinfo files are the section up to the
+    first other header."""
     data = sec.content
     if sec.status == "truncated":
         data = drop_cut_header(data, link)
@@ -232,23 +236,19 @@ def _split_procfiles(fr: Frames, sec: Section, link: bytes, procdir: bytes) -> l
     files, probs = split_heads(data[cut:], link) if other is not None else ([], [])
     for msg in probs:
         fr.problems.append(Problem("procfiles", msg))
-    st: list[bytes] = []
-    cl: list[bytes] = []
-    keys = _STATUS_KEYS.findall
+    st: list[tuple[str, bytes]] = []
+    cl: list[tuple[str, bytes]] = []
+    st_raw: list[bytes] = []
+    cl_raw: list[bytes] = []
     for rel, body in files:
-        pre = procdir + rel + b":"
+        path = "/proc/" + rel.decode("utf-8", "surrogateescape")
+        raw = b"==> " + link + b"/" + rel + b" <==\n" + body
         if rel.endswith(b"/status"):
-            lines = keys(body)
-            st.append(pre + (b"\n" + pre).join(lines) + b"\n" if lines else b"")
+            st.append((path, body))
+            st_raw.append(raw)
         elif rel.endswith(b"/cmdline"):
-            # `grep -a -z ''`: one NUL-terminated record per argv element
-            if body:
-                args = body.split(b"\0")
-                if body.endswith(b"\0"):
-                    args.pop()
-                cl.append(b"".join([pre + a + b"\0" for a in args]))
-            else:
-                cl.append(b"")
+            cl.append((path, body))
+            cl_raw.append(raw)
         else:
             fr.problems.append(Problem("procfiles", "a file after the fdinfo files that is no status or cmdline: "
                                        "skipped", text=rel.decode("utf-8", "backslashreplace")))
@@ -268,11 +268,11 @@ def _split_procfiles(fr: Frames, sec: Section, link: bytes, procdir: bytes) -> l
                 errs[k].append(text)
                 other[k] += 1
     parts = []
-    for k, content, n in (("fdinfo", fdinfo, nfd), ("status", b"".join(st), len(st)),
-                          ("cmdline", b"".join(cl), len(cl))):
+    for k, content, n, recs in (("fdinfo", fdinfo, nfd, None), ("status", b"\n".join(st_raw), len(st), st),
+                                ("cmdline", b"\n".join(cl_raw), len(cl), cl)):
         rc, status = _part_status(k, n, errs[k], other[k], sec, fr.sections.get("fdlinks"))
         parts.append(Section(k, content, b"".join(e + b"\n" for e in errs[k]), rc, status,
-                             form="head" if k == "fdinfo" else "grep"))
+                             form="head" if k == "fdinfo" else "files", files=recs))
     return parts
 
 

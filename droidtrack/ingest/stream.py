@@ -184,12 +184,14 @@ def _feed_files(b: Builder, files: dict[str, list]) -> None:
 
 # ---- processes --------------------------------------------------------------------------------
 def _feed_processes(b: Builder, fr: _frames.Frames, root: str, access: dict[str, list]) -> None:
-    st = _text(fr, "status")
-    if st is not None:
-        feed_status(b, p_procfs.read_status(st, root))
-    cl = _text(fr, "cmdline")
-    if cl is not None:
-        res = p_procfs.parse_cmdline(cl, root)
+    sec = fr.sections.get("status")
+    if sec is not None:
+        feed_status(b, p_procfs.read_status_files(sec.files) if sec.files is not None
+                    else p_procfs.read_status(sec.text(), root))
+    sec = fr.sections.get("cmdline")
+    if sec is not None:
+        res = p_procfs.read_cmdline_files(sec.files) if sec.files is not None \
+            else p_procfs.parse_cmdline(sec.text(), root)
         b.problems.extend(res.problems)
         for pid, argv in res.records:
             if pid in b.processes:

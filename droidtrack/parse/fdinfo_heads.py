@@ -221,14 +221,20 @@ def read(text: str, link: str, root: str) -> FdinfoTable:
         return table(parse(text, link, root))
     n = ROW_FIELDS
     dec = Ints()
+    dec[None] = None                      # a field the file does not have stays None
+    num = dec.__getitem__
     strip = _Stripped()
-    exps = flat[5::n]
-    return FdinfoTable(list(map(dec.__getitem__, flat[::n])), list(map(dec.__getitem__, flat[1::n])),
-                       [None if i is None else dec[i] for i in flat[2::n]],
-                       [None if v is None else dec[v] for v in flat[3::n]],
-                       [None if v is None else dec[v] for v in flat[4::n]],
-                       [None if e is None else strip[e] for e in exps],
-                       [v or None for v in flat[6::n]])
+    strip[None] = None
+    unnamed = _Same()
+    unnamed[""] = None
+    return FdinfoTable(list(map(num, flat[::n])), list(map(num, flat[1::n])), list(map(num, flat[2::n])),
+                       list(map(num, flat[3::n])), list(map(num, flat[4::n])),
+                       list(map(strip.__getitem__, flat[5::n])), list(map(unnamed.__getitem__, flat[6::n])))
+
+
+class _Same(dict):
+    def __missing__(self, k):
+        return k
 
 
 class _Stripped(dict):

@@ -453,7 +453,8 @@ def read_smaps(smaps_text: str, root: str) -> VmaTable:
     dec = Ints()
     hexa = Ints(16)
     names = [None if v is None else ((v.replace("\\012", "\n") if "\\" in v else v) or None) for v in flat[7::n]]
-    return VmaTable(list(map(dec.__getitem__, flat[::n])), [int(v, 16) for v in flat[1::n]],
-                    [int(v, 16) for v in flat[2::n]], list(map(hexa.__getitem__, flat[4::n])), flat[3::n],
+    kib = [v * 1024 for v in map(dec.__getitem__, flat[10::n])]
+    return VmaTable(list(map(dec.__getitem__, flat[::n])), list(map(int, flat[1::n], repeat(16))),
+                    list(map(int, flat[2::n], repeat(16))), list(map(hexa.__getitem__, flat[4::n])), flat[3::n],
                     list(map(int, flat[6::n])), names, [v is not None for v in flat[9::n]],
-                    [dec[v] * 1024 for v in flat[10::n]], [dec[v] * 1024 for v in flat[11::n]])
+                    kib, [v * 1024 for v in map(dec.__getitem__, flat[11::n])])

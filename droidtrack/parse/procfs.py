@@ -23,7 +23,7 @@ from typing import Iterable
 
 from droidtrack.parse._lines import slow_paths
 from droidtrack.parse.grepout import proc_parts, split_grep, to_int
-from droidtrack.model.problems import ParseResult, Problem
+from droidtrack.model.problems import ParseResult, Problem, ProblemLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,3 +289,85 @@ def read_status(text: str, root: str) -> StatusTable:
     recs = res.records
     return StatusTable([r.pid for r in recs], [r.name for r in recs], [r.tgid for r in recs], [r.ppid for r in recs],
                        [r.uid for r in recs], res.self_uid, res.problems)
+
+
+# ---- v2: the files themselves (frames.Section.files) ----------------------------------------------
+_STATUS_KEYS = re.compile(rb"^(?:Name|Tgid|PPid|Uid):[^\n]*", re.M)
+
+
+def read_status_files(files: list[tuple[str, bytes]]) -> StatusTable:
+    """v2's status files, ("/proc/<pid>/status", bytes) each: the same rules as parse_status over
+    each file's Name, Tgid, PPid and Uid lines (a key twice: the first is kept, and said)."""
+    pids: list[int] = []
+    names: list[str | None] = []
+    tgids: list[int | None] = []
+    ppids: list[int | None] = []
+    uids: list[int | None] = []
+    out = StatusTable(pids, names, tgids, ppids, uids)
+    probs = out.problems = ProblemLog()
+    keys = _STATUS_KEYS.findall
+    for path, body in files:
+        if path == "/proc/self/status":
+            for line in keys(body):
+                if line.startswith(b"Uid:"):       # (the last one, as parse_status reads them)
+                    out.self_uid = _first_int(line[4:].decode("ascii", "replace"))
+            continue
+        pp = proc_parts(path)
+        if pp is None or pp[1] != "status":
+            probs.append(Problem("status", "path is not /proc/<pid>/status: skipped", path=path))
+            continue
+        lines = keys(body)
+        if len(lines) == 4:
+            # the kernel's order, each key once, plain numbers: what the loop below makes of it
+            n, t, pp_, u = lines
+            if n[:6] == b"Name:\t" and t[:6] == b"Tgid:\t" and pp_[:6] == b"PPid:\t" and u[:5] == b"Uid:\t":
+                t, pp_, u = t[6:], pp_[6:], u[5:].partition(b"\t")[0]
+                if t.isdigit() and pp_.isdigit() and u.isdigit() and len(t) + len(pp_) + len(u) < 60:
+                    pids.append(pp[0])
+                    names.append(unescape_comm(n[6:].decode("utf-8", "backslashreplace")))
+                    tgids.append(int(t))
+                    ppids.append(int(pp_))
+                    uids.append(int(u))
+                    continue
+        d: dict = {}
+        for raw in lines:
+            line = raw.decode("utf-8", "backslashreplace")
+            key, _, val = line.partition(":")
+            if key in d:
+                probs.append(Problem("status", f"{key} appears twice: the first is kept", text=line, path=path))
+                continue
+            if key == "Name":
+                d[key] = unescape_comm(val[1:] if val.startswith("\t") else val.strip())
+            else:
+                v = _first_int(val)
+                if v is None:
+                    probs.append(Problem("status", f"{key} is not a number: left unknown", text=line, path=path))
+                d[key] = v
+        if not d:
+            continue              # nothing read of it (an empty file: the process went away)
+        pids.append(pp[0])
+        names.append(d.get("Name"))
+        tgids.append(d.get("Tgid"))
+        ppids.append(d.get("PPid"))
+        uids.append(d.get("Uid"))
+    return out
+
+
+def read_cmdline_files(files: list[tuple[str, bytes]]) -> PidMap:
+    """v2's cmdline files: pid -> argv tuple, the NUL-separated elements of each file (trailing
+    empty ones dropped, as parse_cmdline does)."""
+    out = PidMap()
+    for path, body in files:
+        pp = proc_parts(path)
+        if pp is None or pp[1] != "cmdline":
+            out.problems.append(Problem("cmdline", "path is not /proc/<pid>/cmdline: skipped", path=path))
+            continue
+        if not body:
+            continue
+        args = body.split(b"\0")
+        while args and args[-1] == b"":
+            args.pop()
+        if pp[0] in out:
+            continue
+        out.add(pp[0], tuple(a.decode("utf-8", "backslashreplace") for a in args))
+    return out
