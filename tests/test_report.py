@@ -323,3 +323,12 @@ def test_kernel_only_buffers_largest_first_then_by_inode(tmp_path):
 def dataclass_replace(obj, **kw):
     import dataclasses
     return dataclasses.replace(obj, **kw)
+
+
+def test_series_pss_per_process_label_adds_up_to_held_bytes():
+    from droidtrack.report import view
+    snaps = [snapshot(1_700_000_000.0 + 60 * i, extra_camera=i, hals=True) for i in range(3)]
+    d = view.build(snaps)
+    for p in d.series:
+        assert sum(p.by_proc.values()) == p.held
+    assert d.series[-1].by_proc["com.google.android.GoogleCamera"] == d.acc.processes[2000].pss

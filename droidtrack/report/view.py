@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from droidtrack import __version__
-from droidtrack.model.account import Accounting, ProcessAccount, account
+from droidtrack.model.account import Accounting, ProcessAccount, account, process_groups
 from droidtrack.model import Buffer, Holding, Snapshot
 from droidtrack.present.table import largest_first
 
@@ -130,11 +130,8 @@ def build(snaps: Sequence[Snapshot], *, notes: Sequence[str] = (), redaction: st
     if len(snaps) > 1:
         for s in snaps:
             a = acc if s is snap else account(s)
-            by_proc: dict[str, int] = {}
-            for pid, pa in a.processes.items():
-                p = s.processes.get(pid)
-                lab = p.label if p else f"pid {pid}"
-                by_proc[lab] = by_proc.get(lab, 0) + pa.pss
+            labels = {pid: (p.label if (p := s.processes.get(pid)) else f"pid {pid}") for pid in a.processes}
+            by_proc = {k: g.pss for k, g in process_groups(s, a, labels).items()}
             series.append(Point(s.time, a.totals.bytes, a.totals.userspace, a.totals.kernel_only,
                                 dict(a.totals.by_tag), by_proc))
     suspects, snote = _suspects(snaps)
