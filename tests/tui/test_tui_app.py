@@ -233,7 +233,7 @@ async def test_disconnect_banner_retries_and_keeps_history():
     app = TopApp(src, interval=0.05)
     import droidtrack.tui.feed as feedmod
     old = feedmod.RETRY
-    feedmod.RETRY = (0.3, 0.3)
+    feedmod.RETRY = (0.3, 2.0)     # the second failure stays on screen 2 s: time to see it on a busy machine
     try:
         async with app.run_test(size=SIZE) as pilot:
             pane = app.pane
