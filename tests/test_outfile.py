@@ -2,6 +2,7 @@
 that write files (snapshot -o / --save-capture, report -o, diff -o) go through it."""
 from __future__ import annotations
 
+import json
 import os
 import zipfile
 from pathlib import Path
@@ -125,3 +126,17 @@ def test_report_default_name_caps_a_hostile_model(tmp_path, monkeypatch, capsys)
     assert cli.main(["report", "--root", str(root)]) == 0
     (made,) = list(work.iterdir())
     assert made.name.startswith("droidtrack-report-MMM") and len(made.name) <= 100
+
+
+def test_check_outputs_onto_an_input_are_refused(capture, tmp_path, capsys):
+    """check --json/--junit/--markdown onto the budget file or the capture destroyed it (issue 12 #4)."""
+    budget = tmp_path / "b.yaml"
+    budget.write_text("version: 1\ntotal: 1GiB\n")
+    for opt, victim in (("--json", budget), ("--junit", capture), ("--markdown", budget)):
+        before = victim.read_bytes()
+        assert cli.main(["check", "--budget", str(budget), "--capture", str(capture), opt, str(victim)]) == 2
+        assert "one of this command's inputs" in capsys.readouterr().err
+        assert victim.read_bytes() == before
+    out = tmp_path / "c.json"
+    assert cli.main(["check", "--budget", str(budget), "--capture", str(capture), "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["schema"] == "droidtrack.check/1"

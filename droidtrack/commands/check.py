@@ -8,7 +8,6 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 from droidtrack.ci.budgets import (BudgetError, BudgetFile, Report, evaluate, format_size, load_budgets,
                                 report_to_dict)
@@ -221,6 +220,12 @@ def overall_exit(reports: list[Report], strict: bool = False) -> int:
 
 def run(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
+    from droidtrack.history.compare import split_spec
+    from droidtrack.present import outfile
+    from droidtrack.sources import source_inputs
+    inputs = source_inputs(args) + [args.budget] + ([split_spec(args.baseline)[0]] if args.baseline else [])
+    outfile.refuse_collisions([("JUnit report", args.junit), ("JSON report", args.json),
+                               ("Markdown summary", args.markdown)], inputs)
     try:
         bf = load_budgets(args.budget)
     except BudgetError as e:
@@ -251,16 +256,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.junit:
             from droidtrack.present import junit
-            Path(args.junit).write_text(junit.dumps(reports, elapsed=elapsed), encoding="utf-8")
+            outfile.write_text(args.junit, junit.dumps(reports, elapsed=elapsed), inputs=inputs, what="JUnit report")
         if args.json:
             doc = {"schema": "droidtrack.check/1", "budget_file": args.budget, "exit_code": code,
                    "devices": [report_to_dict(r) for r in reports]}
-            Path(args.json).write_text(json.dumps(doc, indent=2, ensure_ascii=True) + "\n", encoding="utf-8")
+            outfile.write_text(args.json, json.dumps(doc, indent=2, ensure_ascii=True) + "\n", inputs=inputs,
+                               what="JSON report")
         if args.markdown:
             from droidtrack.present import check_markdown as markdown
             # $GITHUB_STEP_SUMMARY collects several steps' output: append to it, overwrite anything else
             mode = "a" if args.markdown == os.environ.get("GITHUB_STEP_SUMMARY") else "w"
-            with open(args.markdown, mode, encoding="utf-8") as f:
+            with outfile.open_output(args.markdown, mode, inputs=inputs, what="Markdown summary") as f:
                 f.write(markdown.render(reports))
     except OSError as e:
         print(f"droidtrack: cannot write {e.filename}: {e.strerror}", file=sys.stderr)
