@@ -108,7 +108,8 @@ def _connect(path: str, *, readonly: bool) -> sqlite3.Connection:
         appid = con.execute("PRAGMA application_id").fetchone()[0]
     except sqlite3.DatabaseError as e:
         raise DbError(f"{path}: not a droidtrack recording (SQLite says: {e})") from None
-    if appid != APPLICATION_ID and not (not readonly and appid == 0 and _empty(con)):
+    # appid 0 and no table: a recording being created this instant (or an empty database)
+    if appid != APPLICATION_ID and not (appid == 0 and _empty(con)):
         con.close()
         raise DbError(f"{path}: an SQLite database, but not a droidtrack recording")
     return con
@@ -330,6 +331,9 @@ class DbReader:
     def __init__(self, path: str):
         self.path = path
         self.con = _connect(path, readonly=True)
+        self.meta, self.samples, self.failed = {}, [], (0, None)
+        if _empty(self.con):
+            return                        # created this instant: no sample yet
         try:
             self.meta = {k: _loads(v) for k, v in self.con.execute("SELECT key, value FROM meta")}
             self.samples = [DbSample(*r) for r in self.con.execute(
