@@ -9,7 +9,8 @@ from droidtrack.history.recording import RecordingError, open_recording
 EPILOG = """\
 examples:
   droidtrack export rec.dtr --csv rec.csv             one row per sample and process/tag/exporter
-  droidtrack export rec.dtr --perfetto rec.json       open in https://ui.perfetto.dev (or chrome://tracing)
+  droidtrack export rec.dtr --perfetto rec.pftrace    Perfetto's protobuf trace: open in https://ui.perfetto.dev
+  droidtrack export rec.dtr --perfetto rec.json       a FILE ending in .json: JSON trace events (also chrome://tracing)
   droidtrack export rec.dtr --csv - | head            "-" writes to standard output
 
 `droidtrack record --csv FILE --perfetto FILE` writes the same files when the recording ends.
@@ -28,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("recording", metavar="REC", help="a recording (droidtrack.recording/2, or /1)")
     p.add_argument("--csv", metavar="FILE", help="write the tidy CSV here ('-' for standard output)")
-    p.add_argument("--perfetto", metavar="FILE", help="write a JSON trace-event file here")
+    p.add_argument("--perfetto", metavar="FILE", help="write a Perfetto trace here: protobuf (counter tracks per "
+                   "process and tag, a slice per buffer's lifetime), or JSON trace events when FILE ends in .json")
     p.add_argument("--rules", metavar="YAML", help="your own tag rules")
     p.set_defaults(func=run)
 
@@ -54,16 +56,20 @@ def export(path: str, *, csv_path: str | None, perfetto_path: str | None, rules=
     if not rec.samples:
         raise RecordingError(f"{path}: the recording holds no complete sample")
     done = []
-    for target, mod, what in ((csv_path, csv_out, "CSV"), (perfetto_path, trace, "trace")):
+    json_trace = bool(perfetto_path) and perfetto_path.lower().endswith(".json")
+    for target, write, what, mode in ((csv_path, csv_out.write, "CSV", "w"),
+                                      (perfetto_path, trace.write if json_trace else trace.write_proto, "trace",
+                                       "w" if json_trace else "wb")):
         if not target:
             continue
         snaps = _Counted(rec, rules)
         if target == "-":
-            mod.write(snaps, sys.stdout)
+            write(snaps, sys.stdout if mode == "w" else sys.stdout.buffer)
         else:
             try:
-                with outfile.open_output(target, "w", inputs=[path], what=what, newline="") as f:
-                    mod.write(snaps, f)
+                with outfile.open_output(target, mode, inputs=[path], what=what,
+                                         **({"newline": ""} if mode == "w" else {})) as f:
+                    write(snaps, f)
                     if not snaps.n:
                         raise _NoSample
             except _NoSample:

@@ -18,7 +18,7 @@ examples:
   droidtrack record run.dtr                          every 5 s until Ctrl-C
   droidtrack record run.dtr -i 2 -d 10m              every 2 s for ten minutes
   droidtrack record run.dtr -n 30 --demo             30 samples of the built-in simulated phone
-  droidtrack record run.dtr -d 1h --csv run.csv --perfetto run.json
+  droidtrack record run.db -d 1h --csv run.csv --perfetto run.pftrace
   droidtrack top --replay run.dtr                    play it back (also: snapshot, check, diff, export)
 
 A recording is an SQLite database (droidtrack.recording/2: query it with sqlite3 or pandas); each
@@ -57,7 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-n", "--count", type=int, metavar="N", help="stop after N samples")
     p.add_argument("--append", action="store_true", help="add to an existing recording instead of refusing")
     p.add_argument("--csv", metavar="FILE", help="when done, also export the recording as CSV")
-    p.add_argument("--perfetto", metavar="FILE", help="when done, also export a Perfetto trace (JSON)")
+    p.add_argument("--perfetto", metavar="FILE",
+                   help="when done, also export a Perfetto trace (protobuf; JSON when FILE ends in .json)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     add_source_arguments(p)
     p.set_defaults(func=run)
