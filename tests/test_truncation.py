@@ -121,3 +121,12 @@ def test_report_of_a_cut_capture_is_written_and_exits_2(capture, tmp_path, capsy
     out = tmp_path / "r.zip"
     assert cli.main(["report", "--capture", str(p), "-o", str(out)]) == 2
     assert out.exists() and "incomplete" in capsys.readouterr().err
+
+
+def test_check_on_a_cut_stream_could_not_measure(capture, tmp_path, capsys):
+    p = tmp_path / "cut.dtc"
+    p.write_bytes(_cut_at(capture, "BEGIN smaps"))
+    budget = tmp_path / "b.yaml"
+    budget.write_text("version: 1\ntotal: 1GiB\n")
+    assert cli.main(["check", "--budget", str(budget), "--capture", str(p)]) == 2
+    assert "could not measure: incomplete snapshot" in capsys.readouterr().out

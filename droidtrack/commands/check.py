@@ -83,9 +83,12 @@ def check_source(bf: BudgetFile, args: argparse.Namespace, rules, baseline=None,
             return rep
         src = _source(args, rules)
         try:
-            snap = src.collect().snapshot
+            got = src.collect()
         finally:
             src.close()
+        if not got.complete:     # a cut stream: what arrived does not stand for the device
+            raise SourceError(f"incomplete snapshot: {got.incomplete}")
+        snap = got.snapshot
     except (SourceError, RecordingError, LoadError) as e:
         return Report(label or _label_of_args(args), unmeasurable=f"could not measure: {e}")
     lab = label or _device_label(snap)
