@@ -243,7 +243,8 @@ if [ -e "$1" ]; then
 fi
 # One sed turns both listings into the two path lists (the shell's read builtin would take a
 # system call per byte and microseconds per line over megabytes):
-#   head list: "$TP/<pid>/fdinfo/<fd>" for each dma-buf link, <pid> from the last header line
+#   head list: "$TP/<pid>/fdinfo/<fd>" for each dma-buf link and each DRM device link (/dev/dri/…:
+#              its fdinfo has the client's GPU memory), <pid> from the last header line
 #              "$TP/<pid>/fd:" (busybox: "fd/:") before it;
 #   smaps:     "ROOT/proc/<pid>/smaps" for each "ROOT/proc/<pid>/maps" grep named, read only
 #              after the line holding the token that separates the two listings.
@@ -257,7 +258,7 @@ if [ -s "$W.ls" ] || [ -s "$W.maps" ]; then
   sed -n \
     -e "/^$TPE\\/[0-9][0-9]*\\/fd\\/\\{0,1\\}:\$/{" -e 's/fd\/\{0,1\}:$/fdinfo\//' -e h -e d -e '}' \
     -e '/^l/!b other' \
-    -e '/ -> \/dmabuf/b link' -e '/ -> anon_inode:dmabuf$/b link' -e d \
+    -e '/ -> \/dmabuf/b link' -e '/ -> anon_inode:dmabuf$/b link' -e '/ -> \/dev\/dri\//b link' -e d \
     -e ':link' -e 's/ -> .*$//' -e 's/^.* //' -e '/^[0-9][0-9]*$/!d' \
     -e H -e x -e 's/\n//' -e "w $W.hl" -e 's/\/[0-9]*$/\//' -e x -e d \
     -e ':other' -e "/^$T\$/{" -e 's/.*/M:/' -e h -e d -e '}' \
@@ -348,7 +349,8 @@ noino() {
         case $l in exp_name:*) e=1 ;; ino:*) i=1 ;; esac
       done < "$f"; } 2>/dev/null
     [ $r -eq 1 ] || continue
-    [ $e -eq 1 ] && [ $i -eq 0 ] && return 0
+    [ $e -eq 1 ] || continue      # a DRM device's fdinfo (listed too): says nothing about dma-bufs
+    [ $i -eq 0 ] && return 0
     return 1
   done < "$W.hl"
   return 1

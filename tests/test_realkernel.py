@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -397,9 +398,27 @@ def check_iterator_only(capture: bytes, capture_path: Path, expected: dict) -> N
     assert doc["problems"] == []
 
 
+def check_drm_fd_read(capture: bytes) -> None:
+    """The scenario keeps /dev/dri/card0 (vgem) open: the collector reads that fd's fdinfo with
+    the dma-buf ones. vgem prints no drm-* lines (it has no fdinfo callback), so droidtrack
+    reports no DRM client and no problem: GPU memory per client is tested on documented text
+    (tests/test_drm_fdinfo.py)."""
+    from droidtrack.collect import frames
+    from droidtrack.ingest.stream import snapshot_from_stream
+    fr = frames.decode(capture)
+    links = re.findall(rb"\n(\d+)/fdinfo/(\d+) <==", fr.get("fdinfo").content.replace(fr.proc.encode() + b"/", b"\n"))
+    assert links, "no fdinfo files"
+    drm = re.findall(rb" (\d+) -> /dev/dri/card0\n", fr.get("fdlinks").content)
+    assert drm and any(fd in {f for _, f in links} for fd in drm)
+    snap = snapshot_from_stream(capture, time=0.0)
+    assert "drm_fdinfo" not in snap.sources
+    assert not any(k.startswith("gpu.drm.") for p in snap.processes.values() for k in p.reported)
+
+
 @pytest.mark.parametrize("shell", SHELLS)
 def test_saved_7x_iterator_only_capture_is_exact(shell):
     check_iterator_only(SAVED7[shell].read_bytes(), SAVED7[shell], json.loads(SAVED7_EXPECTED.read_text()))
+    check_drm_fd_read(SAVED7[shell].read_bytes())
 
 
 def test_raw_check_reports_a_wrong_iterator_text():
@@ -453,6 +472,7 @@ def test_realkernel_7x_iterator_only_is_exact(booted7, shell):
     work, res = booted7
     check_iterator_only(res.files[f"capture.{shell}"], work / f"capture.{shell}",
                         json.loads(res.files["expected.json"]))
+    check_drm_fd_read(res.files[f"capture.{shell}"])
 
 
 @pytest.mark.realkernel

@@ -15,7 +15,7 @@ import time as _time
 from collections import defaultdict
 
 from droidtrack.collect import frames as _frames
-from droidtrack.ingest import dmabuf_iter, gcpause
+from droidtrack.ingest import dmabuf_iter, drm_clients, gcpause
 from droidtrack.model.build import Builder
 from droidtrack.ingest import device_files
 from droidtrack.ingest.dmabuf_dump import feed_dmabuf_dump
@@ -75,6 +75,7 @@ def feed_frames(b: Builder, fr: _frames.Frames) -> None:
     dmabuf_iter.feed(b, fr)           # the BPF iterator first: every buffer, by inode (7.x kernels)
     _feed_buffers(b, fr, root, files)
     feed_refs.feed_refs(b, fr, root, access)
+    drm_clients.feed(b, fr)           # GPU memory per DRM client, from the same fdinfo files
     device_files.feed_memtrack_files(b, files)
     feed_refs.anonymous_refs_problem(b)
     _feed_dumps(b, fr)

@@ -185,6 +185,7 @@ def _largest_first(snap: Snapshot, keys: list[str]) -> tuple[str, ...]:
 _REPORTED_NOTES = {
     "bufinfo.total": "debugfs bufinfo 'Total … bytes': every buffer the kernel has",
     "sysfs.total": "sum of /sys/kernel/dmabuf/buffers sizes: every exported buffer",
+    "dmabuf_iter.total": "sum of the BPF dma-buf iterator's sizes: every buffer the kernel has",
     "ion.total_heaps": "ION heaps in use (/sys/kernel/ion/total_heaps_kb)",
     "ion.total_pools": "ION page pools, free memory kept for reuse: not buffers",
     "dma_heap.total_pools": "dma-heap page pools: free memory kept for reuse, not buffers",
@@ -220,7 +221,7 @@ def reconcile(snap: Snapshot, t: Totals) -> tuple[ReconLine, ...]:
     for key in sorted(snap.reported):
         val = snap.reported[key]
         note = _REPORTED_NOTES.get(key, "")
-        if key in ("bufinfo.total", "sysfs.total", "dumpsys.dmabuf", "dmabuf_dump.total"):
+        if key in ("bufinfo.total", "sysfs.total", "dmabuf_iter.total", "dumpsys.dmabuf", "dmabuf_dump.total"):
             diff = val - t.bytes
             if diff:
                 note += f" ({'+' if diff > 0 else '−'}{abs(diff)} bytes vs droidtrack's unique total)"
