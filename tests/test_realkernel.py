@@ -170,19 +170,23 @@ def _qemu_runs() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def booted(tmp_path_factory):
+def _boot(tmp_path_factory, name: str, **kw):
+    """Boot the VM once for a module's tests (vm.boot's keywords), or skip where qemu cannot run."""
     why = _qemu_runs()
     if why:
         pytest.skip(why)
-    work = tmp_path_factory.mktemp("realkernel")
-    res = vm.boot(shells=",".join(SHELLS), vgem=True, workdir=work)
+    work = tmp_path_factory.mktemp(name)
+    res = vm.boot(shells=",".join(SHELLS), vgem=True, workdir=work, **kw)
     assert res.done, f"the VM did not finish; its log:\n{res.log}\nconsole:\n{res.console[-3000:]}"
-    assert res.problems == []
-    assert "FAIL" not in res.log, res.log
+    assert res.problems == [] and "FAIL" not in res.log, res.log
     for shell in SHELLS:
         (work / f"capture.{shell}").write_bytes(res.files[f"capture.{shell}"])
     return work, res
+
+
+@pytest.fixture(scope="module")
+def booted(tmp_path_factory):
+    return _boot(tmp_path_factory, "realkernel")
 
 
 @pytest.mark.realkernel
@@ -342,15 +346,7 @@ def test_droidtrack_on_saved_odd_name_capture_never_misattributes():
 
 @pytest.fixture(scope="module")
 def booted_odd(tmp_path_factory):
-    why = _qemu_runs()
-    if why:
-        pytest.skip(why)
-    work = tmp_path_factory.mktemp("realkernel-odd")
-    res = vm.boot(shells=",".join(SHELLS), vgem=True, odd_names=True, workdir=work)
-    assert res.done and res.problems == [] and "FAIL" not in res.log, res.log
-    for shell in SHELLS:
-        (work / f"capture.{shell}").write_bytes(res.files[f"capture.{shell}"])
-    return work, res
+    return _boot(tmp_path_factory, "realkernel-odd", odd_names=True)
 
 
 @pytest.mark.realkernel
@@ -437,16 +433,7 @@ def test_raw_check_reports_a_wrong_iterator_text():
 
 @pytest.fixture(scope="module")
 def booted7(tmp_path_factory):
-    why = _qemu_runs()
-    if why:
-        pytest.skip(why)
-    work = tmp_path_factory.mktemp("realkernel-7")
-    res = vm.boot(shells=",".join(SHELLS), vgem=True, workdir=work, kernel="7", bpf=True, debugfs=False)
-    assert res.done, f"the VM did not finish; its log:\n{res.log}\nconsole:\n{res.console[-3000:]}"
-    assert res.problems == [] and "FAIL" not in res.log, res.log
-    for shell in SHELLS:
-        (work / f"capture.{shell}").write_bytes(res.files[f"capture.{shell}"])
-    return work, res
+    return _boot(tmp_path_factory, "realkernel-7", kernel="7", bpf=True, debugfs=False)
 
 
 @pytest.mark.realkernel
