@@ -11,8 +11,11 @@ leak suspects and kernel-only bytes with no phone.
         ... droidtrack's adb source with -P adb_port -s serial ...
 
 It needs no adb server of its own: it starts one (the adbutils wheel's adb) on a free port with
-HOME/TMPDIR in a temporary directory, and stops it at exit. It needs Linux with mount namespaces:
-as root, or as a user where unprivileged user namespaces are allowed (most distributions).
+HOME/TMPDIR in a temporary directory, and stops it at exit. It needs Linux and Python only: with
+mksh and toybox and mount namespaces the phone runs Android's own shell and applets in a private
+namespace; without them the host's sh and utilities, directly on the host if need be (see
+double/sandbox.py); it says once on stderr which. The phone's serial is 127.0.0.1:47150 (the
+first free port of SERIAL_PORTS), the same every run.
 """
 from __future__ import annotations
 
