@@ -102,21 +102,24 @@ def parse_status(text: str, root: str) -> StatusResult:
         if not sep or key not in ("Name", "Tgid", "PPid", "Uid"):
             probs.append(Problem("status", "unexpected status line: skipped", line=i, text=content, path=path))
             continue
-        if key in d:
-            probs.append(Problem("status", f"{key} appears twice: the first is kept", line=i, text=content,
-                                 path=path))
-            continue
-        if key == "Name":
-            d[key] = unescape_comm(val[1:] if val.startswith("\t") else val.strip())
-        else:
-            v = _first_int(val)
-            if v is None:
-                probs.append(Problem("status", f"{key} is not a number: left unknown", line=i, text=content,
-                                     path=path))
-            d[key] = v
+        _status_field(d, key, val, content, i, path, probs)
     for pid, d in procs.items():
         out.records.append(ProcStatus(pid, d.get("Name"), d.get("Tgid"), d.get("PPid"), d.get("Uid"), d["line"]))
     return out
+
+
+def _status_field(d: dict, key: str, val: str, line: str, lineno: int | None, path: str, probs) -> None:
+    """One Name/Tgid/PPid/Uid line of a status file into `d` (the first of a key is kept)."""
+    if key in d:
+        probs.append(Problem("status", f"{key} appears twice: the first is kept", line=lineno, text=line, path=path))
+        return
+    if key == "Name":
+        d[key] = unescape_comm(val[1:] if val.startswith("\t") else val.strip())
+        return
+    v = _first_int(val)
+    if v is None:
+        probs.append(Problem("status", f"{key} is not a number: left unknown", line=lineno, text=line, path=path))
+    d[key] = v
 
 
 def _first_int(val: str) -> int | None:
@@ -333,16 +336,7 @@ def read_status_files(files: list[tuple[str, bytes]]) -> StatusTable:
         for raw in lines:
             line = raw.decode("utf-8", "backslashreplace")
             key, _, val = line.partition(":")
-            if key in d:
-                probs.append(Problem("status", f"{key} appears twice: the first is kept", text=line, path=path))
-                continue
-            if key == "Name":
-                d[key] = unescape_comm(val[1:] if val.startswith("\t") else val.strip())
-            else:
-                v = _first_int(val)
-                if v is None:
-                    probs.append(Problem("status", f"{key} is not a number: left unknown", text=line, path=path))
-                d[key] = v
+            _status_field(d, key, val, line, None, path, probs)
         if not d:
             continue              # nothing read of it (an empty file: the process went away)
         pids.append(pp[0])
