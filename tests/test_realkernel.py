@@ -186,7 +186,7 @@ def _boot(tmp_path_factory, name: str, **kw):
 
 @pytest.fixture(scope="module")
 def booted(tmp_path_factory):
-    return _boot(tmp_path_factory, "realkernel")
+    return _boot(tmp_path_factory, "realkernel", owners=True)   # the ownership scenario rides along
 
 
 @pytest.mark.realkernel
@@ -467,3 +467,55 @@ def test_realkernel_7x_fd_inodes_by_stat_are_the_kernels_dmabuf_inodes(booted7):
     _, res = booted7
     check_fd_inodes_by_stat(res.files["capture.mksh"], res.files["capture.busybox"],
                             json.loads(res.files["expected.json"]))
+
+
+# ---- owners: the ownership scenario (owners.c) in the 6.12 boot --------------------------------
+def check_owners(cap1: bytes, cap2: bytes, exp1: dict, exp2: dict) -> None:
+    """droidtrack derives from what the kernel shows the owner the workload says requested each
+    buffer: the app an allocator made it for (whoever else holds it), surfaceflinger's own, the
+    allocator's own; and after an app exited, its buffer surfaceflinger still holds names that
+    app as last app holder (pid null), given the previous snapshot; without it, surfaceflinger."""
+    from droidtrack.collect import frames
+    from droidtrack.ingest.stream import snapshot_from_frames
+    from droidtrack.model.account import account
+    from droidtrack.model.owners import ALLOCATOR, APP, KERNEL, LAST_APP, SERVICE
+    s1 = snapshot_from_frames(frames.decode(cap1))
+    s2 = snapshot_from_frames(frames.decode(cap2), previous_owners=s1.owners)
+    s2_alone = snapshot_from_frames(frames.decode(cap2))
+    pid_of = {p["argv0"]: p["pid"] for p in exp1["processes"]}
+    pid_of["surfaceflinger"] = pid_of["/system/bin/surfaceflinger"]
+    pid_of["allocator"] = next(p["pid"] for p in exp1["processes"] if p["role"] == "allocator")
+    for snap, exp in ((s1, exp1), (s2, exp2)):
+        for b in exp["buffers"]:
+            key = f"ino:{b['inode']}"
+            if not b["alive"]:
+                assert key not in snap.buffers, key
+                continue
+            o, who = snap.owners[key], b["requested_by"]
+            if who.startswith("com.example."):
+                if exp["phase"] == 2 and who == "com.example.appb":
+                    assert (o.pid, o.package, o.rule) == (None, who, LAST_APP), (b, o)
+                    assert s2_alone.owners[key].pid == pid_of["surfaceflinger"]
+                else:
+                    assert (o.pid, o.package, o.rule) == (pid_of[who], who, APP), (b, o)
+            else:
+                assert (o.pid, o.rule) == (pid_of[who], ALLOCATOR if who == "allocator" else SERVICE), (b, o)
+        t = account(snap)
+        assert sum(a.charged for a in t.processes.values()) + t.totals.owner_gone + t.totals.kernel_only \
+            + t.totals.unattributed == t.totals.bytes
+        assert all(o.rule != KERNEL or not snap.buffers[k].holders for k, o in snap.owners.items())
+
+
+def test_saved_owners_captures_give_who_requested_each_buffer():
+    d = Path(__file__).parent / "realkernel" / "captures"
+    check_owners(*(d.joinpath(f"linux-6.12-owners{ph}.capture").read_bytes() for ph in "12"),
+                 *(json.loads(d.joinpath(f"linux-6.12-owners{ph}.json").read_text()) for ph in "12"))
+
+
+@pytest.mark.realkernel
+def test_realkernel_owners_are_who_requested_each_buffer(booted):
+    _, res = booted
+    for ph in ("1", "2"):
+        assert res.rcs[f"capture.owners{ph}"] == 0, res.files[f"capture.owners{ph}.stderr"]
+    check_owners(res.files["capture.owners1"], res.files["capture.owners2"],
+                 json.loads(res.files["owners1.json"]), json.loads(res.files["owners2.json"]))

@@ -9,7 +9,8 @@
 #   @@@DT-END <name> <bytes> rc=<exit code>
 # and finally "@@@DT-DONE". The kernel command line carries the collector token (dt.token=...)
 # and the shells to run it under (dt.shells=busybox,mksh); dt.vgem=0 skips vgem, dt.odd=1 adds
-# the scenario's odd-name buffers.
+# the scenario's odd-name buffers; dt.owners=1 then runs the ownership scenario (owners.c): a
+# collection with both apps running, and one after an app exited (mksh + toybox).
 /bin/busybox mkdir -p /proc /sys /dev /tmp /run
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -25,6 +26,7 @@ VGEM=1
 ODD=
 BPF=0
 DEBUGFS=1
+OWNERS=0
 for w in $(cat /proc/cmdline); do
   case $w in
     dt.token=*) TOKEN=${w#dt.token=} ;;
@@ -33,6 +35,7 @@ for w in $(cat /proc/cmdline); do
     dt.odd=1) ODD=--odd-names ;;
     dt.bpf=1) BPF=1 ;;
     dt.debugfs=0) DEBUGFS=0 ;;
+    dt.owners=1) OWNERS=1 ;;
   esac
 done
 # debugfs (bufinfo) as on a userdebug build, or not at all as on a user build
@@ -106,4 +109,28 @@ done
 kill $SCEN
 wait $SCEN
 note "scenario exit $?"
+
+waitfile() { # file pid
+  n=0
+  while [ ! -e "$1" ] && [ $n -lt 300 ]; do
+    kill -0 $2 2>/dev/null || break
+    sleep 0.05; n=$((n+1))
+  done
+  [ -e "$1" ]
+}
+if [ $OWNERS = 1 ]; then
+  /bin/dt_owners --out1 /tmp/owners1.json --go /tmp/owners.go --out2 /tmp/owners2.json 2>>/tmp/log.txt &
+  OWN=$!
+  for phase in 1 2; do
+    [ $phase = 2 ] && : > /tmp/owners.go
+    waitfile /tmp/owners$phase.json $OWN || { note "FAIL owners scenario wrote no owners$phase.json"; finish; }
+    send owners$phase.json /tmp/owners$phase.json 0
+    PATH=/toybox/bin /bin/mksh /collect.sh --token "$TOKEN" --tmp /tmp > /tmp/own.cap 2> /tmp/own.err
+    send capture.owners$phase /tmp/own.cap $?
+    send capture.owners$phase.stderr /tmp/own.err 0
+  done
+  kill $OWN
+  wait $OWN
+  note "owners scenario exit $?"
+fi
 finish

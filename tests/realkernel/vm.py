@@ -73,6 +73,19 @@ def build_scenario(out: Path) -> Path:
     return exe
 
 
+def build_owners(out: Path) -> Path:
+    """owners.c -> dt_owners: the ownership scenario (an allocator, two apps, a surfaceflinger)."""
+    exe = out / "dt_owners"
+    src = HERE / "owners.c"
+    if exe.exists() and exe.stat().st_mtime >= src.stat().st_mtime:
+        return exe
+    r = subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(exe), str(src)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise VMError(f"gcc -static owners.c failed:\n{r.stderr}")
+    return exe
+
+
 def build_bpf(out: Path) -> Path:
     """dmabuf_iter.bpf.c -> a BPF object (CO-RE: relocated by libbpf against the VM kernel's BTF)."""
     obj = out / "dmabuf_iter.bpf.o"
@@ -149,7 +162,7 @@ def _ldd_libs(binary: Path) -> list[Path]:
 
 
 def build_initramfs(kdir: Path, scenario: Path, out: Path, collect_sh: Path | None = None,
-                    bpf_obj: Path | None = None) -> Path:
+                    bpf_obj: Path | None = None, owners_exe: Path | None = None) -> Path:
     busybox = Path("/bin/busybox")
     for need, pkg in ((busybox, "busybox-static"), (MKSH_STATIC, "mksh"), (TOYBOX, "toybox")):
         if not need.exists():
@@ -160,6 +173,8 @@ def build_initramfs(kdir: Path, scenario: Path, out: Path, collect_sh: Path | No
     c.file("bin/busybox", busybox.read_bytes())
     c.file("init", (HERE / "init.sh").read_bytes())
     c.file("bin/dt_scenario", scenario.read_bytes())
+    if owners_exe is not None:
+        c.file("bin/dt_owners", owners_exe.read_bytes())
     c.file("collect.sh", (collect_sh or COLLECT_SH).read_bytes(), 0o644)
     c.file("bin/mksh", MKSH_STATIC.read_bytes())
     # toybox is dynamically linked in Debian: bring its loader and libraries along
@@ -229,7 +244,7 @@ def parse_serial(data: bytes) -> VMResult:
 
 def run_vm(kdir: Path, initramfs: Path, token: str, shells: str = "busybox,mksh", vgem: bool = True,
            odd_names: bool = False, timeout: float = 240.0, workdir: Path | None = None,
-           bpf: bool = False, debugfs: bool = True) -> VMResult:
+           bpf: bool = False, debugfs: bool = True, owners: bool = False) -> VMResult:
     qemu = shutil.which("qemu-system-x86_64")
     if not qemu:
         raise VMError("qemu-system-x86_64 not found: apt-get install qemu-system-x86")
@@ -240,7 +255,8 @@ def run_vm(kdir: Path, initramfs: Path, token: str, shells: str = "busybox,mksh"
         p.unlink(missing_ok=True)
     append = (f"console=ttyS0 quiet loglevel=3 panic=-1 dt.token={token} dt.shells={shells}"
               + ("" if vgem else " dt.vgem=0") + (" dt.odd=1" if odd_names else "")
-              + (" dt.bpf=1" if bpf else "") + ("" if debugfs else " dt.debugfs=0"))
+              + (" dt.bpf=1" if bpf else "") + ("" if debugfs else " dt.debugfs=0")
+              + (" dt.owners=1" if owners else ""))
     cmd = [qemu, "-machine", "q35", "-m", "512M", "-smp", "1", "-nodefaults", "-no-user-config",
            "-display", "none", "-no-reboot",
            "-kernel", str(kdir / "vmlinuz"), "-initrd", str(initramfs), "-append", append,
@@ -262,10 +278,12 @@ def run_vm(kdir: Path, initramfs: Path, token: str, shells: str = "busybox,mksh"
 
 def boot(shells: str = "busybox,mksh", vgem: bool = True, odd_names: bool = False,
          token: str | None = None, workdir: Path | None = None, collect_sh: Path | None = None,
-         kernel: str = "6.12", bpf: bool = False, debugfs: bool = True) -> VMResult:
+         kernel: str = "6.12", bpf: bool = False, debugfs: bool = True, owners: bool = False) -> VMResult:
     """Fetch (cached) kernel, build scenario and initramfs, boot, return the VM's files.
     bpf=True pins our BPF dma-buf iterator at AOSP's path (6.16+ kernels); debugfs=False leaves
-    debugfs unmounted (no bufinfo), as on a user build."""
+    debugfs unmounted (no bufinfo), as on a user build; owners=True then also runs the ownership
+    scenario (owners.c) and collects twice: owners1.json + capture.owners1 with both apps running,
+    owners2.json + capture.owners2 after one app exited."""
     import secrets
     token = token or secrets.token_hex(12)
     kdir = fetch_kernel(kernel)
@@ -273,9 +291,10 @@ def boot(shells: str = "busybox,mksh", vgem: bool = True, odd_names: bool = Fals
     work.mkdir(parents=True, exist_ok=True)
     scen = build_scenario(work)
     obj = build_bpf(work) if bpf else None
-    initrd = build_initramfs(kdir, scen, work / "initramfs.cpio", collect_sh, obj)
+    own = build_owners(work) if owners else None
+    initrd = build_initramfs(kdir, scen, work / "initramfs.cpio", collect_sh, obj, own)
     res = run_vm(kdir, initrd, token, shells=shells, vgem=vgem, odd_names=odd_names, workdir=work,
-                 bpf=bpf, debugfs=debugfs)
+                 bpf=bpf, debugfs=debugfs, owners=owners)
     res.files.setdefault("token", token.encode())
     return res
 
@@ -288,12 +307,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kernel", choices=KERNELS, default="6.12")
     ap.add_argument("--bpf", action="store_true", help="pin our BPF dma-buf iterator at AOSP's path")
     ap.add_argument("--no-debugfs", action="store_true", help="leave debugfs unmounted (no bufinfo)")
+    ap.add_argument("--owners", action="store_true", help="also run the ownership scenario (owners.c)")
     ap.add_argument("--save-captures", metavar="DIR", help="write every file the VM sent into DIR")
     ap.add_argument("--collect-sh", metavar="FILE", type=Path,
                     help="collector to put in the VM (default: device_scripts/collect.sh)")
     a = ap.parse_args(argv)
     res = boot(shells=a.shells, vgem=not a.no_vgem, odd_names=a.odd_names, collect_sh=a.collect_sh,
-               kernel=a.kernel, bpf=a.bpf, debugfs=not a.no_debugfs)
+               kernel=a.kernel, bpf=a.bpf, debugfs=not a.no_debugfs, owners=a.owners)
     if a.save_captures:
         d = Path(a.save_captures)
         d.mkdir(parents=True, exist_ok=True)
