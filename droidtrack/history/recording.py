@@ -111,10 +111,7 @@ class Recording:
                 raise RecordingError(str(e)) from None
             if rules is not None:
                 snap = retag(snap, rules)
-        origin = f"replay:{os.path.basename(self.path)}@{s.index}"
-        if snap.origin:
-            origin += f" ({snap.origin})"
-        return _with(snap, origin=origin, time=s.time if s.time is not None else snap.time)
+        return _replayed(self.path, s, snap)
 
     def snapshots(self, rules=None) -> Iterator[Snapshot]:
         """Every sample in order, one at a time; a damaged one is skipped and said in `problems`."""
@@ -123,6 +120,14 @@ class Recording:
                 yield self.snapshot(s.index, rules)
             except RecordingError as e:
                 self.problems.append(Problem("recording", f"{e}; skipped"))
+
+
+def _replayed(path: str, s: SampleInfo, snap: Snapshot) -> Snapshot:
+    """A sample as replay shows it: its origin says which recording and sample, its time the record's."""
+    origin = f"replay:{os.path.basename(path)}@{s.index}"
+    if snap.origin:
+        origin += f" ({snap.origin})"
+    return _with(snap, origin=origin, time=s.time if s.time is not None else snap.time)
 
 
 def _with(snap: Snapshot, **kw) -> Snapshot:
@@ -438,12 +443,7 @@ class DbRecording:
             snap = self._r.snapshot(s.offset)
         except recording_db.DbError as e:
             raise RecordingError(str(e)) from None
-        if rules is not None:
-            snap = retag(snap, rules)
-        origin = f"replay:{os.path.basename(self.path)}@{s.index}"
-        if snap.origin:
-            origin += f" ({snap.origin})"
-        return _with(snap, origin=origin, time=s.time if s.time is not None else snap.time)
+        return _replayed(self.path, s, retag(snap, rules) if rules is not None else snap)
 
 
 def open_writer(path: str, meta: dict[str, Any] | None = None, *, append: bool = False):
