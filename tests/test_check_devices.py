@@ -73,7 +73,8 @@ def test_record_a_device_then_check_and_diff_the_recording(phone, budget, tmp_pa
     rec = tmp_path / "r.dtr"
     assert main(["record", str(rec), *dev_args(phone), "-n", "3", "-i", "50ms", "-q"]) == 0
     r = open_recording(str(rec))
-    assert [s.kind for s in r.samples] == ["raw"] * 3 and r.samples[0].meta["serial"] == phone.serial
+    # a droidtrack.recording/2 (SQLite) file: samples are rows, not raw streams
+    assert [s.kind for s in r.samples] == ["rows"] * 3 and r.samples[0].meta["serial"] == phone.serial
     b = budget("version: 1\ngrowth: {total: 1MiB}\nleaks: {max_suspects: 0}\n")
     assert main(["check", "-b", b, "--replay", str(rec)]) == 0
     assert main(["diff", f"{rec}@0", f"{rec}@-1"]) == 0
