@@ -109,3 +109,27 @@ def test_condensed_garbage_never_raises(rows, kind):
     snap = snap_of(text)
     for b in snap.buffers.values():
         assert b.size is not None and b.size >= 0
+
+
+def test_random_bytes_are_refused_as_not_text_in_bounded_memory(tmp_path):
+    """issue 12 #9: 50 MB of random bytes took 1.2 GB of memory and exited 0; now refused after a
+    64 KiB look, exit 2, a small multiple of the input at most."""
+    import os
+    import subprocess
+    import sys
+    f = tmp_path / "random.bin"
+    f.write_bytes(os.urandom(50_000_000))
+    errf = tmp_path / "stderr"
+    with open(errf, "wb") as err:
+        p = subprocess.Popen([sys.executable, "-m", "droidtrack", "analyze", str(f), "--as", "bufinfo"],
+                             stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "PYTHONPATH": os.getcwd()})
+        _, status, usage = os.wait4(p.pid, 0)       # this child's own peak, not every child's
+    assert os.waitstatus_to_exitcode(status) == 2
+    assert "not text" in errf.read_text()
+    assert usage.ru_maxrss < 300 * 1024            # KiB: the file alone is 48 MiB; it took 1.2 GB
+
+
+def test_text_with_a_few_bad_bytes_is_still_read():
+    from droidtrack.ingest.paste import read_text
+    text = read_text(b"size flags mode count exp_name ino\n\xff\xfe 4096 ...\n")
+    assert "\\xff" in text

@@ -64,7 +64,22 @@ _HEAP_FROM_PROMPT = re.compile(r"ion/heaps(?:\s*#\s*cat\s+|/)([\w,.\-]+)")
 _PID_FROM_TEXT = re.compile(r"/proc/(\d+)/")
 
 
-def read_text(data: bytes) -> str:
+# What a person pastes is text: random or binary bytes decoded with backslashreplace become four
+# characters each, and a 50 MB binary file took 1.2 GB to read as text. A sample is looked at
+# first, and a file mostly not UTF-8 text (or with NULs) is refused before any of it is decoded.
+SNIFF_BYTES = 64 * 1024
+MAX_BAD_FRACTION = 0.05
+
+
+def read_text(data: bytes, label: str = "input") -> str:
+    head = data[:SNIFF_BYTES]
+    if head:
+        text = head.decode("utf-8", "replace")
+        bad = text.count("\ufffd") + head.count(0)
+        # a multi-byte character cut by the sample's end is not garbage
+        if bad > max(3, MAX_BAD_FRACTION * len(head)):
+            raise AnalyzeError(f"{label}: not text ({bad} of the first {len(head)} bytes are not UTF-8 text "
+                               "or are NUL): give droidtrack a pasted or saved text, a capture, or a bug report")
     return data.decode("utf-8", "backslashreplace")
 
 
@@ -81,7 +96,7 @@ def analyze(inputs: list[tuple[str, bytes]], *, rules: Rules | None = None, forc
             pieces.append(Piece(label, "", "capture"))
             per_process_read = True
             continue
-        text = p_detect.unwrap_pasted(read_text(data))
+        text = p_detect.unwrap_pasted(read_text(data, label))
         fmt = force
         if fmt is None:
             guesses = [g for g in p_detect.detect(text) if g[0] in SUPPORTED]
