@@ -60,6 +60,16 @@ def _terminate(signum, frame):  # noqa: ARG001
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Ctrl-C is exit 130 from the first instant: loading the command modules (build_parser) takes
+    # about a second, and an interrupt there used to end in a traceback
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         signal.signal(signal.SIGTERM, _terminate)
     except ValueError:   # not the main thread (embedded use): leave signals alone
