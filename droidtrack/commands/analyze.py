@@ -10,7 +10,7 @@ from droidtrack.model import schema
 from droidtrack.present import table
 from droidtrack.present.text import human, safe
 from droidtrack.ingest.paste import SUPPORTED, AnalyzeError, analyze
-from droidtrack.model.tags import load_rules
+from droidtrack.model.tags import add_rules_arguments, rules_from_args
 
 EPILOG = "formats it recognises (detected from the text itself):\n" + "\n".join(
     f"  {k:<16} {v}" for k, v in SUPPORTED.items()) + """
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="text files ('-' for standard input)")
     p.add_argument("--as", dest="force", metavar="FORMAT", help="skip detection: the text is this format")
     p.add_argument("--pid", type=int, help="the process a fdinfo or maps text belongs to")
-    p.add_argument("--rules", metavar="YAML", help="your own tag rules")
+    add_rules_arguments(p, "your own tag rules")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("-o", "--output", metavar="FILE")
     p.set_defaults(func=run)
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
         inputs.append((f, data))
     try:
-        snap, pieces = analyze(inputs, rules=load_rules(args.rules), force=args.force, pid=args.pid)
+        snap, pieces = analyze(inputs, rules=rules_from_args(args), force=args.force, pid=args.pid)
     except AnalyzeError as e:
         print(f"droidtrack: {e}", file=sys.stderr)
         return 2

@@ -234,10 +234,11 @@ def run(args: argparse.Namespace) -> int:
     except BudgetError as e:
         print(f"droidtrack: {e}", file=sys.stderr)
         return 2
-    from droidtrack.model.tags import RulesError, load_rules
+    from droidtrack.model.owners import OwnerRulesError
+    from droidtrack.model.tags import RulesError, rules_from_args
     try:
-        rules = load_rules(getattr(args, "rules", None))
-    except RulesError as e:
+        rules = rules_from_args(args)
+    except (RulesError, OwnerRulesError) as e:
         print(f"droidtrack: {e}", file=sys.stderr)
         return 2
     baseline = None

@@ -40,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     p.add_argument("--top", type=int, default=15, metavar="N", help="rows per section (default 15)")
-    p.add_argument("--rules", metavar="YAML", help="your own tag rules (applied to both sides)")
+    from droidtrack.model.tags import add_rules_arguments
+    add_rules_arguments(p, "your own tag rules (applied to both sides)")
     p.set_defaults(func=run)
 
 
@@ -96,12 +97,10 @@ def _load(spec: str, rules):
 
 def run(args: argparse.Namespace) -> int:
     inputs = [args.a.rsplit("@", 1)[0] if "@" in args.a else args.a,
-              args.b.rsplit("@", 1)[0] if "@" in args.b else args.b, args.a, args.b, args.rules]
+              args.b.rsplit("@", 1)[0] if "@" in args.b else args.b, args.a, args.b, args.rules, args.owner_rules]
     outfile.refuse_inputs(args.output, inputs)
-    rules = None
-    if args.rules:
-        from droidtrack.model.tags import load_rules
-        rules = load_rules(args.rules)
+    from droidtrack.model.tags import rules_from_args
+    rules = rules_from_args(args, optional=True)
     try:
         a = _load(args.a, rules)
         b = _load(args.b, rules)

@@ -31,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--csv", metavar="FILE", help="write the tidy CSV here ('-' for standard output)")
     p.add_argument("--perfetto", metavar="FILE", help="write a Perfetto trace here: protobuf (counter tracks per "
                    "process and tag, a slice per buffer's lifetime), or JSON trace events when FILE ends in .json")
-    p.add_argument("--rules", metavar="YAML", help="your own tag rules")
+    from droidtrack.model.tags import add_rules_arguments
+    add_rules_arguments(p, "your own tag rules")
     p.set_defaults(func=run)
 
 
@@ -90,10 +91,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.csv and not args.perfetto:
         print("droidtrack export: say what to write: --csv FILE and/or --perfetto FILE", file=sys.stderr)
         return 2
-    rules = None
-    if args.rules:
-        from droidtrack.model.tags import load_rules
-        rules = load_rules(args.rules)
+    from droidtrack.model.tags import rules_from_args
+    rules = rules_from_args(args, optional=True)
     from droidtrack.present.outfile import OutputError
     try:
         rec = open_recording(args.recording)

@@ -72,7 +72,7 @@ def _collect(args: argparse.Namespace):
     if args.analyze:
         # the same reading as `droidtrack analyze` (droidtrack.ingest.paste), then a report of its snapshot
         from droidtrack.ingest.paste import AnalyzeError, analyze
-        from droidtrack.model.tags import load_rules
+        from droidtrack.model.tags import rules_from_args
         inputs = []
         for f in args.analyze:
             try:
@@ -80,7 +80,7 @@ def _collect(args: argparse.Namespace):
             except OSError as e:
                 raise SourceError(f"cannot read {f}: {e.strerror or e}") from None
         try:
-            snap, pieces = analyze(inputs, rules=load_rules(getattr(args, "rules", None)))
+            snap, pieces = analyze(inputs, rules=rules_from_args(args))
         except AnalyzeError as e:
             raise SourceError(str(e)) from None
         raws = [(Path(f).name if f != "-" else "stdin.txt", data) for f, data in inputs]

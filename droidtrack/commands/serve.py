@@ -91,7 +91,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="root on the devices, as for `snapshot` (default auto)")
     p.add_argument("--fd-inodes", choices=("auto", "always", "never"), default="auto",
                    help="as for `snapshot` (default auto)")
-    p.add_argument("--rules", metavar="YAML", help="your own tag rules (default: the built-in rules.yaml)")
+    from droidtrack.model.tags import add_rules_arguments
+    add_rules_arguments(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no log lines on stderr")
     p.set_defaults(func=run)
 
@@ -281,9 +282,9 @@ def run(args: argparse.Namespace) -> int:
     if args.top < 0 or args.jobs < 1:
         print("droidtrack serve: --top must be 0 or more and --jobs at least 1", file=sys.stderr)
         return 2
-    from droidtrack.model.tags import load_rules
+    from droidtrack.model.tags import rules_from_args
     try:
-        rules = load_rules(args.rules)
+        rules = rules_from_args(args)
     except Exception as e:
         print(f"droidtrack serve: {e}", file=sys.stderr)
         return 2

@@ -390,7 +390,8 @@ def snapshot_from_raw(raw: bytes, meta: dict[str, Any], rules=None) -> Snapshot:
 
 
 def retag(snap: Snapshot, rules) -> Snapshot:
-    """Tags recomputed with `rules` (the same inputs build gives them: exporter, name, holders)."""
+    """Tags recomputed with `rules` (the same inputs build gives them: exporter, name, holders),
+    and owners too where the rules carry owner rules (Rules.owners: --owner-rules)."""
     from dataclasses import replace
     out = {}
     for k, b in snap.buffers.items():
@@ -407,7 +408,15 @@ def retag(snap: Snapshot, rules) -> Snapshot:
                 packages.append(p.package)
         tag, rule = rules.tag_of(b.exporter, b.name, holders, packages, b.held)
         out[k] = b if (tag, rule) == (b.tag, b.tag_rule) else replace(b, tag=tag, tag_rule=rule)
-    return replace(snap, buffers=out)
+    snap = replace(snap, buffers=out)
+    if getattr(rules, "owners", None) is not None:
+        # owner rules given (--owner-rules): the owners decided again, after the tags (an override
+        # may name a tag); the earlier decision's problems give way to the new one's
+        from droidtrack.model.owners import infer
+        found = infer(snap, rules.owners)
+        snap = replace(snap, owners=found.owners,
+                       problems=tuple(p for p in snap.problems if p.source != "owners") + found.problems)
+    return snap
 
 
 # ---- droidtrack.recording/2 (SQLite, history/recording_db.py) behind the same interface ----------

@@ -141,7 +141,7 @@ class Builder:
 
     def __init__(self, rules: Rules | None = None, owner_rules: owners.OwnerRules | None = None) -> None:
         self.rules = rules or load_rules()
-        self.owner_rules = owner_rules or owners.load_owner_rules()
+        self.owner_rules = owner_rules or getattr(rules, "owners", None) or owners.load_owner_rules()
         self.buffers: dict[str, BufferDraft] = {}
         self.processes: dict[int, ProcessDraft] = {}
         self.sources: dict[str, SourceStatus] = {}

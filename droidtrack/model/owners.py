@@ -82,6 +82,7 @@ class _Match:
     text: str                                   # the rule as written, for Owner.evidence
     globs: dict[str, re.Pattern]                # key -> compiled globs
     uids: tuple[tuple[int, int], ...] = ()
+    origin: str = ""                            # the file it was read from
 
 
 @dataclass(frozen=True)
@@ -201,14 +202,14 @@ def parse_owner_rules(text: str, origin: str) -> OwnerRules:
             raise OwnerRulesError(f"{where}: 'role' must be one of {', '.join(ROLES)}, not {role!r}")
         globs = {k: _globs(item[k], where, k) for k in ("process", "package") if k in item}
         uids = _uids(item["uid"], where) if "uid" in item else ()
-        roles.append((_Match(line, _describe(item), globs, uids), role))
+        roles.append((_Match(line, _describe(item), globs, uids, origin), role))
     overrides = []
     for item, where, line in _checked(doc, "overrides", origin, lines):
         owner = item.get("owner")
         if not isinstance(owner, str) or not owner.strip():
             raise OwnerRulesError(f"{where}: 'owner' must name a package or a process")
         globs = {k: _globs(item[k], where, k) for k in OVERRIDE_KEYS if k in item}
-        overrides.append((_Match(line, _describe(item), globs), owner.strip()))
+        overrides.append((_Match(line, _describe(item), globs, (), origin), owner.strip()))
     return OwnerRules(tuple(roles), tuple(overrides), origin)
 
 
@@ -220,6 +221,8 @@ _builtin: tuple[str, OwnerRules] | None = None
 
 
 def load_owner_rules(path: str | None = None) -> OwnerRules:
+    """The built-in rules, or the file `path`'s merged over them: its roles and overrides are
+    tried first (the first match wins), the built-in ones after."""
     if path is None:
         global _builtin
         text = resources.files("droidtrack.model").joinpath("owner_rules.yaml").read_text(encoding="utf-8")
@@ -232,7 +235,12 @@ def load_owner_rules(path: str | None = None) -> OwnerRules:
         raise OwnerRulesError(f"cannot read owner rules file {path}: {e.strerror}") from None
     except UnicodeDecodeError:
         raise OwnerRulesError(f"owner rules file {path} is not UTF-8 text") from None
-    return parse_owner_rules(text, path)
+    return merged(parse_owner_rules(text, path), load_owner_rules())
+
+
+def merged(mine: OwnerRules, base: OwnerRules) -> OwnerRules:
+    """`mine` before `base`: a role or override of mine wins where both match."""
+    return OwnerRules(mine.roles + base.roles, mine.overrides + base.overrides, mine.origin)
 
 
 # ---- inference -----------------------------------------------------------------------------
@@ -371,7 +379,7 @@ def infer(snap: Snapshot, rules: OwnerRules | None = None,
                 pid = main.get(owner)
                 if pid is None:         # not a package: a process by name; None when it is not running
                     pid = next((x for x in sorted(procs) if owner in (procs[x].name, procs[x].label)), None)
-                owners[key] = mk(pid, pkg_of.get(pid), owner, OVERRIDE, f"{rules.origin} line {m.line}: {m.text}")
+                owners[key] = mk(pid, pkg_of.get(pid), owner, OVERRIDE, f"{m.origin or rules.origin} line {m.line}: {m.text}")
                 continue
         if len(named) == 1:
             pkg = named[0]

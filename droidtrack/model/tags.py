@@ -38,6 +38,9 @@ class Rules:
     rules: tuple[Rule, ...]
     origin: str
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
+    # the owner rules (model/owners.OwnerRules) that travel with these tag rules wherever a command
+    # passes its rules on (sources, recordings, retag); None: the built-in owner_rules.yaml
+    owners: object = field(default=None, compare=False)
 
     def tag_of(self, exporter: str | None, name: str | None, holders: Iterable[str],
                packages: Iterable[str], held: bool) -> tuple[str, str]:
@@ -218,3 +221,30 @@ def load_rules(path: str | None = None) -> Rules:
     except UnicodeDecodeError:
         raise RulesError(f"rules file {path} is not UTF-8 text") from None
     return parse_rules(text, path)
+
+
+def add_rules_arguments(group, tags_help: str = "your own tag rules (default: the built-in rules.yaml)") -> None:
+    """--rules and --owner-rules: every command that builds or reads snapshots takes both."""
+    group.add_argument("--rules", metavar="YAML", help=tags_help)
+    group.add_argument("--owner-rules", metavar="YAML",
+                       help="your own owner rules (roles:, overrides:), read before the built-in "
+                       "owner_rules.yaml (see docs/owners.md)")
+
+
+RULES_OPTIONS = ("rules", "owner_rules")    # the files they name are inputs (never an output)
+
+
+def rules_from_args(args, *, optional: bool = False) -> Rules | None:
+    """The tag rules --rules names (the built-in ones without it), carrying the owner rules
+    --owner-rules names merged over the built-in ones. `optional`: None when neither was given
+    (a command that then keeps what its documents say). Raises RulesError / OwnerRulesError
+    (exit 2, naming the file, line and key)."""
+    path, owner_path = getattr(args, "rules", None), getattr(args, "owner_rules", None)
+    if optional and not path and not owner_path:
+        return None
+    rules = load_rules(path)
+    if owner_path:
+        from dataclasses import replace
+        from droidtrack.model.owners import load_owner_rules
+        rules = replace(rules, owners=load_owner_rules(owner_path))
+    return rules

@@ -100,7 +100,8 @@ def add_source_arguments(parser: argparse.ArgumentParser, *, live: bool = True) 
     """--root/--capture/--demo/--replay/--bugreport/--report and the adb device options."""
     g = parser.add_argument_group("where the snapshot comes from (default: the connected device)")
     add_file_source_arguments(g)
-    g.add_argument("--rules", metavar="YAML", help="your own tag rules (default: the built-in rules.yaml)")
+    from droidtrack.model.tags import add_rules_arguments
+    add_rules_arguments(g)
     g.add_argument("--dumpsys", action="store_true",
                    help="also run `dumpsys meminfo` and `dumpsys gpu --gpumem` on the device (slow: seconds)")
     g.add_argument("--fd-inodes", choices=("auto", "always", "never"), default="auto",
@@ -117,7 +118,7 @@ def add_source_arguments(parser: argparse.ArgumentParser, *, live: bool = True) 
             adb.add_device_arguments(parser)
 
 
-INPUT_OPTIONS = ("capture", "replay", "bugreport", "report_zip", "rules")
+INPUT_OPTIONS = ("capture", "replay", "bugreport", "report_zip", "rules", "owner_rules")
 
 
 def source_inputs(args: argparse.Namespace) -> list[str]:
@@ -127,8 +128,8 @@ def source_inputs(args: argparse.Namespace) -> list[str]:
 
 
 def source_from_args(args: argparse.Namespace) -> SnapshotSource:
-    from droidtrack.model.tags import load_rules
-    rules = load_rules(getattr(args, "rules", None))
+    from droidtrack.model.tags import rules_from_args
+    rules = rules_from_args(args)
     dumpsys = bool(getattr(args, "dumpsys", False))
     fd_inodes = getattr(args, "fd_inodes", None) or "auto"
     zip_path = getattr(args, "report_zip", None)
