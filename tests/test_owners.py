@@ -195,6 +195,12 @@ def test_every_byte_is_charged_exactly_once(spec):
     charged = sum(a.charged for a in t.processes.values())
     assert charged + t.totals.owner_gone + t.totals.kernel_only + t.totals.unattributed == t.totals.bytes
     assert sum(t.totals.by_owner.values()) == charged + t.totals.owner_gone
+    from droidtrack.model.account import owner_groups
+    groups = owner_groups(s)
+    assert {n: g.bytes for n, g in groups.items()} == t.totals.by_owner
+    assert sum(g.gone for g in groups.values()) == t.totals.owner_gone
+    assert all(sum(g.by_rule.values()) == g.bytes == sum(g.by_tag.values()) for g in groups.values())
+    assert [g.bytes for g in groups.values()] == sorted((g.bytes for g in groups.values()), reverse=True)
 
 
 def test_an_exited_last_app_holder_is_charged_to_no_process_and_counted_apart():

@@ -340,3 +340,45 @@ def _groups(snap: Snapshot, acc: Accounting, group_of: dict[int, str] | None) ->
             pss = sum(procs[p].pss for p in ps if p in procs)
         out[g] = GroupAccount(g, ps, n, rss, pss, fdo, mp, inr, dict(sorted(bt.items())))
     return out
+
+
+# ---- owners: whose the held bytes are (the snapshot table, reports, exports, diffs) ---------
+
+@dataclass(frozen=True, slots=True)
+class OwnerAccount:
+    """One owner's share of the held bytes (Totals.by_owner, with how it was decided): every held
+    buffer's whole size is in exactly one owner's `bytes`."""
+    name: str                      # Owner.name: a package, a process label
+    bytes: int = 0
+    buffers: int = 0
+    gone: int = 0                  # of `bytes`, those whose owner runs no process (charged to none)
+    pids: tuple[int, ...] = ()     # the processes charged, ascending
+    by_rule: dict[str, int] = field(default_factory=dict)   # bytes per deciding rule
+    by_tag: dict[str, int] = field(default_factory=dict)
+
+
+def owner_groups(snap: Snapshot) -> dict[str, OwnerAccount]:
+    """Held buffers grouped by owner name, largest first (then by name). Σ bytes = Totals.userspace,
+    Σ gone = Totals.owner_gone; kernel-only and unattributed bytes are in Totals."""
+    rows: dict[str, list] = {}     # name -> [bytes, buffers, gone, pids, by_rule, by_tag]
+    owners = owners_of(snap)
+    for b in snap.buffers.values():
+        if not b.holders:
+            continue
+        o = owners[b.key]
+        r = rows.get(o.name)
+        if r is None:
+            r = rows[o.name] = [0, 0, 0, set(), {}, {}]
+        size = b.size
+        r[0] += size
+        r[1] += 1
+        if o.pid is None:
+            r[2] += size
+        else:
+            r[3].add(o.pid)
+        _add(r[4], o.rule, size)
+        _add(r[5], b.tag, size)
+    order = sorted(rows.items(), key=lambda kv: (-kv[1][0], kv[0]))
+    return {n: OwnerAccount(n, r[0], r[1], r[2], tuple(sorted(r[3])),
+                            dict(sorted(r[4].items(), key=lambda kv: (-kv[1], kv[0]))),
+                            dict(sorted(r[5].items()))) for n, r in order}

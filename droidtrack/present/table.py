@@ -1,7 +1,7 @@
 """The human-readable snapshot: what `droidtrack snapshot` prints by default."""
 from __future__ import annotations
 
-from droidtrack.model.account import Accounting, account
+from droidtrack.model.account import Accounting, account, owner_groups
 from droidtrack.model import Buffer, Snapshot
 from droidtrack.present.text import human, safe
 
@@ -59,6 +59,7 @@ def render(snap: Snapshot, acc: Accounting | None = None, *, top: int = 25, buff
     if unj:
         out.append(f"  + {sum(n for _, n in unj)} dma-buf references in {len(unj)} processes could not be "
                    "joined to a buffer (no inode on this kernel, or unreadable fdinfo)")
+    out += owner_lines(snap, acc, top=min(top, 10))
     if t.kernel_only_buffers:
         out.append("")
         out.append(f"kernel-only buffers (no process holds them): {len(t.kernel_only_buffers)}, {human(t.kernel_only)}")
@@ -86,3 +87,33 @@ def render(snap: Snapshot, acc: Accounting | None = None, *, top: int = 25, buff
         if len(snap.problems) > 15:
             out.append(f"  … {len(snap.problems) - 15} more (see --format json)")
     return "\n".join(out) + "\n"
+
+
+def owner_lines(snap: Snapshot, acc: Accounting, *, top: int = 10) -> list[str]:
+    """The owners section: whose the bytes are (docs/owners.md), each owner's charged bytes with
+    the rules that decided, then the bytes charged to nobody: an owner that exited, the kernel."""
+    t = acc.totals
+    groups = list(owner_groups(snap).values())
+    if not groups and not t.kernel_only and not t.unattributed:
+        return []
+    out = ["", "owners (whose the bytes are, not who holds them; `why` per buffer: --format json):",
+           f"  {'OWNER':<34} {'CHARGED':>8} {'BUFS':>5}  {'PIDS':<12} DECIDED BY"]
+    for g in groups[:top]:
+        name = safe(g.name) + (" (gone)" if g.gone == g.bytes else "")
+        if len(name) > 34:
+            name = name[:33] + "…"
+        pids = ",".join(map(str, g.pids[:3])) + ("…" if len(g.pids) > 3 else "") if g.pids else "-"
+        rules = ", ".join(f"{r} {human(v)}" if len(g.by_rule) > 1 else r for r, v in list(g.by_rule.items())[:3])
+        out.append(f"  {name:<34} {human(g.bytes):>8} {g.buffers:>5}  {pids:<12} {rules}")
+    if len(groups) > top:
+        rest = groups[top:]
+        out.append(f"  {'… ' + str(len(rest)) + ' more owners':<34} {human(sum(g.bytes for g in rest)):>8} "
+                   f"{sum(g.buffers for g in rest):>5}")
+    if t.owner_gone:
+        out.append(f"  {'(owner exited: charged to none)':<34} {human(t.owner_gone):>8}")
+    if t.kernel_only:
+        out.append(f"  {'kernel (no process holds them)':<34} {human(t.kernel_only):>8} "
+                   f"{len(t.kernel_only_buffers):>5}  {'-':<12} kernel-only")
+    if t.unattributed:
+        out.append(f"  {'unknown (holders unreadable)':<34} {human(t.unattributed):>8} {'':>5}  {'-':<12} unattributed")
+    return out
