@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from procs import end
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -79,12 +81,7 @@ class Chromium:
         finally:
             self.loop.close()
             if self.proc is not None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
+                end(self.proc, 10)
             shutil.rmtree(self.profile, ignore_errors=True)
 
     def call(self, method: str, **params) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -13,8 +14,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from droidtrack.collect import frames
+from droidtrack.collect import collector, frames
 from droidtrack.parse.headout import split_heads
+from droidtrack.sim.synth import DeviceTree
 
 REPO = Path(__file__).resolve().parent.parent
 COLLECT = REPO / "device_scripts" / "collect.sh"
@@ -214,4 +216,51 @@ def fdinfo_files(run: Run) -> dict[str, bytes]:
         path = f"{run.fr.root}/proc/{rel.decode('utf-8', 'surrogateescape')}"
         assert path not in out, f"{path} read twice"
         out[path] = body
+    return out
+
+
+def random_phone(generation: str, seed: int, names: list, *, processes: int, buffers: int, refs: int,
+                 sizes: tuple[int, ...] = (4096, 8192, 1 << 20), comms: list[str] | None = None,
+                 exporters: tuple[str, ...] = ("system",)) -> DeviceTree:
+    """A seeded small phone for the fast-against-slow tests: `processes` apps (comm `app<k>`, or a
+    random pick of `comms` + k), `buffers` buffers of random sizes, exporters and names, and `refs`
+    random references (60 % by fd, the rest mapped)."""
+    rnd = random.Random(seed)
+    t = DeviceTree(generation, seed=seed)
+    pids = []
+    for k in range(processes):
+        pid = 1000 + 7 * k
+        comm = rnd.choice(comms) + str(k) if comms else f"app{k}"
+        t.add_process(pid, comm, (f"com.example.app{k}",), uid=10000 + k, ppid=1)
+        pids.append(pid)
+    bufs = [t.add_buffer(rnd.choice(sizes), rnd.choice(exporters) if len(exporters) > 1 else exporters[0],
+                         rnd.choice(names)) for _ in range(buffers)]
+    for _ in range(refs):
+        b, pid = rnd.choice(bufs), rnd.choice(pids)
+        if rnd.random() < 0.6:
+            t.hold_fd(pid, b)
+        else:
+            t.hold_map(pid, b, rss=rnd.choice((0, 4096)))
+    return t
+
+
+def collected(tree: DeviceTree, root: Path, token: str) -> bytes:
+    """`tree` written to `root` and read by the collector under the host's sh: its stream."""
+    tree.write(root)
+    out, err, rc = collector.run_local(root, token)
+    assert rc == 0, err[-2000:]
+    return out
+
+
+def head_output(files: list[tuple[str, bytes]], runs: list[int] | None = None, *, link: str) -> bytes:
+    """What `head -n N LINK.e F1 F2 …` prints for these (path below the link, content) files, run by
+    run in runs of the given sizes (xargs may start head more than once)."""
+    runs = runs or [len(files)]
+    out = b""
+    i = 0
+    for n in runs:
+        named = [(f"{link}.e", b"")] + [(f"{link}/{p}", c) for p, c in files[i:i + n]]
+        for k, (name, content) in enumerate(named):
+            out += (b"\n" if k else b"") + f"==> {name} <==\n".encode() + content
+        i += n
     return out

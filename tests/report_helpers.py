@@ -1,6 +1,8 @@
 """Snapshots for the report tests, built from the model (and hostile names the device controls)."""
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 from droidtrack.model import Buffer, DeviceInfo, Holding, MapRef, Process, Snapshot, SourceStatus
 from droidtrack.model.problems import Problem
 
@@ -73,6 +75,13 @@ def _d(name: str) -> str:
     return (BR_DATA / name).read_text(encoding="utf-8")
 
 
+def _service(name: str, body: str, took: str, at: str) -> str:
+    """One `dumpsys` service's section in dumpstate's text ("HIGH meminfo": the priority run's)."""
+    tool = name.split()[-1]
+    return (f"{DASHES}\nDUMP OF SERVICE {name}:\n{body}"
+            f"--------- {took} was the duration of dumpsys {tool}, ending at: 2024-03-14 {at}\n")
+
+
 def bugreport_text(*, dmabuf_dump: str | None = "ok", dmabuf_dump_b: bool = True, meminfo: bool = True,
                    gpu: bool = True, getprop: bool = True) -> str:
     """The main dumpstate text, sections in dumpstate's order, headers as dumpstate prints them.
@@ -92,10 +101,8 @@ def bugreport_text(*, dmabuf_dump: str | None = "ok", dmabuf_dump_b: bool = True
     out.append("------ PSI cpu (/proc/pressure/cpu) ------\nsome avg10=12.31 avg60=10.02 avg300=9.87 total=112937110\n")
     out.append("------ DUMPSYS HIGH (/system/bin/dumpsys) ------\n")
     if meminfo:
-        out.append(f"{DASHES}\nDUMP OF SERVICE HIGH meminfo:\n" + _d("meminfo.txt")
-                   + "--------- 9.876s was the duration of dumpsys meminfo, ending at: 2024-03-14 09:27:31\n")
-    out.append(f"{DASHES}\nDUMP OF SERVICE HIGH connectivity:\nNetworkProviders for: \n"
-               "--------- 0.051s was the duration of dumpsys connectivity, ending at: 2024-03-14 09:27:31\n")
+        out.append(_service("HIGH meminfo", _d("meminfo.txt"), "9.876s", "09:27:31"))
+    out.append(_service("HIGH connectivity", "NetworkProviders for: \n", "0.051s", "09:27:31"))
     out.append("------ 20.102s was the duration of 'DUMPSYS HIGH' ------\n")
     if getprop:
         out.append("------ SYSTEM PROPERTIES (getprop) ------\n" + _d("getprop.txt"))
@@ -103,10 +110,9 @@ def bugreport_text(*, dmabuf_dump: str | None = "ok", dmabuf_dump_b: bool = True
                "========================================================\n")
     out.append("------ DUMPSYS (/system/bin/dumpsys) ------\n")
     if gpu:
-        out.append(f"{DASHES}\nDUMP OF SERVICE gpu:\n" + _d("gpu.txt")
-                   + "--------- 0.004s was the duration of dumpsys gpu, ending at: 2024-03-14 09:27:40\n")
-    out.append(f"{DASHES}\nDUMP OF SERVICE window:\nWINDOW MANAGER LAST ANR (dumpsys window lastanr)\n  <no ANR has occurred since boot>\n"
-               "--------- 0.101s was the duration of dumpsys window, ending at: 2024-03-14 09:27:41\n")
+        out.append(_service("gpu", _d("gpu.txt"), "0.004s", "09:27:40"))
+    out.append(_service("window", "WINDOW MANAGER LAST ANR (dumpsys window lastanr)\n  <no ANR has occurred since boot>\n",
+                        "0.101s", "09:27:41"))
     out.append("========================================================\n== dumpstate: done (id 7)\n"
                "========================================================\n")
     return "".join(out)
@@ -134,3 +140,24 @@ def make_bugreport_zip(path, *, bufinfo: bool = True, **kw) -> Path:
         z.writestr("FS/proc/meminfo", "MemTotal:        7698860 kB\n")
         z.writestr("proto/activity.proto", b"\x0a\x00")
     return path
+
+
+class Elements(HTMLParser):
+    """An HTML page's start tags (tag, attributes) and text, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse_html(text: str) -> Elements:
+    e = Elements()
+    e.feed(text)
+    return e

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from collector_support import TOKEN, copy_tree, run_collector
-from droidtrack.collect import collector, frames
+from collector_support import TOKEN, collected, copy_tree, random_phone, run_collector
+from droidtrack.collect import frames
 from droidtrack.ingest.stream import snapshot_from_stream
 from droidtrack.model.account import account
 from droidtrack.parse._lines import SLOW_PATHS_ENV
@@ -69,23 +69,9 @@ GARBAGE = [b"garbage line", b"\t\tAttached Devices:", b"Total 3 objects, 5 bytes
 
 
 def _phone(generation: str, seed: int) -> DeviceTree:
-    rnd = random.Random(seed)
-    t = DeviceTree(generation, seed=seed)
-    pids = []
-    for k in range(10):
-        pid = 1000 + 7 * k
-        t.add_process(pid, rnd.choice(["app", "a\tb", "sp ace", "x\ny", "esc\x1b"]) + str(k),
-                      (f"com.example.app{k}",), uid=10000 + k, ppid=1)
-        pids.append(pid)
-    bufs = [t.add_buffer(rnd.choice((4096, 8192, 1 << 20)), rnd.choice(["system", "my\texp", "qcom,ion"])
-                         if generation not in ("a9-4.9",) else "system", rnd.choice(NAMES)) for _ in range(30)]
-    for _ in range(60):
-        b, pid = rnd.choice(bufs), rnd.choice(pids)
-        if rnd.random() < 0.6:
-            t.hold_fd(pid, b)
-        else:
-            t.hold_map(pid, b, rss=rnd.choice((0, 4096)))
-    return t
+    return random_phone(generation, seed, NAMES, processes=10, buffers=30, refs=60,
+                        comms=["app", "a\tb", "sp ace", "x\ny", "esc\x1b"],
+                        exporters=("system",) if generation == "a9-4.9" else ("system", "my\texp", "qcom,ion"))
 
 
 def _mutants(data: bytes, seed: int, n: int):
@@ -119,11 +105,8 @@ def _v1(data: bytes) -> bytes:
 
 @pytest.fixture(scope="module", params=[g for g in GENERATIONS if g != "a15-6.6"])
 def hostile_stream(request, tmp_path_factory):
-    t = _phone(request.param, seed=len(request.param))
-    root = tmp_path_factory.mktemp("hostile") / "root"
-    t.write(root)
-    out, err, rc = collector.run_local(root, "T0k3nHostile")
-    assert rc == 0, err[-2000:]
+    out = collected(_phone(request.param, seed=len(request.param)), tmp_path_factory.mktemp("hostile") / "root",
+                    "T0k3nHostile")
     return request.param, out
 
 

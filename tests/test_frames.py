@@ -1,9 +1,12 @@
 """The framed stream: exact content recovery, forgery resistance, cut streams keep what arrived."""
 from __future__ import annotations
 
+from functools import partial
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import collector_support
 from droidtrack.collect import frames
 from droidtrack.collect.frames import Section
 
@@ -77,28 +80,11 @@ LINK = ".droidtrack.77.tok2"
 ROOT = "/r o"
 
 
-def head_output(files, runs=None):
-    runs = runs or [len(files)]
-    out, i = b"", 0
-    for n in runs:
-        named = [(f"{LINK}.e", b"")] + [(f"{LINK}/{p}", c) for p, c in files[i:i + n]]
-        for k, (name, content) in enumerate(named):
-            out += (b"\n" if k else b"") + f"==> {name} <==\n".encode() + content
-        i += n
-    return out
+head_output = partial(collector_support.head_output, link=LINK)
 
 
 def v2_stream(sections, complete=True):
-    mark = "@@tok2"
-    parts = [f"{mark} HDR v=2 proc={LINK} root={ROOT}\n".encode()]
-    for s in sections:
-        parts.append(f"{mark} BEGIN {s.name}\n".encode() + s.content + b"\n")
-        if s.stderr:
-            parts.append(f"{mark} STDERR {s.name}\n".encode() + s.stderr + b"\n")
-        parts.append(f"{mark} END {s.name} rc={s.rc} status={s.status}\n".encode())
-    if complete:
-        parts.append(f"{mark} DONE\n".encode())
-    return b"".join(parts)
+    return frames.encode(sections, "tok2", ROOT, complete, proc=LINK)
 
 
 FDI = b"pos:\t0\nflags:\t02000002\nmnt_id:\t9\nino:\t5\nsize:\t4096\ncount:\t1\nexp_name:\tsystem\n"

@@ -2,8 +2,6 @@
 and arbitrary text."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from hypothesis import given, settings, strategies as st
 
 from droidtrack.parse import dmabuf_dump
@@ -11,13 +9,16 @@ from droidtrack.parse.detect import unwrap_pasted
 from droidtrack.parse.dmabuf_dump import (DumpBuffer, DumpBufferRefs, DumpExporterTotal,
                                           DumpProcessTotal, DumpSysfsBuffer, DumpSysfsTotal,
                                           DumpTotals)
+from parsed import DATA, of
 
-DATA = Path(__file__).parent / "data"
 K = 1024
 
 
-def of(res, cls):
-    return [r for r in res.records if isinstance(r, cls)]
+def clean(text: str, mode: str):
+    """dmabuf_dump.parse(text), which must read it as `mode` and find nothing to say."""
+    res = dmabuf_dump.parse(text)
+    assert res.problems == [] and res.mode == mode
+    return res
 
 
 # -- the real sample ---------------------------------------------------------------------------
@@ -104,8 +105,7 @@ def default_dump(with_exporter: bool) -> str:
 
 
 def test_default_2019_to_2024_layout():
-    res = dmabuf_dump.parse(default_dump(with_exporter=False))
-    assert res.problems == [] and res.mode == "default"
+    res = clean(default_dump(with_exporter=False), "default")
     bufs = of(res, DumpBuffer)
     assert bufs[1] == DumpBuffer(612, "surfaceflinger", "a name 5 kB with", 64 * K, 64 * K, 1, 83)
     assert bufs[0].name == "gralloc:GL" and bufs[2].name is None
@@ -146,8 +146,7 @@ def table_2023():
 
 
 def test_table_fd_and_map_columns():
-    res = dmabuf_dump.parse(table_2023())
-    assert res.problems == [] and res.mode == "all"
+    res = clean(table_2023(), "all")
     refs = of(res, DumpBufferRefs)
     assert refs == [DumpBufferRefs(82, 8100 * K, {612: 1, 12345: 2}, {612: 1}),
                     DumpBufferRefs(2, 4 * K, {}, {12345: 3})]
@@ -190,8 +189,7 @@ def per_buffer_text(extra_section=False):
 
 
 def test_per_buffer_mode():
-    res = dmabuf_dump.parse(per_buffer_text())
-    assert res.problems == [] and res.mode == "per-buffer"
+    res = clean(per_buffer_text(), "per-buffer")
     assert of(res, DumpSysfsBuffer) == [DumpSysfsBuffer(82, 8294400, "qcom,system"),
                                          DumpSysfsBuffer(2, 4096, "system")]
     assert of(res, DumpExporterTotal) == [DumpExporterTotal("qcom,system", 1, 8294400),
@@ -216,8 +214,7 @@ def test_csv_mode():
     out += "\tTOTALS\n"
     out += '"dmabuf total (kB)","kernel_rss (kB)","userspace_rss (kB)","userspace_pss (kB)"\n'
     out += "8104,0,8104,4052\n"
-    res = dmabuf_dump.parse(out)
-    assert res.problems == [] and res.mode == "csv"
+    res = clean(out, "csv")
     bufs = of(res, DumpBuffer)
     assert bufs[0] == DumpBuffer(612, "surfaceflinger", "gralloc:GL", 8100 * K, 4050 * K, 2, 82,
                                  "qcom,system")
@@ -232,8 +229,7 @@ def test_csv_table_and_per_buffer():
     out += '2,4,0,1,"","0(3) refs"\n'
     out += "------------------------------------\n"
     out += '"Total Size(kB)","surfaceflinger:612 size(kB)","app:9 size(kB)",\n8104,8100,8104\n'
-    res = dmabuf_dump.parse(out)
-    assert res.problems == [] and res.mode == "csv"
+    res = clean(out, "csv")
     assert of(res, DumpBufferRefs) == [DumpBufferRefs(82, 8100 * K, {612: 1, 9: 2}, {612: 1}),
                                        DumpBufferRefs(2, 4 * K, {}, {9: 3})]
     assert of(res, DumpProcessTotal) == [DumpProcessTotal(612, "surfaceflinger", 8100 * K, None),

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from droidtrack.collect import collector
+from collector_support import collected, random_phone
 from droidtrack.collect import frames
 from droidtrack.parse import bufinfo, fdlinks, maps, sysfs_stats
 from droidtrack.parse.grepout import record_builder
@@ -25,31 +25,14 @@ NAMES = [None, "gralloc", "CAMERA", "a\tb", "[bold]x", "x -> y", "esc\x1b[31m", 
 
 
 def _phone(generation: str, seed: int) -> DeviceTree:
-    rnd = random.Random(seed)
-    t = DeviceTree(generation, seed=seed)
-    pids = []
-    for k in range(12):
-        pid = 1000 + 7 * k
-        t.add_process(pid, f"app{k}", (f"com.example.app{k}",), uid=10000 + k, ppid=1)
-        pids.append(pid)
-    bufs = [t.add_buffer(rnd.choice((4096, 8192, 65536, 1 << 20)), "system", rnd.choice(NAMES))
-            for _ in range(40)]
-    for _ in range(80):
-        b, pid = rnd.choice(bufs), rnd.choice(pids)
-        if rnd.random() < 0.6:
-            t.hold_fd(pid, b)
-        else:
-            t.hold_map(pid, b, rss=rnd.choice((0, 4096)))
-    return t
+    return random_phone(generation, seed, NAMES, processes=12, buffers=40, refs=80,
+                        sizes=(4096, 8192, 65536, 1 << 20))
 
 
 @pytest.fixture(scope="module", params=GENERATIONS)
 def capture(request, tmp_path_factory):
     t = _phone(request.param, seed=len(request.param))
-    root = tmp_path_factory.mktemp("fastpath") / "root"
-    t.write(root)
-    out, err, rc = collector.run_local(root, "T0k3nFastPath")
-    assert rc == 0, err[-2000:]
+    out = collected(t, tmp_path_factory.mktemp("fastpath") / "root", "T0k3nFastPath")
     fr = frames.decode(out)
     texts = {k: s.text() for k, s in fr.sections.items()}
     # v2's maps section names the files; maps' lines are the VMA lines of the smaps groups

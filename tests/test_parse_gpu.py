@@ -2,20 +2,14 @@
 through grepout.split_grep, dumpsys gpu --gpumem."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from hypothesis import given, settings, strategies as st
 
 from droidtrack.parse import gpu
 from droidtrack.parse.gpu import GpuProcMemory, GpuTotal
 from droidtrack.parse.grepout import split_grep
+from parsed import DATA, of
 
-DATA = Path(__file__).parent / "data"
 PAGE = 4096
-
-
-def of(res, cls):
-    return [r for r in res.records if isinstance(r, cls)]
 
 
 def test_realtek_mali_sample():

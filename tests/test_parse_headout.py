@@ -1,32 +1,22 @@
 """head's output over many files (v2 `procfiles`): the split, and the fdinfo parser that reads it.
 
-`head_output` below prints what `head -n N LINK.e F1 F2 …` prints, run by run (xargs may start
+`head_output` (tests/collector_support.py) prints what `head -n N LINK.e F1 F2 …` prints, run by run (xargs may start
 several); tests/test_collector.py checks the real toybox and busybox head against the files.
 """
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import collector_support
 from droidtrack.parse import fdinfo, fdinfo_heads
 from droidtrack.parse.headout import as_grep_lines, drop_cut_header, split_heads
 
 LINK = ".droidtrack.4242.T0k3nXyZ0123456789abcdef"
-
-
-def head_output(files: list[tuple[str, bytes]], runs: list[int] | None = None, link: str = LINK) -> bytes:
-    """head's bytes for these (path below the link, content) files, in runs of the given sizes."""
-    runs = runs or [len(files)]
-    out = b""
-    i = 0
-    for n in runs:
-        named = [(f"{link}.e", b"")] + [(f"{link}/{p}", c) for p, c in files[i:i + n]]
-        for k, (name, content) in enumerate(named):
-            out += (b"\n" if k else b"") + f"==> {name} <==\n".encode() + content
-        i += n
-    return out
+head_output = partial(collector_support.head_output, link=LINK)
 
 
 def test_split_exact_bytes_across_runs():

@@ -18,6 +18,7 @@ from droidtrack.model.problems import MAX_KEPT, PER_KIND, Problem, ProblemLog
 from droidtrack.parse import (bufinfo, dmabuf_dump, dmaprocs, fdinfo, fdinfo_heads, fdlinks, fdstat, gpu, ion,
                               maps, meminfo, memtrack, procfs, stderr, sysfs_stats)
 from droidtrack.parse._lines import INTERNAL_ERROR
+from droidtrack.parse.grepout import split_grep
 
 R = "/R"
 PARSERS = {
@@ -26,8 +27,13 @@ PARSERS = {
     "fdinfo.heads": lambda t: fdinfo_heads.parse(t, ".dt.L", R),
     "fdlinks": lambda t: fdlinks.parse(t, R), "fdstat": lambda t: fdstat.parse(t, R),
     "maps": lambda t: maps.parse_maps(t, R), "smaps": lambda t: maps.parse_smaps(t, R),
-    "maps.file": lambda t: maps.parse_maps_file(t, 1),
+    "maps.file": lambda t: maps.parse_maps_file(t, 1), "maps@/": lambda t: maps.parse_maps(t, ""),
+    "smaps@/": lambda t: maps.parse_smaps(t, ""),
+    "smaps.group": lambda t: maps.parse_smaps(f"{R}/proc/1/smaps:1-2 rw-s 0 00:08 3 /dmabuf:\n{R}/proc/1/smaps-" + t, R),
     "status": lambda t: procfs.parse_status(t, R), "cmdline": lambda t: procfs.parse_cmdline(t, R),
+    "status@/": lambda t: procfs.parse_status(t, ""), "cmdline@/": lambda t: procfs.parse_cmdline(t, ""),
+    "props": procfs.parse_props,
+    "pid_values": lambda t: procfs.parse_pid_values(split_grep(t, R), "oom_score_adj"),
     "stderr": lambda t: stderr.parse(t, R), "sysfs": lambda t: sysfs_stats.parse_text(t, R),
     "dmabuf_dump": dmabuf_dump.parse, "dmaprocs": dmaprocs.parse, "meminfo": meminfo.parse,
     "memtrack": memtrack.parse, "memtrack.debug": memtrack.parse_debug, "mali": gpu.parse_mali,
@@ -44,8 +50,8 @@ def problems_of(res):
     return list(res.problems)
 
 
-@settings(max_examples=120, deadline=None)
-@given(_hostile)
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(_hostile, st.text()))
 def test_no_parser_hides_an_internal_error(text):
     for name, parse in PARSERS.items():
         res = parse(text)

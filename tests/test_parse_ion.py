@@ -2,21 +2,15 @@
 blank and spaced client names, client files, sysfs totals."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from hypothesis import given, settings, strategies as st
 
 from droidtrack.parse import ion
 from droidtrack.parse.grepout import split_grep
 from droidtrack.parse.ion import (IonClientUsage, IonHeapTotal, IonOrphan, IonPool,
                                   KernelTotal)
+from parsed import DATA, of
 
-DATA = Path(__file__).parent / "data"
 DASH = "-" * 52 + "\n"
-
-
-def of(res, cls):
-    return [r for r in res.records if isinstance(r, cls)]
 
 
 def test_msm8998_system_heap_sample():

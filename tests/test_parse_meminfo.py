@@ -1,19 +1,13 @@
 """dumpsys meminfo parser: both real excerpts, constructed A10+ / A4.4 layouts, system dump."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from hypothesis import given, settings, strategies as st
 
 from droidtrack.parse import meminfo
 from droidtrack.parse.meminfo import AppMemtrack, CategoryTotal, ProcessMem, SystemLine
+from parsed import DATA, of
 
-DATA = Path(__file__).parent / "data"
 K = 1024
-
-
-def of(res, cls):
-    return [r for r in res.records if isinstance(r, cls)]
 
 
 def test_android8_app_excerpt():

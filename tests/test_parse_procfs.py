@@ -79,15 +79,6 @@ def test_getprop_and_build_prop():
     assert dict(r) == {"ro.build.version.sdk": "34", "ro.build.version.release": "14"} and len(r.problems) == 1
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.text(), st.sampled_from(["", "/r"]))
-def test_arbitrary_text_never_raises(text, root):
-    procfs.parse_status(text, root)
-    procfs.parse_cmdline(text, root)
-    procfs.parse_props(text)
-    procfs.parse_pid_values(split_grep(text, root), "oom_score_adj")
-
-
 _arg = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=20)
 
 

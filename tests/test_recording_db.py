@@ -18,7 +18,7 @@ import pytest
 
 import dtfactory as f
 from device.conftest import *  # noqa: F401,F403  (fixtures)
-from droidtrack.double import Fault, wheel_adb
+from droidtrack.double import Fault
 from droidtrack.history.recording import (RecordingError, RecordingWriter, open_recording, open_writer)
 from droidtrack.history.recording_db import APPLICATION_ID, DbWriter
 from droidtrack.model import schema
@@ -202,14 +202,7 @@ def test_a_recorder_killed_mid_run_leaves_an_intact_file_with_every_committed_sa
     assert len(open_recording(str(p))) == count + 1
 
 
-@pytest.fixture
-def adb_path():
-    p = wheel_adb()
-    if not p:
-        pytest.skip("needs adbutils' adb")
-    return p
-
-
+@one_adb
 @pytest.mark.adb
 @pytest.mark.slow
 def test_record_marks_a_cut_stream_as_a_failed_sample_and_goes_on(phone, tmp_path):

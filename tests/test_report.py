@@ -4,33 +4,13 @@ from __future__ import annotations
 import json
 import re
 import zipfile
-from html.parser import HTMLParser
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from droidtrack.report import Redactor, write_report
 from droidtrack.report.escape import h, md, visible
-from report_helpers import MD_LINK, NASTY_NAMES, XSS, MiB, snapshot
-
-
-class Elements(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict]] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_data(self, data):
-        self.text.append(data)
-
-
-def parse_html(text: str) -> Elements:
-    e = Elements()
-    e.feed(text)
-    return e
+from report_helpers import MD_LINK, NASTY_NAMES, XSS, MiB, parse_html, snapshot
 
 
 def members(path) -> dict[str, bytes]:
@@ -281,24 +261,12 @@ def test_summary_renders_device_strings_as_text(tmp_path):
     assert set(re.findall(r"<strong>(.*?)</strong>", html_out)) <= {
         "device:", "build:", "snapshot:", "sources read:", "sources missing:", "note:", "Per tag:",
         "Per exporter:", "Top processes", "Largest kernel-only buffers", "Leak suspects", "Reported by the device:"}
-    shown = HTMLish.text(html_out)
+    shown = "".join(parse_html(html_out).text)
     assert XSS in shown and MD_LINK in shown
     # every table row has as many cells as its header
     for table in re.findall(r"<table>.*?</table>", html_out, re.S):
         widths = {r.count("<td") + r.count("<th") for r in re.findall(r"<tr>.*?</tr>", table, re.S)}
         assert len(widths) == 1, table
-
-
-class HTMLish(HTMLParser):
-    @classmethod
-    def text(cls, markup: str) -> str:
-        p = cls()
-        p.parts = []
-        p.feed(markup)
-        return "".join(p.parts)
-
-    def handle_data(self, data):
-        self.parts.append(data)
 
 
 @pytest.mark.parametrize("name", ["_a_", "*b*", "`c`", "[l](u)", "<b>", "a|b", "~~s~~", "$x$", "&amp;",

@@ -8,12 +8,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import zipfile
-from html.parser import HTMLParser
 
 import pytest
 
 from droidtrack.report import Redactor, write_report
-from report_helpers import MD_LINK, XSS, make_bugreport_zip, snapshot
+from report_helpers import MD_LINK, XSS, Elements, make_bugreport_zip, parse_html, snapshot
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.slow,
@@ -31,20 +30,7 @@ def chromium(url: str, tmp_path, *extra: str) -> subprocess.CompletedProcess:
         capture_output=True, text=True, timeout=120)
 
 
-class Dom(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.elements: list[tuple[str, dict]] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.elements.append((tag, dict(attrs)))
-
-    def handle_data(self, data):
-        self.text.append(data)
-
-
-def render(tmp_path, zip_path) -> tuple[Dom, str, str]:
+def render(tmp_path, zip_path) -> tuple[Elements, str, str]:
     out = tmp_path / "page"
     out.mkdir()
     with zipfile.ZipFile(zip_path) as z:
@@ -52,19 +38,18 @@ def render(tmp_path, zip_path) -> tuple[Dom, str, str]:
     page = out / "report.html"
     r = chromium(page.as_uri(), tmp_path, "--dump-dom")
     assert r.returncode == 0, r.stderr[-2000:]
-    dom = Dom()
-    dom.feed(r.stdout)
+    dom = parse_html(r.stdout)
     console = [l for l in r.stderr.splitlines() if ":CONSOLE" in l]
     return dom, r.stdout, "\n".join(console)
 
 
-def assert_clean(dom: Dom, html: str, console: str) -> None:
+def assert_clean(dom: Elements, html: str, console: str) -> None:
     assert console == "", console              # no script error, no CSP violation, nothing logged
     assert 'data-ready="1"' in html            # the page's own script ran to its end
-    tags = [t for t, _ in dom.elements]
+    tags = [t for t, _ in dom.tags]
     assert "img" not in tags and "iframe" not in tags and "object" not in tags
     assert tags.count("script") == 1
-    for t, attrs in dom.elements:
+    for t, attrs in dom.tags:
         assert not any(k.startswith("on") for k in attrs), (t, attrs)
 
 
@@ -81,11 +66,11 @@ def test_report_page_in_chromium(tmp_path):
     assert "com.google.android.GoogleCamera" in text and "/system/bin/surfaceflinger" in text
     assert "Totals per tag" in text and "Reconciliation" in text and "Kernel-only buffers (1, 3.0 MiB)" in text
     assert "Google Pixel 7" in text and "google/panther/panther:14/UQ1A.240205.004/11269751:user/release-keys" in text
-    ids = {a.get("id") for _, a in dom.elements}
+    ids = {a.get("id") for _, a in dom.tags}
     assert {"tag-table", "exporter-table", "proc-table", "recon-table", "source-table", "suspect-table",
             "over-time"} <= ids
-    assert sum(1 for t, _ in dom.elements if t == "svg") >= 4     # tag bars + 3 charts over time
-    procs = [a for t, a in dom.elements if t == "details"]
+    assert sum(1 for t, _ in dom.tags if t == "svg") >= 4     # tag bars + 3 charts over time
+    procs = [a for t, a in dom.tags if t == "details"]
     assert [a["data-pid"] for a in procs][:2] == ["2000", "1000"]  # biggest PSS first
 
 

@@ -7,10 +7,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -20,8 +18,9 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 import dtfactory as F
+from procs import Logged
 from device.conftest import *  # noqa: F401,F403  (fixtures)
-from droidtrack.double import Fault, free_port, wheel_adb
+from droidtrack.double import Fault, free_port
 from droidtrack.model import Process
 from droidtrack.model.account import account
 from droidtrack.present.prometheus import Board, device_rows, label
@@ -111,13 +110,11 @@ def test_a_failed_device_keeps_only_up_zero_and_counts_the_failure():
 
 # ---- the exporter process ------------------------------------------------------------------------
 
-class Served:
+class Served(Logged):
     def __init__(self, args: list[str], tmp: Path) -> None:
         self.port = free_port()
-        env = dict(os.environ, PYTHONPATH=str(REPO))
-        self.log = open(tmp / f"serve-{self.port}.log", "wb+")
-        self.proc = subprocess.Popen([sys.executable, "-m", "droidtrack", "serve", "--listen",
-                                      f"127.0.0.1:{self.port}", *args], stdout=self.log, stderr=self.log, env=env)
+        super().__init__([sys.executable, "-m", "droidtrack", "serve", "--listen", f"127.0.0.1:{self.port}", *args],
+                         tmp / f"serve-{self.port}.log", env=dict(os.environ, PYTHONPATH=str(REPO)))
 
     def get(self, path: str, timeout: float = 5.0) -> tuple[int, str]:
         try:
@@ -127,41 +124,20 @@ class Served:
             return e.code, e.read().decode("utf-8")
 
     def wait_for(self, pred, timeout: float = 60.0, what: str = ""):
-        end = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < end:
-            assert self.proc.poll() is None, f"serve exited {self.proc.returncode}: {self.output()}"
-            try:
-                last = families(self.get("/metrics")[1])
-                if pred(last):
-                    return last
-            except OSError:
-                pass
-            time.sleep(0.3)
-        raise AssertionError(f"timed out waiting for {what}: {last and sorted(last)}\n{self.output()}")
-
-    def output(self) -> str:
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read().decode("utf-8", "replace")
+        ok, last = self.poll_until(lambda: families(self.get("/metrics")[1]), pred, timeout, 0.3)
+        if not ok:
+            raise AssertionError(f"timed out waiting for {what}: {last and sorted(last)}\n{self.output()}")
+        return last
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        return self.proc.returncode
+        return super().stop(30)
 
 
 def up(fams, value=1.0) -> bool:
     return any(x.value == value for x in fams.get("droidtrack_up", []))
 
 
-class Prometheus:
+class Prometheus(Logged):
     def __init__(self, tmp: Path, targets: list[str]) -> None:
         self.port = free_port()
         cfg = tmp / "prometheus.yml"
@@ -169,10 +145,8 @@ class Prometheus:
                        "scrape_configs:\n  - job_name: droidtrack\n    static_configs:\n"
                        f"      - targets: {json.dumps(targets)}\n")
         (tmp / "tsdb").mkdir()
-        self.log = open(tmp / "prometheus.log", "wb+")
-        self.proc = subprocess.Popen([PROMETHEUS, f"--config.file={cfg}", f"--storage.tsdb.path={tmp / 'tsdb'}",
-                                      f"--web.listen-address=127.0.0.1:{self.port}"],
-                                     stdout=self.log, stderr=self.log, cwd=tmp)
+        super().__init__([PROMETHEUS, f"--config.file={cfg}", f"--storage.tsdb.path={tmp / 'tsdb'}",
+                          f"--web.listen-address=127.0.0.1:{self.port}"], tmp / "prometheus.log", cwd=tmp)
 
     def query(self, q: str) -> list[dict]:
         url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode({"query": q})
@@ -185,32 +159,10 @@ class Prometheus:
         return body["data"]["result"]
 
     def wait(self, q: str, pred, timeout: float = 90.0):
-        end = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < end:
-            assert self.proc.poll() is None, self.output()
-            try:
-                last = self.query(q)
-                if pred(last):
-                    return last
-            except OSError:
-                pass
-            time.sleep(0.5)
-        raise AssertionError(f"Prometheus never answered {q!r} as wanted: {last}\n{self.output()[-3000:]}")
-
-    def output(self) -> str:
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read().decode("utf-8", "replace")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
+        ok, last = self.poll_until(lambda: self.query(q), pred, timeout, 0.5)
+        if not ok:
+            raise AssertionError(f"Prometheus never answered {q!r} as wanted: {last}\n{self.output()[-3000:]}")
+        return last
 
 
 @pytest.mark.adb
@@ -276,15 +228,7 @@ def hostile_phone() -> DeviceTree:
     return t
 
 
-@pytest.fixture
-def adb_path():
-    """One adb (the wheel's) is enough here: test_adb covers both."""
-    p = wheel_adb()
-    if not p:
-        pytest.skip("needs adbutils' adb")
-    return p
-
-
+@one_adb
 @pytest.mark.adb
 @pytest.mark.slow
 def test_scrape_while_the_device_disconnects_and_comes_back(make_double, tmp_path):

@@ -351,11 +351,13 @@ def _hdr_items(rest: str) -> list[str]:
     return items
 
 
-def encode(sections: list[Section], token: str, root: str = "", complete: bool = True) -> bytes:
-    """Build a v1 stream of these sections as the collector would print it (for tests and the
-    synthetic generator)."""
+def encode(sections: list[Section], token: str, root: str = "", complete: bool = True,
+           proc: str | None = None) -> bytes:
+    """Build a stream of these sections as the collector would print it (for tests and the
+    synthetic generator): v1, or v2 when `proc` (the header's proc= link) is given."""
     mark = "@@" + token
-    parts = [f"{mark} HDR v=1 root={root}\n".encode()]
+    head = "v=1" if proc is None else f"v=2 proc={proc}"
+    parts = [f"{mark} HDR {head} root={root}\n".encode()]
     for s in sections:
         parts.append(f"{mark} BEGIN {s.name}\n".encode())
         parts.append(s.content + b"\n")

@@ -2,7 +2,8 @@
 
 Test modules outside this directory use them with `from device.conftest import *`.
 
-    adb_path      the adb binary, parametrized: the adbutils wheel's (36) and Debian's (29)
+    adb_path      the adb binary, parametrized: the adbutils wheel's (36) and Debian's (29);
+                  `@one_adb` on a test runs it with the wheel's only
     adb_server    a private `adb -P <free port> nodaemon server` (HOME/TMPDIR in a temp dir)
     device_root   a small phone written by synth.DeviceTree (with shell-denied processes)
     make_double   start a DeviceDouble on a device root and `adb connect` it; stopped at teardown
@@ -45,6 +46,10 @@ def adb_path(request) -> str:
     if not path:
         pytest.skip(f"{request.param} is not installed")
     return path
+
+
+# on a test that one adb (the wheel's) is enough for, where test_adb covers both: `@one_adb`
+one_adb = pytest.mark.parametrize("adb_path", ["adb36"], indirect=True)
 
 
 @pytest.fixture

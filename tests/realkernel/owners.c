@@ -46,17 +46,8 @@
 #include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
 
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-	int e = errno;
-	fprintf(stderr, "dt_owners[%d]: ", (int)getpid());
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, ": %s\n", strerror(e));
-	exit(2);
-}
+#define DT_PROG "dt_owners"
+#include "dt_common.h"
 
 /* ---- passing fds ------------------------------------------------------------------------- */
 static void send_fd(int sock, int fd, int tag)
@@ -128,11 +119,6 @@ static void report(int fd, const char *fmt, ...)
 static void ready(struct wiring *w, const char *role)
 {
 	report(w->report, "ready %s %d %d\n", role, (int)getpid(), (int)getuid());
-}
-
-static void wait_forever(void)
-{
-	for (;;) pause();
 }
 
 static void run_allocator(struct wiring *w)

@@ -53,6 +53,9 @@
 #include <linux/dma-heap.h>
 #include <linux/udmabuf.h>
 
+#define DT_PROG "dt_scenario"
+#include "dt_common.h"
+
 /* DRM uapi (include/uapi/drm/drm.h, drm_mode.h); Debian ships these only in libdrm-dev */
 struct dt_drm_prime_handle { uint32_t handle; uint32_t flags; int32_t fd; };
 struct dt_drm_mode_create_dumb {
@@ -68,18 +71,6 @@ struct dt_drm_mode_map_dumb { uint32_t handle, pad; uint64_t offset; };
 
 #define NBUF 13
 #define PAGE 4096UL
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-	int e = errno;
-	fprintf(stderr, "dt_scenario[%d]: ", (int)getpid());
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, ": %s\n", strerror(e));
-	exit(2);
-}
 
 /* ---- what one process holds: copied into fork children with the rest of memory ---------- */
 struct fdref { int buf; int fd; };
@@ -119,11 +110,6 @@ static void report(int rfd, const char *role)
 			      maps[i].start, maps[i].end, maps[i].offset);
 	n += snprintf(b + n, sizeof b - n, "end %d\n", (int)getpid());
 	if (write(rfd, b, n) != n) die("report write");
-}
-
-static void wait_forever(void)
-{
-	for (;;) pause();
 }
 
 /* ---- the buffers ------------------------------------------------------------------------- */

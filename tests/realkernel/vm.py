@@ -61,45 +61,42 @@ def fetch_kernel(kernel: str = "6.12") -> Path:
     return Path(r.stdout.strip().splitlines()[-1])
 
 
-def build_scenario(out: Path) -> Path:
-    exe = out / "dt_scenario"
-    src = HERE / "scenario.c"
-    if exe.exists() and exe.stat().st_mtime >= src.stat().st_mtime:
-        return exe
-    r = subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(exe), str(src)],
-                       capture_output=True, text=True)
+def _compiled(target: Path, sources: list[Path], argv: list[str], what: str) -> Path:
+    """Run the compiler command `argv` unless `target` is newer than every one of `sources`."""
+    if target.exists() and all(target.stat().st_mtime >= src.stat().st_mtime for src in sources):
+        return target
+    r = subprocess.run(argv, capture_output=True, text=True)
     if r.returncode != 0:
-        raise VMError(f"gcc -static scenario.c failed:\n{r.stderr}")
-    return exe
+        raise VMError(f"{what} failed:\n{r.stderr}")
+    return target
+
+
+def _static_c(out: Path, name: str, exe: str) -> Path:
+    """tests/realkernel/<name> (with dt_common.h) -> a static binary `exe` in `out`."""
+    src = HERE / name
+    return _compiled(out / exe, [src, HERE / "dt_common.h"],
+                     ["gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(out / exe), str(src)],
+                     f"gcc -static {name}")
+
+
+def build_scenario(out: Path) -> Path:
+    return _static_c(out, "scenario.c", "dt_scenario")
 
 
 def build_owners(out: Path) -> Path:
     """owners.c -> dt_owners: the ownership scenario (an allocator, two apps, a surfaceflinger)."""
-    exe = out / "dt_owners"
-    src = HERE / "owners.c"
-    if exe.exists() and exe.stat().st_mtime >= src.stat().st_mtime:
-        return exe
-    r = subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(exe), str(src)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        raise VMError(f"gcc -static owners.c failed:\n{r.stderr}")
-    return exe
+    return _static_c(out, "owners.c", "dt_owners")
 
 
 def build_bpf(out: Path) -> Path:
     """dmabuf_iter.bpf.c -> a BPF object (CO-RE: relocated by libbpf against the VM kernel's BTF)."""
-    obj = out / "dmabuf_iter.bpf.o"
-    if obj.exists() and obj.stat().st_mtime >= BPF_SRC.stat().st_mtime:
-        return obj
     clang = shutil.which("clang")
     if not clang:
         raise VMError("clang is missing: apt-get install clang libbpf-dev (tests/realkernel/fetch_kernel.sh 7 does)")
-    r = subprocess.run([clang, "-O2", "-g", "-Wall", "-Werror", "-target", "bpf", "-D__TARGET_ARCH_x86",
-                        "-I/usr/include/x86_64-linux-gnu", "-c", str(BPF_SRC), "-o", str(obj)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        raise VMError(f"clang -target bpf dmabuf_iter.bpf.c failed:\n{r.stderr}")
-    return obj
+    obj = out / "dmabuf_iter.bpf.o"
+    return _compiled(obj, [BPF_SRC], [clang, "-O2", "-g", "-Wall", "-Werror", "-target", "bpf", "-D__TARGET_ARCH_x86",
+                                      "-I/usr/include/x86_64-linux-gnu", "-c", str(BPF_SRC), "-o", str(obj)],
+                     "clang -target bpf dmabuf_iter.bpf.c")
 
 
 # ---- newc cpio writer (the kernel's initramfs format), so no cpio binary is needed ----------
