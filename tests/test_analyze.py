@@ -59,14 +59,14 @@ def test_analyze_of_meminfo_heads_with_what_meminfo_says(tmp_path, capsys):
     assert cli.main(["analyze", str(BR_DATA / "meminfo.txt")]) == 0
     out = capsys.readouterr().out
     first = out.splitlines()[0]
-    assert first.startswith("dumpsys meminfo: DMA-BUF 85.6M · mapped 72.0M") and "GPU 297.0M" in first
+    assert first.startswith("dumpsys meminfo: DMA-BUF 85.6 MiB · mapped 72.0 MiB") and "GPU 297.0 MiB" in first
     assert "0 buffers" not in out and "device ·" not in out
 
 
 def test_analyze_of_dmabuf_dump_heads_with_its_totals(capsys):
     assert cli.main(["analyze", str(BR_DATA / "dmabuf_dump.txt")]) == 0
     first = capsys.readouterr().out.splitlines()[0]
-    assert first.startswith("dmabuf_dump: dmabuf total 85.6M · kernel_rss 16.2M")
+    assert first.startswith("dmabuf_dump: dmabuf total 85.6 MiB · kernel_rss 16.2 MiB")
     assert first.endswith("10 buffers held by 7 processes")
 
 

@@ -19,7 +19,7 @@ def test_diff_of_two_points_of_a_recording(tmp_path, capsys):
     assert main(["diff", r + "@1", r + "@-1"]) == 0
     out = capsys.readouterr().out
     assert "(20 s later)" in out
-    assert "buffers: 4 appeared (+8.0M), 0 vanished" in out
+    assert "buffers: 4 appeared (+8.0 MiB), 0 vanished" in out
     assert "com.example.camera (pid 1234)" in out
     assert "appeared (4, largest first):" in out and "'cam_preview'" in out
     assert main(["diff", r + "@0", r + "@5", "--format", "json"]) == 0
@@ -35,8 +35,8 @@ def test_diff_of_two_json_snapshots_and_bad_inputs(tmp_path, capsys):
     out_file = tmp_path / "d.txt"
     assert main(["diff", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "-o", str(out_file)]) == 0
     text = out_file.read_text()
-    assert "total: 15.0M -> 7.0M (-8.0M)" in text
-    assert "0 appeared (0B), 1 vanished (-8.0M)" in text and "'framebuffer'" in text
+    assert "total: 15.0 MiB -> 7.0 MiB (-8.0 MiB)" in text
+    assert "0 appeared (0 B), 1 vanished (-8.0 MiB)" in text and "'framebuffer'" in text
     assert main(["diff", str(tmp_path / "a.json"), str(tmp_path / "missing.json")]) == 2
     assert "cannot read" in capsys.readouterr().err
     assert main(["diff", str(tmp_path / "a.json@2"), str(tmp_path / "b.json")]) == 2

@@ -38,10 +38,10 @@ def test_owners_section_charges_each_owner_with_the_rule_and_rows_for_the_gone_a
     start = next(i for i, l in enumerate(lines) if l.startswith("owners ("))
     sec = lines[start + 2:lines.index("", start)]
     rows = {l[2:36].rstrip(): l[36:].split() for l in sec}
-    assert rows["com.example.camera"] == ["4.0M", "1", "1234", "app", "holder"]
-    assert rows["/system/bin/surfaceflinger"] == ["2.0M", "1", "500", "service"]
-    assert rows["com.gone.app (gone)"] == ["3.0M", "1", "-", "last", "app", "holder"]
-    assert rows["(owner exited: charged to none)"] == ["3.0M"]
-    assert rows["kernel (no process holds them)"] == ["5.0M", "1", "-", "kernel-only"]
+    assert rows["com.example.camera"] == ["4.0", "MiB", "1", "1234", "app", "holder"]
+    assert rows["/system/bin/surfaceflinger"] == ["2.0", "MiB", "1", "500", "service"]
+    assert rows["com.gone.app (gone)"] == ["3.0", "MiB", "1", "-", "last", "app", "holder"]
+    assert rows["(owner exited: charged to none)"] == ["3.0", "MiB"]
+    assert rows["kernel (no process holds them)"] == ["5.0", "MiB", "1", "-", "kernel-only"]
     assert "\x1b" not in out and "com.evil\\x1b[31m.app" in out
     assert [l[2:36].rstrip() for l in sec][:2] == ["com.example.camera", "com.gone.app (gone)"]   # largest first

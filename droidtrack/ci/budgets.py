@@ -31,6 +31,7 @@ import yaml
 
 from droidtrack.model.account import Accounting, account, process_groups
 from droidtrack.model import Process, Snapshot
+from droidtrack.model.units import human_size as format_size
 
 TOP_KEYS = ("version", "min_coverage", "required_sources", "total", "tags", "exporters", "processes",
             "growth", "leaks")
@@ -70,17 +71,6 @@ def parse_size(value) -> int:
     if "." in m.group(1) and unit in ("", "b"):
         raise ValueError(f"{value!r}: bytes must be a whole number")
     return int(round(num * _UNITS[unit]))
-
-
-def format_size(n: int | float | None) -> str:
-    if n is None:
-        return "-"
-    sign = "-" if n < 0 else ""
-    n = abs(n)
-    for unit, mult in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= mult:
-            return f"{sign}{n / mult:.1f} {unit}"
-    return f"{sign}{int(n)} B"
 
 
 @dataclass(frozen=True)

@@ -256,7 +256,7 @@ class MeasureError(Exception):
 
 
 def _explain(rep) -> str:
-    from droidtrack.ci.budgets import format_size
+    from droidtrack.model.units import human_size
     from droidtrack.present.text import safe
     lines = [f"droidtrack: {safe(rep.label)}:"]
     if rep.unmeasurable:
@@ -265,7 +265,7 @@ def _explain(rep) -> str:
         if r.budget.scope == "leaks":
             lines.append(f"  {r.budget.id}: {r.measured} suspect(s), {r.allowed} allowed: {safe(r.detail)}")
         else:
-            lines.append(f"  {r.budget.id}: {format_size(r.measured)} > {format_size(r.allowed)} ({safe(r.detail)})")
+            lines.append(f"  {r.budget.id}: {human_size(r.measured)} > {human_size(r.allowed)} ({safe(r.detail)})")
     return "\n".join(lines)
 
 

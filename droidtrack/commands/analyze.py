@@ -8,7 +8,8 @@ from pathlib import Path
 from droidtrack.model.account import account
 from droidtrack.model import schema
 from droidtrack.present import table
-from droidtrack.present.text import human, safe
+from droidtrack.model.units import human_size
+from droidtrack.present.text import safe
 from droidtrack.ingest.paste import SUPPORTED, AnalyzeError, analyze
 from droidtrack.model.tags import add_rules_arguments, rules_from_args
 
@@ -101,14 +102,14 @@ def headline(snap, fmts: list[str | None]) -> list[str]:
                       "ion_sysfs": "", "memtrack_debug": "memtrack."}.get(fmt)
             says = tuple((k, k) for k in sorted(snap.reported) if prefix is not None and k.startswith(prefix)
                          and (prefix or k.startswith(("ion.", "dma_heap."))))
-        parts = [f"{label} {human(snap.reported[k])}" for k, label in says if k in snap.reported]
+        parts = [f"{label} {human_size(snap.reported[k])}" for k, label in says if k in snap.reported]
         per = _per_process(snap, fmt)
         if per:
             parts.append(per)
         if fmt in ("bufinfo", "fdinfo", "maps") and snap.buffers:
-            parts.append(f"{len(snap.buffers)} buffers, {human(sum(b.size for b in snap.buffers.values()))}")
+            parts.append(f"{len(snap.buffers)} buffers, {human_size(sum(b.size for b in snap.buffers.values()))}")
             if "bufinfo.total" in snap.reported:
-                parts.append(f"Total line {human(snap.reported['bufinfo.total'])}")
+                parts.append(f"Total line {human_size(snap.reported['bufinfo.total'])}")
         if fmt == "dmabuf_dump" and snap.buffers:
             held = {pid for b in snap.buffers.values() for pid in b.holders}
             parts.append(f"{len(snap.buffers)} buffers held by {len(held)} processes")
@@ -134,7 +135,7 @@ def _per_process(snap, fmt: str) -> str:
     if not rows:
         return ""
     rows.sort(key=lambda r: -r[0])
-    top = ", ".join(f"{safe(p.cmdline[0] if p.cmdline else p.name or p.pid)} {human(v)}" for v, p in rows[:3])
+    top = ", ".join(f"{safe(p.cmdline[0] if p.cmdline else p.name or p.pid)} {human_size(v)}" for v, p in rows[:3])
     return f"{len(rows)} {what} (largest: {top})"
 
 

@@ -9,9 +9,10 @@ import os
 import sys
 import time
 
-from droidtrack.ci.budgets import (BudgetError, BudgetFile, Report, evaluate, format_size, load_budgets,
+from droidtrack.ci.budgets import (BudgetError, BudgetFile, Report, evaluate, load_budgets,
                                 report_to_dict)
 from droidtrack.history.compare import LoadError, load_snapshot
+from droidtrack.model.units import human_size
 from droidtrack.present.text import safe
 from droidtrack.history.recording import RecordingError
 from droidtrack.sources import SourceError, add_source_arguments, source_from_args
@@ -192,7 +193,7 @@ def render_table(reports: list[Report]) -> str:
                 if r.budget.scope == "leaks":
                     m, a = ("-" if r.measured is None else str(r.measured)), str(r.allowed)
                 else:
-                    m, a = format_size(r.measured), format_size(r.allowed)
+                    m, a = human_size(r.measured), human_size(r.allowed)
                 st = {"pass": "ok", "fail": "FAIL", "skip": "skip"}.get(r.status, r.status)
                 smp = f" (sample {r.sample})" if r.sample is not None and r.status == "fail" else ""
                 out.append(f"  {st:<6}  {safe(r.budget.id):<{w}}  {m:>10}  {a:>10}  {safe(r.detail)}{smp}")

@@ -7,7 +7,8 @@ import sys
 
 from droidtrack.history.compare import LoadError, diff, diff_to_dict, load_snapshot, split_spec
 from droidtrack.present import outfile
-from droidtrack.present.text import human, safe
+from droidtrack.model.units import human_size
+from droidtrack.present.text import safe
 from droidtrack.history.recording import RecordingError
 from droidtrack.sources import SourceError
 
@@ -48,9 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def render(d, top: int = 15) -> str:
     out = [f"A: {safe(d.a)}", f"B: {safe(d.b)}" + (f"   ({d.seconds:.0f} s later)" if d.seconds else ""), ""]
     t = d.total
-    out.append(f"total: {human(t.before)} -> {human(t.after)} ({human(t.delta, signed=True)})")
-    out.append(f"buffers: {len(d.appeared)} appeared ({human(d.appeared_bytes, signed=True)}), "
-               f"{len(d.vanished)} vanished ({human(-d.vanished_bytes, signed=True)})")
+    out.append(f"total: {human_size(t.before)} -> {human_size(t.after)} ({human_size(t.delta, signed=True)})")
+    out.append(f"buffers: {len(d.appeared)} appeared ({human_size(d.appeared_bytes, signed=True)}), "
+               f"{len(d.vanished)} vanished ({human_size(-d.vanished_bytes, signed=True)})")
 
     def section(title, changes):
         rows = [c for c in changes if c.delta][:top]
@@ -60,8 +61,8 @@ def render(d, top: int = 15) -> str:
         out.append(title)
         w = max(len(safe(c.key)) for c in rows)
         for c in rows:
-            out.append(f"  {safe(c.key):<{w}}  {human(c.delta, signed=True):>9}  "
-                       f"({human(c.before)} -> {human(c.after)})")
+            out.append(f"  {safe(c.key):<{w}}  {human_size(c.delta, signed=True):>10}  "
+                       f"({human_size(c.before)} -> {human_size(c.after)})")
     section("by tag:", d.by_tag)
     section("by exporter:", d.by_exporter)
     section("by process (RSS):", d.by_process)
@@ -74,7 +75,7 @@ def render(d, top: int = 15) -> str:
         for r in refs[:top]:
             who = ", ".join(safe(h) for h in r.holders) or "kernel-only"
             nm = f" {safe(r.name)!r}" if r.name else ""
-            out.append(f"  {safe(r.key):<14} {human(r.size):>8}  {safe(r.tag)} {safe(r.exporter or '?')}{nm}  [{who}]")
+            out.append(f"  {safe(r.key):<14} {human_size(r.size):>9}  {safe(r.tag)} {safe(r.exporter or '?')}{nm}  [{who}]")
         if len(refs) > top:
             out.append(f"  … {len(refs) - top} more")
     bufs("appeared", d.appeared)

@@ -9,7 +9,8 @@ import threading
 import time
 
 from droidtrack.model.account import account
-from droidtrack.present.text import human, safe
+from droidtrack.model.units import human_size
+from droidtrack.present.text import safe
 from droidtrack.history.recording import RecordingError, open_writer
 from droidtrack.sources import SourceError, add_source_arguments, source_from_args
 
@@ -82,8 +83,8 @@ class Progress:
         if self.first is None:
             self.first = total
         line = (f"sample {i + 1}  {time.strftime('%H:%M:%S', time.localtime(snap.time or time.time()))}  "
-                f"{human(total)} in {acc.totals.buffers} buffers  ({human(total - self.first, signed=True)} "
-                f"since start)  file {human(nbytes)}")
+                f"{human_size(total)} in {acc.totals.buffers} buffers  ({human_size(total - self.first, signed=True)} "
+                f"since start)  file {human_size(nbytes)}")
         if self.tty:
             sys.stderr.write("\r\x1b[K" + line)
         else:
@@ -179,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
             writer.close()
     if writer is None:
         return code or 2
-    print(f"droidtrack: {writer.count} samples in {args.output} ({human(writer.bytes)})", file=sys.stderr)
+    print(f"droidtrack: {writer.count} samples in {args.output} ({human_size(writer.bytes)})", file=sys.stderr)
     if args.csv or args.perfetto:
         from droidtrack.commands.export import export
         try:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from droidtrack.model.account import Accounting, account
 from droidtrack.model import Buffer, Process, Snapshot
+from droidtrack.model.units import human_size
 
 
 class LoadError(Exception):
@@ -294,7 +295,7 @@ def leak_suspects(snaps: list[Snapshot], accs: list[Accounting] | None = None) -
         unit = "/s" if per_sec else "/sample"
         out.append(Suspect("growth", subject, ys[-1] - ys[0], round(inc / len(steps), 3),
                            f"never decreased over {len(pts)} samples, grew in {inc} of {len(steps)} intervals, "
-                           f"{ys[0]} -> {ys[-1]} bytes, slope {slope:.0f} bytes{unit}",
+                           f"{human_size(ys[0])} -> {human_size(ys[-1])}, slope {human_size(slope)}{unit}",
                            slope=slope if per_sec else None, first_sample=pts[0][0]))
 
     proc_series: dict[str, list[tuple[int, int]]] = {}

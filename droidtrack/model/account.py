@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from droidtrack.model import Snapshot
 from droidtrack.model.owners import owners_of
+from droidtrack.model.units import human_size
 from droidtrack.parse.grepout import record_builder
 
 
@@ -224,7 +225,7 @@ def reconcile(snap: Snapshot, t: Totals) -> tuple[ReconLine, ...]:
         if key in ("bufinfo.total", "sysfs.total", "dmabuf_iter.total", "dumpsys.dmabuf", "dmabuf_dump.total"):
             diff = val - t.bytes
             if diff:
-                note += f" ({'+' if diff > 0 else '−'}{abs(diff)} bytes vs droidtrack's unique total)"
+                note += f" ({human_size(diff, signed=True)} vs droidtrack's unique total)"
             else:
                 note += " (matches droidtrack's unique total)"
         lines.append(ReconLine(key, val, key, note))

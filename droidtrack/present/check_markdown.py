@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import re
 
-from droidtrack.ci.budgets import Report, format_size
+from droidtrack.ci.budgets import Report
+from droidtrack.model.units import human_size
 from droidtrack.present.text import safe
 
 _MD = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
@@ -24,7 +25,7 @@ _ICON = {"pass": "✅ pass", "fail": "❌ **FAIL**", "skip": "⏭️ skipped", "
 def _fmt(r, v):
     if v is None:
         return "–"
-    return str(v) if r.budget.scope == "leaks" else format_size(v)
+    return str(v) if r.budget.scope == "leaks" else human_size(v)
 
 
 def render(reports: list[Report], *, title: str = "droidtrack budgets") -> str:
@@ -66,7 +67,7 @@ def render(reports: list[Report], *, title: str = "droidtrack budgets") -> str:
             out += ["<details><summary>leak suspects</summary>", "",
                     "| kind | subject | bytes | confidence | detail |", "|---|---|---:|---:|---|"]
             for s in rep.suspects[:50]:
-                out.append(f"| {s.kind} | {esc(s.subject)} | {format_size(s.bytes)} | {s.confidence:.2f} | "
+                out.append(f"| {s.kind} | {esc(s.subject)} | {human_size(s.bytes)} | {s.confidence:.2f} | "
                            f"{esc(s.detail)} |")
             out += ["", "</details>", ""]
     return "\n".join(out) + "\n"

@@ -14,7 +14,8 @@ import socket
 import time
 import xml.etree.ElementTree as ET
 
-from droidtrack.ci.budgets import Report, format_size
+from droidtrack.ci.budgets import Report
+from droidtrack.model.units import human_size
 from droidtrack.present.text import safe
 
 # the one escape: controls, surrogates and non-characters XML 1.0 forbids, and bidi overrides and
@@ -25,13 +26,13 @@ clean = safe
 def _value(r) -> str:
     if r.budget.scope == "leaks":
         return str(r.measured)
-    return f"{r.measured} bytes ({format_size(r.measured)})" if r.measured is not None else "not measured"
+    return f"{r.measured} bytes ({human_size(r.measured)})" if r.measured is not None else "not measured"
 
 
 def _allowed(r) -> str:
     if r.budget.scope == "leaks":
         return f"{r.allowed} suspect(s)"
-    return f"{r.allowed} bytes ({format_size(r.allowed)})"
+    return f"{r.allowed} bytes ({human_size(r.allowed)})"
 
 
 def to_element(reports: list[Report], *, name: str = "droidtrack check", elapsed: float = 0.0) -> ET.Element:

@@ -1,4 +1,5 @@
-"""Small text helpers every presenter shares: sizes for humans, device strings made harmless."""
+"""Small text helpers every presenter shares: device strings made harmless (sizes for people are
+`droidtrack.model.units.human_size`)."""
 from __future__ import annotations
 
 import unicodedata
@@ -28,19 +29,3 @@ def safe(s: object) -> str:
     if s.isprintable():
         return s
     return "".join(_visible_char(c) if not c.isprintable() or c in "\u2028\u2029" else c for c in s)
-
-
-def human(n: int | None, signed: bool = False) -> str:
-    """4096 -> '4.0K', 1536000 -> '1.5M' (binary units, like `ls -h`)."""
-    if n is None:
-        return "-"
-    sign = ""
-    if signed and n > 0:
-        sign = "+"
-    if n < 0:
-        sign, n = "-", -n
-    for unit in ("B", "K", "M", "G", "T"):
-        if n < 1024 or unit == "T":
-            return f"{sign}{n}{unit}" if unit == "B" else f"{sign}{n:.1f}{unit}"
-        n /= 1024
-    return f"{sign}{n}"

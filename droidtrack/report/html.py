@@ -10,8 +10,9 @@ import base64
 import hashlib
 
 from droidtrack.model import Buffer
+from droidtrack.model.units import human_size
 from droidtrack.report.escape import h
-from droidtrack.report.view import ReportData, fmt_bytes, fmt_time
+from droidtrack.report.view import ReportData, fmt_time
 
 TAG_COLORS = {
     "camera": "#d9534f", "gl": "#5b8def", "graphics": "#2fa37c", "multimedia": "#b36ae2",
@@ -88,7 +89,7 @@ def _num(n: int | None) -> str:
     """A byte count cell: human-readable, exact bytes on hover, sortable by data-v."""
     if n is None:
         return '<td class="n" data-v="-1">–</td>'
-    return f'<td class="n" data-v="{int(n)}" title="{int(n):,} bytes">{h(fmt_bytes(n))}</td>'
+    return f'<td class="n" data-v="{int(n)}" title="{int(n):,} bytes">{h(human_size(n))}</td>'
 
 
 def _int(n: int | None) -> str:
@@ -168,7 +169,7 @@ def _bar_chart(items: list[tuple[str, int, str]], total: int, label: str) -> str
         parts.append(f'<text x="{lw - 6}" y="{y + 14}" text-anchor="end">{h(labels[name])}<title>{h(name)}</title></text>'
                      f'<rect x="{lw}" y="{y + 2}" width="{bw}" height="{row - 6}" fill="{col}"><title>'
                      f'{h(name)}: {int(v):,} bytes</title></rect>'
-                     f'<text x="{lw + bw + 6}" y="{y + 14}">{h(fmt_bytes(v))} {pct}</text>')
+                     f'<text x="{lw + bw + 6}" y="{y + 14}">{h(human_size(v))} {pct}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -255,7 +256,7 @@ def render(d: ReportData) -> str:
         cards.append(("unattributed", t.unattributed, "holders could not all be read", "unattributed"))
     add('<div class="cards">' + "".join(
         f'<div class="card" data-metric="{k}" title="{"unknown" if v is None else f"{v:,} bytes"}"><span>{h(a)}</span>'
-        f'<b>{h("unknown" if v is None else fmt_bytes(v))}</b><span>{h(c)}</span></div>'
+        f'<b>{h("unknown" if v is None else human_size(v))}</b><span>{h(c)}</span></div>'
         for a, v, c, k in cards) + "</div>")
     if d.notes:
         add("<ul>" + "".join(f'<li class="warn">{h(n)}</li>' for n in d.notes) + "</ul>")
@@ -329,7 +330,7 @@ def render(d: ReportData) -> str:
         add(f'<details data-q="{q}" data-pid="{r.pid}"><summary><b class="name">{h(r.label, 120)}</b> '
             f'<span class="mute">pid {r.pid}{" · " + h(r.name) if r.name and r.name != r.label else ""}'
             f'{" · uid " + str(r.uid) if r.uid is not None else ""}</span>'
-            f'<span class="n">PSS {h(fmt_bytes(a.pss))} · RSS {h(fmt_bytes(a.rss))}</span></summary>')
+            f'<span class="n">PSS {h(human_size(a.pss))} · RSS {h(human_size(a.rss))}</span></summary>')
         rows = []
         for b, hold in r.buffers:
             how = ", ".join(x for x in (f"fd {','.join(map(str, hold.fds))}" if hold.fds else "",
@@ -346,13 +347,13 @@ def render(d: ReportData) -> str:
     add("</div>")
 
     # -- buffers nobody holds
-    add(f'<h2 id="kernel-only">Kernel-only buffers ({len(d.kernel_only)}, {h(fmt_bytes(t.kernel_only))})</h2>')
+    add(f'<h2 id="kernel-only">Kernel-only buffers ({len(d.kernel_only)}, {h(human_size(t.kernel_only))})</h2>')
     add('<p class="mute">no process holds these by fd or mapping: the kernel or a driver keeps them '
         "(or a process leaked and exited with a driver still holding a reference).</p>")
     add(_buffer_rows(d.kernel_only) if d.kernel_only else "<p>none</p>")
     if d.unattributed:
         add(f'<h2 id="unattributed">Unattributed buffers ({len(d.unattributed)}, '
-            f"{h(fmt_bytes(t.unattributed))})</h2>")
+            f"{h(human_size(t.unattributed))})</h2>")
         add('<p class="mute">no holder seen, but not every process could be read: not proven kernel-only.</p>')
         add(_buffer_rows(d.unattributed))
 

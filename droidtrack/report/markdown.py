@@ -7,14 +7,15 @@ nothing a Markdown renderer would take for syntax).
 """
 from __future__ import annotations
 
+from droidtrack.model.units import human_size
 from droidtrack.report.escape import md
-from droidtrack.report.view import ReportData, fmt_bytes, fmt_time
+from droidtrack.report.view import ReportData, fmt_time
 
 TOP = 10
 
 
 def _b(n: int | None) -> str:
-    return md(fmt_bytes(n))
+    return md(human_size(n, none="–"))
 
 
 def render(d: ReportData, *, html_name: str = "report.html") -> str:

@@ -69,23 +69,6 @@ class ReportData:
     extra: dict = field(default_factory=dict)
 
 
-def fmt_bytes(n: int | None) -> str:
-    if n is None:
-        return "–"
-    neg = n < 0
-    n = abs(n)
-    if n < 1024:
-        s = f"{n} B"
-    else:
-        v = float(n)
-        for unit in ("KiB", "MiB", "GiB", "TiB"):
-            v /= 1024
-            if v < 1024 or unit == "TiB":
-                s = f"{v:.1f} {unit}" if v < 100 else f"{v:.0f} {unit}"
-                break
-    return ("−" if neg else "") + s
-
-
 def fmt_time(t: float | None) -> str:
     if not t:
         return "unknown"

@@ -8,6 +8,7 @@ import time
 
 from rich.text import Text
 
+from droidtrack.model.units import human_size
 from droidtrack.present.text import safe
 
 __all__ = ["safe", "lit", "Cell", "plural"]
@@ -36,20 +37,9 @@ def plural(n: int, word: str) -> str:
 
 
 def fmt_bytes(n: int | None) -> str:
-    """Binary units, at most 6 characters: 0, 512B, 4.0K, 12.3M, 1.50G."""
-    if n is None:
-        return "?"
-    neg = n < 0
-    n = abs(n)
-    if n < 1024:
-        s = f"{n}B" if n else "0"
-    else:
-        for unit, div in (("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("T", 1 << 40)):
-            v = n / div
-            if v < 1024 or unit == "T":
-                s = f"{v:.1f}{unit}" if v < 100 else f"{v:.0f}{unit}"
-                break
-    return ("-" if neg else "") + s
+    """A size in a TUI column: `droidtrack.model.units.human_size` in its compact form (12.3MiB, 118MiB,
+    0B: at most 7 characters); an unknown size shows '?'."""
+    return human_size(n, compact=True, none="?")
 
 
 def fmt_delta(n: int | None) -> str:
@@ -57,7 +47,7 @@ def fmt_delta(n: int | None) -> str:
         return ""
     if n == 0:
         return "·"
-    return ("+" if n > 0 else "") + fmt_bytes(n)
+    return human_size(n, signed=True, compact=True)
 
 
 def fmt_age(seconds: float | None) -> str:

@@ -106,7 +106,7 @@ async def test_grouping_by_package_and_tag():
         assert app.pane.grouping == "package"
         assert "k:com.example.camera" in table_keys(t)
         cells = plain_cells(t, "k:com.example.camera")
-        assert cells[0] == "2 procs" and cells[2] == "48.0M"
+        assert cells[0] == "2 procs" and cells[2] == "48.0MiB"
         await pilot.press("g")
         assert app.pane.grouping == "tag"
         assert set(table_keys(t)) == {"t:camera", "t:graphics", "t:gl", "t:multimedia", "t:other"}
@@ -127,7 +127,7 @@ async def test_drill_down_process_then_buffer_and_back():
         bt = app.screen.query_one("#buf_table")
         assert len(table_keys(bt)) == 6
         row = plain_cells(bt, "ino:2000")
-        assert row[1] == "12.0M" and row[3] == "qcom,secure_camera" and row[5] == "fd"
+        assert row[1] == "12.0MiB" and row[3] == "qcom,secure_camera" and row[5] == "fd"
         assert "com.example.camera (3100)" in row[6] and row[7] == "4s"
         await pilot.press("enter")
         assert isinstance(app.screen, BufferScreen)
@@ -182,7 +182,7 @@ async def test_leak_view_and_baseline_key():
         await pilot.press("4")
         lp = app.pane.query_one("#leak_proc")
         assert set(table_keys(lp)) == {"p:700", "p:3100", "p:3101", "p:4000"}
-        assert plain_cells(lp, "p:3100")[4] == "+36.0M"
+        assert plain_cells(lp, "p:3100")[4] == "+36.0MiB"
         await pilot.press("b")
         assert table_keys(lp) == []
         feed(app, [factory.small(5)])
@@ -420,7 +420,7 @@ async def test_80x24_shows_the_columns_that_matter_and_wide_terminals_add_the_re
         assert t.width_total <= 80 and "TAGS" not in header(t)
         line = header(t)
         assert line.index("NAME") < line.index("PSS") < line.index("FD-ONLY") < line.index("Δ")
-        assert "com.example.camera" in t.render_line(1).text and "+36.0M" in t.render_line(1).text
+        assert "com.example.camera" in t.render_line(1).text and "+36.0MiB" in t.render_line(1).text
     app = fed()
     async with app.run_test(size=(220, 30)) as pilot:
         feed(app, factory.series(4))

@@ -43,14 +43,15 @@ def test_safe_leaves_no_control_characters(s):
 
 
 def test_sizes():
-    assert fmt_bytes(0) == "0"
+    # the one formatter's compact form: IEC units, at most 7 characters (8 with a sign)
+    assert fmt_bytes(0) == "0B"
     assert fmt_bytes(512) == "512B"
-    assert fmt_bytes(4096) == "4.0K"
-    assert fmt_bytes(12 * 2**20 + 2**19) == "12.5M"
-    assert fmt_bytes(150 * 2**20) == "150M"
-    assert fmt_bytes(3 * 2**30) == "3.0G"
+    assert fmt_bytes(4096) == "4.0KiB"
+    assert fmt_bytes(12 * 2**20 + 2**19) == "12.5MiB"
+    assert fmt_bytes(150 * 2**20) == "150MiB"
+    assert fmt_bytes(3 * 2**30) == "3.0GiB"
     assert fmt_bytes(None) == "?"
-    assert fmt_delta(-2**20) == "-1.0M" and fmt_delta(2**20) == "+1.0M" and fmt_delta(0) == "·"
+    assert fmt_delta(-2**20) == "-1.0MiB" and fmt_delta(2**20) == "+1.0MiB" and fmt_delta(0) == "·"
     assert fmt_age(59) == "59s" and fmt_age(61) == "1m01s" and fmt_age(3 * 3600 + 60) == "3h01m"
 
 

@@ -12,7 +12,7 @@ from droidtrack.model import Buffer
 from droidtrack.tui.bars import Bar
 from droidtrack.tui.state import Frame, Row
 from droidtrack.tui.table import Col, LiveTable, c_text
-from droidtrack.tui.text import fmt_bytes, fmt_clock, lit, plural
+from droidtrack.tui.text import fmt_bytes, fmt_clock, fmt_delta, lit, plural
 from droidtrack.tui.views import AGE, buffer_cols
 from droidtrack.tui.views.buffer_holders import BufferScreen
 from droidtrack.tui.views.drill import DrillScreen
@@ -63,7 +63,7 @@ def title_text(f: Frame, grouping: str, r: Row) -> Text:
             if p.oom_score_adj is not None:
                 t.append(f"  oom_score_adj {p.oom_score_adj}", style="dim")
     if r.delta:
-        t.append(f"  Δ {'+' if r.delta > 0 else ''}{fmt_bytes(r.delta)} since first sample",
+        t.append(f"  Δ {fmt_delta(r.delta)} since first sample",
                  style="bold red" if r.delta > 0 else "green")
     return t
 

@@ -14,7 +14,7 @@ PROC_COLS = [
     Col("rss", "RSS", 7, c_bytes, priority=5), Col("pss", "PSS", 7, c_bytes, priority=1),
     Col("fd_only", "FD-ONLY", 7, c_bytes, priority=2), Col("mapped", "MAPPED", 7, c_bytes, priority=6),
     Col("in_rss", "IN-RSS", 7, c_bytes, priority=9), Col("count", "BUFS", 5, c_int, priority=7),
-    Col("tags", "TAGS", 17, c_tags, priority=8), Col("delta", "Δ", 7, c_delta, priority=3),
+    Col("tags", "TAGS", 17, c_tags, priority=8), Col("delta", "Δ", 8, c_delta, priority=3),
 ]
 
 
