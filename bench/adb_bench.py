@@ -20,7 +20,6 @@ USB 2.0-like speed; default unlimited).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -30,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import large_device, median_time  # noqa: E402  (puts the repository on sys.path)
+from benchlib import device_parser, large_device, median_time  # noqa: E402  (puts the repository on sys.path)
 
 from droidtrack.collect import frames  # noqa: E402
 from droidtrack.double import AdbServer, system_adb, wheel_adb  # noqa: E402
@@ -62,11 +61,7 @@ def collector_files(root: Path) -> list[str]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--processes", type=int, default=2000)
-    ap.add_argument("--buffers", type=int, default=20000)
-    ap.add_argument("--refs", type=int, default=60000)
-    ap.add_argument("--runs", type=int, default=5)
+    ap = device_parser(__doc__)
     ap.add_argument("--sample", type=int, default=200, help="files timed one by one through adbutils")
     ap.add_argument("--adb", choices=("36", "29"), default="36")
     ap.add_argument("--link-mbps", type=float, default=None, help="limit the double's link (MB/s)")

@@ -1,10 +1,11 @@
 """What the bench scripts share: the repository on sys.path, the large synthetic device, and the
 timing loops (median of N runs, best of N interleaved rounds) with one way of printing them.
 
-    from benchlib import REPO, best_interleaved, large_device, ms, runs_summary, timed_runs
+    from benchlib import REPO, best_interleaved, device_parser, large_device, ms, runs_summary, timed_runs
 """
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import time
@@ -52,6 +53,19 @@ def runs_summary(times: list[float]) -> str:
     """'median X ms  (min Y, max Z)' of a list of seconds."""
     return (f"median {statistics.median(times) * 1000:7.0f} ms  (min {min(times) * 1000:.0f}, "
             f"max {max(times) * 1000:.0f})")
+
+
+def device_parser(doc: str, *, refs: bool = True, runs: int | None = 5) -> argparse.ArgumentParser:
+    """A bench script's argument parser: its docstring as the help, the large device's size
+    (--processes, alias --procs; --buffers; --refs) and, unless runs is None, --runs."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--processes", "--procs", type=int, default=2000)
+    ap.add_argument("--buffers", type=int, default=20000)
+    if refs:
+        ap.add_argument("--refs", type=int, default=60000)
+    if runs is not None:
+        ap.add_argument("--runs", type=int, default=runs)
+    return ap
 
 
 def large_device(root: Path, *, processes: int, buffers: int, refs: int, generation: str | None = None,

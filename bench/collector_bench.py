@@ -12,7 +12,6 @@ most 15). Exit status 1 if a target is missed, 2 if something could not be measu
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -21,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import REPO, best_interleaved, large_device  # noqa: E402  (puts the repository on sys.path)
+from benchlib import device_parser, REPO, best_interleaved, large_device  # noqa: E402  (puts the repository on sys.path)
 
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -62,11 +61,7 @@ def file_set(root: Path, fr: frames.Frames) -> tuple[list[str], list[str]]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--processes", type=int, default=2000)
-    ap.add_argument("--buffers", type=int, default=20000)
-    ap.add_argument("--refs", type=int, default=60000)
-    ap.add_argument("--runs", type=int, default=5)
+    ap = device_parser(__doc__)
     ap.add_argument("--generation", default="a13-5.15")
     ap.add_argument("--dir", default="/tmp", help="where to write the tree (e.g. /dev/shm for tmpfs)")
     args = ap.parse_args()

@@ -17,14 +17,13 @@ Also printed:
 """
 from __future__ import annotations
 
-import argparse
 import gc
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from benchlib import large_device, runs_summary  # noqa: E402  (puts the repository on sys.path)
+from benchlib import device_parser, large_device, runs_summary  # noqa: E402  (puts the repository on sys.path)
 
 from droidtrack.model import build
 from droidtrack.collect import collector
@@ -122,12 +121,20 @@ def bare_read(path: Path) -> float:
     return time.perf_counter() - t0
 
 
+def one_snapshot(out: bytes, token: str):
+    """The timed host work on one stream: decode, parse+build, account. The snapshot and the
+    perf_counter() before and after each step."""
+    t0 = time.perf_counter()
+    fr = frames.decode(out, token)
+    t1 = time.perf_counter()
+    snap = snapshot_from_frames(fr)
+    t2 = time.perf_counter()
+    account(snap)
+    return snap, (t0, t1, t2, time.perf_counter())
+
+
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--processes", type=int, default=2000)
-    ap.add_argument("--buffers", type=int, default=20000)
-    ap.add_argument("--refs", type=int, default=60000)
-    ap.add_argument("--runs", type=int, default=5)
+    ap = device_parser(__doc__)
     ap.add_argument("--keep", metavar="DIR", help="keep the generated tree and capture here")
     ap.add_argument("--capture", metavar="FILE", help="time this saved collector stream instead")
     ap.add_argument("--no-stages", action="store_true", help="skip the per-stage breakdown runs")
@@ -158,13 +165,7 @@ def main() -> int:
         bare.append(bare_read(cap))
         gc.collect()
         c0 = time.process_time()
-        t0 = time.perf_counter()
-        fr = frames.decode(out, token)
-        t1 = time.perf_counter()
-        snap = snapshot_from_frames(fr)
-        t2 = time.perf_counter()
-        account(snap)
-        t3 = time.perf_counter()
+        snap, (t0, t1, t2, t3) = one_snapshot(out, token)
         times["decode"].append(t1 - t0)
         times["parse+build"].append(t2 - t1)
         times["account"].append(t3 - t2)
@@ -194,13 +195,7 @@ def main() -> int:
             snap = None
             gc.collect()
             timer.times.clear()
-            t0 = time.perf_counter()
-            fr = frames.decode(out, token)
-            t1 = time.perf_counter()
-            snap = snapshot_from_frames(fr)
-            t2 = time.perf_counter()
-            account(snap)
-            t3 = time.perf_counter()
+            snap, (t0, t1, t2, t3) = one_snapshot(out, token)
             row = dict(timer.times)
             row["frames.decode (split)"] = t1 - t0
             row["account"] = t3 - t2

@@ -15,13 +15,12 @@ Exit code 1 when the median refresh is over the budget.
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import sys
 import time
 
-from benchlib import REPO as ROOT  # noqa: E402  (puts the repository on sys.path)
+from benchlib import REPO as ROOT, device_parser  # noqa: E402  (puts the repository on sys.path)
 
 sys.path.insert(0, str(ROOT / "tests" / "tui"))
 
@@ -95,15 +94,13 @@ async def run(procs: int, buffers: int, refreshes: int, size: tuple[int, int]) -
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--procs", type=int, default=2000)
-    ap.add_argument("--buffers", type=int, default=20000)
+    ap = device_parser(__doc__, refs=False, runs=None)
     ap.add_argument("--refreshes", type=int, default=10)
     ap.add_argument("--budget-ms", type=float, default=100.0)
     ap.add_argument("--size", default="160x50", help="terminal size WxH (default 160x50)")
     a = ap.parse_args()
     w, h = (int(x) for x in a.size.split("x"))
-    r = asyncio.run(run(a.procs, a.buffers, a.refreshes, (w, h)))
+    r = asyncio.run(run(a.processes, a.buffers, a.refreshes, (w, h)))
     ref = r["refresh_ms"]
     med = statistics.median(ref)
     print(f"droidtrack top refresh benchmark: {r['procs']} processes, {r['buffers']} buffers, "
