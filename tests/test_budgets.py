@@ -47,6 +47,14 @@ def test_the_example_from_the_issue_parses():
     assert bf.needs_history
 
 
+def _laughs(levels: int = 9) -> str:
+    """Billion laughs: each level an alias list of ten of the one before (10**levels values)."""
+    out = "[&l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"
+    for i in range(1, levels):
+        out += f", &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]"
+    return out + "]"
+
+
 @pytest.mark.parametrize("text,line,words", [
     ("version: 1\ntotl: 64MiB\n", 2, ["'totl'", "did you mean 'total'"]),
     ("version: 1\ntags:\n  camera: 8 MiBs\n", 3, ["'tags.camera'", "MiBs"]),
@@ -60,6 +68,20 @@ def test_the_example_from_the_issue_parses():
     ("version: 2\ntotal: 1M\n", 1, ["version 2"]),
     ("version: 1\ntags: [camera]\n", 2, ["'tags' must be a mapping"]),
     ("version: 1\ntotal: 1M\n  x: 2\n", 3, ["not valid YAML"]),
+    # hostile YAML. An unknown tag: a ConstructorError with a YAML dump, or (on a mapping) silently
+    # accepted; 5,000 levels: "internal error: RecursionError"; aliases that expand without bound
+    pytest.param("version: 1\ntotal: !custom 64MiB\n", 2, ["unknown tag '!custom'"], id="tag-scalar"),
+    pytest.param("version: 1\ntags: !custom {camera: 8MiB}\n", 2, ["unknown tag '!custom'"], id="tag-mapping"),
+    pytest.param("version: 1\nprocesses:\n  x: !!python/object:os.system {max: 1M}\n", 3, ["unknown tag"],
+                 id="python-tag"),
+    pytest.param("version: 1\ntotal: 1M\ntags: " + "[" * 5000 + "]" * 5000 + "\n", 3, ["nested too deeply"],
+                 id="deep-flow"),
+    pytest.param("version: 1\ntotal: 1M\ntags:\n" + "".join(" " * i + f"k{i}:\n" for i in range(1, 1200)), 66,
+                 ["nested too deeply"], id="deep-block"),
+    pytest.param("version: 1\ntotal: 1M\nrequired_sources: " + _laughs() + "\nleaks: {kinds: *l8}\n", 3,
+                 ["more than 100,000 values"], id="laughs"),
+    pytest.param("version: 1\ntotal: 1M\ntags: &t {camera: *t}\n", 3, ["alias refers to the node that contains it"],
+                 id="recursive-alias"),
 ])
 def test_typos_name_the_line_and_the_key(text, line, words):
     with pytest.raises(BudgetError) as e:
@@ -68,6 +90,26 @@ def test_typos_name_the_line_and_the_key(text, line, words):
     assert msg.startswith(f"b.yaml line {line}:"), msg
     for w in words:
         assert w in msg, msg
+
+
+def test_aliases_within_bounds_still_work():
+    bf = parse_budgets("version: 1\nprocesses:\n  a: &p {max: 2MiB, metric: pss}\n  b: *p\n"
+                       "tags: {camera: &s 8MiB, gl: *s}\ntotal: !!str 64MiB\n", "b.yaml")
+    got = {(b.id, b.limit, b.metric) for b in bf.budgets}
+    assert got == {("process a", 2 * MiB, "pss"), ("process b", 2 * MiB, "pss"), ("tag camera", 8 * MiB, "bytes"),
+                   ("tag gl", 8 * MiB, "bytes"), ("total", 64 * MiB, "bytes")}
+
+
+def test_check_refuses_a_hostile_budget_file_with_exit_2(tmp_path, capsys):
+    from droidtrack.cli import main
+    for i, text in enumerate(("version: 1\ntotal: !custom 64MiB\n",
+                              "version: 1\ntags: " + "[" * 5000 + "]" * 5000 + "\n")):
+        p = tmp_path / f"b{i}.yaml"
+        p.write_text(text)
+        assert main(["check", "--budget", str(p), "--demo"]) == 2
+        err = capsys.readouterr().err
+        assert f"b{i}.yaml line 2:" in err, err
+        assert "internal error" not in err and "Error" not in err and "!custom '64MiB'" not in err, err
 
 
 @pytest.mark.parametrize("text,words", [

@@ -134,6 +134,43 @@ def test_exit_2_for_unreadable_inputs(tmp_path, budget, capsys):
     assert "--baseline: cannot read" in capsys.readouterr().err
 
 
+def test_exit_2_naming_the_sample_and_line_when_a_recorded_snapshot_is_nested_5000_deep(tmp_path, budget, capsys):
+    """A sample that cannot be read was skipped (the budgets "held" over the others); a /2 row
+    nested 5,000 deep was "a recording row is not valid JSON", and no readable sample at all an
+    IndexError ("internal error")."""
+    from droidtrack.history.recording import open_writer
+    good = dumps(f.snap(f.base_buffers()), all_processes=True)
+    deep = good.replace('"device": {', '"device": {"x": ' + "[" * 5000 + "]" * 5000 + ", ", 1)
+    v1 = tmp_path / "r.dtr"
+    with RecordingWriter(str(v1)) as w:
+        w.add("snapshot", good.encode(), time=1.0)
+        w.add("snapshot", deep.encode(), time=2.0)
+    assert main(["check", "-b", budget, "--replay", str(v1)]) == 2
+    out = capsys.readouterr().out
+    line = next(i for i, x in enumerate(good.splitlines(), 1) if '"device": {' in x)
+    assert "could not measure: " in out and f"r.dtr: sample 1: line {line}: nested too deeply" in out, out
+    v2 = tmp_path / "r.db"
+    w = open_writer(str(v2), {"origin": "test"})
+    w.add_collected(Collected(f.snap(f.base_buffers())))
+    w.close()
+    import sqlite3
+    con = sqlite3.connect(v2)
+    con.execute("UPDATE details SET doc = ? WHERE part = 'device'", ("[" * 5000 + "]" * 5000,))
+    con.execute("UPDATE buffers SET doc = '[]'")
+    con.commit()
+    con.close()
+    assert main(["check", "-b", budget, "--replay", str(v2)]) == 2
+    out = capsys.readouterr().out
+    assert "r.db: sample 0: details row 'device': line 1: nested too deeply" in out, out
+    con = sqlite3.connect(v2)
+    con.execute("UPDATE details SET doc = '{}' WHERE part = 'device'")
+    con.commit()
+    con.close()
+    assert main(["check", "-b", budget, "--replay", str(v2)]) == 2
+    out = capsys.readouterr().out
+    assert "r.db: sample 0: buffer row " in out and "is not a JSON object" in out, out
+
+
 def test_growth_against_a_baseline_snapshot_json(tmp_path, capsys):
     series = f.leaking_series(6)
     (tmp_path / "base.json").write_text(dumps(series[0], all_processes=True))

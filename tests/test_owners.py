@@ -114,9 +114,14 @@ def test_user_overrides_and_roles(tmp_path):
     ("roles:\n  - {uid: ten, role: app}\n", ["line 2", "uid"]),
     ("rolez: []\n", ["rolez"]),
     ("roles: [\n", ["not valid YAML"]),
-    ("roles: !custom x\n", ["not valid YAML"]),
-    ("[" * 5000 + "]" * 5000, ["nested too deeply"]),
-], ids=["role-key", "role-value", "override-key", "override-owner", "uid", "top-key", "yaml", "yaml-tag", "deep"])
+    ("roles: !custom x\n", ["line 1", "unknown tag '!custom'"]),
+    ("[" * 5000 + "]" * 5000, ["line 1", "nested too deeply"]),
+    # billion laughs: printing the bad role repeated 10**8 values (the process hung)
+    ("x: [&l0 [a, a, a, a, a, a, a, a, a, a]" + "".join(f", &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]"
+                                                       for i in range(1, 8)) + "]\n"
+     "roles:\n  - {process: sf, role: *l7}\n", ["line 1", "more than 100,000 values"]),
+], ids=["role-key", "role-value", "override-key", "override-owner", "uid", "top-key", "yaml", "yaml-tag", "deep",
+        "laughs"])
 def test_owner_rules_with_typos_name_the_line_and_key(text, words):
     with pytest.raises(OwnerRulesError) as e:
         parse_owner_rules(text, "mine.yaml")

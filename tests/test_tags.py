@@ -53,6 +53,10 @@ def test_patterns_are_globs_not_regexes_and_names_are_literal():
     ("version: 1\nrules:\n  - {tag: gl, match: {held: maybe}}", "'held' must be true or false"),
     ("version: 1\nrules:\n  - {match: {name: x}}", "'tag' must be"),
     ("just text", "expected a mapping"),
+    ("rules:\n  - {tag: !custom gl, match: {name: x}}", "line 2: unknown tag '!custom'"),
+    ("rules: " + "[" * 5000 + "]" * 5000, "line 1: nested too deeply"),
+    ("x: &a [" + ", ".join(["y"] * 400) + "]\nz: &b [" + ", ".join(["*a"] * 400) + "]\n"
+     "rules:\n  - {tag: *b, match: {name: x}}", "line 2: aliases expand this to more than 100,000 values"),
 ])
 def test_bad_rules_files_name_what_is_wrong(text, needle):
     with pytest.raises(RulesError) as e:

@@ -32,6 +32,7 @@ import yaml
 from droidtrack.model.account import Accounting, account, process_groups
 from droidtrack.model import Process, Snapshot
 from droidtrack.model.units import human_size as format_size
+from droidtrack.model.yaml_input import compose, construct
 
 TOP_KEYS = ("version", "min_coverage", "required_sources", "total", "tags", "exporters", "processes",
             "growth", "leaks")
@@ -138,7 +139,7 @@ def _mapping(origin: str, node, where: str) -> list[tuple[str, yaml.Node, yaml.N
 def _scalar(origin: str, node, key: str):
     if not isinstance(node, yaml.ScalarNode):
         raise _err(origin, node, f"{key!r} must be a single value")
-    return yaml.safe_load(yaml.serialize(node)) if node.tag != "tag:yaml.org,2002:str" else node.value
+    return construct(node, origin, BudgetError) if node.tag != "tag:yaml.org,2002:str" else node.value
 
 
 def _size(origin: str, node, key: str) -> int:
@@ -150,12 +151,7 @@ def _size(origin: str, node, key: str) -> int:
 
 
 def parse_budgets(text: str, origin: str = "budgets") -> BudgetFile:
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise BudgetError(f"{origin}{where}: not valid YAML: {getattr(e, 'problem', None) or e}") from None
+    root = compose(text, origin, BudgetError)
     if root is None:
         raise BudgetError(f"{origin}: the file is empty; see docs/ci.md for the budget format")
     bf = BudgetFile(origin, [])

@@ -353,6 +353,7 @@ class DbReader:
     def document(self, sid: int) -> dict[str, Any]:
         """Sample `sid`'s snapshot document (model/schema.py's), joined back from its rows."""
         c = self.con
+        w = f"{self.path}: sample {sid}"
         try:
             row = c.execute("SELECT time, origin FROM samples WHERE id = ? AND status = 'ok'", (sid,)).fetchone()
             if row is None:
@@ -362,15 +363,15 @@ class DbReader:
             for part, doc in c.execute(f"SELECT part, doc FROM details WHERE {where}", (sid,)):
                 k, dot, k2 = part.partition(".")
                 if dot and k in SPLIT:
-                    d[k][k2] = _loads(doc)
+                    d[k][k2] = _loads(doc, f"{w}: details row {part!r}")
                 else:
-                    d[part] = _loads(doc)
+                    d[part] = _loads(doc, f"{w}: details row {part!r}")
             holders: dict[str, dict[str, Any]] = {}
             for key, pid, doc in c.execute(f"SELECT buffer_key, pid, doc FROM holdings WHERE {where}", (sid,)):
-                holders.setdefault(key, {})[str(pid)] = _loads(doc)
+                holders.setdefault(key, {})[str(pid)] = _loads(doc, f"{w}: holding of {key!r} by pid {pid}")
             bufs = []
             for *cols, doc in c.execute(f"SELECT {', '.join(BUFFER_COLS)}, doc FROM buffers WHERE {where}", (sid,)):
-                b = _loads(doc)
+                b = _object(doc, f"{w}: buffer row {cols[0]!r}")
                 b.update(zip(BUFFER_COLS, cols))
                 b["holders"] = holders.pop(b["key"], {})
                 bufs.append(b)
@@ -378,8 +379,8 @@ class DbReader:
             procs = []
             for pid, name, cmdline, package, uid, doc in c.execute(
                     f"SELECT pid, name, cmdline, package, uid, doc FROM processes WHERE {where}", (sid,)):
-                p = _loads(doc)
-                p.update(pid=pid, name=name, cmdline=_loads(cmdline), package=package, uid=uid)
+                p = _object(doc, f"{w}: process row {pid}")
+                p.update(pid=pid, name=name, cmdline=_loads(cmdline, f"{w}: process row {pid}"), package=package, uid=uid)
                 procs.append(p)
             d["processes"] = procs
         except sqlite3.DatabaseError as e:
@@ -396,8 +397,17 @@ class DbReader:
         self.con.close()
 
 
-def _loads(s: str) -> Any:
+def _loads(s: str, what: str = "a recording row") -> Any:
     try:
         return json.loads(s)
-    except (ValueError, TypeError, RecursionError):
-        raise DbError("a recording row is not valid JSON") from None
+    except RecursionError:
+        raise DbError(f"{what}: {schema.too_deep(s)}") from None
+    except (ValueError, TypeError):
+        raise DbError(f"{what} is not valid JSON") from None
+
+
+def _object(s: str, what: str) -> dict[str, Any]:
+    d = _loads(s, what)
+    if not isinstance(d, dict):
+        raise DbError(f"{what} is not a JSON object")
+    return d

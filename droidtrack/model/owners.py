@@ -44,8 +44,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
+from droidtrack.model import yaml_input
 from droidtrack.model import Buffer, Owner, Process, Snapshot
 from droidtrack.model.problems import Problem
 from droidtrack.parse.grepout import record_builder
@@ -171,15 +170,8 @@ def _checked(doc: dict, section: str, origin: str, lines: dict[int, int]):
 
 
 def parse_owner_rules(text: str, origin: str) -> OwnerRules:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise OwnerRulesError(f"{origin}{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
-    except RecursionError:
-        raise OwnerRulesError(f"{origin}: nested too deeply to be an owner rules file") from None
+    node = yaml_input.compose(text, origin, OwnerRulesError)
+    doc = yaml_input.construct(node, origin, OwnerRulesError)
     if not isinstance(doc, dict):
         raise OwnerRulesError(f"{origin}: expected a mapping with 'roles:' and/or 'overrides:' lists")
     unknown = set(doc) - {"version", "roles", "overrides"}

@@ -16,6 +16,7 @@ never rename or remove one without a new schema version.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from droidtrack import __version__
@@ -197,10 +198,34 @@ def loads(data: bytes | str, where: str = "snapshot JSON") -> Snapshot:
     try:
         doc = json.loads(data)
     except RecursionError:
-        raise SchemaError(f"{where}: nested too deeply to be a snapshot document") from None
+        raise SchemaError(f"{where}: {too_deep(data)}") from None
     except ValueError as e:
         raise SchemaError(f"{where}: not valid JSON: {e}") from None
     return from_dict(doc, where)
+
+
+_JSON_DEPTH = 256            # a snapshot document nests 7 levels; the line past this is named
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}\n]')
+
+
+def too_deep(text: str) -> str:
+    """What to say of JSON too deeply nested for the decoder (a RecursionError): the line where it
+    gets deeper than any snapshot document. Only called on that failure, so a scan is fine."""
+    depth = 0
+    line = 1
+    for m in _JSON_TOKEN.finditer(text):
+        c = m.group()
+        if c == "\n":
+            line += 1
+        elif c == "[" or c == "{":
+            depth += 1
+            if depth > _JSON_DEPTH:
+                return f"line {line}: nested too deeply (more than {_JSON_DEPTH} levels) to be a snapshot document"
+        elif c == "]" or c == "}":
+            depth -= 1
+        else:
+            line += c.count("\n")     # strings hold no raw newline in valid JSON; count them anyway
+    return "nested too deeply to be a snapshot document"
 
 
 def from_dict(d: Any, where: str = "snapshot JSON") -> Snapshot:

@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterable
 
-import yaml
+from droidtrack.model import yaml_input
 
 TAGS = ("camera", "gl", "graphics", "multimedia", "display", "other")
 MATCH_KEYS = ("exporter", "name", "holder", "package", "held")
@@ -155,12 +155,7 @@ def _compile(patterns: list[str]) -> re.Pattern:
 
 
 def parse_rules(text: str, origin: str) -> Rules:
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise RulesError(f"{origin}{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
+    doc = yaml_input.load(text, origin, RulesError)
     if not isinstance(doc, dict) or not isinstance(doc.get("rules"), list):
         raise RulesError(f"{origin}: expected a mapping with a 'rules:' list")
     if doc.get("version", 1) != 1:
