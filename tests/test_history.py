@@ -115,3 +115,63 @@ def test_load_snapshot_specs(tmp_path):
         load_snapshot(str(tmp_path / "junk"))
     assert split_spec("a@b@3") == ("a@b", 3)
     assert split_spec("weird@name") == ("weird@name", None)
+
+
+def _services_keep_the_apps_buffers(n=5):
+    """Each sample the camera provider (700) allocates one more preview buffer for the camera app
+    (1234) and keeps it with the app: whose the growth is, is the app's."""
+    out = []
+    for i in range(n):
+        bufs = f.base_buffers() + [f.buf(200 + j, 2 * MiB, "camera", "system", "preview",
+                                         {700: f.fd(30 + j), 1234: f.fd(60 + j)}) for j in range(i)]
+        out.append(f.snap(bufs, t=3000.0 + 10 * i))
+    return out
+
+
+def test_leak_suspects_name_the_owner_they_are_charged_to():
+    found = leak_suspects(_services_keep_the_apps_buffers())
+    by = {(s.kind, s.subject): s for s in found}
+    pers = by[("persistent", "camera buffers from system held by /vendor/bin/hw/android.hardware.camera"
+                             ".provider@2.7-service, com.example.camera, charged to com.example.camera")]
+    assert pers.owner == "com.example.camera" and pers.bytes == 4 * 2 * MiB
+    prov = next(s for s in found if s.kind == "growth" and "camera.provider" in s.subject)
+    assert prov.owner == "com.example.camera"        # the provider grows, the app is charged
+    own = by[("growth", "owner com.example.camera")]
+    assert own.owner == "com.example.camera" and own.bytes == 4 * 2 * MiB and own.confidence == 1.0
+    assert by[("growth", "tag camera")].owner is None
+    from droidtrack.history.compare import suspect_to_dict
+    assert suspect_to_dict(pers)["owner"] == "com.example.camera"
+
+
+def test_orphan_names_the_owner_it_had_while_held():
+    o = next(s for s in leak_suspects(f.leaking_series(4)) if s.kind == "orphan")
+    assert o.owner == "com.example.camera" and "charged to com.example.camera (app holder)" in o.detail
+
+
+def test_a_persistent_group_is_split_by_owner():
+    # the same holders, tag and exporter, but the buffers' names say they are two apps'
+    procs = {**f.PROCS, 2345: Process(2345, "com.other.app", ("com.other.app",), uid=10200)}
+    series = []
+    for i in range(3):
+        extra = [f.buf(300 + j, MiB, "gl", "system", ("com.example.camera/A" if j % 2 else "com.other.app/B"),
+                       {500: f.fd(80 + j)}) for j in range(2 * i)]
+        series.append(f.snap(f.base_buffers() + extra, t=4000.0 + i, procs=procs))
+    pers = sorted((s.owner, s.bytes) for s in leak_suspects(series) if s.kind == "persistent")
+    assert pers == [("com.example.camera", 2 * MiB), ("com.other.app", 2 * MiB)]
+
+
+def test_diff_says_which_owner_grew():
+    from droidtrack.commands.diff import render
+    s = _services_keep_the_apps_buffers(3)
+    d = diff(s[0], s[-1])
+    assert [(c.key, c.delta) for c in d.by_owner if c.delta] == [("com.example.camera", 4 * MiB)]
+    assert {r.owner for r in d.appeared} == {"com.example.camera"}
+    out = render(d)
+    sec = out.split("by owner (charged bytes")[1].splitlines()
+    from droidtrack.model.units import human_size
+    assert sec[1].split()[0] == "com.example.camera" and human_size(4 * MiB, signed=True) in sec[1]
+    assert "owner com.example.camera" in out.split("\nappeared (")[1]
+    from droidtrack.history.compare import diff_to_dict
+    j = diff_to_dict(d)
+    assert j["by_owner"][0] == {"key": "com.example.camera", "before": 4 * MiB, "after": 8 * MiB, "delta": 4 * MiB}
+    assert {r["owner"] for r in j["appeared"]} == {"com.example.camera"}

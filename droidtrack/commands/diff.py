@@ -34,7 +34,7 @@ exit codes: 0 the diff was printed, 2 an input could not be read
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("diff", help="what appeared, vanished and grew between two snapshots",
                        description="Compare two snapshots: buffers that appeared or vanished, and growth per "
-                                   "tag, exporter and process.",
+                                   "tag, exporter, process and owner.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("a", metavar="A", help="the earlier snapshot (file, or rec.dtr@N)")
     p.add_argument("b", metavar="B", help="the later snapshot")
@@ -66,6 +66,7 @@ def render(d, top: int = 15) -> str:
     section("by tag:", d.by_tag)
     section("by exporter:", d.by_exporter)
     section("by process (RSS):", d.by_process)
+    section("by owner (charged bytes: whose they are, docs/owners.md):", d.by_owner)
 
     def bufs(title, refs):
         if not refs:
@@ -75,7 +76,8 @@ def render(d, top: int = 15) -> str:
         for r in refs[:top]:
             who = ", ".join(safe(h) for h in r.holders) or "kernel-only"
             nm = f" {safe(r.name)!r}" if r.name else ""
-            out.append(f"  {safe(r.key):<14} {human_size(r.size):>9}  {safe(r.tag)} {safe(r.exporter or '?')}{nm}  [{who}]")
+            own = f" owner {safe(r.owner)}" if r.owner and r.owner not in ("kernel", "unknown") else ""
+            out.append(f"  {safe(r.key):<14} {human_size(r.size):>9}  {safe(r.tag)} {safe(r.exporter or '?')}{nm}  [{who}]{own}")
         if len(refs) > top:
             out.append(f"  … {len(refs) - top} more")
     bufs("appeared", d.appeared)

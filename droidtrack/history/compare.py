@@ -11,20 +11,24 @@ Leak suspects (docs/ci.md, "Leak suspects", is the reference):
               (holders, tag, exporter); confidence = the fraction of sample intervals in which the
               group gained a buffer it kept to the end (a pool allocated once scores low, a buffer
               leaked per frame or per test scores close to 1)
-  growth      processes and tags whose bytes never decrease and grow overall over >= 3 samples;
+  growth      processes, tags and owners whose bytes never decrease and grow overall over >= 3 samples;
               slope by least squares in bytes/second; confidence = the fraction of intervals in
               which they strictly grew
   orphan      buffers no process holds now that a process held earlier, with their last holder;
               confidence 1.0 once kernel-only in >= 2 consecutive samples, else 0.5
+Every suspect names the owner its bytes are charged to (model/owners.py; `owner`): a persistent
+group's owner (groups are split by owner), an orphan's owner when it was last held, a growing
+process's owner of most of the bytes it gained, a growing owner itself; none for a tag.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from droidtrack.model.account import Accounting, account
 from droidtrack.model import Buffer, Process, Snapshot
 from droidtrack.model.units import human_size
+from droidtrack.model.owners import owners_of
 
 
 class LoadError(Exception):
@@ -108,6 +112,7 @@ class BufferRef:
     name: str | None
     tag: str
     holders: tuple[str, ...]
+    owner: str | None = None        # the owner's name (model/owners.py)
 
 
 @dataclass
@@ -122,6 +127,7 @@ class Diff:
     by_exporter: list[Change]
     by_process: list[Change]        # key: "label (pid N)"; rss before/after
     pss_by_process: list[Change]
+    by_owner: list[Change] = field(default_factory=list)    # charged bytes per owner name (Totals.by_owner)
 
     @property
     def appeared_bytes(self) -> int:
@@ -140,8 +146,9 @@ def holder_labels(snap: Snapshot, b: Buffer) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _ref(snap: Snapshot, b: Buffer) -> BufferRef:
-    return BufferRef(b.key, b.size, b.exporter, b.name, b.tag, holder_labels(snap, b))
+def _ref(snap: Snapshot, b: Buffer, owners: dict) -> BufferRef:
+    o = owners.get(b.key)
+    return BufferRef(b.key, b.size, b.exporter, b.name, b.tag, holder_labels(snap, b), o.name if o else None)
 
 
 def _identity(b: Buffer) -> tuple:
@@ -174,12 +181,13 @@ def diff(a: Snapshot, b: Snapshot, acc_a: Accounting | None = None, acc_b: Accou
         ids_b.setdefault(_identity(buf), []).append(buf)
     appeared: list[BufferRef] = []
     vanished: list[BufferRef] = []
+    own_a, own_b = owners_of(a), owners_of(b)
     for k in set(ids_a) | set(ids_b):
         la, lb = ids_a.get(k, []), ids_b.get(k, [])
         if len(lb) > len(la):
-            appeared += [_ref(b, x) for x in sorted(lb, key=lambda x: x.key)[len(la):]]
+            appeared += [_ref(b, x, own_b) for x in sorted(lb, key=lambda x: x.key)[len(la):]]
         elif len(la) > len(lb):
-            vanished += [_ref(a, x) for x in sorted(la, key=lambda x: x.key)[len(lb):]]
+            vanished += [_ref(a, x, own_a) for x in sorted(la, key=lambda x: x.key)[len(lb):]]
     appeared.sort(key=lambda r: (-r.size, r.key))
     vanished.sort(key=lambda r: (-r.size, r.key))
 
@@ -199,6 +207,7 @@ def diff(a: Snapshot, b: Snapshot, acc_a: Accounting | None = None, acc_b: Accou
         by_exporter=_changes(acc_a.totals.by_exporter, acc_b.totals.by_exporter),
         by_process=_changes(per_proc(a, acc_a, "rss"), per_proc(b, acc_b, "rss")),
         pss_by_process=_changes(per_proc(a, acc_a, "pss"), per_proc(b, acc_b, "pss")),
+        by_owner=_changes(acc_a.totals.by_owner, acc_b.totals.by_owner),
     )
 
 
@@ -208,7 +217,7 @@ def diff_to_dict(d: Diff) -> dict:
 
     def br(r: BufferRef) -> dict:
         return {"key": r.key, "size": r.size, "exporter": r.exporter, "name": r.name, "tag": r.tag,
-                "holders": list(r.holders)}
+                "holders": list(r.holders), "owner": r.owner}
     return {
         "schema": "droidtrack.diff/1", "a": d.a, "b": d.b, "seconds": d.seconds,
         "total": ch(d.total),
@@ -216,6 +225,7 @@ def diff_to_dict(d: Diff) -> dict:
         "by_tag": [ch(c) for c in d.by_tag], "by_exporter": [ch(c) for c in d.by_exporter],
         "by_process": [ch(c) for c in d.by_process],
         "pss_by_process": [ch(c) for c in d.pss_by_process],
+        "by_owner": [ch(c) for c in d.by_owner],
     }
 
 
@@ -232,6 +242,7 @@ class Suspect:
     first_sample: int | None = None
     last_holder: str | None = None       # orphan: who held it last
     buffers: tuple[str, ...] = ()
+    owner: str | None = None             # the owner its bytes are charged to (the module docstring)
 
 
 def _series_slope(xs: list[float], ys: list[int]) -> float:
@@ -258,6 +269,7 @@ def leak_suspects(snaps: list[Snapshot], accs: list[Accounting] | None = None) -
     present: list[dict[int, Buffer]] = [{b.inode: b for b in s.buffers.values() if b.inode is not None}
                                         for s in snaps]
     last = present[-1]
+    last_owners = owners_of(snaps[-1])
     groups: dict[tuple, list[tuple[int, Buffer]]] = {}
     for ino, b in last.items():
         if ino in present[0]:
@@ -269,21 +281,22 @@ def leak_suspects(snaps: list[Snapshot], accs: list[Accounting] | None = None) -
         # the same buffer (same size) throughout
         if any(present[i][ino].size != b.size for i in range(first, n)):
             continue
-        key = (holder_labels_names(snaps[-1], b), b.tag, b.exporter or "<unknown>")
+        o = last_owners.get(b.key)
+        key = (holder_labels_names(snaps[-1], b), b.tag, b.exporter or "<unknown>", o.name if o else None)
         groups.setdefault(key, []).append((first, b))
-    for (holders, tag, exp), items in groups.items():
+    for (holders, tag, exp, owner), items in groups.items():
         firsts = {f for f, _ in items}
         conf = len(firsts) / (n - 1)
         total = sum(b.size for _, b in items)
         who = ", ".join(holders) if holders else "no process (kernel-only)"
         out.append(Suspect(
-            "persistent", f"{tag} buffers from {exp} held by {who}", total, round(conf, 3),
+            "persistent", f"{tag} buffers from {exp} held by {who}" + _charged(owner, holders), total, round(conf, 3),
             f"{len(items)} buffer(s) appeared after the first sample and were never freed; "
             f"they appeared in {len(firsts)} of {n - 1} intervals",
-            first_sample=min(firsts), buffers=tuple(sorted(b.key for _, b in items))))
+            first_sample=min(firsts), buffers=tuple(sorted(b.key for _, b in items)), owner=owner))
 
     # growth: per process (pid, label) and per tag
-    def grow(subject: str, pts: list[tuple[int, int]]) -> None:
+    def grow(subject: str, pts: list[tuple[int, int]], owner=None) -> None:
         if len(pts) < 3:
             return
         ys = [v for _, v in pts]
@@ -296,21 +309,28 @@ def leak_suspects(snaps: list[Snapshot], accs: list[Accounting] | None = None) -
         out.append(Suspect("growth", subject, ys[-1] - ys[0], round(inc / len(steps), 3),
                            f"never decreased over {len(pts)} samples, grew in {inc} of {len(steps)} intervals, "
                            f"{human_size(ys[0])} -> {human_size(ys[-1])}, slope {human_size(slope)}{unit}",
-                           slope=slope if per_sec else None, first_sample=pts[0][0]))
+                           slope=slope if per_sec else None, first_sample=pts[0][0],
+                           owner=owner(pts[0][0]) if callable(owner) else owner))
 
     proc_series: dict[str, list[tuple[int, int]]] = {}
+    proc_pid: dict[str, int] = {}
     for i, (s, a) in enumerate(zip(snaps, accs)):
         for pid, pa in a.processes.items():
             p = s.processes.get(pid) or Process(pid)
-            proc_series.setdefault(f"process {_proc_key(p)}", []).append((i, pa.rss))
+            k = f"process {_proc_key(p)}"
+            proc_series.setdefault(k, []).append((i, pa.rss))
+            proc_pid[k] = pid
     for subj, pts in proc_series.items():
         # a process must be seen in consecutive samples to the end (a gap means it let go of all)
         if pts[-1][0] != n - 1 or any(b[0] != a[0] + 1 for a, b in zip(pts, pts[1:])):
             continue
-        grow(subj, pts)
+        pid = proc_pid[subj]
+        grow(subj, pts, lambda first, pid=pid: _gained_owner(snaps[first], snaps[-1], last_owners, pid))
     tags = set().union(*(a.totals.by_tag for a in accs))
     for t in sorted(tags):
         grow(f"tag {t}", [(i, a.totals.by_tag.get(t, 0)) for i, a in enumerate(accs)])
+    for name in sorted(set().union(*(a.totals.by_owner for a in accs))):
+        grow(f"owner {name}", [(i, a.totals.by_owner.get(name, 0)) for i, a in enumerate(accs)], name)
 
     # orphans: kernel-only now, held by someone in an earlier sample
     for ino, b in last.items():
@@ -327,14 +347,35 @@ def leak_suspects(snaps: list[Snapshot], accs: list[Accounting] | None = None) -
         if held_at is None:
             continue
         holder = ", ".join(holder_labels(snaps[held_at], present[held_at][ino]))
+        o = owners_of(snaps[held_at]).get(present[held_at][ino].key)
         since = n - 1 - held_at
         out.append(Suspect(
             "orphan", f"buffer {b.key} ({b.tag}, {b.exporter or '<unknown>'}{', ' + repr(b.name) if b.name else ''})",
             b.size, 1.0 if since >= 2 else 0.5,
-            f"no process holds it since sample {held_at + 1}; last held by {holder}",
-            first_sample=held_at + 1, last_holder=holder, buffers=(b.key,)))
+            f"no process holds it since sample {held_at + 1}; last held by {holder}"
+            + (f", and charged to {o.name} ({o.rule})" if o else ""),
+            first_sample=held_at + 1, last_holder=holder, buffers=(b.key,), owner=o.name if o else None))
     out.sort(key=lambda s: (-s.confidence, -s.bytes, s.kind, s.subject))
     return out
+
+
+def _charged(owner: str | None, holders: tuple[str, ...]) -> str:
+    """', charged to X' where the owner is not the buffers' only holder (nor the kernel)."""
+    if not owner or owner in ("kernel", "unknown") or holders == (owner,):
+        return ""
+    return f", charged to {owner}"
+
+
+def _gained_owner(first: Snapshot, last: Snapshot, owners: dict, pid: int) -> str | None:
+    """The owner of most of the bytes process `pid` holds in `last` that were not in `first`."""
+    before = {_identity(b) for b in first.buffers.values() if pid in b.holders}
+    by: dict[str, int] = {}
+    for b in last.buffers.values():
+        if pid in b.holders and _identity(b) not in before:
+            o = owners.get(b.key)
+            if o is not None:
+                by[o.name] = by.get(o.name, 0) + b.size
+    return min(by.items(), key=lambda kv: (-kv[1], kv[0]))[0] if by else None
 
 
 def holder_labels_names(snap: Snapshot, b: Buffer) -> tuple[str, ...]:
@@ -345,4 +386,4 @@ def holder_labels_names(snap: Snapshot, b: Buffer) -> tuple[str, ...]:
 def suspect_to_dict(s: Suspect) -> dict:
     return {"kind": s.kind, "subject": s.subject, "bytes": s.bytes, "confidence": s.confidence,
             "detail": s.detail, "slope": s.slope, "first_sample": s.first_sample,
-            "last_holder": s.last_holder, "buffers": list(s.buffers)}
+            "last_holder": s.last_holder, "buffers": list(s.buffers), "owner": s.owner}
