@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from droidtrack.commands import add_command
 from droidtrack.model.account import account
 from droidtrack.model import schema
 from droidtrack.present import table
@@ -28,10 +29,9 @@ examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("analyze", help="read pasted text of one source (bufinfo, dmabuf_dump, meminfo, ...)",
-                       description="Detect which source a saved or pasted text came from, parse it, and print "
-                                   "the snapshot it allows.",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(sub, "analyze", EPILOG, "read pasted text of one source (bufinfo, dmabuf_dump, meminfo, ...)",
+                    "Detect which source a saved or pasted text came from, parse it, and print "
+                    "the snapshot it allows.")
     p.add_argument("files", nargs="+", metavar="FILE", help="text files ('-' for standard input)")
     p.add_argument("--as", dest="force", metavar="FORMAT", help="skip detection: the text is this format")
     p.add_argument("--pid", type=int, help="the process a fdinfo or maps text belongs to")

@@ -9,6 +9,7 @@ import os
 import sys
 import time
 
+from droidtrack.commands import add_command
 from droidtrack.ci.budgets import (BudgetError, BudgetFile, Report, evaluate, load_budgets,
                                 report_to_dict)
 from droidtrack.history.compare import LoadError, load_snapshot
@@ -44,11 +45,10 @@ unauthorized, disconnected, collector failure, coverage below min_coverage, bad 
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("check", help="CI gate: exit 1 when a dma-buf budget is exceeded",
-                       description="Measure a device (or a capture, a recording, ...) against a budget file: "
-                                   "per tag, exporter, process/package and total, absolute or as growth, plus "
-                                   "leak suspects. Writes a table, and optionally JUnit, JSON and Markdown.",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(sub, "check", EPILOG, "CI gate: exit 1 when a dma-buf budget is exceeded",
+                    "Measure a device (or a capture, a recording, ...) against a budget file: "
+                    "per tag, exporter, process/package and total, absolute or as growth, plus "
+                    "leak suspects. Writes a table, and optionally JUnit, JSON and Markdown.")
     p.add_argument("--budget", "-b", metavar="YAML", required=True, help="the budget file")
     p.add_argument("--baseline", metavar="SNAP",
                    help="for growth budgets: a capture, a snapshot JSON, or a recording (rec.dtr@N, default its last sample)")

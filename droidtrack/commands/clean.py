@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from droidtrack.commands import add_command
 from droidtrack.sources import add_file_source_arguments, adb, file_source
 
 EPILOG = f"""\
@@ -20,9 +21,8 @@ exit codes: 0 removed (or nothing was there), 2 the device could not be reached
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("clean", help=f"remove droidtrack's collector from the device ({adb.DEVICE_DIR})",
-                       description="Remove everything droidtrack left on the device.",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(sub, "clean", EPILOG, f"remove droidtrack's collector from the device ({adb.DEVICE_DIR})",
+                    "Remove everything droidtrack left on the device.")
     adb.add_device_arguments(p)
     add_file_source_arguments(p.add_argument_group("other sources (nothing to clean: said plainly)"))
     p.set_defaults(func=run)

@@ -5,6 +5,8 @@ import argparse
 import sys
 import time
 
+from droidtrack.commands import add_command
+
 EPILOG = """\
 The demo phone is droidtrack's device double (a fake adbd running the real collector under mksh
 and toybox over a simulated /proc and /sys) behind a private adb server, so it exercises exactly
@@ -32,9 +34,8 @@ exit codes: 0 done, 2 the demo phone could not start, 130 interrupted
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="a simulated phone with a leaking camera app: see every feature, no device needed",
-                       description="Start the built-in demo phone and show how its dma-buf usage evolves.",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(sub, "demo", EPILOG, "a simulated phone with a leaking camera app: see every feature, no device needed",
+                    "Start the built-in demo phone and show how its dma-buf usage evolves.")
     p.add_argument("--tables", action="store_true",
                    help="print snapshot tables instead of opening the live UI (the default when not in a terminal)")
     p.add_argument("--count", type=int, default=5, metavar="N", help="tables: snapshots to print (default 5)")

@@ -5,6 +5,7 @@ import argparse
 import json
 import sys
 
+from droidtrack.commands import add_command
 from droidtrack.present.text import safe
 from droidtrack.sources import add_file_source_arguments, adb, file_source
 
@@ -23,10 +24,9 @@ exit codes: 0 the list was printed (even if empty), 2 no adb server could be rea
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("devices", help="list devices the adb server knows (also unauthorized/offline, with hints)",
-                       description="List every device the adb server knows, whatever its state, with a one-line "
-                                   "hint for each state that needs something from you.",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(sub, "devices", EPILOG, "list devices the adb server knows (also unauthorized/offline, with hints)",
+                    "List every device the adb server knows, whatever its state, with a one-line "
+                    "hint for each state that needs something from you.")
     adb.add_device_arguments(p)
     add_file_source_arguments(p.add_argument_group("other sources (not devices: named, with what to do instead)"))
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")

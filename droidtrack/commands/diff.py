@@ -5,6 +5,7 @@ import argparse
 import json
 import sys
 
+from droidtrack.commands import add_command
 from droidtrack.history.compare import LoadError, diff, diff_to_dict, load_snapshot, split_spec
 from droidtrack.present import outfile
 from droidtrack.model.units import human_size
@@ -32,10 +33,9 @@ exit codes: 0 the diff was printed, 2 an input could not be read
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("diff", help="what appeared, vanished and grew between two snapshots",
-                       description="Compare two snapshots: buffers that appeared or vanished, and growth per "
-                                   "tag, exporter, process and owner.",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(sub, "diff", EPILOG, "what appeared, vanished and grew between two snapshots",
+                    "Compare two snapshots: buffers that appeared or vanished, and growth per "
+                    "tag, exporter, process and owner.")
     p.add_argument("a", metavar="A", help="the earlier snapshot (file, or rec.dtr@N)")
     p.add_argument("b", metavar="B", help="the later snapshot")
     p.add_argument("--format", choices=("table", "json"), default="table")

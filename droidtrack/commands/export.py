@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from droidtrack.commands import add_command
 from droidtrack.history.recording import RecordingError, open_recording
 
 EPILOG = """\
@@ -24,9 +25,8 @@ exit codes: 0 written, 2 the recording could not be read, holds no valid sample,
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="a recording as CSV or a Perfetto trace",
-                       description="Export a recording made with `droidtrack record`.",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(sub, "export", EPILOG, "a recording as CSV or a Perfetto trace",
+                    "Export a recording made with `droidtrack record`.")
     p.add_argument("recording", metavar="REC", help="a recording (droidtrack.recording/2, or /1)")
     p.add_argument("--csv", metavar="FILE", help="write the tidy CSV here ('-' for standard output)")
     p.add_argument("--perfetto", metavar="FILE", help="write a Perfetto trace here: protobuf (counter tracks per "

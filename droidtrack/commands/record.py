@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 
+from droidtrack.commands import add_command
 from droidtrack.model.account import account
 from droidtrack.model.units import human_size
 from droidtrack.present.text import safe
@@ -47,10 +48,9 @@ def parse_duration(s: str) -> float:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("record", help="sample at an interval into one recording file (crash-safe)",
-                       description="Take a snapshot every INTERVAL and append it to OUT (a droidtrack.recording/2 "
-                                   "SQLite file) for DURATION, COUNT samples, or until interrupted.",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(sub, "record", EPILOG, "sample at an interval into one recording file (crash-safe)",
+                    "Take a snapshot every INTERVAL and append it to OUT (a droidtrack.recording/2 "
+                    "SQLite file) for DURATION, COUNT samples, or until interrupted.")
     p.add_argument("output", metavar="OUT", help="the recording file to write (conventionally .dtr)")
     p.add_argument("-i", "--interval", type=parse_duration, default=5.0, metavar="T",
                    help="time between samples (default 5s; 500ms, 2s, 1m ...)")

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from droidtrack.commands import add_command
 from droidtrack.present import outfile
 from droidtrack.sources import SourceError, add_source_arguments, source_from_args, source_inputs
 
@@ -39,11 +40,10 @@ exit codes: 0 the report was written, 2 nothing could be read or the zip could n
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="write a zip to attach to a bug: HTML page, Markdown summary, JSON, raw data",
-                       description="Collect a snapshot (or read a recording, a bugreport, a capture, pasted text) and "
-                                   "write one zip with everything a bug needs: a self-contained HTML page, a Markdown "
-                                   "summary to paste, the JSON snapshot, the raw input and where it all came from.",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(sub, "report", EPILOG, "write a zip to attach to a bug: HTML page, Markdown summary, JSON, raw data",
+                    "Collect a snapshot (or read a recording, a bugreport, a capture, pasted text) and "
+                    "write one zip with everything a bug needs: a self-contained HTML page, a Markdown "
+                    "summary to paste, the JSON snapshot, the raw input and where it all came from.")
     add_source_arguments(p)
     p.add_argument("--analyze", nargs="+", metavar="FILE",
                    help="text pasted from a device (bufinfo, dmabuf_dump, dumpsys meminfo, ...) instead of a device")

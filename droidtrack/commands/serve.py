@@ -16,6 +16,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from droidtrack.commands import add_command
 from droidtrack.commands.record import parse_duration
 from droidtrack.present.text import safe
 
@@ -65,10 +66,9 @@ def _server(s: str) -> tuple[str, int]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="a Prometheus exporter for every device of one or more adb servers",
-                       description="Sample every device of the adb servers at an interval and answer "
-                                   "GET /metrics in Prometheus' text format.",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(sub, "serve", EPILOG, "a Prometheus exporter for every device of one or more adb servers",
+                    "Sample every device of the adb servers at an interval and answer "
+                    "GET /metrics in Prometheus' text format.")
     p.add_argument("--listen", type=_listen, default=DEFAULT_LISTEN, metavar="ADDR",
                    help=f"HOST:PORT to serve /metrics and /healthz on (default {DEFAULT_LISTEN}; "
                         "0.0.0.0:PORT for a Prometheus on another host)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from droidtrack.commands import add_command
 from droidtrack.model.account import account
 from droidtrack.model import schema
 from droidtrack.present import outfile
@@ -27,11 +28,10 @@ exit codes: 0 a snapshot was made (what could not be read is listed under source
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("snapshot", help="one snapshot: every dma-buf, per process, with exact totals",
-                       description="Collect one snapshot and account for every byte: per-process RSS, PSS, "
-                                   "fd-only (in no kernel counter), mapped, kernel-only buffers, totals per tag "
-                                   "and exporter, and a reconciliation with what the device reports.",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(sub, "snapshot", EPILOG, "one snapshot: every dma-buf, per process, with exact totals",
+                    "Collect one snapshot and account for every byte: per-process RSS, PSS, "
+                    "fd-only (in no kernel counter), mapped, kernel-only buffers, totals per tag "
+                    "and exporter, and a reconciliation with what the device reports.")
     add_source_arguments(p)
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")

@@ -5,6 +5,7 @@ import argparse
 import copy
 import sys
 
+from droidtrack.commands import add_command
 from droidtrack.sources import SourceError, add_source_arguments, source_from_args
 
 EPILOG = """\
@@ -26,14 +27,12 @@ exit codes: 0 quit normally, 2 no terminal, the source could not be opened, or -
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "top", help="live terminal UI: processes, tags, kernel-only buffers, leaks (like htop)",
-        description="Keep it open beside the app you debug: every process holding dma-bufs with RSS, "
+    p = add_command(sub, "top", EPILOG, "live terminal UI: processes, tags, kernel-only buffers, leaks (like htop)",
+                    "Keep it open beside the app you debug: every process holding dma-bufs with RSS, "
                     "PSS, fd-only (in no kernel counter), mapped and in-RSS bytes, the change since the "
                     "first sample, per-tag history, buffers no process holds, leak suspects, and a "
                     "coverage bar that says what could not be read. Collection runs in the background: "
-                    "a disconnect shows a banner and is retried, the history is kept.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                    "a disconnect shows a banner and is retried, the history is kept.")
     add_source_arguments(p)
     p.add_argument("-n", "--interval", type=float, default=2.0, metavar="SECONDS",
                    help="seconds between snapshots (default 2; + and - change it in the UI)")
