@@ -41,10 +41,9 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 
 from droidtrack.model import yaml_input
+from droidtrack.model.yaml_input import load_rule_file, read_user_file
 from droidtrack.model import Buffer, Owner, Process, Snapshot
 from droidtrack.model.problems import Problem
 from droidtrack.parse.grepout import record_builder
@@ -209,25 +208,13 @@ def _describe(item: dict) -> str:
     return ", ".join(f"{k}: {item[k]}" for k in item)
 
 
-_builtin: tuple[str, OwnerRules] | None = None
-
-
 def load_owner_rules(path: str | None = None) -> OwnerRules:
     """The built-in rules, or the file `path`'s merged over them: its roles and overrides are
     tried first (the first match wins), the built-in ones after."""
+    builtin = load_rule_file(None, parse_owner_rules, "owner_rules.yaml", OwnerRulesError, "owner rules file")
     if path is None:
-        global _builtin
-        text = resources.files("droidtrack.model").joinpath("owner_rules.yaml").read_text(encoding="utf-8")
-        if _builtin is None or _builtin[0] != text:
-            _builtin = (text, parse_owner_rules(text, "built-in owner_rules.yaml"))
-        return _builtin[1]
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as e:
-        raise OwnerRulesError(f"cannot read owner rules file {path}: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise OwnerRulesError(f"owner rules file {path} is not UTF-8 text") from None
-    return merged(parse_owner_rules(text, path), load_owner_rules())
+        return builtin
+    return merged(parse_owner_rules(read_user_file(path, OwnerRulesError, "owner rules file"), path), builtin)
 
 
 def merged(mine: OwnerRules, base: OwnerRules) -> OwnerRules:

@@ -7,11 +7,10 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import Iterable
 
 from droidtrack.model import yaml_input
+from droidtrack.model.yaml_input import builtin_text, load_rule_file
 
 TAGS = ("camera", "gl", "graphics", "multimedia", "display", "other")
 MATCH_KEYS = ("exporter", "name", "holder", "package", "held")
@@ -194,28 +193,11 @@ def parse_rules(text: str, origin: str) -> Rules:
 
 
 def default_rules_text() -> str:
-    return resources.files("droidtrack.model").joinpath("rules.yaml").read_text(encoding="utf-8")
-
-
-_builtin: tuple[str, Rules] | None = None
+    return builtin_text("rules.yaml")
 
 
 def load_rules(path: str | None = None) -> Rules:
-    if path is None:
-        # parsed once per text: the YAML parse took 8 ms of every snapshot; Rules is immutable (its
-        # _cache only remembers what the rules say of a value)
-        global _builtin
-        text = default_rules_text()
-        if _builtin is None or _builtin[0] != text:
-            _builtin = (text, parse_rules(text, "built-in rules.yaml"))
-        return _builtin[1]
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as e:
-        raise RulesError(f"cannot read rules file {path}: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise RulesError(f"rules file {path} is not UTF-8 text") from None
-    return parse_rules(text, path)
+    return load_rule_file(path, parse_rules, "rules.yaml", RulesError, "rules file")
 
 
 def add_rules_arguments(group, tags_help: str = "your own tag rules (default: the built-in rules.yaml)") -> None:
