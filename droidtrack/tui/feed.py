@@ -138,6 +138,7 @@ class LiveFeed(_Feed):
 class ReplayFeed(_Feed):
     kind = "replay"
     thread_name = "droidtrack-replay"
+    CATCH_UP_FRAME = 0.5   # seconds between the frames shown while catching up to a far target
 
     def __init__(self, items: Sequence[Any], label: str, *, history_factory: Callable[[], DeviceTimeline],
                  interval: float, on_frame: Callable, on_error: Callable, start_at: int = -1) -> None:
@@ -202,7 +203,13 @@ class ReplayFeed(_Feed):
             self._advance()
 
     def _advance(self) -> None:
+        """Ingest samples up to the target. The history needs every sample in order (Δ since the
+        first, first-seen times, leak slopes), so reaching sample 100 of a long recording takes
+        100 ingests: the first frame is shown as soon as it exists and then one every
+        CATCH_UP_FRAME seconds while it catches up, so the screen fills at once (issue 12 #5) and
+        the slider shows the progress."""
         frame = None
+        shown_at = None
         while self.position != self.target and not self._stop.is_set():
             target = self.target
             if target < self.position:
@@ -214,5 +221,10 @@ class ReplayFeed(_Feed):
             except Exception as e:
                 self._on_error(f"recording item {self.position + 2}: {describe_error(e)}", 0.0, 1)
             self.position += 1
+            now = time.monotonic()
+            if frame is not None and self.position != self.target and (
+                    shown_at is None or now - shown_at >= self.CATCH_UP_FRAME):
+                self._on_frame(frame)
+                shown_at, frame = now, None
         if frame is not None:
             self._on_frame(frame)

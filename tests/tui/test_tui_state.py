@@ -166,3 +166,27 @@ def test_a_holding_known_only_by_kind_splits_the_same_in_every_row():
     assert (p7.mapped, p7.fd_only) == (4 * MiB, 0)
     assert (pkg.rss, pkg.mapped, pkg.fd_only, pkg.pss) == (7 * MiB, 4 * MiB, 1 * MiB, 7 * MiB)
     assert (cam.rss, cam.mapped, cam.fd_only, cam.pids) == (6 * MiB, 4 * MiB, 0, (7, 8))
+
+
+def test_a_far_replay_target_shows_its_first_frame_at_once():
+    """`top --replay` opens at the last sample, and reaching it means ingesting every sample in
+    order; the first frame must not wait for that (issue 12 #5: a 100-sample recording of a big
+    device spun for minutes on 'waiting for the first snapshot')."""
+    from droidtrack.tui.feed import ReplayFeed
+
+    snaps = factory.series(6)
+    read: list[int] = []
+
+    class Slow(list):
+        def __getitem__(self, i):
+            read.append(i)
+            return list.__getitem__(self, i)
+
+    shown: list[tuple[int, int]] = []      # (samples read when the frame arrived, frame seq)
+    feed = ReplayFeed(Slow(snaps), "bench", history_factory=DeviceTimeline, interval=1.0,
+                      on_frame=lambda f: shown.append((len(read), f.seq)), on_error=None)
+    feed.CATCH_UP_FRAME = 3600.0           # no timed frames in between: first and last only
+    feed._advance()
+    assert shown[0] == (1, 1)              # shown after the first sample, not after all six
+    assert shown[-1] == (6, 6) and len(shown) == 2
+    assert feed.position == 5
