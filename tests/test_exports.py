@@ -130,3 +130,29 @@ def test_sigterm_stops_a_recording_cleanly_and_still_exports(tmp_path):
     n = len(open_recording(str(out)).samples)
     assert n >= 2 and f"{n} samples in" in err
     assert len([l for l in (tmp_path / "r.csv").read_text().splitlines() if ",total,total," in l]) == n
+
+
+def test_csv_and_json_trace_have_the_bytes_charged_to_each_owner():
+    from droidtrack.model.account import account
+    series = f.leaking_series(3)
+    rows = list(csv.DictReader(io.StringIO(csv_out.dumps(series))))
+    own = [r for r in rows if r["kind"] == "owner"]
+    for i, s in enumerate(series):
+        t = account(s).totals
+        assert {r["key"]: int(r["bytes"]) for r in own if r["sample"] == str(i)} == t.by_owner
+        assert sum(int(r["bytes"]) for r in own if r["sample"] == str(i)) == t.userspace
+    cam = [r for r in own if r["key"] == "com.example.camera"]
+    assert [r["pid"] for r in cam] == ["1234"] * 3 and [int(r["buffers"]) for r in cam] == [2, 3, 3]
+    ev = [e for e in trace.events(series) if e["ph"] == "C" and e["name"] == "by owner"]
+    assert [e["args"] for e in ev] == [account(s).totals.by_owner | {k: 0 for k in
+                                       set().union(*(account(x).totals.by_owner for x in series[:i]))
+                                       - account(s).totals.by_owner.keys()} for i, s in enumerate(series)]
+
+
+def test_csv_owner_keys_are_escaped_and_never_formulas():
+    procs = dict(f.PROCS)
+    procs[1234] = Process(1234, "x", ('=HYPERLINK("x")\n',), uid=10123, fds_readable=True)
+    bufs = f.base_buffers() + [f.buf(50, MiB, holders={1234: f.fd(3)})]     # held by it alone: its own
+    rows = list(csv.reader(io.StringIO(csv_out.dumps([f.snap(bufs, procs=procs)]))))
+    keys = [r[3] for r in rows if r[2] == "owner"]
+    assert "'=HYPERLINK(\"x\")\\n" in keys, keys

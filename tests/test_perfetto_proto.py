@@ -45,13 +45,18 @@ def path_of(tracks, u):
     return tuple(reversed(out))
 
 
-def test_protobuf_trace_has_counter_tracks_per_process_and_tag_and_a_slice_per_buffer(tmp_path):
-    series = f.leaking_series(5)
+def recorded(tmp_path, series):
     rec = tmp_path / "r.db"
     w = open_writer(str(rec), {})
     for s in series:
         w.add_collected(Collected(s))
     w.close()
+    return rec
+
+
+def test_protobuf_trace_has_counter_tracks_per_process_and_tag_and_a_slice_per_buffer(tmp_path):
+    series = f.leaking_series(5)
+    rec = recorded(tmp_path, series)
     out = tmp_path / "r.pftrace"
     r = subprocess.run([sys.executable, "-m", "droidtrack", "export", str(rec), "--perfetto", str(out)],
                        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120)
@@ -94,3 +99,39 @@ def test_a_json_file_name_keeps_the_json_trace_events(tmp_path):
                        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120)
     assert r.returncode == 0, r.stderr
     assert out.read_text().startswith('{"traceEvents"')
+
+
+def test_protobuf_trace_has_a_counter_track_per_owner(tmp_path):
+    # the camera provider (700) keeps the camera app's growing preview buffers; media.codec's buffer
+    # goes away in the last sample
+    series = []
+    for i in range(4):
+        bufs = [b for b in f.base_buffers() if i < 3 or b.key != "ino:12"]
+        bufs += [f.buf(200 + j, 2 * f.MiB, "camera", "system", "preview", {700: f.fd(30 + j), 1234: f.fd(60 + j)})
+                 for j in range(i)]
+        series.append(f.snap(bufs, t=5000.0 + i))
+    rec = recorded(tmp_path, series)
+    out = tmp_path / "r.pftrace"
+    from droidtrack.cli import main
+    assert main(["export", str(rec), "--perfetto", str(out)]) == 0
+    tracks, events = decode(out)
+    counters = {}
+    for ts, e in events:
+        if e.type == pb2.TrackEvent.TYPE_COUNTER:
+            counters.setdefault(path_of(tracks, e.track_uuid), []).append((ts, e.counter_value))
+    root = ("dma-buf totals TEST123", "dma-buf owners")
+    owned = {p[-1]: [v for _, v in vs] for p, vs in counters.items() if p[:2] == root}
+    want = {}
+    for s in series:
+        for k in account(s).totals.by_owner:
+            want.setdefault(k, [])
+    for s in series:
+        by = account(s).totals.by_owner
+        for k in want:
+            if k in by or (want[k] and want[k][-1] != 0):
+                want[k].append(by.get(k, 0))
+    assert owned == want
+    assert owned["com.example.camera"] == [4 * f.MiB, 6 * f.MiB, 8 * f.MiB, 10 * f.MiB]
+    assert owned["media.codec"] == [2 * f.MiB, 2 * f.MiB, 2 * f.MiB, 0]      # gone: a final 0
+    assert all(tracks[u].counter.unit == pb2.CounterDescriptor.UNIT_SIZE_BYTES
+               for u in tracks if path_of(tracks, u)[:2] == root and len(path_of(tracks, u)) == 3)

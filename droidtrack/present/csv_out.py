@@ -9,9 +9,12 @@ spreadsheet or pandas:
     0,1700000000.000,exporter,system,,28311552,,11
     0,1700000000.000,process,com.example.camera,1234,14680064,10485760,6
     0,1700000000.000,kernel_only,kernel_only,,3145728,,1
+    0,1700000000.000,owner,com.example.camera,1234,14680064,,6
 
-kind: total | kernel_only | fd_only | tag | exporter | process. `bytes` is unique bytes (RSS for
-a process), `pss` only for processes, `buffers` the count. Keys are device strings: the csv module
+kind: total | kernel_only | fd_only | tag | exporter | process | owner. `bytes` is unique bytes (RSS
+for a process; for an owner the bytes charged to it, docs/owners.md: each held buffer's bytes are in
+exactly one owner's row), `pss` only for processes, `buffers` the count; an owner's `pid` is the
+process charged when it is one (empty for several, or for an owner that exited). Keys are device strings: the csv module
 quotes them, control characters are escaped so a name cannot break a line, and a key a spreadsheet
 would read as a formula (starting with `=`, `+`, `-`, `@`, tab or CR) gets a leading `'` (`cell`).
 """
@@ -21,7 +24,7 @@ import csv
 import io
 from typing import Iterable, TextIO
 
-from droidtrack.model.account import account
+from droidtrack.model.account import account, owner_groups
 from droidtrack.model import Snapshot
 from droidtrack.present.text import safe
 
@@ -53,6 +56,9 @@ def rows(index: int, snap: Snapshot) -> Iterable[tuple]:
         pa = acc.processes[pid]
         p = snap.processes.get(pid)
         yield (index, ts, "process", cell(p.label if p else f"pid {pid}"), pid, pa.rss, pa.pss, pa.buffers)
+    for name, g in sorted(owner_groups(snap).items()):
+        yield (index, ts, "owner", cell(name), g.pids[0] if len(g.pids) == 1 and not g.gone else "",
+               g.bytes, "", g.buffers)
 
 
 def write(snaps: Iterable[Snapshot], out: TextIO) -> int:

@@ -6,7 +6,8 @@ trace-event format (`write`) that chrome://tracing also opens.
   * one track group per device process: "M" process_name metadata (its label) and a counter
     "dma-buf" ("C" events) with two series, rss and pss, in bytes;
   * a synthetic process (pid 0, named "dma-buf totals <device>") with counters "total" (unique
-    bytes, kernel-only, fd-only) and "by tag" (one series per tag).
+    bytes, kernel-only, fd-only), "by tag" (one series per tag) and "by owner" (one series per
+    owner: the bytes charged to it, docs/owners.md).
 
 Timestamps are microseconds since the first sample. A process that goes away gets a final 0 so its
 counter does not hold the last value forever. Device strings go through json.dumps with
@@ -29,6 +30,7 @@ def events(snaps: Iterable[Snapshot]) -> list[dict]:
     named: dict[int, str] = {}
     live: set[int] = set()
     tags_seen: set[str] = set()
+    owners_seen: set[str] = set()
     device = ""
     for i, s in enumerate(snaps):
         if t0 is None:
@@ -46,6 +48,9 @@ def events(snaps: Iterable[Snapshot]) -> list[dict]:
         tags_seen |= set(t.by_tag)
         ev.append({"name": "by tag", "ph": "C", "ts": ts, "pid": TOTALS_PID, "tid": 0,
                    "args": {k: t.by_tag.get(k, 0) for k in sorted(tags_seen)}})
+        owners_seen |= set(t.by_owner)
+        ev.append({"name": "by owner", "ph": "C", "ts": ts, "pid": TOTALS_PID, "tid": 0,
+                   "args": {k: t.by_owner.get(k, 0) for k in sorted(owners_seen)}})
         now = set()
         for pid, pa in sorted(acc.processes.items()):
             if pid == TOTALS_PID:
@@ -79,6 +84,8 @@ def write(snaps: Iterable[Snapshot], out: TextIO) -> int:
 #   * a process track "dma-buf totals <device>" (pid 0) with counter tracks total, kernel_only,
 #     fd_only, unattributed, and one "tag <name>" per tag;
 #   * per device process (its pid and label) counter tracks rss, pss and fd_only;
+#   * under "dma-buf owners", one counter track per owner (docs/owners.md): the bytes charged to it
+#     (an owner no longer seen gets a final 0, like a process that went away);
 #   * under "dma-buf buffers", one slice track per buffer with a slice for its lifetime (from the
 #     first sample it is seen in to the first sample it is not; still alive at the end: to the end).
 # Counter values are bytes (UNIT_SIZE_BYTES); timestamps nanoseconds since the epoch (host clock).
@@ -149,7 +156,8 @@ def write_proto(snaps: Iterable[Snapshot], out) -> int:
             p.track_event.name = name
         emit(p)
 
-    totals = bufs_root = None
+    totals = bufs_root = owners_root = None
+    live_owners: set[str] = set()
     alive: dict[str, int] = {}            # buffer key -> its slice track, while its slice is open
     live_pids: set[int] = set()
     ts = 0
@@ -162,10 +170,16 @@ def write_proto(snaps: Iterable[Snapshot], out) -> int:
             totals = track(("totals",), f"dma-buf totals {device}", pid=TOTALS_PID,
                            process_name=f"dma-buf totals {device}")
             bufs_root = track(("buffers",), "dma-buf buffers", parent=totals)
+            owners_root = track(("owners",), "dma-buf owners", parent=totals)
         for kind, v in zip(TOTAL_KINDS, (t.bytes, t.kernel_only, t.fd_only, t.unattributed)):
             value(ts, track(("total", kind), kind, parent=totals, counter=True), v)
         for tag, v in sorted(t.by_tag.items()):
             value(ts, track(("tag", tag), f"tag {tag}", parent=totals, counter=True), v)
+        for name, v in sorted(t.by_owner.items()):
+            value(ts, track(("owner", name), name, parent=owners_root, counter=True), v)
+        for name in sorted(live_owners - t.by_owner.keys()):
+            value(ts, uuids[("owner", name)], 0)
+        live_owners = set(t.by_owner)
         now = set()
         for pid, pa in sorted(acc.processes.items()):
             p = s.processes.get(pid)
