@@ -104,3 +104,13 @@ def test_groups_count_a_shared_buffer_once_and_follow_the_process_rules():
     assert (t["camera"].rss, t["camera"].fd_only) == (7, 7)                  # kernel-only d is not held
     assert sum(x.pss for x in t.values()) == acc.totals.sum_pss
     assert acc.totals.buffers_by_exporter == {"system": 4}
+
+
+def test_matching_sums_the_selected_keys_of_a_one_key_per_buffer_split():
+    s = snap([buf("a", 100, {1: FD}, exporter="qcom,system"), buf("b", 30, exporter="qcom,secure"),
+              buf("c", 7, {2: FD}, exporter="system")])
+    from droidtrack.model.account import matching
+    t = account(s).totals
+    assert matching(t.by_exporter, lambda e: e.startswith("qcom,")) == (130, ("qcom,secure", "qcom,system"))
+    assert matching(t.by_exporter, lambda e: False) == (0, ())
+    assert matching(t.by_exporter, lambda e: True)[0] == t.bytes

@@ -1,12 +1,13 @@
-"""Budget files (parsing, typos with line numbers) and their evaluation (droidtrack/budgets.py)."""
+"""Budget files (parsing, typos with line numbers: ci/budget_file.py) and their evaluation
+(ci/budgets.py)."""
 from __future__ import annotations
 
 import pytest
 
 import dtfactory as f
 from dtfactory import MiB
-from droidtrack.ci.budgets import (BudgetError, coverage, evaluate, format_size, parse_budgets, parse_size,
-                                report_to_dict)
+from droidtrack.ci.budget_file import BudgetError, parse_budgets, parse_size
+from droidtrack.ci.budgets import coverage, evaluate, format_size, report_to_dict
 from droidtrack.model import Process, SourceStatus
 from droidtrack.model.problems import Problem
 from droidtrack.model.tags import load_rules

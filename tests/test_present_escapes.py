@@ -7,7 +7,8 @@ import io
 
 import dtfactory as f
 from dtfactory import MiB
-from droidtrack.ci.budgets import evaluate, parse_budgets
+from droidtrack.ci.budget_file import parse_budgets
+from droidtrack.ci.budgets import evaluate
 from droidtrack.model import Process
 from droidtrack.present import check_markdown, csv_out, junit
 

@@ -151,7 +151,7 @@ class DroidtrackSession:
         except RulesError as e:
             raise pytest.UsageError(f"droidtrack: {e}") from None
         # the session's budget file is read now: a typo stops the run before any test (exit 4)
-        from droidtrack.ci.budgets import BudgetError
+        from droidtrack.ci.budget_file import BudgetError
         try:
             self.budgets(self.budget_path)
         except BudgetError as e:
@@ -159,7 +159,7 @@ class DroidtrackSession:
 
     # ---- measuring ----
     def budgets(self, path: str | None):
-        from droidtrack.ci.budgets import load_budgets, parse_budgets
+        from droidtrack.ci.budget_file import load_budgets, parse_budgets
         if path not in self._budgets:
             self._budgets[path] = load_budgets(path) if path else parse_budgets(DEFAULT_BUDGET, "default")
         return self._budgets[path]
@@ -205,7 +205,7 @@ class DroidtrackSession:
             after = self.snapshot()
         except MeasureError as e:
             pytest.fail(f"droidtrack could not measure after the test: {e}", pytrace=False)
-        from droidtrack.ci.budgets import BudgetError
+        from droidtrack.ci.budget_file import BudgetError
         try:
             rep = self.evaluate(before, after, budget)
         except BudgetError as e:

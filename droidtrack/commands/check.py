@@ -10,8 +10,8 @@ import sys
 import time
 
 from droidtrack.commands import add_command
-from droidtrack.ci.budgets import (BudgetError, BudgetFile, Report, evaluate, load_budgets,
-                                report_to_dict)
+from droidtrack.ci.budget_file import BudgetError, BudgetFile, load_budgets
+from droidtrack.ci.budgets import Report, evaluate, report_to_dict
 from droidtrack.history.compare import LoadError, load_snapshot
 from droidtrack.model.units import human_size
 from droidtrack.present.text import safe

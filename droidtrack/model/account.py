@@ -232,6 +232,14 @@ def reconcile(snap: Snapshot, t: Totals) -> tuple[ReconLine, ...]:
     return tuple(lines)
 
 
+def matching(bytes_by: dict[str, int], match) -> tuple[int, tuple[str, ...]]:
+    """The bytes of the keys `match` selects in one of Totals' splits by a key every buffer has
+    exactly one of (by_tag, by_exporter, by_owner), so that a buffer is counted once; and those
+    keys, sorted. For budgets over globs of exporters or owners."""
+    keys = tuple(sorted(k for k in bytes_by if match(k)))
+    return sum(bytes_by[k] for k in keys), keys
+
+
 # ---- groups: packages, tags, process patterns (the TUI's rows, budgets, reports) ------------
 
 @dataclass(frozen=True, slots=True)
