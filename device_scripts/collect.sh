@@ -3,7 +3,13 @@
 # them, unread and uninterpreted, as one framed stream on stdout (see docs/capture-format.md).
 #
 #   collect.sh --token TOKEN [--root DIR] [--tmp DIR] [--dumpsys] [--dmabuf-dump]
-#              [--fd-inodes auto|always|never]
+#              [--fd-inodes auto|always|never] [--package PKG]... [--procs-only]
+#
+# --package PKG (user builds): after the shell's own pass, the per-process part is read again as
+# that app, by `run-as PKG sh -s` fed this script on stdin (an app may not read /data/local/tmp),
+# in the app's data directory: a "run-as pass" framed as PASS, the inner stream, PASSERR,
+# run-as's stderr, PASSEND rc=N (docs/capture-format.md). --procs-only is that inner run: only
+# the processes whose /proc directory the reader owns, only the per-process sections.
 #
 # Portable: POSIX sh as found in Android's mksh, dash and busybox sh, with toybox (or busybox)
 # applets only. It spawns a constant number of processes however many processes the device runs
@@ -33,6 +39,8 @@ TMPD=
 DUMPSYS=0
 DMABUF_DUMP=0
 FDI=auto
+PKGS=
+ONLY=0
 while [ $# -gt 0 ]; do
   case $1 in
     --token) T=$2; shift ;;
@@ -41,6 +49,12 @@ while [ $# -gt 0 ]; do
     --dumpsys) DUMPSYS=1 ;;
     --dmabuf-dump) DMABUF_DUMP=1 ;;
     --fd-inodes) FDI=$2; shift ;;
+    --package)
+      case $2 in
+        ''|*[!A-Za-z0-9._]*) echo "collect.sh: --package takes a package name" >&2; exit 64 ;;
+      esac
+      PKGS="$PKGS $2"; shift ;;
+    --procs-only) ONLY=1 ;;
     *) echo "collect.sh: unknown argument" >&2; exit 64 ;;
   esac
   shift
@@ -54,6 +68,8 @@ case $FDI in
 esac
 ROOT=${ROOT%/}
 [ -n "$TMPD" ] || TMPD=${TMPDIR:-/data/local/tmp}
+# this script, for the run-as passes' stdin (the shell leaves for TMPD below)
+case $0 in /*) SELF=$0 ;; *) SELF=${PWD%/}/$0 ;; esac
 # the shell works in TMPD (below)
 case $ROOT in ''|/*) ;; *) ROOT=${PWD%/}/$ROOT ;; esac
 case $TMPD in /*) ;; *) TMPD=${PWD%/}/$TMPD ;; esac
@@ -93,7 +109,7 @@ for f in .droidtrack.*; do
   { kill -0 "$p" 2>/dev/null || [ -d "/proc/$p" ]; } && continue
   set -- "$@" "$f"
 done
-[ $# -eq 0 ] || rm -f "$@" 2>/dev/null
+[ $# -eq 0 ] || rm -rf "$@" 2>/dev/null
 EI=0
 if [ $ODD -eq 1 ]; then
   # does this shell's echo interpret backslash escapes? (paths echoed hold no backslash)
@@ -101,9 +117,29 @@ if [ $ODD -eq 1 ]; then
   IFS= read -r x < "$W.t"
   [ "$x" = aA ] && EI=1
 fi
+# a run-as pass reads only the processes it owns: ROOT becomes a directory whose proc/ holds a
+# link to each of their /proc directories (one find, one ln), so that every glob below sees them only
+DEV=0
+[ -z "$ROOT" ] && DEV=1
+if [ $ONLY -eq 1 ]; then
+  id -u > "$W.u" 2>/dev/null
+  U=
+  IFS= read -r U < "$W.u"
+  case $U in ''|*[!0-9]*) rm -f "$W".*; echo "collect.sh: id -u failed" >&2; exit 65 ;; esac
+  find "$P/" -mindepth 1 -maxdepth 1 -type d -user "$U" -name '[0-9]*' > "$W.pids" 2>/dev/null
+  mkdir "$W.r" "$W.r/proc" || { rm -f "$W".*; echo "collect.sh: cannot make a directory in --tmp" >&2; exit 65; }
+  set --
+  while IFS= read -r x; do
+    case ${x##*/} in ''|*[!0-9]*) ;; *) set -- "$@" "$x" ;; esac
+  done < "$W.pids"
+  [ $# -eq 0 ] || ln -s "$@" "$W.r/proc/" 2>/dev/null
+  ROOT=$TMPD/.droidtrack.$$.r
+  P=$ROOT/proc
+  trap 'rm -rf "$W".*; exit 129' HUP INT TERM PIPE
+fi
 # the token path to ROOT/proc ("$W.$T" is "$TP" in TMPD), and the empty file every head run starts with
 ln -s "$P" "$W.$T" 2>/dev/null && true 2>/dev/null > "$W.$T.e" || {
-  rm -f "$W".*; echo "collect.sh: cannot make a symbolic link in --tmp" >&2; exit 65; }
+  rm -rf "$W".*; echo "collect.sh: cannot make a symbolic link in --tmp" >&2; exit 65; }
 
 # ---- framing helpers (builtins only) ----------------------------------------------------
 begin() {
@@ -204,7 +240,9 @@ echo "@@$T HDR v=2 proc=$TP root=$ROOT"
 
 # ---- identity ---------------------------------------------------------------------------
 PROPS=
-if [ -z "$ROOT" ] && command -v getprop >/dev/null 2>&1; then
+if [ $ONLY -eq 1 ]; then
+  :
+elif [ -z "$ROOT" ] && command -v getprop >/dev/null 2>&1; then
   begin props
   getprop 2>"$W.err"; rc=$?; st $rc 0; end props $rc $S
 elif [ -r "$ROOT/system/build.prop" ]; then
@@ -293,6 +331,8 @@ cat "$@" 2>"$W.err"; rc=$?
 if [ -e "$B" ]; then
   # (the temporary files read fine: an error is bufinfo's)
   st $rc 1; end bufinfo $rc $S
+elif [ $ONLY -eq 1 ]; then
+  :
 else
   begin bufinfo
   if [ -d "$D" ] && { [ ! -r "$D" ] || [ ! -x "$D" ]; }; then end bufinfo 2 denied; else end bufinfo 2 missing; fi
@@ -355,7 +395,7 @@ noino() {
   done < "$W.hl"
   return 1
 }
-if [ "$FDI" = always ] || { [ "$FDI" = auto ] && [ -z "$ROOT" ] && [ -s "$W.hl" ] && noino; }; then
+if [ "$FDI" = always ] || { [ "$FDI" = auto ] && [ $DEV -eq 1 ] && [ -s "$W.hl" ] && noino; }; then
   begin fdstat
   set -- "$TP"/[0-9]*/fd/
   if [ -e "$1" ]; then
@@ -402,6 +442,9 @@ else
   end files 2 missing
 fi
 
+if [ $ONLY -eq 1 ]; then
+  :
+else
 begin dma_heap_devs
 if [ -d "$ROOT/dev/dma_heap" ]; then
   # heap names are device text: listed by ls, not echoed
@@ -414,6 +457,20 @@ if [ -d "$ROOT/dev/dma_heap" ]; then
 else
   end dma_heap_devs 2 missing
 fi
+fi
+
+# ---- run-as passes: the per-process part again, as each app (user builds) ------------------
+# (run-as works in the app's data directory, where the inner run keeps its temporary files)
+for k in $PKGS; do
+  echo "@@$T PASS run-as $k"
+  if [ $DEV -eq 1 ]; then set --; else set -- --root "$ROOT"; fi
+  run-as "$k" sh -s -- --token "$T" --tmp . --procs-only "$@" < "$SELF" 2>"$W.pe"; rc=$?
+  echo
+  echo "@@$T PASSERR run-as $k"
+  cat "$W.pe"
+  echo
+  echo "@@$T PASSEND run-as $k rc=$rc"
+done
 
 # ---- slow framework dumps, only when asked ------------------------------------------------
 if [ $DUMPSYS -eq 1 ]; then
@@ -421,6 +478,11 @@ if [ $DUMPSYS -eq 1 ]; then
   dumpsys meminfo 2>"$W.err"; rc=$?; st $rc 0; end dumpsys_meminfo $rc $S
   begin dumpsys_gpu
   dumpsys gpu --gpumem 2>"$W.err"; rc=$?; st $rc 0; end dumpsys_gpu $rc $S
+  # each --package's own memtrack rows (Graphics, GL mtrack, EGL mtrack: the memtrack HAL)
+  for k in $PKGS; do
+    begin "dumpsys_meminfo:$k"
+    dumpsys meminfo "$k" 2>"$W.err"; rc=$?; st $rc 0; end "dumpsys_meminfo:$k" $rc $S
+  done
 fi
 if [ $DMABUF_DUMP -eq 1 ]; then
   begin dmabuf_dump
@@ -428,5 +490,5 @@ if [ $DMABUF_DUMP -eq 1 ]; then
 fi
 
 trap - HUP INT TERM PIPE
-rm -f "$W".*
+rm -rf "$W".*
 echo "@@$T DONE"

@@ -11,8 +11,11 @@ import pytest
 from droidtrack.sim.synth import DeviceTree
 
 TOP = {"schema": str, "droidtrack": str, "time": (int, float), "origin": str, "device": dict,
-       "totals": dict, "reported": dict, "reconciliation": list, "buffers": list, "processes": list,
-       "sources": dict, "problems": list}
+       "totals": dict, "reported": dict, "reconciliation": list, "coverage": dict, "buffers": list,
+       "processes": list, "sources": dict, "problems": list}
+COVERAGE = {"headline": str, "exact": int, "estimated": int, "unknown": int,
+            "unattributed": (int, type(None)), "device_total": (int, type(None)),
+            "device_total_source": (str, type(None))}
 DEVICE = {"serial", "model", "manufacturer", "fingerprint", "release", "sdk", "kernel", "uid", "rooted",
           "selinux_context"}
 TOTALS = {"buffers": int, "bytes": int, "userspace": int, "kernel_only": int, "kernel_only_buffers": list,
@@ -24,7 +27,8 @@ BUFFER = {"key": str, "inode": (int, type(None)), "size": int, "exporter": (str,
 PROCESS = {"pid": int, "name": str, "cmdline": list, "package": (str, type(None)), "uid": (int, type(None)),
            "rss": int, "pss": int, "fd_only": int, "mapped": int, "in_rss": int, "by_tag": dict,
            "pss_by_tag": dict, "buffers": int, "reported": dict, "fds_readable": (bool, type(None)),
-           "maps_readable": (bool, type(None))}
+           "maps_readable": (bool, type(None)), "read_as": (str, type(None)), "coverage": str,
+           "pss_upper_bound": bool}
 MAP = {"start": int, "end": int, "offset": int, "perms": str, "rss": (int, type(None)), "pss": (int, type(None))}
 
 
@@ -54,6 +58,8 @@ def test_top_level_and_nested_fields(doc):
     assert doc["schema"] == "droidtrack.snapshot/1"
     assert DEVICE <= set(doc["device"])
     check(doc["totals"], TOTALS, "totals")
+    check(doc["coverage"], COVERAGE, "coverage")
+    assert doc["coverage"]["headline"]
     assert doc["buffers"] and doc["processes"]
     for b in doc["buffers"]:
         check(b, BUFFER, "buffer")

@@ -47,7 +47,7 @@ def shell_user_note(root: str | os.PathLike) -> str | None:
 
 
 def run_local(root: str | os.PathLike, token: str, *, shell: str | None = None, dumpsys: bool = False,
-              fd_inodes: str = "auto", timeout: float = 600.0,
+              fd_inodes: str = "auto", timeout: float = 600.0, packages: tuple[str, ...] = (),
               env: dict | None = None) -> tuple[bytes, bytes, int]:
     """Run the collector against a directory laid out like a device root. Returns (stdout, stderr, rc).
 
@@ -86,6 +86,8 @@ def run_local(root: str | os.PathLike, token: str, *, shell: str | None = None, 
             args.append("--dumpsys")
         if fd_inodes != "auto":
             args += ["--fd-inodes", fd_inodes]
+        for p in packages:
+            args += ["--package", p]
         try:
             cp = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
                                 env=env, stdin=subprocess.DEVNULL)

@@ -59,6 +59,19 @@ class Section:
 
 
 @dataclass
+class Pass:
+    """A second pass of the per-process part inside the stream, as another user (`run-as PKG`):
+    its own stream (`frames`; None when nothing of it arrived or it printed no header), what
+    run-as printed on stderr (its refusals: parse/runas.py) and its exit code."""
+    kind: str                   # "run-as"
+    package: str
+    frames: "Frames | None" = None
+    stderr: bytes = b""
+    rc: int | None = None
+    complete: bool = False      # its PASSEND marker arrived
+
+
+@dataclass
 class Frames:
     token: str | None = None
     version: int | None = None
@@ -67,6 +80,7 @@ class Frames:
     sections: dict[str, Section] = field(default_factory=dict)
     complete: bool = False
     problems: list[Problem] = field(default_factory=list)
+    passes: list[Pass] = field(default_factory=list)
 
     def get(self, name: str) -> Section | None:
         return self.sections.get(name)
@@ -88,6 +102,8 @@ def decode(data: bytes, token: str | None = None) -> Frames:
             return out
     out.token = token
     mark = b"@@" + token.encode() + b" "
+    if b"\n" + mark + b"PASS " in data:
+        data = _cut_passes(data, token, out)
     raw_root = b""
     # every marker starts a line; content before a marker ends with the collector's newline
     pos = 0
@@ -169,6 +185,44 @@ def decode(data: bytes, token: str | None = None) -> Frames:
     if out.version == 2:
         _from_v2(out, raw_root)
     return out
+
+
+def _cut_passes(data: bytes, token: str, out: Frames) -> bytes:
+    """Take the run-as passes out of the stream (each decoded on its own into `out.passes`);
+    returns the stream without them."""
+    mark = b"\n@@" + token.encode() + b" "
+    head = re.compile(re.escape(mark) + rb"PASS (\S+) (\S+)\n")
+    keep: list[bytes] = []
+    pos = 0
+    while True:
+        m = head.search(data, max(pos - 1, 0))
+        if m is None:
+            break
+        kind, pkg = m.group(1), m.group(2)
+        tail = b" " + kind + b" " + pkg
+        keep.append(data[pos:m.start() + 1])
+        p = Pass(kind.decode("utf-8", "backslashreplace"), pkg.decode("utf-8", "backslashreplace"))
+        out.passes.append(p)
+        err = data.find(mark + b"PASSERR" + tail + b"\n", m.end() - 1)
+        body_end = len(data) if err < 0 else err
+        body = data[m.end():body_end]
+        if err < 0:
+            pos = len(data)
+        else:
+            e0 = err + len(mark) + len(b"PASSERR") + len(tail) + 1
+            end = re.compile(re.escape(mark + b"PASSEND" + tail) + rb" rc=(-?\d+)\n").search(data, e0 - 1)
+            p.stderr = data[e0:len(data) if end is None else end.start()]
+            if end is not None:
+                p.rc, p.complete = int(end.group(1)), True
+                pos = end.end()
+            else:
+                pos = len(data)
+        if p.stderr.endswith(b"\n"):
+            p.stderr = p.stderr[:-1]
+        if body.startswith(mark[1:] + b"HDR "):
+            p.frames = decode(body, token)
+    keep.append(data[pos:])
+    return b"".join(keep)
 
 
 # ---- v2 -> v1 shape ---------------------------------------------------------------------------

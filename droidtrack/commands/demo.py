@@ -20,6 +20,7 @@ examples:
   droidtrack demo                         the live UI on the demo phone (q quits, ? shows the keys)
   droidtrack demo --tables                five snapshot tables, two seconds apart
   droidtrack demo --tables --count 20 -n 1
+  droidtrack demo --demo-build user       the same phone as a user build: no root, run-as for the app
   droidtrack demo --serve                 keep the demo phone running and print how to reach it, e.g.
                                           droidtrack snapshot -P PORT -s SERIAL / adb -P PORT -s SERIAL shell
   droidtrack top --demo                   the live UI on the demo phone
@@ -44,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top", type=int, default=10, metavar="N", help="processes per table (default 10)")
     p.add_argument("--serve", action="store_true",
                    help="only run the demo phone (until Ctrl-C) and print its adb port and serial")
+    from droidtrack.sources.adb_devices import add_demo_build_argument
+    add_demo_build_argument(p)
     p.set_defaults(func=run)
 
 
@@ -53,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         print("droidtrack demo: --count must be at least 1 and --interval not negative", file=sys.stderr)
         return 2
     try:
-        with start_demo_device() as (port, serial):
+        with start_demo_device(build=args.demo_build) as (port, serial):
             if args.serve:
                 return _serve(port, serial)
             if not args.tables and sys.stdin.isatty() and sys.stdout.isatty():
@@ -77,10 +80,18 @@ def _serve(port: int, serial: str) -> int:
         return 0
 
 
+def _packages(args: argparse.Namespace) -> tuple[str, ...]:
+    """On the user build, the debuggable demo app is read by run-as (as `--package` would), and
+    the dumps a shell may run (--dumpsys) give the rest its estimates."""
+    from droidtrack.sim.demo import DEBUGGABLE_PACKAGE
+    return (DEBUGGABLE_PACKAGE,) if args.demo_build == "user" else ()
+
+
 def _ui(args: argparse.Namespace, port: int, serial: str) -> int:
     from droidtrack.sources.live import LiveSource
     from droidtrack.tui.app import run_top
-    src = LiveSource(argparse.Namespace(serial=serial, adb_port=port, adb_host="127.0.0.1", su="auto", demo=False))
+    src = LiveSource(argparse.Namespace(serial=serial, adb_port=port, adb_host="127.0.0.1", su="auto", demo=False),
+                     packages=_packages(args), dumpsys=bool(_packages(args)))
     try:
         return run_top(src, interval=args.interval)
     finally:
@@ -93,7 +104,7 @@ def _tables(args: argparse.Namespace, port: int, serial: str) -> int:
     from droidtrack.sources import SourceError
     from droidtrack.sources.live import LiveSource
     src_args = argparse.Namespace(serial=serial, adb_port=port, adb_host="127.0.0.1", su="auto", demo=False)
-    src = LiveSource(src_args)
+    src = LiveSource(src_args, packages=_packages(args), dumpsys=bool(_packages(args)))
     try:
         for i in range(args.count):
             if i:

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, "demo", False):
             from droidtrack.sim.demo import DemoError, start_demo_device
             try:
-                with start_demo_device() as (port, _serial):
+                with start_demo_device(build=getattr(args, "demo_build", "userdebug")) as (port, _serial):
                     devices = adb.list_devices("127.0.0.1", port, start_server=False)
             except DemoError as e:
                 print(f"droidtrack: {e}", file=sys.stderr)

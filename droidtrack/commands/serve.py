@@ -82,6 +82,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="an adb server to list devices from (repeatable; default: $ANDROID_ADB_SERVER_ADDRESS/"
                         "PORT or 127.0.0.1:5037)")
     p.add_argument("--demo", action="store_true", help="serve the built-in simulated phone (no device needed)")
+    from droidtrack.sources.adb_devices import add_demo_build_argument
+    add_demo_build_argument(p)
     p.add_argument("--top", type=int, default=20, metavar="N",
                    help="processes per device with their own series (by PSS; the rest are process=\"other\"; "
                         "default 20)")
@@ -293,7 +295,7 @@ def run(args: argparse.Namespace) -> int:
     with stack:
         if args.demo:
             from droidtrack.sim.demo import start_demo_device
-            port, serial = stack.enter_context(start_demo_device())
+            port, serial = stack.enter_context(start_demo_device(build=getattr(args, "demo_build", "userdebug")))
             servers.append(("127.0.0.1", port))
             if args.serial:
                 args.serial.append(serial)

@@ -43,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from droidtrack.model.coverage import package_lines
     # before collecting: an output that is an input would be destroyed
     outfile.refuse_collisions([("output", args.output), ("capture to save", args.save_capture)],
                               source_inputs(args))
@@ -83,5 +84,11 @@ def run(args: argparse.Namespace) -> int:
               "had arrived; only secondary figures are missing (see sources.stream)", file=sys.stderr)
     if not snap.buffers and not snap.processes:
         print("droidtrack: nothing could be read from this source", file=sys.stderr)
+        return 2
+    lines, nothing = package_lines(snap, getattr(args, "package", None) or ())
+    for line in lines:
+        print(f"droidtrack: --package {line}", file=sys.stderr)
+    if nothing:
+        print("droidtrack: nothing could be measured for the packages asked for", file=sys.stderr)
         return 2
     return 0

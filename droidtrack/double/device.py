@@ -62,6 +62,7 @@ class DeviceConfig:
     rootless: bool | None = None    # None: rootless when not running as root (see sandbox.py)
     tools: str | None = None        # toybox | host | None (auto: toybox where mksh+toybox exist)
     isolation: str | None = None    # namespace | none | None (auto: namespace where possible)
+    packages: dict[str, tuple[int, bool]] = field(default_factory=dict)  # run-as: name -> (uid, debuggable)
 
 
 
@@ -90,7 +91,7 @@ class DeviceDouble(ShellService, SyncService):
     def start(self) -> "DeviceDouble":
         self.sandbox = Sandbox(self.device_root, props=self._props(), su=self.config.su,
                                rootless=self.config.rootless, tools=self.config.tools,
-                               isolation=self.config.isolation)
+                               isolation=self.config.isolation, packages=self.config.packages)
         if self.sandbox.rootless:
             self.config.rooted = True             # no uid 2000 in a user namespace
             self.sandbox.write_props(self._props())

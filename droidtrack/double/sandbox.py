@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 
 from droidtrack.double.runtime import UNSHARE, SandboxError, runtime, system_tool
-from droidtrack.double.shims import (DMABUF_DUMP, DUMPSYS, GETPROP, ID, SELF_UID, SHIMS, SU_STYLES,
+from droidtrack.double.shims import (DMABUF_DUMP, DUMPSYS, GETPROP, ID, RUN_AS, RUN_AS_IN, SELF_UID, SHIMS, SU_STYLES,
                                      TOYBOX_SHIM)
 
 SHELL_UID = 2000
@@ -96,7 +96,8 @@ class Sandbox:
 
     def __init__(self, device_root: str | os.PathLike, props: dict[str, str] | None = None,
                  su: str = "none", apply_permissions: bool = True, rootless: bool | None = None,
-                 tools: str | None = None, isolation: str | None = None) -> None:
+                 tools: str | None = None, isolation: str | None = None,
+                 packages: dict[str, tuple[int, bool]] | None = None) -> None:
         # rootless: without root on the host, a user namespace maps us to root inside, so bind
         # mounts and chroot still work; but there is no uid 2000 then: every command runs as
         # "root" with the host user's real permissions (adbd is rooted, as on an emulator image)
@@ -115,6 +116,7 @@ class Sandbox:
         self._holder: subprocess.Popen | None = None
         self._props_extra = dict(props or {})
         self._su = "none"
+        self.packages = dict(packages or {})     # name -> (uid, debuggable): what run-as knows
         if apply_permissions and (self.device_root / "permissions.txt").exists():
             # what synth.DeviceTree denies the shell user (git keeps no modes)
             from droidtrack.sim.synth import apply_permissions as _apply
@@ -166,13 +168,37 @@ class Sandbox:
             # the host's utilities: below /usr inside the chroot, on the host's PATH when direct
             toybox = TOYBOX_SHIM.replace("@HOSTPATH@", shlex.quote(self._host_path_var()))
             _write(sb / "toybox", self.script(toybox), 0o755)
+        self._write_packages()
         for name, text in (("getprop", GETPROP), ("dumpsys", DUMPSYS), ("dmabuf_dump", DMABUF_DUMP),
-                           ("id", ID), (".self-uid", SELF_UID)):
+                           ("id", ID), (".self-uid", SELF_UID), ("run-as", RUN_AS), (".run-as-in", RUN_AS_IN)):
             _write(sb / name, self.script(text), 0o755)
         shutil.copy(SETPRIV, r / "system/xbin/.su-elevate")
         # setuid root, like a userdebug su (rootless: everything already runs as root)
         os.chmod(r / "system/xbin/.su-elevate", 0o755 if self.rootless else 0o4755)
         self._binds_for(self.device_root, make=True)
+
+    def _write_packages(self) -> None:
+        """packages.list for run-as, and each app's data directory (/data/user/0/<name>, 0700,
+        owned by the app's uid; /data/data links there) as on a phone."""
+        r = self.root
+        (r / "data/user/0").mkdir(parents=True, exist_ok=True)
+        os.chmod(r / "data/user", 0o711)
+        os.chmod(r / "data/user/0", 0o771)
+        if not (r / "data/data").is_symlink():
+            os.symlink("/data/user/0", r / "data/data")
+        lines = []
+        for name, (uid, debuggable) in sorted(self.packages.items()):
+            d = r / "data/user/0" / name
+            d.mkdir(exist_ok=True)
+            os.chmod(d, 0o700)
+            if not self.rootless:
+                os.chown(d, uid, uid)
+            lines.append(f"{name} {uid} {int(bool(debuggable))} /data/user/0/{name} default:targetSdkVersion=34 3003\n")
+        _write(self.etc / "packages.list", "".join(lines))
+        if self.packages:       # the apps' users, as a phone's id and ls -l print them (u0_a123)
+            ids = ANDROID_IDS + sorted({(uid, f"u0_a{uid - 10000}") for uid, _ in self.packages.values()})
+            _write(r / "etc/passwd", "".join(f"{n}:x:{i}:{i}::/:/system/bin/sh\n" for i, n in ids))
+            _write(r / "etc/group", "".join(f"{n}:x:{i}:\n" for i, n in ids))
 
     def _host_path_var(self) -> str:
         if not self.direct:

@@ -5,7 +5,7 @@ shell as /system/bin/<name> (direct mode rewrites their device paths: Sandbox.sc
 from __future__ import annotations
 
 # applets a phone's toybox offers; the shims below take precedence
-SHIMS = ("getprop", "dumpsys", "id", "dmabuf_dump")
+SHIMS = ("getprop", "dumpsys", "id", "dmabuf_dump", "run-as")
 
 GETPROP = r"""#!/system/bin/sh
 # droidtrack device double: getprop over the fixture's property list
@@ -111,6 +111,38 @@ done < "$f")
 printf '%s\n' "$t" > "$f"
 [ -e /proc/self/attr/current ] && printf '%s\0' $c > /proc/self/attr/current
 exit 0
+"""
+
+# AOSP's run-as (system/core/run-as): run-as PACKAGE [--user N] [COMMAND [ARGS...]] as the app's
+# uid in its data directory, for shell or root only and only for a debuggable application; its
+# refusals are error(3) lines ("run-as: <why>: <package>") and exit 1. The packages are the
+# double's packages.list ("name uid debuggable datadir", as /data/system/packages.list).
+RUN_AS = r"""#!/system/bin/sh
+# droidtrack device double: run-as over the fixture's packages.list
+u=$(toybox id -u)
+if [ "$u" != 0 ] && [ "$u" != 2000 ]; then echo "run-as: only 'shell' or 'root' users can run this program" >&2; exit 1; fi
+if [ $# -lt 1 ]; then echo "usage: run-as <package-name> [--user <uid>] <command> [<args>]" >&2; exit 1; fi
+pkg=$1; shift
+if [ "$1" = --user ]; then
+  [ "$2" = 0 ] || { echo "run-as: unknown package: $pkg" >&2; exit 1; }
+  shift 2
+fi
+found=
+while IFS=' ' read -r n id dbg dir rest; do
+  if [ "$n" = "$pkg" ]; then found=1; break; fi
+done < /system/etc/double/packages.list
+[ -n "$found" ] || { echo "run-as: unknown package: $pkg" >&2; exit 1; }
+[ "$id" -ge 10000 ] || { echo "run-as: package not an application: $pkg" >&2; exit 1; }
+[ "$dbg" = 1 ] || { echo "run-as: package not debuggable: $pkg" >&2; exit 1; }
+[ $# -gt 0 ] || set -- /system/bin/sh
+exec /system/xbin/.su-elevate --reuid "$id" --regid "$id" --clear-groups -- /system/bin/sh /system/bin/.run-as-in "$dir" "$@"
+"""
+
+# run-as's second half, as the app: into its data directory, then the command
+RUN_AS_IN = r"""#!/system/bin/sh
+cd "$1" 2>/dev/null || { echo "run-as: couldn't chdir to package's data directory '$1'" >&2; exit 1; }
+shift
+exec "$@"
 """
 
 SU_STYLES = {"aosp": SU_AOSP, "magisk": SU_MAGISK, "deny": SU_DENY}

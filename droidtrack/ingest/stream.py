@@ -25,6 +25,7 @@ from droidtrack.ingest import feed_buffers, feed_refs
 from droidtrack.model import Snapshot, SourceStatus
 from droidtrack.parse import bufinfo as p_bufinfo
 from droidtrack.parse import procfs as p_procfs
+from droidtrack.parse import runas as p_runas
 from droidtrack.parse import stderr as p_stderr
 from droidtrack.parse import sysfs_stats as p_sysfs
 from droidtrack.parse.grepout import split_grep
@@ -80,6 +81,8 @@ def feed_frames(b: Builder, fr: _frames.Frames) -> None:
     feed_refs.anonymous_refs_problem(b)
     _feed_dumps(b, fr)
     _coverage(b, fr, access, files)
+    for p in fr.passes:
+        feed_pass(b, p)
 
 
 def _feed_dumps(b: Builder, fr: _frames.Frames) -> None:
@@ -88,6 +91,14 @@ def _feed_dumps(b: Builder, fr: _frames.Frames) -> None:
         sec = fr.sections.get(name)
         if sec is not None and sec.content.strip():
             feed(b, sec.text())
+    for name, sec in fr.sections.items():
+        # `dumpsys meminfo PKG` of each --package: its memtrack rows (the whole dump's status stays)
+        if name.startswith("dumpsys_meminfo:") and sec.content.strip():
+            whole = b.sources.get("dumpsys_meminfo")
+            feed_meminfo(b, sec.text(), where=name.partition(":")[2])
+            b.sources[name] = b.sources.pop("dumpsys_meminfo")
+            if whole is not None:
+                b.sources["dumpsys_meminfo"] = whole
 
 
 # ---- identity ---------------------------------------------------------------------------------
@@ -165,6 +176,11 @@ def _feed_files(b: Builder, files: dict[str, list]) -> None:
         b.device["kernel"] = t[2].strip()
     for t in files.get("self:attr/current", ())[:1]:
         b.device["selinux_context"] = t[2].strip("\x00\n ")
+    _feed_pid_values(b, files)
+    device_files.feed_files(b, files)
+
+
+def _feed_pid_values(b: Builder, files: dict[str, list]) -> None:
     for key, name in (("pid:oom_score_adj", None), ("pid:dmabuf_rss", "dmabuf_rss"),
                       ("pid:dmabuf_rss_hwm", "dmabuf_rss_hwm"), ("pid:dmabuf_pss", "dmabuf_pss")):
         lines = files.get(key)
@@ -180,7 +196,6 @@ def _feed_files(b: Builder, files: dict[str, list]) -> None:
                 p.reported[name] = v
         if name:
             b.sources["proc." + name] = SourceStatus("ok", f"{len(values)} processes")
-    device_files.feed_files(b, files)
 
 
 # ---- processes --------------------------------------------------------------------------------
@@ -231,6 +246,84 @@ def _feed_buffers(b: Builder, fr: _frames.Frames, root: str, files: dict) -> Non
             feed_buffers.feed_bufinfo(b, p_bufinfo.read(bi), sec.status)
 
 
+# ---- run-as passes (user builds) ----------------------------------------------------------------
+def feed_pass(b: Builder, ps: _frames.Pass) -> None:
+    """A run-as pass: the per-process sections as one app read them, for the processes it owns.
+    Their records join the shell's (which could read none of those processes' fds and maps) and
+    the processes are marked read by it; a refusal is recognised (parse/runas.py), said once in
+    the pass's source line and a problem, and never read as data."""
+    key = f"run-as:{ps.package}"
+    outcome = p_runas.read(ps.stderr.decode("utf-8", "backslashreplace"), ps.package)
+    fr = ps.frames
+    if fr is None or not fr.sections:
+        if outcome.kind == "ok":
+            why = "the run-as pass printed nothing" + ("" if ps.complete else " (the stream was cut)")
+            b.sources[key] = SourceStatus("error" if ps.complete else "truncated", why)
+        else:
+            status = "missing" if outcome.kind in ("unknown-package", "no-run-as") else "denied"
+            b.sources[key] = SourceStatus(status, outcome.message + (
+                "" if outcome.kind == "unknown-package" else
+                ": its processes are estimated from what the shell may read"))
+        b.problems.append(Problem("run-as", b.sources[key].detail, text=outcome.text or None))
+        return
+    b.problems.extend(fr.problems)
+    access: dict[str, list] = {}
+    for name, sec in fr.sections.items():
+        if sec.stderr:
+            res = p_stderr.parse(sec.stderr_text(), fr.root)
+            access[name] = res.records
+            b.problems.extend(res.problems)
+    status = fr.sections.get("status")
+    pids: list[int] = []
+    if status is not None:
+        t = p_procfs.read_status_files(status.files) if status.files is not None \
+            else p_procfs.read_status(status.text(), fr.root)
+        pids = list(t.pids)
+        feed_status(b, t)
+    _feed_processes(b, _frames.Frames(sections={k: v for k, v in fr.sections.items() if k == "cmdline"}),
+                    fr.root, {})
+    _feed_pid_values(b, _demux_files(b, fr, fr.root))
+    feed_refs.feed_refs(b, fr, fr.root, access)
+    denied = {e.pid for errs in access.values() for e in errs if e.pid is not None and e.kind == "denied"}
+    who = f"run-as {ps.package}"
+    read = 0
+    for pid in pids:
+        p = b.processes.get(pid)
+        if p is None or pid in denied:
+            continue
+        p.fds_readable = fr.sections.get("fdlinks") is not None and fr.sections["fdlinks"].status in ("ok", "partial")
+        p.maps_readable = fr.sections.get("maps") is not None and fr.sections["maps"].status in ("ok", "partial")
+        if p.fds_readable and p.maps_readable:
+            p.read_as = who
+            read += 1
+    uids = sorted({b.processes[pid].uid for pid in pids if pid in b.processes and b.processes[pid].uid is not None})
+    if not pids:
+        b.sources[key] = SourceStatus("missing", f"{ps.package} has no running process: nothing to read as it")
+        b.problems.append(Problem("run-as", b.sources[key].detail))
+    else:
+        b.sources[key] = SourceStatus("ok" if read == len(pids) else "partial",
+                                      f"{read} of {len(pids)} processes of {ps.package} read exactly as its uid "
+                                      f"{', '.join(map(str, uids))}")
+    _recount(b)
+
+
+def _recount(b: Builder) -> None:
+    """The fdlinks/maps source lines from which processes' fds and maps could be read (after the
+    shell's pass, and again after each run-as pass)."""
+    n = len(b.processes)
+    if "fdlinks" in b.sources:
+        bad = sum(1 for p in b.processes.values() if p.fds_readable is False)
+        if bad:
+            b.sources["fdlinks"] = SourceStatus("partial", f"fd tables of {bad} of {n} processes unreadable: "
+                                                "run with root for full attribution")
+        elif b.sources["fdlinks"].status == "ok":
+            b.sources["fdlinks"] = SourceStatus("ok", f"fd tables of {n} processes read")
+    if "maps" in b.sources:
+        bad = sum(1 for p in b.processes.values() if p.maps_readable is False)
+        if bad:
+            b.sources["maps"] = SourceStatus("partial", f"maps of {bad} of {n} processes unreadable")
+
+
 # ---- coverage ---------------------------------------------------------------------------------
 def _coverage(b: Builder, fr: _frames.Frames, access: dict[str, list], files: dict[str, list]) -> None:
     denied_fd: set[int] = set()
@@ -259,17 +352,7 @@ def _coverage(b: Builder, fr: _frames.Frames, access: dict[str, list], files: di
     if vanished:
         b.problems.append(Problem("scan", f"{len(vanished)} processes or fds went away during the scan "
                                   f"(pids {', '.join(map(str, sorted(vanished)[:8]))}{'…' if len(vanished) > 8 else ''})"))
-    if "fdlinks" in b.sources:
-        bad = sum(1 for p in b.processes.values() if p.fds_readable is False)
-        if bad:
-            b.sources["fdlinks"] = SourceStatus("partial", f"fd tables of {bad} of {n} processes unreadable: "
-                                                "run with root for full attribution")
-        elif b.sources["fdlinks"].status == "ok":
-            b.sources["fdlinks"] = SourceStatus("ok", f"fd tables of {n} processes read")
-    if "maps" in b.sources:
-        bad = sum(1 for p in b.processes.values() if p.maps_readable is False)
-        if bad:
-            b.sources["maps"] = SourceStatus("partial", f"maps of {bad} of {n} processes unreadable")
+    _recount(b)
     sec = fr.sections.get("bufinfo")
     if sec is not None and sec.status == "missing":
         mounts = files.get("/proc/mounts", [])

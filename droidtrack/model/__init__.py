@@ -96,6 +96,8 @@ class Process:
     # per-process numbers the kernel or vendor report themselves (bytes):
     # "dmabuf_rss", "dmabuf_pss", "dmabuf_rss_hwm", "kgsl_*", "mali", "memtrack", "ion_client", ...
     reported: dict[str, int] = field(default_factory=dict)
+    # who read its fds and maps when not the collector itself: "run-as <package>" (user builds)
+    read_as: str | None = None
 
     @property
     def package(self) -> str | None:

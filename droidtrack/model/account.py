@@ -391,3 +391,28 @@ def owner_groups(snap: Snapshot) -> dict[str, OwnerAccount]:
     return {n: OwnerAccount(n, r[0], r[1], r[2], tuple(sorted(r[3])),
                             dict(sorted(r[4].items(), key=lambda kv: (-kv[1], kv[0]))),
                             dict(sorted(r[5].items()))) for n, r in order}
+
+
+# the device's own dma-buf totals a person can name, best first (for coverage's headline)
+_DEVICE_TOTALS = (("sysfs.total", "sysfs stats"), ("bufinfo.total", "debugfs bufinfo"),
+                  ("dmabuf_iter.total", "the BPF dma-buf iterator"), ("dmabuf_dump.total", "dmabuf_dump"),
+                  ("dumpsys.dmabuf", "dumpsys meminfo"))
+
+
+def unattributed_bytes(snap: Snapshot, t: Totals) -> tuple[int | None, int | None, str | None]:
+    """(bytes no process was seen holding, of which device total, said by whom): with a complete
+    kernel list of buffers, the unheld ones whose holders could not all be read; otherwise the
+    device's reported total less what processes were seen holding and what is proven kernel-only.
+    (None, None, None) when nothing says how many bytes there are (a user build without dumpsys)."""
+    for key, label in _DEVICE_TOTALS:
+        total = snap.reported.get(key)
+        if total is None:
+            continue
+        listed = key in ("sysfs.total", "bufinfo.total", "dmabuf_iter.total")
+        if listed:
+            return t.unattributed, total, label
+        return max(0, total - t.userspace - t.kernel_only), total, label
+    src = snap.sources
+    if any(src.get(k) is not None and src[k].status == "ok" for k in ("sysfs_stats", "bufinfo", "dmabuf_iter")):
+        return t.unattributed, t.bytes, "listed buffers"
+    return None, None, None

@@ -134,6 +134,7 @@ class ProcessDraft:
     fds_readable: bool | None = None
     maps_readable: bool | None = None
     reported: dict[str, int] = field(default_factory=dict)
+    read_as: str | None = None
 
 
 class Builder:
@@ -239,7 +240,7 @@ class Builder:
                 if u["bytes"]:
                     rep["unjoined_bytes"] = u["bytes"]
             procs[pid] = mk_proc(pid, p.name, p.cmdline, p.uid, p.ppid, p.oom_score_adj, p.fds_readable,
-                                 p.maps_readable, rep)
+                                 p.maps_readable, rep, p.read_as)
 
         # what the tag rules see of each process (its names, and its package) as bit masks of the
         # rules they match: a buffer's holders are folded by OR-ing their masks (Rules.tag_by_masks)

@@ -24,6 +24,7 @@ from droidtrack.model import (SCHEMA, Buffer, DeviceInfo, Holding, MapRef, Owner
                               SourceStatus)
 from droidtrack.model import schema_text
 from droidtrack.model.account import Accounting, account
+from droidtrack.model.coverage import Coverage, coverage
 from droidtrack.model.owners import RULES as OWNER_RULES
 from droidtrack.model.owners import owners_of
 from droidtrack.model.problems import Problem
@@ -70,7 +71,7 @@ def _buffer(b: Buffer, owner: Owner | None) -> dict[str, Any]:
     }
 
 
-def _process(p: Process, acc: Accounting) -> dict[str, Any]:
+def _process(p: Process, acc: Accounting, cov: Coverage) -> dict[str, Any]:
     a = acc.processes.get(p.pid)
     d: dict[str, Any] = {
         "pid": p.pid,
@@ -92,6 +93,9 @@ def _process(p: Process, acc: Accounting) -> dict[str, Any]:
         "pss_by_tag": dict(sorted(a.pss_by_tag.items())) if a else {},
         "charged": a.charged if a else 0,
         "reported": dict(p.reported),
+        "read_as": p.read_as,
+        "coverage": cov.grades.get(p.pid, "unknown"),
+        "pss_upper_bound": p.pid in cov.pss_upper,
     }
     return d
 
@@ -109,7 +113,7 @@ def _sorted_buffers(snap: Snapshot) -> list[Buffer]:
     return sorted(snap.buffers.values(), key=lambda b: (-b.size, b.key))
 
 
-def _parts(snap: Snapshot, acc: Accounting) -> tuple[dict[str, Any], dict[str, Any]]:
+def _parts(snap: Snapshot, acc: Accounting, cov: Coverage) -> tuple[dict[str, Any], dict[str, Any]]:
     """The document's keys before "buffers" and after "processes", as dicts."""
     t = acc.totals
     head = {
@@ -145,6 +149,8 @@ def _parts(snap: Snapshot, acc: Accounting) -> tuple[dict[str, Any], dict[str, A
         "reported": dict(sorted(snap.reported.items())),
         "reconciliation": [{"label": r.label, "bytes": r.bytes, "source": r.source, "note": r.note}
                            for r in acc.reconciliation],
+        "coverage": {"headline": cov.headline, **cov.counts, "unattributed": cov.unattributed,
+                     "device_total": cov.device_total, "device_total_source": cov.device_total_source},
     }
     tail = {
         "sources": {k: {"status": v.status, "detail": v.detail} for k, v in sorted(snap.sources.items())},
@@ -157,12 +163,13 @@ def to_dict(snap: Snapshot, acc: Accounting | None = None, *, all_processes: boo
     """The snapshot as the JSON schema describes it. Processes without buffers are left out unless
     all_processes (they are still counted in `device_processes`)."""
     acc = acc or account(snap)
-    head, tail = _parts(snap, acc)
+    cov = coverage(snap, acc)
+    head, tail = _parts(snap, acc, cov)
     owners = owners_of(snap)
     return {
         **head,
         "buffers": [_buffer(b, owners.get(b.key)) for b in _sorted_buffers(snap)],
-        "processes": [_process(p, acc) for p in _processes(snap, acc, all_processes)],
+        "processes": [_process(p, acc, cov) for p in _processes(snap, acc, all_processes)],
         **tail,
     }
 
@@ -171,13 +178,14 @@ def dumps(snap: Snapshot, acc: Accounting | None = None, *, all_processes: bool 
     """The document's text: json.dumps(to_dict(...), indent=2, ensure_ascii=True) + "\\n", byte for
     byte. ensure_ascii keeps every device-controlled byte (ESC, NUL, newlines) escaped in the text."""
     acc = acc or account(snap)
-    head, tail = _parts(snap, acc)
+    cov = coverage(snap, acc)
+    head, tail = _parts(snap, acc, cov)
     encode = schema_text.encode
     out = [encode(head, "\n")[:-2]]                        # "{ ... <last head value>" without "\n}"
     out.append(',\n  "buffers": ')
     out.append(schema_text.buffers(_sorted_buffers(snap), owners_of(snap)))
     out.append(',\n  "processes": ')
-    out.append(schema_text.objects([_process(p, acc) for p in _processes(snap, acc, all_processes)]))
+    out.append(schema_text.objects([_process(p, acc, cov) for p in _processes(snap, acc, all_processes)]))
     out.append(",")
     out.append(encode(tail, "\n")[1:])                      # "\n  "sources": ...}" without "{"
     out.append("\n")
@@ -416,4 +424,5 @@ class _Reader:
                        oom_score_adj=self.int(p.get("oom_score_adj"), w + ".oom_score_adj", None, True),
                        fds_readable=self.bool(p.get("fds_readable"), w + ".fds_readable", True),
                        maps_readable=self.bool(p.get("maps_readable"), w + ".maps_readable", True),
-                       reported=self.ints(p.get("reported"), w + ".reported"))
+                       reported=self.ints(p.get("reported"), w + ".reported"),
+                       read_as=self.text(p.get("read_as"), w + ".read_as", none=True))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from droidtrack.model.account import Accounting, account, owner_groups
+from droidtrack.model.coverage import coverage
 from droidtrack.model import Buffer, Snapshot
 from droidtrack.model.units import human_size
 from droidtrack.present.text import safe
@@ -25,9 +26,14 @@ def render(snap: Snapshot, acc: Accounting | None = None, *, top: int = 25, buff
     kern = f"kernel {safe(d.kernel)}" if d.kernel else ""
     priv = {True: "root", False: "not root", None: ""}[d.rooted]
     out.append(" · ".join(x for x in (ident, rel, kern, priv, safe(snap.origin)) if x))
+    cov = coverage(snap, acc)
+    out.append(f"coverage: {safe(cov.headline)}")
     out.append("")
+    partial = cov.counts["exact"] < sum(cov.counts.values())
+    ko = "kernel-only: none proven (not every process could be read)" if partial and not t.kernel_only \
+        else f"{human_size(t.kernel_only)} kernel-only"
     out.append(f"{t.buffers} buffers, {human_size(t.bytes)} unique: {human_size(t.userspace)} held by processes, "
-               f"{human_size(t.kernel_only)} kernel-only" + (f", {human_size(t.unattributed)} unattributed" if t.unattributed else ""))
+               f"{ko}" + (f", {human_size(t.unattributed)} unattributed" if t.unattributed else ""))
     out.append(f"  fd-only (in no RSS): {human_size(t.fd_only)}   mapped: {human_size(t.mapped)}   "
                f"ΣRSS {human_size(t.sum_rss)}   ΣPSS {human_size(t.sum_pss)}")
     if t.by_tag:
@@ -53,6 +59,10 @@ def render(snap: Snapshot, acc: Accounting | None = None, *, top: int = 25, buff
             rest = rows[top:]
             out.append(f"{'':>7} {'… ' + str(len(rest)) + ' more processes':<34} {'':>9} "
                        f"{human_size(sum(a.pss for a in rest)):>9}")
+        upper = [a.pid for a in rows[:top] if a.pid in cov.pss_upper]
+        if upper:
+            out.append(f"  PSS of pid {', '.join(map(str, upper))} is an upper bound: some of its buffers are shared "
+                       "with processes that could not be read")
     else:
         out.append("no process holds a dma-buf that droidtrack could see")
     unj = [(p.pid, p.reported.get("unjoined_fds", 0) + p.reported.get("unjoined_maps", 0))

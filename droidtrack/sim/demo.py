@@ -51,6 +51,13 @@ PID_LAUNCHER = 2210
 PID_SYSTEM = 1021
 
 
+BUILDS = ("userdebug", "user")
+DEBUGGABLE_PACKAGE = "com.example.camera"     # the app under development: run-as works for it
+# what run-as knows: name -> (uid, debuggable)
+PACKAGES = {DEBUGGABLE_PACKAGE: (10123, True), "com.android.systemui": (10087, False),
+            "com.google.android.apps.nexuslauncher": (10112, False)}
+
+
 class DemoError(Exception):
     """The demo device cannot start here. The message is for the user."""
     exit_code = 2
@@ -66,14 +73,23 @@ def leaked_inodes(step: int) -> list[int]:
     return list(range(first, first + LEAK_PER_STEP * leak_steps))
 
 
-def build_step(step: int) -> DeviceTree:
+def build_step(step: int, build: str = "userdebug") -> DeviceTree:
     """The phone at `step` (0, 1, 2, ...): everything constant except the camera app's leak (and
-    which codec buffer is mapped). The constant buffers keep their inodes from step to step."""
+    which codec buffer is mapped). The constant buffers keep their inodes from step to step.
+
+    build "user": the same phone as a user build (ro.debuggable=0) read by the shell user: no
+    debugfs, sysfs stats denied, every other uid's fd, fdinfo, maps and smaps denied (each
+    /proc/<pid> owned by its process's uid, so that `run-as` its app reads its own), and the
+    framework dumps a shell may run: `dumpsys meminfo` (also per package) and `dumpsys gpu --gpumem`."""
+    if build not in BUILDS:
+        raise ValueError(f"build: one of {', '.join(BUILDS)}")
+    user = build == "user"
     leak_steps = step % LEAK_MAX_STEPS
     t = DeviceTree("a13-5.15", props={"ro.product.model": "Pixel Demo", "ro.product.device": "demo",
                                       "ro.product.name": "droidtrack_demo", "ro.product.manufacturer": "droidtrack",
-                                      "ro.build.type": "userdebug", "ro.debuggable": "1"},
-                   gpu="mali", pool_bytes=12 * MiB, seed=7)
+                                      "ro.build.type": build, "ro.debuggable": "0" if user else "1"},
+                   gpu="mali", pool_bytes=12 * MiB, seed=7, shell_uid=2000 if user else 0,
+                   debugfs=False if user else None, proc_owners=user)
     t.add_process(PID_ALLOC, "allocator@2.0-", uid=1000,
                   cmdline=("/vendor/bin/hw/android.hardware.graphics.allocator@4.0-service",), oom_score_adj=-1000)
     t.add_process(PID_SF, "surfaceflinger", cmdline=("/system/bin/surfaceflinger",), uid=1000, oom_score_adj=-1000)
@@ -126,7 +142,43 @@ def build_step(step: int) -> DeviceTree:
     t.gpu_usage(PID_CAMERA, private=(20 + 2 * leak_steps) * MiB)
     t.gpu_usage(PID_SYSUI, private=12 * MiB)
     t.set_dumpsys("meminfo", _meminfo(leak_steps))
+    if user:
+        for pid, p in t.processes.items():
+            if p.uid != 2000:
+                t.deny(pid, "fd")
+        t.deny_path("sys/kernel/dmabuf/buffers")
+        t.set_dumpsys("gpu --gpumem", _gpumem(t))
+        t.set_dumpsys(f"meminfo {DEBUGGABLE_PACKAGE}", _app_meminfo(PID_CAMERA, DEBUGGABLE_PACKAGE,
+                                                                    (20 + 2 * leak_steps) * MiB))
     return t
+
+
+def _gpumem(t: DeviceTree) -> str:
+    # `dumpsys gpu --gpumem` (the gpu_mem BPF program's per-process totals), from the same figures
+    total = sum(p.gpu.get("private", 0) + p.gpu.get("imported", 0) for p in t.processes.values())
+    out = ["Memory snapshot for GPU 0:", f"Global total: {total}"]
+    for pid, p in sorted(t.processes.items()):
+        if p.gpu:
+            imp = p.gpu.get("imported", 0)
+            out.append(f"Proc {pid} total: {p.gpu.get('private', 0) + imp}" + (f", imported: {imp}" if imp else ""))
+    return "\n".join(out) + "\n"
+
+
+def _app_meminfo(pid: int, package: str, gl: int) -> str:
+    # `dumpsys meminfo PKG`: the memtrack HAL's rows for one app (KB)
+    gl_kb, egl_kb = gl // 1024, 3 * FRAME // 1024
+    return (f"Applications Memory Usage (in Kilobytes):\nUptime: 8123456 Realtime: 8123456\n\n"
+            f"** MEMINFO in pid {pid} [{package}] **\n"
+            "                   Pss  Private  Private  SwapPss      Rss     Heap     Heap     Heap\n"
+            "                 Total    Dirty    Clean    Dirty    Total     Size    Alloc     Free\n"
+            "                ------   ------   ------   ------   ------   ------   ------   ------\n"
+            "  Native Heap    10240    10200        0        0    12000    16384    12000     4384\n"
+            f"    EGL mtrack    {egl_kb}    {egl_kb}        0        0    {egl_kb}\n"
+            f"     GL mtrack    {gl_kb}    {gl_kb}        0        0    {gl_kb}\n"
+            f"         TOTAL    {10240 + egl_kb + gl_kb}    {10200 + egl_kb + gl_kb}        0        0\n\n"
+            " App Summary\n                       Pss(KB)                        Rss(KB)\n"
+            "                        ------                         ------\n"
+            f"              Graphics:    {egl_kb + gl_kb}                          {egl_kb + gl_kb}\n")
 
 
 def _meminfo(leak_steps: int) -> str:
@@ -142,19 +194,20 @@ def _meminfo(leak_steps: int) -> str:
 class DemoScenario:
     """Writes step 0 into `root`, then a later step before every collection."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, build: str = "userdebug") -> None:
         self.root = Path(root)
+        self.build = build
         self.collections = 0
         self.step = 0
         self._lock = threading.Lock()
-        build_step(0).write(self.root)
+        build_step(0, build).write(self.root)
 
     def advance(self) -> None:
         with self._lock:
             self.step += 1
             scratch = Path(tempfile.mkdtemp(prefix="step-", dir=self.root.parent))
             try:
-                build_step(self.step).write(scratch)
+                build_step(self.step, self.build).write(scratch)
                 # swap contents, not directories: proc/ and sys/ are bind-mount sources
                 for top in ("proc", "sys", "dumpsys"):
                     src, dst = scratch / top, self.root / top
@@ -168,6 +221,10 @@ class DemoScenario:
                             old.unlink()
                     for new in src.iterdir():
                         os.rename(new, dst / new.name)
+                if (scratch / "permissions.txt").exists():
+                    os.replace(scratch / "permissions.txt", self.root / "permissions.txt")
+                    from droidtrack.sim.synth import apply_permissions
+                    apply_permissions(self.root)
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
 
@@ -210,8 +267,13 @@ def _say_runtime(rt) -> None:
 
 
 @contextlib.contextmanager
-def start_demo_device(adb: str | None = None) -> Iterator[tuple[int, str]]:
-    """Start the demo phone and a private adb server; yields (adb_server_port, serial)."""
+def start_demo_device(adb: str | None = None, build: str = "userdebug") -> Iterator[tuple[int, str]]:
+    """Start the demo phone and a private adb server; yields (adb_server_port, serial).
+    build "user": the phone as a user build (build_step): adbd as shell (uid 2000), no `adb
+    root`, no su, `run-as` working only for DEBUGGABLE_PACKAGE. It needs root on this host (the
+    shell's uid and the app's are real uids in the double's namespace)."""
+    if build not in BUILDS:
+        raise DemoError(f"--demo-build: one of {', '.join(BUILDS)}, not {build!r}")
     if os.name != "posix" or not hasattr(os, "geteuid"):
         raise DemoError("the demo device runs on Linux only")
     from droidtrack.double import AdbServer, AdbServerError, DeviceConfig, SandboxError, wheel_adb
@@ -222,9 +284,16 @@ def start_demo_device(adb: str | None = None) -> Iterator[tuple[int, str]]:
     stack = contextlib.ExitStack()
     try:
         try:
-            scenario = DemoScenario(work / "phone")
-            double = _start_double(work / "phone", DeviceConfig(rooted=True, adb_root=True))
+            scenario = DemoScenario(work / "phone", build)
+            if build == "user":
+                config = DeviceConfig(rooted=False, adb_root=False, su="none", packages=PACKAGES)
+            else:
+                config = DeviceConfig(rooted=True, adb_root=True)
+            double = _start_double(work / "phone", config)
             stack.callback(double.stop)
+            if build == "user" and double.sandbox.rootless:
+                raise DemoError("the user-build demo phone needs root on this host: without it there is no "
+                                "uid 2000 nor the app's uid to read /proc as (`sudo droidtrack ...`)")
             double.on_command = scenario.on_command
             _say_runtime(double.sandbox.rt)
             server = stack.enter_context(AdbServer(adb))

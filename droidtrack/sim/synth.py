@@ -54,7 +54,8 @@ class DeviceTree:
     def __init__(self, generation: str = "a13-5.15", props: dict[str, str] | None = None, *,
                  base: bool = True, shell_uid: int = 0, debugfs: bool | None = None,
                  heaps: tuple[str, ...] | None = None, gpu: str | None = None,
-                 escape_names: bool = True, pool_bytes: int = 0, seed: int = 0) -> None:
+                 escape_names: bool = True, pool_bytes: int = 0, seed: int = 0,
+                 proc_owners: bool = False) -> None:
         self.g = _generation(generation)
         self.generation = generation
         if debugfs is not None:
@@ -70,6 +71,9 @@ class DeviceTree:
         }
         self.props.update(props or {})
         self.shell_uid = shell_uid          # the uid the collector runs as (proc/self/status)
+        # each /proc/<pid> owned by the process's uid, as on a phone (its own app may read what
+        # the denials keep from the shell user): `owner UID PATH` lines in permissions.txt
+        self.proc_owners = proc_owners
         self.heaps = tuple(heaps) if heaps is not None else tuple(self.g["heaps"])
         self.gpu = gpu
         self.escape_names = escape_names    # kernel-style escaping of status Name and maps paths
@@ -283,6 +287,12 @@ class DeviceTree:
         out.extend((mode, path) for path, mode in sorted(self.denied_paths.items()))
         return out
 
+    def owners(self) -> list[tuple[int, str]]:
+        """(uid, relpath) of every /proc/<pid> a non-root process owns (with proc_owners)."""
+        if not self.proc_owners:
+            return []
+        return [(p.uid, f"proc/{pid}") for pid, p in sorted(self.processes.items()) if p.uid and not p.kernel_thread]
+
     def write(self, root: Path | str, *, keep_empty_dirs: bool = False) -> None:
         """Lay the tree out below `root` (created if needed; must not already hold a proc/).
         keep_empty_dirs puts a `.keep` file in empty directories (git drops empty ones; toybox
@@ -291,16 +301,26 @@ class DeviceTree:
         TreeWriter(self, Path(root), keep_empty_dirs).run()
 
     def apply_permissions(self, root: Path | str) -> None:
-        apply_permissions(root, self.permissions())
+        apply_permissions(root, self.permissions(), self.owners())
 
 
-def apply_permissions(root: Path | str, entries: list[tuple[int, str]] | None = None) -> list[str]:
-    """chmod the denied paths of a written tree (entries, or `root/permissions.txt`). Use on a
+def _chown_tree(top: Path, uid: int) -> None:
+    """chown a directory and everything below it (links themselves, never their targets)."""
+    os.lchown(top, uid, uid)
+    for d, dirs, files in os.walk(top):
+        for n in dirs + files:
+            os.lchown(os.path.join(d, n), uid, uid)
+
+
+def apply_permissions(root: Path | str, entries: list[tuple[int, str]] | None = None,
+                      owners: list[tuple[int, str]] | None = None) -> list[str]:
+    """chmod the denied paths of a written tree (entries, or `root/permissions.txt`), after
+    giving each owned /proc/<pid> to its uid (`owner UID PATH` lines; only as root). Use on a
     copy: the shell user (e.g. `setpriv --reuid=2000`) then meets EACCES where a phone would.
     Returns the paths changed."""
     root = Path(root)
     if entries is None:
-        entries = []
+        entries, owners = [], []
         pf = root / "permissions.txt"
         if pf.exists():
             for line in pf.read_text().splitlines():
@@ -308,7 +328,15 @@ def apply_permissions(root: Path | str, entries: list[tuple[int, str]] | None = 
                 if not line or line.startswith("#"):
                     continue
                 mode, _, path = line.partition(" ")
-                entries.append((int(mode, 8), path))
+                if mode == "owner":
+                    uid, _, path = path.partition(" ")
+                    owners.append((int(uid), path))
+                else:
+                    entries.append((int(mode, 8), path))
+    if os.geteuid() == 0:
+        for uid, path in owners or ():
+            if (root / path).is_dir():
+                _chown_tree(root / path, uid)
     done = []
     for mode, path in entries:
         p = root / path

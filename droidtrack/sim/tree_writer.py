@@ -38,7 +38,7 @@ PARTS: tuple[tuple[str, Callable[["DeviceTree"], bool]], ...] = (
     ("kgsl_sysfs", lambda t: t.gpu == "kgsl"),
     ("dev_heaps", lambda t: t.g.dma_heap),
     ("dumpsys", lambda t: bool(t.dumpsys)),
-    ("permissions", lambda t: bool(t.permissions())),
+    ("permissions", lambda t: bool(t.permissions() or t.owners())),
 )
 
 
@@ -86,4 +86,5 @@ class TreeWriter(ProcParts, SysParts):
     def permissions(self) -> None:
         self._w(str(self.root / "permissions.txt"),
                 "# mode path: what the shell user cannot read (apply with synth.apply_permissions)\n"
+                + "".join(f"owner {uid} {path}\n" for uid, path in self.t.owners())
                 + "".join(f"{mode:04o} {path}\n" for mode, path in self.t.permissions()))

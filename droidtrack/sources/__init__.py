@@ -14,6 +14,7 @@ to --report, or recognised when given to --replay/--capture), paste (text of one
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -104,6 +105,10 @@ def add_source_arguments(parser: argparse.ArgumentParser, *, live: bool = True) 
     add_rules_arguments(g)
     g.add_argument("--dumpsys", action="store_true",
                    help="also run `dumpsys meminfo` and `dumpsys gpu --gpumem` on the device (slow: seconds)")
+    g.add_argument("--package", action="append", default=[], metavar="PKG", dest="package",
+                   help="an app to read exactly without root (repeatable): on a user build its processes' fds, "
+                        "fdinfo and maps are read as the app by `run-as PKG` (a debuggable app only), in the same "
+                        "adb shell; the view and budgets focus on it")
     g.add_argument("--fd-inodes", choices=("auto", "always", "never"), default="auto",
                    help="stat every fd for its inode (one more process on the device): 'auto' (default) "
                    "only where fdinfo prints no ino: (kernels 5.3-5.13), so that fds join their buffers "
@@ -132,6 +137,7 @@ def source_from_args(args: argparse.Namespace) -> SnapshotSource:
     rules = rules_from_args(args)
     dumpsys = bool(getattr(args, "dumpsys", False))
     fd_inodes = getattr(args, "fd_inodes", None) or "auto"
+    packages = check_packages(getattr(args, "package", None) or ())
     zip_path = getattr(args, "report_zip", None)
     if not zip_path:
         from droidtrack.sources.reportzip import is_report_zip
@@ -142,7 +148,7 @@ def source_from_args(args: argparse.Namespace) -> SnapshotSource:
         return ReportZipSource(zip_path, rules=rules)
     if getattr(args, "root", None):
         from droidtrack.sources.localroot import LocalRootSource
-        return LocalRootSource(args.root, rules=rules, dumpsys=dumpsys, fd_inodes=fd_inodes)
+        return LocalRootSource(args.root, rules=rules, dumpsys=dumpsys, fd_inodes=fd_inodes, packages=packages)
     if getattr(args, "capture", None):
         from droidtrack.sources.capture import CaptureSource
         return CaptureSource(args.capture, rules=rules)
@@ -153,4 +159,18 @@ def source_from_args(args: argparse.Namespace) -> SnapshotSource:
         from droidtrack.sources.bugreport import BugreportSource
         return BugreportSource(args.bugreport, rules=rules)
     from droidtrack.sources.live import LiveSource
-    return LiveSource(args, rules=rules, dumpsys=dumpsys, fd_inodes=fd_inodes)
+    return LiveSource(args, rules=rules, dumpsys=dumpsys, fd_inodes=fd_inodes, packages=packages)
+
+
+_PACKAGE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)+$")
+
+
+def check_packages(names) -> tuple[str, ...]:
+    """--package values: Android package names (letters, digits, _ and dots), each once."""
+    out: list[str] = []
+    for n in names:
+        if not _PACKAGE_NAME.match(n) or len(n) > 255:
+            raise SourceError(f"--package {n!r}: not an Android package name (like com.example.app)")
+        if n not in out:
+            out.append(n)
+    return tuple(out)

@@ -63,7 +63,7 @@ def _load_collector() -> _Collector:
 
 
 def collector_command(token: str, collector: _Collector, how: str, *, dumpsys: bool = False,
-                      dmabuf_dump: bool = False, fd_inodes: str = "auto") -> str:
+                      dmabuf_dump: bool = False, fd_inodes: str = "auto", packages: tuple[str, ...] = ()) -> str:
     """The one shell command of a snapshot: run the installed collector if it is current, else
     print `@@TOKEN PUSH` (the token cannot occur in anything else the device prints)."""
     args = f"--token {token} --tmp {DEVICE_DIR}"
@@ -73,6 +73,10 @@ def collector_command(token: str, collector: _Collector, how: str, *, dumpsys: b
         args += " --dmabuf-dump"
     if fd_inodes in ("always", "never"):
         args += f" --fd-inodes {fd_inodes}"
+    if how == "plain":
+        # run-as passes only as the shell user (root reads every process itself); names were
+        # checked by check_packages, so they need no quoting
+        args += "".join(f" --package {p}" for p in packages)
     run = f"sh {DEVICE_COLLECTOR} {args}"
     if how == "su0":
         run = f"su 0 {run}"
@@ -99,7 +103,7 @@ def _patience(token: str):
         if i < 0:
             return None
         name = bytes(out[i + len(begin):out.find(b"\n", i)]).strip()
-        if name in SLOW_SECTIONS and out.find(f"@@{token} END ".encode(), i) < 0:
+        if (name in SLOW_SECTIONS or name.startswith(b"dumpsys_meminfo:")) and out.find(f"@@{token} END ".encode(), i) < 0:
             return SLOW_SILENCE
         return None
     return allowed
@@ -200,7 +204,8 @@ class AdbSession:
 
     # -- collection
     def collect(self, token: str, *, dumpsys: bool = False, dmabuf_dump: bool = False,
-                fd_inodes: str = "auto", timeout: float = 60.0, stall_timeout: float | None = None) -> CollectResult:
+                fd_inodes: str = "auto", timeout: float = 60.0, stall_timeout: float | None = None,
+                packages: tuple[str, ...] = ()) -> CollectResult:
         if not token or not token.isalnum():
             raise AdbError("the collector token must be a non-empty alphanumeric string")
         with self._lock:
@@ -210,7 +215,8 @@ class AdbSession:
             pushed = False
             for attempt in (0, 1):
                 cmd = collector_command(token, self._collector, self.how, dumpsys=dumpsys, dmabuf_dump=dmabuf_dump,
-                                        fd_inodes=fd_inodes)
+                                        fd_inodes=fd_inodes,
+                                        packages=packages if self.privilege == "shell" else ())
                 left = max(1.0, timeout - (time.monotonic() - t0))
                 r = shell(self.target, self.serial, cmd, timeout=left,
                           idle_timeout=stall_timeout or self.target.stall_timeout,
@@ -288,14 +294,14 @@ atexit.register(close_sessions)
 
 
 def collect(target: AdbTarget, token: str, *, dumpsys: bool = False, dmabuf_dump: bool = False,
-            fd_inodes: str = "auto", timeout: float = 60.0) -> CollectResult:
+            fd_inodes: str = "auto", timeout: float = 60.0, packages: tuple[str, ...] = ()) -> CollectResult:
     """One snapshot's collector stream from the device: ONE `adb shell` once the collector is
     installed. Raises AdbError when nothing could be collected; a stream cut mid-way comes back
     with `error` set and every byte that arrived in `data`."""
     s = _session(target)
     try:
         return s.collect(token, dumpsys=dumpsys, dmabuf_dump=dmabuf_dump, fd_inodes=fd_inodes, timeout=timeout,
-                         stall_timeout=target.stall_timeout)
+                         stall_timeout=target.stall_timeout, packages=packages)
     except AdbError:
         with _sessions_lock:
             if _sessions.get((target.host, target.port, s.serial, target.su)) is s and not s.rooted_by_us:

@@ -54,6 +54,14 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     if not any("--demo" in a.option_strings for a in parser._actions):
         g.add_argument("--demo", action="store_true",
                        help="use the built-in simulated phone instead of a real device (no phone needed)")
+    add_demo_build_argument(g)
+
+
+def add_demo_build_argument(g) -> None:
+    """--demo-build: which build the demo phone is (every command that takes --demo)."""
+    g.add_argument("--demo-build", choices=("userdebug", "user"), default="userdebug",
+                   help="the demo phone as a userdebug build (default: adb root works) or as a user build "
+                        "(shell uid 2000, no root, no debugfs; run-as works for com.example.camera only)")
 
 
 def _env_port() -> int | None:

@@ -15,7 +15,7 @@ from droidtrack.model.tags import Rules
 
 class LiveSource:
     def __init__(self, args: argparse.Namespace, *, rules: Rules | None = None, dumpsys: bool = False,
-                 fd_inodes: str = "auto") -> None:
+                 fd_inodes: str = "auto", packages: tuple[str, ...] = ()) -> None:
         try:
             from droidtrack.sources import adb
         except ImportError as e:  # pragma: no cover - a broken install
@@ -24,10 +24,12 @@ class LiveSource:
         self.rules = rules
         self.dumpsys = dumpsys
         self.fd_inodes = fd_inodes
+        self.packages = tuple(packages)
         self._stack = contextlib.ExitStack()
         if getattr(args, "demo", False):
             from droidtrack.sim.demo import start_demo_device
-            port, serial = self._stack.enter_context(start_demo_device())
+            port, serial = self._stack.enter_context(
+                start_demo_device(build=getattr(args, "demo_build", None) or "userdebug"))
             args.adb_port = port
             args.serial = serial
             if hasattr(args, "adb_host"):
@@ -47,7 +49,8 @@ class LiveSource:
         token = frames.new_token()
         t = time.time()
         try:
-            res = self._adb.collect(self.target, token, dumpsys=self.dumpsys, fd_inodes=self.fd_inodes)
+            res = self._adb.collect(self.target, token, dumpsys=self.dumpsys, fd_inodes=self.fd_inodes,
+                                    packages=self.packages)
         except self._adb.AdbError as e:
             raise SourceError(str(e)) from None
         fr = frames.decode(res.data, token)

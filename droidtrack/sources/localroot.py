@@ -14,18 +14,20 @@ from droidtrack.model.tags import Rules
 
 class LocalRootSource:
     def __init__(self, root: str, *, rules: Rules | None = None, dumpsys: bool = False,
-                 fd_inodes: str = "auto") -> None:
+                 fd_inodes: str = "auto", packages: tuple[str, ...] = ()) -> None:
         self.root = Path(root)
         self.rules = rules
         self.dumpsys = dumpsys
         self.fd_inodes = fd_inodes
+        self.packages = tuple(packages)
         self.label = f"root:{root}"
         self._owners: dict | None = None      # the last snapshot's (Builder.finish)
 
     def collect(self) -> Collected:
         token = frames.new_token()
         t = time.time()
-        out, err, rc = collector.run_local(self.root, token, dumpsys=self.dumpsys, fd_inodes=self.fd_inodes)
+        out, err, rc = collector.run_local(self.root, token, dumpsys=self.dumpsys, fd_inodes=self.fd_inodes,
+                                           packages=self.packages)
         fr = frames.decode(out, token)
         if not fr.sections:
             msg = err.decode("utf-8", "replace").strip() or f"exit code {rc}"

@@ -1,0 +1,183 @@
+"""User builds without root (issue 14): the demo phone served as a user build through a real adb
+server (shell uid 2000, ro.debuggable=0, no su, no debugfs, other uids' /proc entries denied,
+run-as for the debuggable demo app only), the collector's run-as pass, its refusals, the
+shell-visible sources, and the coverage grade."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from device.conftest import *  # noqa: F401,F403  (fixtures)
+from needs import needs
+from droidtrack.collect import frames
+from droidtrack.double import DeviceConfig
+from droidtrack.ingest.stream import snapshot_from_frames
+from droidtrack.model.account import account
+from droidtrack.model.coverage import coverage
+from droidtrack.parse import runas
+from droidtrack.sim import demo
+from droidtrack.sources import adb as dadb
+
+pytestmark = [pytest.mark.adb, needs("mksh", "toybox", "unshare", "nsenter", "setpriv"),
+              pytest.mark.skipif(os.geteuid() != 0, reason="a user build's uids need root on the host")]
+APP = demo.DEBUGGABLE_PACKAGE
+
+
+@pytest.fixture
+def user_phone(make_double, tmp_path):
+    root = tmp_path / "phone"
+    demo.build_step(3, "user").write(root)
+    return make_double(root, DeviceConfig(rooted=False, adb_root=False, su="none", packages=demo.PACKAGES))
+
+
+def sh(phone, cmd):
+    r = phone.server.run("-s", phone.serial, "shell", cmd, timeout=30)
+    return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+
+def test_the_user_build_is_a_phone_without_root(user_phone):
+    assert sh(user_phone, "id -u")[1] == "2000\n"
+    assert sh(user_phone, "getprop ro.debuggable; getprop ro.build.type")[1] == "0\nuser\n"
+    assert sh(user_phone, "command -v su")[0] != 0
+    rc, _, err = sh(user_phone, "ls /sys/kernel/debug/dma_buf")
+    assert rc != 0 and "No such file or directory" in err
+    rc, _, err = sh(user_phone, f"cat /proc/{demo.PID_SF}/maps")
+    assert rc != 0 and "Permission denied" in err
+    rc, _, err = sh(user_phone, "cat /sys/kernel/dmabuf/buffers/2/size")
+    assert rc != 0 and "Permission denied" in err
+    # adbd stays the shell user
+    reply = user_phone.server.run("-s", user_phone.serial, "root", timeout=20)
+    assert b"cannot run as root in production builds" in reply.stdout + reply.stderr
+
+
+def test_run_as_reads_the_apps_own_processes_only(user_phone):
+    rc, out, _ = sh(user_phone, f"run-as {APP} id -u; run-as {APP} pwd")
+    assert (rc, out) == (0, f"10123\n/data/user/0/{APP}\n")
+    rc, out, _ = sh(user_phone, f"run-as {APP} ls /proc/{demo.PID_CAMERA}/fd")
+    assert rc == 0 and out.split()
+    rc, _, err = sh(user_phone, f"run-as {APP} ls /proc/{demo.PID_SF}/fd")
+    assert rc != 0 and "Permission denied" in err
+
+
+@pytest.mark.parametrize("pkg, text", [("com.android.systemui", "run-as: package not debuggable: com.android.systemui"),
+                                       ("com.foo", "run-as: unknown package: com.foo")])
+def test_run_as_refuses_as_aosp_does(user_phone, pkg, text):
+    rc, out, err = sh(user_phone, f"run-as {pkg} id")
+    assert (rc, out, err.strip()) == (1, "", text)
+
+
+def test_collection_with_run_as_passes_and_refusals(user_phone):
+    packages = (APP, "com.android.systemui", "com.foo", "com.google.android.apps.nexuslauncher")
+    token = frames.new_token()
+    with dadb.AdbSession(user_phone.target) as s:
+        res = s.collect(token, dumpsys=True, packages=packages)
+    assert s.privilege == "shell"
+    # one adb shell per snapshot (the collector's sha check, then one push and one run): the run-as
+    # passes ran inside it
+    fr = frames.decode(res.data, token)
+    assert fr.complete and [p.package for p in fr.passes] == list(packages)
+    snap = snapshot_from_frames(fr)
+    cam = snap.processes[demo.PID_CAMERA]
+    assert cam.read_as == f"run-as {APP}" and cam.fds_readable and cam.maps_readable
+    assert snap.sources[f"run-as:{APP}"].status == "ok"
+    assert snap.sources["run-as:com.android.systemui"].status == "denied"
+    assert "not debuggable" in snap.sources["run-as:com.android.systemui"].detail
+    assert snap.sources["run-as:com.foo"].status == "missing"
+    assert "not installed" in snap.sources["run-as:com.foo"].detail
+    # the refusals are said, never parsed as data: no process, buffer or problem made of their text
+    assert not any("package not debuggable" in (p.name or "") for p in snap.processes.values())
+    # the shell-visible sources: dumpsys gpu per pid, the app's own memtrack rows, meminfo totals
+    assert cam.reported["gpu_mem.total"] == (20 + 2 * 3) * demo.MiB
+    assert cam.reported["meminfo.gl_mtrack"] == (20 + 2 * 3) * demo.MiB
+    assert snap.processes[demo.PID_SF].reported["gpu_mem.imported"] == 24 * demo.MiB
+    assert "dumpsys.dmabuf" in snap.reported
+    cov = coverage(snap, account(snap))
+    assert cov.grades[demo.PID_CAMERA] == "exact"
+    assert cov.grades[demo.PID_SF] == "estimated" and cov.grades[demo.PID_CAMPROV] == "unknown"
+    assert cov.headline.startswith(f"{APP} exact (run-as); ")
+    assert "estimated from" in cov.headline and "unattributed (of " in cov.headline
+
+
+def _snapshot(*args):
+    r = subprocess.run([sys.executable, "-m", "droidtrack", "snapshot", "--demo", "--format", "json", *args],
+                       capture_output=True, timeout=300)
+    return r.returncode, json.loads(r.stdout) if r.stdout.strip() else None, r.stderr.decode()
+
+
+def test_user_build_snapshot_reads_the_app_exactly_as_root_does():
+    """The issue's "done when": the app's figures on the user build equal the userdebug (root)
+    demo's at the same step; the rest is marked unreadable and nothing is claimed kernel-only."""
+    rc, user, err = _snapshot("--demo-build", "user", "--package", APP)
+    assert rc == 0, err
+    rc, root, err = _snapshot()
+    assert rc == 0, err
+    assert user["device"]["rooted"] is False and root["device"]["rooted"] is True
+    up = {p["pid"]: p for p in user["processes"]}
+    rp = {p["pid"]: p for p in root["processes"]}
+    cam_u, cam_r = up[demo.PID_CAMERA], rp[demo.PID_CAMERA]
+    for k in ("buffers", "rss", "fd_only", "mapped", "in_rss", "by_tag", "fds_readable", "maps_readable"):
+        assert cam_u[k] == cam_r[k], k
+    assert cam_u["rss"] > 0 and cam_u["coverage"] == "exact" and cam_u["read_as"] == f"run-as {APP}"
+    # its buffers, each as the root build sees them, with the app's own fds and maps
+    pid = str(demo.PID_CAMERA)
+    ub = {b["key"]: b for b in user["buffers"]}
+    rb = {b["key"]: b for b in root["buffers"] if pid in b["holders"]}
+    assert set(ub) == set(rb)
+    for k, b in ub.items():
+        assert (b["size"], b["name"], b["exporter"], b["count"]) == \
+            (rb[k]["size"], rb[k]["name"], rb[k]["exporter"], rb[k]["count"])
+        assert b["holders"][pid] == rb[k]["holders"][pid]
+    # PSS: the processes it shares with cannot be read, so its PSS is said to be an upper bound
+    assert cam_u["pss"] >= cam_r["pss"] and cam_u["pss_upper_bound"] is True
+    assert cam_r["pss_upper_bound"] is False
+    # everyone else unreadable, nothing kernel-only claimed
+    others = [p for p in user["processes"] if p["pid"] != demo.PID_CAMERA]
+    assert all(p["coverage"] != "exact" and p["fds_readable"] is False for p in others)
+    assert user["totals"]["kernel_only"] == 0 and user["totals"]["kernel_only_buffers"] == []
+    assert user["sources"]["bufinfo"]["status"] in ("not-mounted", "missing")
+    assert user["coverage"]["headline"].startswith(f"{APP} exact (run-as)")
+    assert user["coverage"]["exact"] == 1 and root["coverage"]["headline"].startswith("all ")
+
+
+def test_package_refusals_exit_2_only_when_nothing_was_measured():
+    rc, doc, err = _snapshot("--demo-build", "user", "--package", "com.foo", "--package", "com.android.systemui")
+    assert rc == 2
+    assert "--package com.foo is not installed" in err
+    assert "--package com.android.systemui is not debuggable" in err
+    assert doc["buffers"] == [] and doc["sources"]["run-as:com.foo"]["status"] == "missing"
+    rc, doc, err = _snapshot("--demo-build", "user", "--package", APP, "--package", "com.foo")
+    assert rc == 0 and "--package com.foo is not installed" in err
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("run-as: package not debuggable: com.a\n", "not-debuggable"),
+    ("run-as: unknown package: com.a", "unknown-package"),
+    ("run-as: package not an application: com.a", "not-an-application"),
+    ("run-as: only 'shell' or 'root' users can run this program", "not-allowed"),
+    ("/system/bin/sh: run-as: inaccessible or not found", "no-run-as"),
+    ("sh: 1: run-as: not found", "no-run-as"),
+    ("", "ok"),
+    ("\x1b[2J=cmd|' /C calc'!A0\tunexpected", "error"),
+])
+def test_run_as_answers_are_recognised(text, kind):
+    out = runas.read(text, "com.a")
+    assert out.kind == kind
+    if kind not in ("ok", "error"):
+        assert out.message.startswith("com.a ")
+
+
+def test_a_cut_run_as_pass_keeps_what_arrived():
+    t = "tok1"
+    inner = (f"@@{t} HDR v=2 proc=.droidtrack.9.{t} root=/r\n@@{t} BEGIN status\n").encode()
+    data = (f"@@{t} HDR v=2 proc=.droidtrack.1.{t} root=\n@@{t} BEGIN props\n[a]: [b]\n\n"
+            f"@@{t} END props rc=0 status=ok\n@@{t} PASS run-as com.a\n").encode() + inner
+    fr = frames.decode(data, t)
+    assert list(fr.sections) == ["props"] and len(fr.passes) == 1
+    p = fr.passes[0]
+    assert p.package == "com.a" and not p.complete and p.frames is not None
+    snap = snapshot_from_frames(fr)
+    assert snap.sources["run-as:com.a"].status == "missing"      # no process of it arrived
