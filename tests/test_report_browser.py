@@ -68,8 +68,10 @@ def test_report_page_in_chromium(tmp_path):
     assert "Google Pixel 7" in text and "google/panther/panther:14/UQ1A.240205.004/11269751:user/release-keys" in text
     ids = {a.get("id") for _, a in dom.tags}
     assert {"tag-table", "exporter-table", "proc-table", "recon-table", "source-table", "suspect-table",
-            "over-time"} <= ids
-    assert sum(1 for t, _ in dom.tags if t == "svg") >= 4     # tag bars + 3 charts over time
+            "over-time", "owners", "owner-table"} <= ids
+    # the owner section: the camera app is charged what it shares with the camera provider
+    assert "Owners" in text and "Top owners (charged bytes)" in text and "app holder" in text
+    assert sum(1 for t, _ in dom.tags if t == "svg") >= 6     # tag and owner bars + 4 charts over time
     procs = [a for t, a in dom.tags if t == "details"]
     assert [a["data-pid"] for a in procs][:2] == ["2000", "1000"]  # biggest PSS first
 

@@ -230,6 +230,38 @@ def _buffer_rows(bufs: list[Buffer], snap_procs: dict | None = None) -> str:
             "<th>attached devices</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
 
 
+def _owners(d: ReportData, add) -> None:
+    """Whose the bytes are (docs/owners.md): a bar per owner, then the table with the rules."""
+    t = d.acc.totals
+    if not d.owners and not t.kernel_only:
+        return
+    add('<h2 id="owners">Owners</h2>')
+    add('<p class="mute">whose the bytes are, not who holds them: each held buffer is charged whole to '
+        "the process it was made for (an app, even where services hold it), by the first rule that "
+        "decides; snapshot.json has every buffer's rule and evidence.</p>")
+    top = d.owners[:12]
+    items = [(g.name, g.bytes, _color("", i)) for i, g in enumerate(top)]
+    if t.kernel_only:
+        items.append(("kernel (no process holds them)", t.kernel_only, TAG_COLORS["other"]))
+    add(_bar_chart(items, t.bytes, "bytes per owner"))
+    rows = []
+    for g in d.owners:
+        rules = ", ".join(f"{r} ({human_size(v)})" if len(g.by_rule) > 1 else r for r, v in g.by_rule.items())
+        gone = ' <span class="mute">(exited: charged to no process)</span>' if g.gone == g.bytes else ""
+        rows.append(f'<tr><td class="name">{h(g.name, 120)}{gone}</td>{_num(g.bytes)}{_int(g.buffers)}'
+                    f'<td class="name">{h(", ".join(map(str, g.pids[:8])) + (" …" if len(g.pids) > 8 else ""))}</td>'
+                    f"<td>{h(rules)}</td></tr>")
+    if t.kernel_only:
+        rows.append(f'<tr><td class="name">kernel (no process holds them)</td>{_num(t.kernel_only)}'
+                    f"{_int(len(t.kernel_only_buffers))}<td></td><td>kernel-only</td></tr>")
+    if t.unattributed:
+        rows.append(f'<tr><td class="name">unknown (holders not all readable)</td>{_num(t.unattributed)}'
+                    "<td></td><td></td><td>unattributed</td></tr>")
+    add('<table class="sortable" id="owner-table"><thead><tr><th>owner</th><th class="n">charged</th>'
+        '<th class="n">buffers</th><th>pids charged</th><th>decided by</th></tr></thead><tbody>'
+        + "".join(rows) + "</tbody></table>")
+
+
 def render(d: ReportData) -> str:
     snap, t = d.snap, d.acc.totals
     o: list[str] = []
@@ -275,6 +307,8 @@ def render(d: ReportData) -> str:
         '</tr></thead><tbody>' + "".join(f'<tr><td class="name">{h(k)}</td>{_num(v)}</tr>' for k, v in exps)
         + "</tbody></table>")
 
+    _owners(d, add)
+
     # -- recording
     if d.series:
         add('<h2 id="over-time">Over time</h2>')
@@ -293,6 +327,15 @@ def render(d: ReportData) -> str:
             for k, v in p.by_proc.items():
                 peak[k] = max(peak.get(k, 0), v)
         top = sorted(peak, key=lambda k: (-peak[k], k))[:6]
+        opeak: dict[str, int] = {}
+        for p in pts:
+            for k, v in p.by_owner.items():
+                opeak[k] = max(opeak.get(k, 0), v)
+        if opeak:
+            otop = sorted(opeak, key=lambda k: (-opeak[k], k))[:6]
+            add("<h3>Top owners (charged bytes)</h3>")
+            add(_line_chart({k: [(p.time, p.by_owner.get(k, 0)) for p in pts] for k in otop}, {},
+                            "bytes charged to the top owners over time"))
         add("<h3>Top processes (PSS)</h3>")
         add(_line_chart({k: [(p.time, p.by_proc.get(k, 0)) for p in pts] for k in top}, {},
                         "PSS of the top processes over time"))
@@ -305,10 +348,11 @@ def render(d: ReportData) -> str:
         add(f'<p>none found <span class="mute">({h(d.suspects_note)})</span></p>')
     else:
         add('<table id="suspect-table"><thead><tr><th>kind</th><th>what</th><th class="n">bytes</th>'
-            '<th class="n">confidence</th><th>why</th></tr></thead><tbody>'
+            '<th class="n">confidence</th><th>why</th><th>owner</th></tr></thead><tbody>'
             + "".join(f'<tr><td>{h(s.kind)}</td><td class="what">{h(s.what)}</td>{_num(s.bytes)}'
                       f'<td class="n">{"" if s.confidence is None else f"{s.confidence:.2f}"}</td>'
-                      f"<td>{h(s.detail)}</td></tr>" for s in d.suspects) + "</tbody></table>"
+                      f'<td>{h(s.detail)}</td><td class="name">{h(s.owner or "")}</td></tr>'
+                      for s in d.suspects) + "</tbody></table>"
             + f'<p class="mute">{h(d.suspects_note)}</p>')
 
     # -- processes

@@ -56,6 +56,20 @@ def render(d: ReportData, *, html_name: str = "report.html") -> str:
     exps = sorted(t.by_exporter.items(), key=lambda kv: (-kv[1], kv[0]))[:8]
     add("**Per exporter:** " + ", ".join(f"{md(k)} {_b(v)}" for k, v in exps))
     add("")
+    if d.owners:
+        add("**Owners** (whose the bytes are: each held buffer charged to the process it was made for)")
+        add("")
+        add("| owner | charged | buffers | decided by |")
+        add("|---|---:|---:|---|")
+        for g in d.owners[:TOP]:
+            rules = ", ".join(g.by_rule)
+            gone = " (exited)" if g.gone == g.bytes else ""
+            add(f"| {md(g.name, 60)}{gone} | {_b(g.bytes)} | {g.buffers} | {md(rules)} |")
+        if len(d.owners) > TOP:
+            add(f"| {len(d.owners) - TOP} more owners | {_b(sum(g.bytes for g in d.owners[TOP:]))} | | |")
+        if t.kernel_only:
+            add(f"| kernel (no process holds them) | {_b(t.kernel_only)} | {len(t.kernel_only_buffers)} | kernel-only |")
+        add("")
     if d.procs:
         add(f"**Top processes** (of {len(d.procs)} holding dma-bufs)")
         add("")
@@ -77,7 +91,8 @@ def render(d: ReportData, *, html_name: str = "report.html") -> str:
         add("**Leak suspects**")
         add("")
         for s in d.suspects[:10]:
-            add(f"- {md(s.kind)}: {md(s.what, 80)}: {md(s.detail, 160)}" + (f" ({_b(s.bytes)})" if s.bytes else ""))
+            add(f"- {md(s.kind)}: {md(s.what, 80)}: {md(s.detail, 160)}" + (f" ({_b(s.bytes)})" if s.bytes else "")
+                + (f"; owner {md(s.owner, 60)}" if s.owner and s.owner not in s.what else ""))
         add("")
     reported = [r for r in d.acc.reconciliation if r.source != "droidtrack"]
     if reported:

@@ -7,6 +7,8 @@ What is replaced (docs/report.md lists the same, keep them in step):
   keeps its directory, "/vendor/bin/hw/" says something useful and nothing secret); further
   arguments are dropped;
 - buffer names (they can carry package or surface names): every non-empty name;
+- owners (model/owners.py): the owner's name and package as the process or package they name,
+  and every known name in the evidence;
 - the device serial;
 - the snapshot's origin (a local path) keeps only its kind ("capture", "root", ...);
 - problems: the quoted device text is dropped and every known original name in the message,
@@ -32,7 +34,7 @@ import os
 import re
 from typing import Iterable
 
-from droidtrack.model import Buffer, Process, Snapshot, SourceStatus
+from droidtrack.model import Buffer, Owner, Process, Snapshot, SourceStatus
 from droidtrack.model.problems import Problem
 
 _PKG_RE = re.compile(r"^[A-Za-z][\w]*(\.[A-Za-z_][\w]*)+$")
@@ -135,9 +137,17 @@ class Redactor:
     def buffer(self, b: Buffer) -> Buffer:
         return dataclasses.replace(b, name=self.buffer_name(b.name))
 
+    def owner(self, o: Owner) -> Owner:
+        """An owner's name is a package, a process label (argv[0] or comm), a name from the user's
+        rules, or "kernel"/"unknown": each gets the pseudonym of the process or package it names."""
+        name = o.name if o.name in ("kernel", "unknown") else self.argv0(o.name)
+        return dataclasses.replace(o, name=name, package=self.argv0(o.package) if o.package else o.package,
+                                   evidence=self.text(o.evidence) or "")
+
     def snapshot(self, s: Snapshot) -> Snapshot:
         procs = {pid: self.process(p) for pid, p in s.processes.items()}
         bufs = {k: self.buffer(b) for k, b in s.buffers.items()}
+        owners = {k: self.owner(o) for k, o in s.owners.items()}
         dev = s.device
         if dev.serial:
             dev = dataclasses.replace(dev, serial=self.pseudonym("serial", dev.serial))
@@ -145,7 +155,7 @@ class Redactor:
         sources = {k: SourceStatus(v.status, self.text(v.detail) or "") for k, v in s.sources.items()}
         origin = s.origin.split(":", 1)[0] + (":[redacted]" if ":" in s.origin else "")
         return dataclasses.replace(s, processes=procs, buffers=bufs, device=dev, problems=problems,
-                                   sources=sources, origin=origin)
+                                   sources=sources, origin=origin, owners=owners)
 
     def problem(self, p: Problem) -> Problem:
         return Problem(p.source, self.text(p.message) or "", line=p.line,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from droidtrack import __version__
-from droidtrack.model.account import Accounting, ProcessAccount, account, process_groups
+from droidtrack.model.account import Accounting, OwnerAccount, ProcessAccount, account, owner_groups, process_groups
 from droidtrack.model import Buffer, Holding, Snapshot
 from droidtrack.present.table import largest_first
 
@@ -35,6 +35,7 @@ class Point:
     kernel_only: int
     by_tag: dict[str, int]
     by_proc: dict[str, int]      # process label -> PSS
+    by_owner: dict[str, int] = field(default_factory=dict)    # owner name -> charged bytes
 
 
 @dataclass
@@ -44,6 +45,7 @@ class Suspect:
     detail: str
     bytes: int | None = None
     confidence: float | None = None
+    owner: str | None = None     # the owner it is charged to
 
 
 @dataclass
@@ -66,6 +68,7 @@ class ReportData:
     title: str
     top_n: int = 25
     unknown_holdings: int = 0           # holdings whose kind (fd or mapping) no source told
+    owners: list[OwnerAccount] = field(default_factory=list)   # largest first (account.owner_groups)
     extra: dict = field(default_factory=dict)
 
 
@@ -116,7 +119,7 @@ def build(snaps: Sequence[Snapshot], *, notes: Sequence[str] = (), redaction: st
             labels = {pid: (p.label if (p := s.processes.get(pid)) else f"pid {pid}") for pid in a.processes}
             by_proc = {k: g.pss for k, g in process_groups(s, a, labels).items()}
             series.append(Point(s.time, a.totals.bytes, a.totals.userspace, a.totals.kernel_only,
-                                dict(a.totals.by_tag), by_proc))
+                                dict(a.totals.by_tag), by_proc, dict(a.totals.by_owner)))
     suspects, snote = _suspects(snaps)
 
     read = sorted(k for k, v in snap.sources.items() if v.status in READ_STATUSES)
@@ -150,7 +153,8 @@ def build(snaps: Sequence[Snapshot], *, notes: Sequence[str] = (), redaction: st
                       sources_missing=missing, notes=list(notes), redaction=redaction,
                       generated=gen, title=title, top_n=top_n,
                       unknown_holdings=sum(1 for b in snap.buffers.values() for hd in b.holders.values()
-                                           if hd.by == "unknown"))
+                                           if hd.by == "unknown"),
+                      owners=list(owner_groups(snap).values()))
 
 
 def _suspects(snaps: list[Snapshot]) -> tuple[list[Suspect] | None, str]:
@@ -169,5 +173,6 @@ def _suspects(snaps: list[Snapshot]) -> tuple[list[Suspect] | None, str]:
         return None, f"leak suspects could not be computed: {e.__class__.__name__}: {e}"
     out = [Suspect(kind=str(getattr(s, "kind", "")), what=str(getattr(s, "subject", s)),
                    detail=str(getattr(s, "detail", "")), bytes=getattr(s, "bytes", None),
-                   confidence=getattr(s, "confidence", None)) for s in found or ()]
+                   confidence=getattr(s, "confidence", None), owner=getattr(s, "owner", None))
+           for s in found or ()]
     return out, f"from droidtrack.history.compare over {len(snaps)} snapshots"
