@@ -14,10 +14,8 @@ from droidtrack.parse import dmaprocs as p_dmaprocs
 
 def feed_dmaprocs(b: Builder, text: str, *, where: str = "") -> int:
     """Feed one dmaprocs text; returns how many (buffer, process) holdings it named."""
-    res = p_dmaprocs.parse(text)
-    b.problems.extend(res.problems)
     n = procs = 0
-    for r in res.records:
+    for r in b.records(p_dmaprocs.parse(text)):
         if isinstance(r, p_dmaprocs.DmaprocsBuffer):
             d = kb_buffer(b, r.inode, "dmaprocs", r.size, r.exporter, r.name)
             hs = b.explicit_holdings.setdefault(d.key, {})

@@ -19,10 +19,8 @@ DEBUGFS = "/sys/kernel/debug/ion/"
 
 def feed_kernel_totals(b: Builder, lines) -> int:
     """The sysfs totals: grep lines (lineno, path, text) or the text of one file."""
-    res = p_ion.parse_totals(lines)
-    b.problems.extend(res.problems)
     keys = []
-    for r in res.records:
+    for r in b.records(p_ion.parse_totals(lines)):
         key = _TOTAL_KEYS.get(r.key, r.key)
         b.reported[key] = r.bytes
         keys.append(key)
@@ -48,8 +46,7 @@ def feed_ion_debugfs(b: Builder, lines: list[tuple]) -> int:
             clients += 1
         else:
             continue
-        b.problems.extend(res.problems)
-        for r in res.records:
+        for r in b.records(res):
             if isinstance(r, p_ion.IonClientUsage) and r.pid:
                 if kind == "heaps":   # the clients files repeat the heaps' numbers: count once
                     rep = b.process(r.pid).reported

@@ -31,10 +31,8 @@ APP_NAME = re.compile(r"^[A-Za-z][\w]*(?:\.[A-Za-z_][\w]*)+(?::[\w.]+)?$")
 
 def feed_meminfo(b: Builder, text: str, *, where: str = "") -> int:
     """Feed one `dumpsys meminfo` text; returns how many figures it gave."""
-    res = p_meminfo.parse(text)
-    b.problems.extend(res.problems)
     n_apps = n_totals = 0
-    for r in res.records:
+    for r in b.records(p_meminfo.parse(text)):
         if isinstance(r, p_meminfo.SystemLine):
             key = _SYSTEM_KEYS.get(r.key)
             if key is None:

@@ -19,15 +19,11 @@ def feed_memtrack_texts(b: Builder, texts: Iterable[str], debug_text: str | None
     without one are never given to the file before it), and the debugfs list."""
     entries: list = []
     for text in texts:
-        res = p_memtrack.parse(text)
-        b.problems.extend(res.problems)
-        entries.extend(res.records)
+        entries.extend(b.records(p_memtrack.parse(text)))
     debug = None
     if debug_text:
-        res = p_memtrack.parse_debug(debug_text)
-        b.problems.extend(res.problems)
-        b.reported["memtrack.debug_total"] = sum(r.size for r in res.records)
-        debug = res.records
+        debug = b.records(p_memtrack.parse_debug(debug_text))
+        b.reported["memtrack.debug_total"] = sum(r.size for r in debug)
     feed_memtrack(b, entries, debug)
 
 
@@ -77,9 +73,9 @@ def feed_memtrack(b: Builder, entries: list, debug: list | None = None) -> None:
             d = b.buffers[key] = BufferDraft(key)
         drafts[ident] = d
         d.sources.add("memtrack")
-        d.offer("size", sizes[ident], "memtrack", {"memtrack": 1})
+        d.offer("size", sizes[ident], "memtrack")
         if ident in tags:
-            d.offer("name", tags[ident], "memtrack", {"memtrack": 1})
+            d.offer("name", tags[ident], "memtrack")
         same = rows.get(sizes[ident])
         if same:
             row = same.pop(0)
@@ -88,8 +84,8 @@ def feed_memtrack(b: Builder, entries: list, debug: list | None = None) -> None:
             fields = agreed[sizes[ident]]
             for f in ("exporter", "count"):
                 if f in fields:
-                    src = row.provenance.get(f, "bufinfo")
-                    d.offer(f, fields[f], src, {src: 0})
+                    # a row matched by its size alone: ranked 0 (below any source the table lists)
+                    d.offer(f, fields[f], row.provenance.get(f, "bufinfo"), rank_as="memtrack.size_match")
             if "attached" in fields:
                 d.attached = fields["attached"]
             d.provenance.setdefault("bufinfo", "a bufinfo row of the same size (rows carry no identity)")

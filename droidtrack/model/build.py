@@ -70,17 +70,12 @@ class BufferDraft:
     provenance: dict[str, str] = field(default_factory=dict)
     rank: dict[str, int] = field(default_factory=dict)            # field -> rank of its value
 
-    def offer(self, fieldname: str, value, source: str, ranks: dict[str, int] | None = None, *,
-              rank_as: str | None = None) -> None:
+    def offer(self, fieldname: str, value, source: str, *, rank_as: str | None = None) -> None:
         """Take `value` for `fieldname` if `source` outranks what gave the current value (RANKS;
-        `rank_as`: the table's row to rank by, when it is not `source`). `ranks` (a source -> rank
-        dict) is the old spelling, kept until every feeder uses the table."""
+        `rank_as`: the table's row to rank by, when it is not `source`)."""
         if value is None:
             return
-        if ranks is not None:
-            r = ranks.get(source, 0)
-        else:
-            r = RANKS[fieldname].get(source if rank_as is None else rank_as, 0)
+        r = RANKS[fieldname].get(source if rank_as is None else rank_as, 0)
         old = self.rank.get(fieldname)
         if old is None or r > old:
             setattr(self, fieldname, value)
@@ -161,6 +156,11 @@ class Builder:
         self._anon = 0
 
     # ---- buffers ---------------------------------------------------------------------------
+    def records(self, res) -> list:
+        """A parse's records, its problems kept as the snapshot's (what every feeder does first)."""
+        self.problems.extend(res.problems)
+        return res.records
+
     def buffer_by_inode(self, inode: int, size: int | None, source: str) -> BufferDraft:
         key = f"ino:{inode}"
         b = self.buffers.get(key)

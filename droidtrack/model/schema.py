@@ -255,22 +255,14 @@ def from_dict(d: Any, where: str = "snapshot JSON") -> Snapshot:
                         kernel=r.text(dev.get("kernel"), "device.kernel", True),
                         uid=r.int(dev.get("uid"), "device.uid", 0, True),
                         selinux_context=r.text(dev.get("selinux_context"), "device.selinux_context", True))
-    buffers: dict[str, Buffer] = {}
+    buffers: dict[str, Buffer] = r.unique(d.get("buffers"), "buffers", r.buffer, "key", "a key no other buffer has")
     owners: dict[str, Owner] = {}
-    for i, b in enumerate(r.list(d.get("buffers"), "buffers")):
-        buf = r.buffer(b, f"buffers[{i}]")
-        if buf.key in buffers:
-            r.fail(f"buffers[{i}].key", "a key no other buffer has", buf.key)
-        buffers[buf.key] = buf
+    for i, (key, b) in enumerate(zip(buffers, r.list(d.get("buffers"), "buffers"))):
         o = r.owner(b.get("owner"), f"buffers[{i}].owner")
         if o is not None:
-            owners[buf.key] = o
-    processes: dict[int, Process] = {}
-    for i, p in enumerate(r.list(d.get("processes"), "processes")):
-        proc = r.process(p, f"processes[{i}]")
-        if proc.pid in processes:
-            r.fail(f"processes[{i}].pid", "a pid no other process has", proc.pid)
-        processes[proc.pid] = proc
+            owners[key] = o
+    processes: dict[int, Process] = r.unique(d.get("processes"), "processes", r.process, "pid",
+                                             "a pid no other process has")
     sources = {}
     for k, v in r.obj(d.get("sources"), "sources").items():
         v = r.obj(v, f"sources[{k!r}]", none=False)
@@ -317,6 +309,18 @@ class _Reader:
         if type(v) is not dict:
             self.fail(field, "an object", v)
         return v
+
+    def unique(self, v: Any, field: str, read, key: str, want: str) -> dict:
+        """read(item, "FIELD[i]") of every item of the list `v`, by the attribute `key`, which no
+        two of them may share (`want` says so when two do)."""
+        out: dict = {}
+        for i, item in enumerate(self.list(v, field)):
+            x = read(item, f"{field}[{i}]")
+            k = getattr(x, key)
+            if k in out:
+                self.fail(f"{field}[{i}].{key}", want, k)
+            out[k] = x
+        return out
 
     def list(self, v: Any, field: str) -> list:
         if v is None:

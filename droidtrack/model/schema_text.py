@@ -27,18 +27,12 @@ def _float(o: float) -> str:
 
 
 def _key(k) -> str:
+    """A dict key as json.dumps writes it: a string as itself, a number, bool or None as the text
+    of its value, quoted (none of those texts needs an escape)."""
     if isinstance(k, str):
         return _esc(k)
-    if isinstance(k, float):
-        return _esc(_float(k))
-    if k is True:
-        return '"true"'
-    if k is False:
-        return '"false"'
-    if k is None:
-        return '"null"'
-    if isinstance(k, int):
-        return _esc(int.__repr__(k))
+    if k is None or isinstance(k, (int, float)):      # bool is an int
+        return '"' + encode(k, "") + '"'
     raise TypeError(f"keys must be str, int, float, bool or None, not {k.__class__.__name__}")
 
 

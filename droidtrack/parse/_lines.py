@@ -5,6 +5,7 @@ boilerplate that would otherwise be copied into each of them.
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 from typing import Iterator
@@ -107,6 +108,16 @@ def guard(source: str, fn, *args) -> ParseResult:
     except Exception as e:  # noqa: BLE001 - never raise: say what happened
         return ParseResult([], [Problem(source, f"{INTERNAL_ERROR}, output ignored: "
                                                 f"{type(e).__name__}: {e}")])
+
+
+def guarded(source: str):
+    """Decorator: the parser body it wraps runs under guard(source, ...)."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def run(*args) -> ParseResult:
+            return guard(source, fn, *args)
+        return run
+    return wrap
 
 
 SLOW_PATHS_ENV = "DROIDTRACK_SLOW_PATHS"

@@ -57,6 +57,21 @@ def parse(text: str) -> DmabufDumpResult:
             SOURCE, f"internal parser error, output ignored: {type(e).__name__}: {e}")])
 
 
+# CSV header lines that start a section, by how they begin: (prefix, the state they start, the
+# mode they say the dump is in, if any); lines that are a section's whole header: line -> state
+_CSV_HEADERS = (
+    ('"Dmabuf Inode","Size(bytes)"', "perbuf", "per-buffer"),
+    ('"Exporter Name","Total Count"', "exporters", None),
+    ('"Total DMA-BUF count"', "csv_sysfs_total", None),
+    ('"dmabuf total (kB)"', "csv_totals", None),
+)
+# the banner of a section ("DMA-BUF <what>", lowercased): (how it starts, the mode, the state it starts)
+_BANNERS = (("table buffer x process", "all", "table_header"), ("per-buffer", "per-buffer", "perbuf"),
+            ("exporter", "per-buffer", "exporters"), ("total", "per-buffer", "sysfs_total"))
+_CSV_LINES = {"PROCESS TOTAL": "csv_proc_total_header", '"Rss total(kB)","Pss total(kB)"': "csv_proc_total",
+              "TOTALS": "csv_totals_header"}
+
+
 class _Sniffer:
     """Which mode each line belongs to; the state the mode parsers share."""
 
@@ -130,18 +145,16 @@ class _Sniffer:
             self.csv = True
             self.table.csv_table_header(n, s)
             return
-        if s.startswith('"Dmabuf Inode","Size(bytes)"'):
-            self.csv = True
-            self.state = "perbuf"
-            self.mode("per-buffer")
-            return
-        if s.startswith('"Exporter Name","Total Count"'):
-            self.csv = True
-            self.state = "exporters"
-            return
-        if s.startswith('"Total DMA-BUF count"'):
-            self.csv = True
-            self.state = "csv_sysfs_total"
+        for prefix, state, mode in _CSV_HEADERS:
+            if s.startswith(prefix):
+                self.csv = True
+                self.state = state
+                if mode is not None:
+                    self.mode(mode)
+                return
+        state = _CSV_LINES.get(s)
+        if state is not None:
+            self.state = state
             return
         if s.startswith('"Name","Rss(kB)"'):
             self.csv = True
@@ -150,19 +163,6 @@ class _Sniffer:
             if self.procs.pid is None:
                 self.p.add("buffer table without a preceding comm:pid line; its rows are skipped",
                            line=n, text=s)
-            return
-        if s == "PROCESS TOTAL":
-            self.state = "csv_proc_total_header"
-            return
-        if s == '"Rss total(kB)","Pss total(kB)"':
-            self.state = "csv_proc_total"
-            return
-        if s == "TOTALS":
-            self.state = "csv_totals_header"
-            return
-        if s.startswith('"dmabuf total (kB)"'):
-            self.csv = True
-            self.state = "csv_totals"
             return
         if s.startswith('"Total Size(kB)"'):
             self.csv = True
@@ -193,7 +193,7 @@ class _Sniffer:
             "proc": self.procs.proc_row, "await_header": self.procs.proc_row, "proc_orphan": self.procs.orphan_row,
             "table": self.table.table_row, "table_totals": self.table.table_totals,
             "perbuf": self.stats.sysfs_row, "exporters": self.stats.exporter_row,
-            "sysfs_total": self.stats.sysfs_total, "csv_sysfs_total": self.stats.csv_sysfs_total,
+            "sysfs_total": self.stats.sysfs_total, "csv_sysfs_total": self.stats.sysfs_total,
             "csv_proc_total": self.procs.csv_proc_total, "csv_totals": self.procs.csv_totals,
             "csv_table": self.table.csv_table_row, "csv_table_totals": self.table.csv_table_totals,
         }.get(st or "")
@@ -214,20 +214,11 @@ class _Sniffer:
     def banner(self, n: int, s: str, what: str) -> None:
         w = what.lower()
         self.procs.end_process(None)
-        if w.startswith("table buffer x process"):
-            self.mode("all")
-            self.state = "table_header"
-        elif w.startswith("per-buffer"):
-            self.mode("per-buffer")
-            self.state = "perbuf"
-        elif w.startswith("exporter"):
-            self.mode("per-buffer")
-            self.state = "exporters"
-        elif w.startswith("total"):
-            self.mode("per-buffer")
-            self.state = "sysfs_total"
-        else:
-            self.mode("per-buffer")
-            self.state = "skip"
-            self.p.add(f"section 'DMA-BUF {what}' is not read by droidtrack; skipped", line=n,
-                       text=s)
+        for start, mode, state in _BANNERS:
+            if w.startswith(start):
+                self.mode(mode)
+                self.state = state
+                return
+        self.mode("per-buffer")
+        self.state = "skip"
+        self.p.add(f"section 'DMA-BUF {what}' is not read by droidtrack; skipped", line=n, text=s)

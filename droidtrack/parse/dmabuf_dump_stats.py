@@ -43,15 +43,9 @@ class SysfsStats:
         return True
 
     def sysfs_total(self, n, raw, line, s) -> bool:
-        m = _SYSFS_TOTAL.search(s)
-        if not m:
-            return False
-        self.c.records.append(DumpSysfsTotal(int(m.group(1)), int(m.group(2))))
-        self.c.state = None
-        return True
-
-    def csv_sysfs_total(self, n, raw, line, s) -> bool:
-        m = _CSV_PAIR.match(s)
+        """The total line: "Total DMA-BUF count: N, Total DMA-BUF size(bytes): B", or under the CSV
+        header (state csv_sysfs_total) "N,B"."""
+        m = _CSV_PAIR.match(s) if self.c.state == "csv_sysfs_total" else _SYSFS_TOTAL.search(s)
         if not m:
             return False
         self.c.records.append(DumpSysfsTotal(int(m.group(1)), int(m.group(2))))

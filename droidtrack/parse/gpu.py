@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from droidtrack.parse._lines import MAX_LINE, PAGE, Problems, numbered_lines, to_int
-from droidtrack.parse._lines import guard as _guard
+from droidtrack.parse._lines import guarded
 from droidtrack.model.problems import ParseResult, Problem
 
 
@@ -62,11 +62,8 @@ _MALI_SAMSUNG = re.compile(r"^\s*kctx-0x([0-9a-fA-F]+)\s+pid:\s*(\d+)\s+tgid:\s*
                            r"comm:(.*?)\s+all:\s*(\d+)")
 
 
+@guarded("mali_gpu_memory")
 def parse_mali(text: str) -> ParseResult:
-    return _guard("mali_gpu_memory", _parse_mali, text)
-
-
-def _parse_mali(text: str) -> ParseResult:
     recs: list = []
     p = Problems("mali_gpu_memory")
     in_kctx_details = False
@@ -113,11 +110,8 @@ _KGSL_PROC = re.compile(r"^/sys/class/kgsl/kgsl/proc/(\d+)/([\w./-]+)$")
 _KGSL_GLOBAL = re.compile(r"^/sys/class/kgsl/kgsl/(\w+)$")
 
 
+@guarded("kgsl")
 def parse_kgsl(entries: Iterable) -> ParseResult:
-    return _guard("kgsl", _parse_kgsl, entries)
-
-
-def _parse_kgsl(entries: Iterable) -> ParseResult:
     recs: list = []
     p = Problems("kgsl")
     for entry in entries:
@@ -128,24 +122,18 @@ def _parse_kgsl(entries: Iterable) -> ParseResult:
             continue
         if len(entry) > 3 and entry[3]:
             continue   # grep -A context line: never a KGSL value
+        proc = _KGSL_PROC.match(path)
+        total = None if proc else _KGSL_GLOBAL.match(path)
+        if not (proc or total):
+            p.add("not a KGSL sysfs path; skipped", line=lineno, text=content, path=path)
+            continue
         value = to_int(content)
-        m = _KGSL_PROC.match(path)
-        if m:
-            if value is None:
-                p.add("KGSL value is not a decimal number; skipped", line=lineno, text=content,
-                      path=path)
-                continue
-            recs.append(GpuProcMemory(int(m.group(1)), "kgsl", m.group(2), value))
-            continue
-        m = _KGSL_GLOBAL.match(path)
-        if m:
-            if value is None:
-                p.add("KGSL value is not a decimal number; skipped", line=lineno, text=content,
-                      path=path)
-                continue
-            recs.append(GpuTotal("kgsl", value, kind=m.group(1)))
-            continue
-        p.add("not a KGSL sysfs path; skipped", line=lineno, text=content, path=path)
+        if value is None:
+            p.add("KGSL value is not a decimal number; skipped", line=lineno, text=content, path=path)
+        elif proc:
+            recs.append(GpuProcMemory(int(proc.group(1)), "kgsl", proc.group(2), value))
+        else:
+            recs.append(GpuTotal("kgsl", value, kind=total.group(1)))
     return ParseResult(recs, p.done())
 
 
@@ -157,11 +145,8 @@ _PROC = re.compile(r"^\s*Proc (\d+) total:\s*(\d+)(?:,\s*imported:\s*(\d+))?\s*$
 _EMPTY = re.compile(r"GPU memory (total usage map is|usage maps are) empty")
 
 
+@guarded("dumpsys_gpu")
 def parse_dumpsys_gpu(text: str) -> ParseResult:
-    return _guard("dumpsys_gpu", _parse_dumpsys_gpu, text)
-
-
-def _parse_dumpsys_gpu(text: str) -> ParseResult:
     recs: list = []
     p = Problems("dumpsys_gpu")
     gpu: int | None = None

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from droidtrack.parse._lines import MAX_LINE, KIB, Problems, numbered_lines, to_int
-from droidtrack.parse._lines import guard as _guard
+from droidtrack.parse._lines import guarded
 from droidtrack.model.problems import ParseResult, Problem
 
 
@@ -131,11 +131,8 @@ def _qcom_fixed(line: str):
     return fields[0].strip(), pid, fields[2].strip(), upid, size, m, r
 
 
+@guarded("ion_heap")
 def parse_heap(text: str, heap: str) -> ParseResult:
-    return _guard("ion_heap", _parse_heap, text, heap)
-
-
-def _parse_heap(text: str, heap: str) -> ParseResult:
     recs: list = []
     p = Problems("ion_heap")
     section = "clients"
@@ -207,11 +204,8 @@ _CLIENT_FILE_ROW = re.compile(r"^\s*(?P<heap>.*?):\s+(?P<bytes>\d+)(?:\s.*)?$")
 _PID_CLIENT = re.compile(r"^(\d+)(?:-\d+)?$")
 
 
+@guarded("ion_client")
 def parse_client(text: str, client: str) -> ParseResult:
-    return _guard("ion_client", _parse_client, text, client)
-
-
-def _parse_client(text: str, client: str) -> ParseResult:
     recs: list = []
     p = Problems("ion_client")
     pm = _PID_CLIENT.match(client or "")
@@ -237,11 +231,8 @@ _TOTAL_KEYS = {"/sys/kernel/ion/total_heaps_kb": "ion_total_heaps",
                "/sys/kernel/dma_heap/total_pools_kb": "dma_heap_total_pools"}
 
 
+@guarded("ion_sysfs")
 def parse_totals(lines: Iterable | str) -> ParseResult:
-    return _guard("ion_sysfs", _parse_totals, lines)
-
-
-def _parse_totals(lines) -> ParseResult:
     recs: list = []
     p = Problems("ion_sysfs")
     if isinstance(lines, str):

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 
 from droidtrack.parse._lines import MAX_LINE, Problems, numbered_lines
-from droidtrack.parse._lines import guard as _guard
+from droidtrack.parse._lines import guarded
 from droidtrack.model.problems import ParseResult, Problem
 
 
@@ -85,12 +85,9 @@ def _tag(s: str | None) -> str | None:
     return None if s in ("", "(null)") else s
 
 
+@guarded("memtrack")
 def parse(text: str) -> ParseResult:
     """`/proc/<pid>/memtrack` (one file, or several concatenated: each header sets the pid)."""
-    return _guard("memtrack", _parse, text)
-
-
-def _parse(text: str) -> ParseResult:
     recs: list[MemtrackEntry] = []
     p = Problems("memtrack")
     pid: int | None = None
@@ -159,12 +156,9 @@ def _parse(text: str) -> ParseResult:
     return ParseResult(recs, p.done())
 
 
+@guarded("memtrack_debug")
 def parse_debug(text: str) -> ParseResult:
     """`/sys/kernel/debug/memtrack`: every tracked buffer with its allocating tgid."""
-    return _guard("memtrack_debug", _parse_debug, text)
-
-
-def _parse_debug(text: str) -> ParseResult:
     recs: list[MemtrackDebugEntry] = []
     p = Problems("memtrack_debug")
     rows: list[list] = []
