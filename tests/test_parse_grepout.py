@@ -4,7 +4,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from droidtrack.parse.grepout import pid_of, proc_parts, split_grep, to_int
+from droidtrack.parse._lines import to_int
+from droidtrack.parse.grepout import pid_of, proc_parts, split_grep
 from droidtrack.model.problems import Problem
 
 
@@ -50,7 +51,17 @@ def test_pid_helpers():
     assert pid_of("/proc/123/fdinfo/4") == 123 and pid_of("/proc/123") == 123
     assert pid_of("/proc/self/status") is None and pid_of("/proc/１２/x") is None and pid_of("/sys/x") is None
     assert proc_parts("/proc/7/fdinfo/3") == (7, "fdinfo/3") and proc_parts("/proc/x/y") is None
-    assert to_int(" -5 ") == -5 and to_int("1_0") is None and to_int("٣") is None and to_int("9" * 5000) is None
+
+
+def test_to_int_sign_rule():
+    """_lines.to_int: unsigned unless signed=True; ASCII digits only; None, never a raise."""
+    assert to_int(" 42\t") == 42 and to_int("007") == 7
+    assert to_int("-5") is None and to_int("+5") is None          # a sign on a size/count: unreadable
+    assert to_int(" -5 ", signed=True) == -5 and to_int("+5", signed=True) == 5
+    assert to_int("-", signed=True) is None and to_int("--5", signed=True) is None and to_int("5-", signed=True) is None
+    for bad in ("", " ", "1_0", "٣", "²", "1.0", "0x10", "1 2"):
+        assert to_int(bad) is None and to_int(bad, signed=True) is None, bad
+    assert to_int("9" * 5000) is None and to_int("-" + "9" * 5000, signed=True) is None
 
 
 @settings(max_examples=300, deadline=None)

@@ -91,10 +91,21 @@ def grouped_int(s: str) -> int | None:
     return None
 
 
-def to_int(s: str) -> int | None:
+def to_int(s: str, *, signed: bool = False) -> int | None:
+    """The one reading of a decimal integer: ASCII digits, surrounding whitespace allowed, else None.
+
+    Unsigned unless `signed`: sizes, counts, inodes and pids are never negative, so a sign there
+    makes the value unreadable (None), not negative. `signed=True` allows one leading '-' or '+',
+    for what the kernel prints with %d (oom_score_adj, fdinfo and status fields, bufinfo's counts).
+    Never a Unicode digit ('٣', '²'), never '1_0', and None for more digits than int() converts
+    (sys.get_int_max_str_digits()) rather than a ValueError."""
     s = s.strip()
-    if s.isascii() and s.isdigit():
-        return int(s)
+    body = s[1:] if signed and s[:1] in ("-", "+") else s
+    if body and body.isascii() and body.isdigit():
+        try:
+            return int(s)
+        except ValueError:
+            return None
     return None
 
 

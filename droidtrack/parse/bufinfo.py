@@ -23,8 +23,8 @@ import re
 from dataclasses import dataclass, field
 from itertools import repeat
 
-from droidtrack.parse._lines import NAME_MAX, name_bytes, slow_paths
-from droidtrack.parse.grepout import is_decimal, record_builder, to_base, to_int
+from droidtrack.parse._lines import NAME_MAX, name_bytes, slow_paths, to_int
+from droidtrack.parse.grepout import is_decimal, record_builder, to_base
 from droidtrack.model.problems import ParseResult, Problem
 
 SOURCE = "bufinfo"
@@ -81,7 +81,7 @@ def _num8(s: str, base: int) -> int | None:
         return None
     if base == 10:
         if s[:1] == "-":
-            return to_int(s)
+            return to_int(s, signed=True)
         return to_int(s) if is_decimal(s) else None
     return to_base(s, base)
 
@@ -288,7 +288,7 @@ def parse(text: str, *, fast: bool | None = None) -> BufinfoResult:
         m = _TOTAL_OBJ.match(line)
         if m:
             close(cur, i)
-            out.total_objects = to_int(m.group(1))
+            out.total_objects = to_int(m.group(1), signed=True)
             out.total_bytes = to_int(m.group(2))
             state = "done"
             continue
@@ -316,7 +316,7 @@ def parse(text: str, *, fast: bool | None = None) -> BufinfoResult:
         m = _TOTAL_DEV.match(line)
         if m:
             if cur is not None and state in ("attached", "row", "cont", "fences"):
-                cur.ndev = to_int(m.group(1))
+                cur.ndev = to_int(m.group(1), signed=True)
                 close(cur, i)
                 state = "between"
             else:

@@ -20,8 +20,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from droidtrack.parse._lines import NAME_MAX, name_bytes, slow_paths
-from droidtrack.parse.grepout import Ints, is_decimal, proc_parts, record_builder, to_base, to_int
+from droidtrack.parse._lines import NAME_MAX, name_bytes, slow_paths, to_int
+from droidtrack.parse.grepout import Ints, is_decimal, proc_parts, record_builder, to_base
 from droidtrack.model.problems import ParseResult, Problem
 
 SOURCE = "fdinfo"
@@ -101,7 +101,7 @@ class _File:
         if key == "flags":
             v = to_base(val, 8)
         else:
-            v = to_int(val)
+            v = to_int(val, signed=True)
         if v is None:
             probs.append(Problem(SOURCE, f"{key}: is not a number: left unknown", line=lineno, text=content,
                                  path=self.path))

@@ -116,21 +116,6 @@ def is_decimal(s: str) -> bool:
     return bool(s) and s.isascii() and s.isdigit()
 
 
-def to_int(s: str) -> int | None:
-    """A decimal integer with optional sign and surrounding whitespace, else None."""
-    s = s.strip()
-    if s[:1] in ("-", "+"):
-        body = s[1:]
-    else:
-        body = s
-    if is_decimal(body):
-        try:
-            return int(s)
-        except ValueError:  # more digits than Python converts (sys.int_info.default_max_str_digits)
-            return None
-    return None
-
-
 def to_base(s: str, base: int) -> int | None:
     """An unsigned integer in base 8 or 16 (as fdinfo flags or bufinfo columns print), else None."""
     s = s.strip()

@@ -22,8 +22,8 @@ import re
 from dataclasses import dataclass, field
 from itertools import repeat
 
-from droidtrack.parse._lines import slow_paths
-from droidtrack.parse.grepout import Ints, is_decimal, proc_parts, record_builder, to_base, to_int
+from droidtrack.parse._lines import slow_paths, to_int
+from droidtrack.parse.grepout import Ints, is_decimal, proc_parts, record_builder, to_base
 from droidtrack.model.problems import ParseResult, Problem, ProblemLog
 
 _HEX = frozenset("0123456789abcdefABCDEF")
@@ -230,7 +230,7 @@ def parse_maps_file(text: str, pid: int | None = None) -> ParseResult[DmabufMap]
 def _kb(value: str) -> int | None:
     v = value.strip()
     if v.endswith(" kB"):
-        n = to_int(v[:-3])
+        n = to_int(v[:-3], signed=True)
         return None if n is None else n * 1024
     return None
 

@@ -21,8 +21,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from droidtrack.parse._lines import slow_paths
-from droidtrack.parse.grepout import proc_parts, split_grep, to_int
+from droidtrack.parse._lines import slow_paths, to_int
+from droidtrack.parse.grepout import proc_parts, split_grep
 from droidtrack.model.problems import ParseResult, Problem, ProblemLog
 
 
@@ -124,7 +124,7 @@ def _status_field(d: dict, key: str, val: str, line: str, lineno: int | None, pa
 
 def _first_int(val: str) -> int | None:
     parts = val.split()
-    return to_int(parts[0]) if parts else None
+    return to_int(parts[0], signed=True) if parts else None
 
 
 def parse_cmdline(data: str, root: str) -> PidMap:
@@ -170,7 +170,7 @@ def parse_pid_values(lines: Iterable[tuple], name: str) -> PidMap:
             out.problems.append(Problem(name, "file has more than one line: the first is kept", line=i,
                                         text=content, path=path))
             continue
-        v = to_int(content)
+        v = to_int(content, signed=True)
         if v is None:
             out.problems.append(Problem(name, "not a single integer: skipped", line=i, text=content, path=path))
             continue

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from itertools import compress
 from typing import Iterable
 
-from droidtrack.parse._lines import slow_paths
-from droidtrack.parse.grepout import is_decimal, record_builder, split_grep, to_int
+from droidtrack.parse._lines import slow_paths, to_int
+from droidtrack.parse.grepout import is_decimal, record_builder, split_grep
 from droidtrack.model.problems import ParseResult, Problem
 
 SOURCE = "sysfs"
@@ -39,7 +39,7 @@ _mk = record_builder(SysfsBuffer)
 def _int(content: str) -> int | None:
     if content.isdigit() and content.isascii() and len(content) <= 20:
         return int(content)
-    return to_int(content)
+    return to_int(content, signed=True)
 
 
 def parse(lines: Iterable[tuple]) -> ParseResult[SysfsBuffer]:
@@ -92,7 +92,7 @@ def parse(lines: Iterable[tuple]) -> ParseResult[SysfsBuffer]:
                 continue
             if b[4] is None:
                 b[4] = {}
-            b[4][int(aid)] = to_int(content)
+            b[4][int(aid)] = to_int(content, signed=True)
     mk = _mk
     append = out.records.append
     for ino, b in bufs.items():
