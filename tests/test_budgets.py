@@ -156,14 +156,55 @@ processes:
     assert rep.exit_code == 1 and len(rep.failed) == 4
 
 
+def test_owner_budgets_charge_each_buffer_to_the_app_it_was_made_for():
+    """A preview buffer only the camera provider holds, named for the app, is the app's: an owner
+    budget counts it, a process budget over the same glob does not (docs/owners.md)."""
+    bufs = f.base_buffers() + [f.buf(14, 3 * MiB, "camera", "system", "com.example.camera/Preview#0", {700: f.fd(9)})]
+    bf = parse_budgets("""version: 1
+owners:
+  "com.example.*": 6MiB         # gralloc 4 (held with SF) + the preview 3 (held by the provider)
+  surfaceflinger: 8MiB          # its label is /system/bin/surfaceflinger: the last part matches
+  kernel: 1MiB                  # kernel-only bytes are no owner's: matches nothing, said
+processes: {"com.example.*": 6MiB}
+""", "b")
+    assert [(b.id, b.scope, b.line) for b in bf.budgets][:3] == [
+        ("owner com.example.*", "owner", 3), ("owner surfaceflinger", "owner", 4), ("owner kernel", "owner", 5)]
+    rep = evaluate(bf, [f.snap(bufs)])
+    res = {r.name: (r.status, r.measured, r.detail) for r in rep.results}
+    assert res["owner com.example.*"] == ("fail", 7 * MiB, "charged to 1 owner(s): com.example.camera")
+    assert res["owner surfaceflinger"] == ("pass", 8 * MiB, "charged to 1 owner(s): /system/bin/surfaceflinger")
+    assert res["owner kernel"][:2] == ("pass", 0)
+    assert res["process com.example.*"][:2] == ("pass", 4 * MiB)
+    assert rep.warnings == ["line 5: owner pattern 'kernel' matched no owner; its budget measures 0"]
+    # the owners' sums are account's: every held byte is some owner's, exactly once
+    everyone = evaluate(parse_budgets("version: 1\nowners: {'*': 1GiB}\n", "b"), [f.snap(bufs)])
+    from droidtrack.model.account import account
+    assert everyone.results[0].measured == account(f.snap(bufs)).totals.userspace == 17 * MiB
+
+
+def test_owner_growth_against_a_baseline_and_owner_typos():
+    series = f.leaking_series(4)
+    bf = parse_budgets("version: 1\ngrowth: {owners: {com.example.camera: 6MiB, '*surfaceflinger': 0}}\n", "b")
+    rep = evaluate(bf, [series[3]], baseline=series[0])
+    assert [(r.status, r.measured) for r in rep.results] == [("pass", 3 * MiB), ("pass", 0)]
+    with pytest.raises(BudgetError, match="b line 2: 'owners.x' must be a single value"):
+        parse_budgets("version: 1\nowners: {x: {max: 1M}}\n", "b")
+    with pytest.raises(BudgetError, match="unknown key 'ownres'.*did you mean 'owners'"):
+        parse_budgets("version: 1\nownres: {x: 1M}\n", "b")
+
+
 def test_recording_checks_the_worst_sample_and_growth_over_it():
     series = f.leaking_series(6)
-    bf = parse_budgets("version: 1\ntags: {camera: 12MiB}\ngrowth: {total: 9MiB, tags: {camera: 11MiB}}\n", "b")
+    bf = parse_budgets("version: 1\ntags: {camera: 12MiB}\ngrowth: {total: 9MiB, tags: {camera: 11MiB},\n"
+                       "  owners: {com.example.camera: 6MiB, '*surfaceflinger': 0}}\n", "b")
     rep = evaluate(bf, series)
     res = {r.name: (r.status, r.measured, r.sample) for r in rep.results}
     assert res["tag camera"] == ("fail", 13 * MiB, 5)
     assert res["growth total"] == ("fail", 10 * MiB, 5)
     assert res["growth tag camera"] == ("pass", 10 * MiB, 5)
+    # the app's: 4 (gralloc) + 3 (cam_meta) -> 4 + 5 * 2 (leaks; cam_meta is the kernel's once dropped)
+    assert res["growth owner com.example.camera"] == ("fail", 7 * MiB, 5)
+    assert res["growth owner *surfaceflinger"] == ("pass", 0, 5)
     assert rep.samples == 6 and rep.seconds == 25
 
 

@@ -86,6 +86,26 @@ def test_exit_1_with_junit_json_and_markdown(tmp_path, budget, capsys):
     assert "<details><summary>leak suspects</summary>" in text
 
 
+def test_owner_budgets_in_the_table_junit_json_and_markdown(tmp_path, capsys):
+    b = tmp_path / "b.yaml"
+    b.write_text("version: 1\nowners: {'com.example.*': 10MiB}\ngrowth:\n  owners: {'com.example.*': 4MiB}\n")
+    r = rec(tmp_path / "r.dtr", f.leaking_series(6))
+    j, js, md = tmp_path / "j.xml", tmp_path / "c.json", tmp_path / "s.md"
+    code = main(["check", "-b", str(b), "--replay", r, "--junit", str(j), "--json", str(js), "--markdown", str(md)])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    # the app owns gralloc (4 MiB) and its leaks (2 MiB a sample): 14 MiB at sample 5, 7 MiB more than at 0
+    assert "FAIL    owner com.example.*" in out and "charged to 1 owner(s): com.example.camera (sample 5)" in out
+    assert "FAIL    growth owner com.example.*" in out
+    cases = {c.get("name"): c for c in ET.parse(j).getroot().iter("testcase")}
+    assert cases["owner com.example.*"].find("failure").get("measured") == str(14 * MiB)
+    assert cases["growth owner com.example.*"].find("failure").get("measured") == str(7 * MiB)
+    res = {x["budget"]: x for x in json.loads(js.read_text())["devices"][0]["results"]}
+    assert (res["owner com.example.*"]["scope"], res["owner com.example.*"]["target"]) == ("owner", "com.example.*")
+    assert res["growth owner com.example.*"]["growth"] is True and res["owner com.example.*"]["line"] == 2
+    assert "| owner com.example.\\* | ❌ **FAIL** | 14.0 MiB | 10.0 MiB |" in md.read_text()
+
+
 def test_exit_2_for_a_budget_file_with_a_typo(tmp_path, capsys):
     p = tmp_path / "b.yaml"
     p.write_text("version: 1\ntags:\n  camera: 8MiB\n  gl: 32 MiBB\n")
@@ -243,3 +263,31 @@ def test_the_readme_budget_passes_on_one_snapshot(tmp_path, capsys):
     assert code == 0, out
     assert "growth total not checked: growth needs --baseline" in out and "=> within budget" in out
     assert ET.parse(j).getroot().find("testsuite/testcase[@name='growth total']/skipped") is not None
+
+
+def _doc_budgets():
+    """Every budget file the docs show: the README's, docs/ci.md's, `check --help`'s."""
+    import re
+    from pathlib import Path
+    from droidtrack.commands.check import EPILOG
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    ci = (root / "docs" / "ci.md").read_text()
+    found = [("README.md", m) for m in re.findall(r"cat > budgets\.yaml <<'YAML'\n(.*?)\nYAML\n", readme, re.S)]
+    found += [("docs/ci.md try it", m) for m in re.findall(r"cat > budgets\.yaml <<'EOF'\n(.*?)\nEOF\n", ci, re.S)]
+    section = ci.split("## The budget file", 1)[1]
+    found.append(("docs/ci.md budget file", section.split("```yaml\n", 1)[1].split("```", 1)[0]))
+    found.append(("check --help", "\n".join(x[2:] for x in EPILOG.split("budgets.yaml:\n", 1)[1]
+                                              .split("\n(the full", 1)[0].splitlines())))
+    return found
+
+
+@pytest.mark.parametrize("where,text", [pytest.param(w, t, id=w) for w, t in _doc_budgets()])
+def test_every_budget_file_the_docs_show_reads_and_measures_the_demo(tmp_path, capsys, where, text):
+    assert "owners:" in text or where == "docs/ci.md try it"
+    b = tmp_path / "budgets.yaml"
+    b.write_text(text + "\n")
+    code = main(["check", "--budget", str(b), "--demo"])
+    out = capsys.readouterr().out
+    assert code in (0, 1), (where, out)
+    assert "owner pattern" not in out, out        # each owner glob names an owner of the demo phone

@@ -99,6 +99,17 @@ def test_a_budget_file_and_scope_all(pytester, trees):
     assert "growth tag camera: 6.0 MiB > 5.0 MiB" in res.stdout.str()
 
 
+def test_owner_budgets_apply_around_tests(pytester, trees):
+    (pytester.path / "b.yaml").write_text("version: 1\ngrowth: {owners: {'com.example.*': 5MiB}}\n"
+                                          "owners: {'*surfaceflinger': 64MiB}\n")
+    res = run(pytester, trees, "--droidtrack-budget", "b.yaml", "--droidtrack-scope", "all", "--junitxml", "j.xml")
+    # the leaky tests' app owns 6 MiB more; the orphan test's app drops cam_meta (the kernel's now)
+    res.assert_outcomes(passed=2, failed=3)
+    assert "growth owner com.example.*: 6.0 MiB > 5.0 MiB" in res.stdout.str()
+    j = (pytester.path / "j.xml").read_text()
+    assert 'name="droidtrack owner *surfaceflinger" value="pass 8388608/67108864"' in j
+
+
 def test_session_scope_checks_once_around_everything(pytester, trees):
     pytester.makepyfile(test_sample=SUITE.format(root=str(trees)).replace(
         'def reset():\n    point("clean")\n    yield\n    point("clean")', 'def reset():\n    yield'))

@@ -7,6 +7,7 @@ reference; ci/budgets.py measures a budget file against snapshots).
     total: 64MiB
     tags: {camera: 8MiB, gl: 32MiB}
     exporters: {system: 48MiB}
+    owners: {"com.example.*": 64MiB}
     processes: {"media_*": 16MiB, "com.example.app": {max: 20MiB, metric: pss}}
     growth: {total: 4MiB, tags: {camera: 1MiB}, processes: {"com.example.*": 2MiB}}
     leaks: {max_suspects: 0, min_bytes: 1MiB, min_confidence: 0.5}
@@ -27,8 +28,8 @@ import yaml
 from droidtrack.model.yaml_input import compose, construct, read_user_file
 
 TOP_KEYS = ("version", "min_coverage", "required_sources", "total", "tags", "exporters", "processes",
-            "growth", "leaks")
-GROWTH_KEYS = ("total", "tags", "exporters", "processes")
+            "owners", "growth", "leaks")
+GROWTH_KEYS = ("total", "tags", "exporters", "processes", "owners")
 LEAK_KEYS = ("max_suspects", "min_bytes", "min_confidence", "kinds")
 LEAK_KINDS = ("persistent", "growth", "orphan")
 PROCESS_KEYS = ("max", "metric", "each")
@@ -165,7 +166,7 @@ def parse_budgets(text: str, origin: str = "budgets") -> BudgetFile:
             bf.required_sources = tuple(x.value for x in vn.value)
         elif key == "total":
             bf.budgets.append(Budget("total", "total", None, _size(origin, vn, key), line=vn.start_mark.line + 1))
-        elif key in ("tags", "exporters", "processes"):
+        elif key in ("tags", "exporters", "processes", "owners"):
             bf.budgets += _group(origin, key, vn, growth=False)
         elif key == "growth":
             for gk, gkn, gvn in _mapping(origin, vn, "'growth'"):
@@ -183,11 +184,11 @@ def parse_budgets(text: str, origin: str = "budgets") -> BudgetFile:
     if not version_seen:
         raise BudgetError(f"{origin}: missing 'version: 1' (the first line of every budget file)")
     if not bf.budgets and bf.leaks is None:
-        raise BudgetError(f"{origin}: no budgets in the file (total, tags, exporters, processes, growth or leaks)")
+        raise BudgetError(f"{origin}: no budgets in the file (total, tags, exporters, processes, owners, growth or leaks)")
     return bf
 
 
-_SCOPE = {"tags": "tag", "exporters": "exporter", "processes": "process"}
+_SCOPE = {"tags": "tag", "exporters": "exporter", "processes": "process", "owners": "owner"}
 
 
 def _group(origin: str, key: str, node, *, growth: bool) -> list[Budget]:

@@ -134,6 +134,18 @@ def process_matches(p: Process, pat: re.Pattern) -> bool:
     return any(c and pat.match(c.lower()) for c in cands)
 
 
+def owner_matches(name: str, pat: re.Pattern) -> bool:
+    """An owner as account names it (Totals.by_owner: a package, a process label, an override's
+    owner) matches by that name or, for a path (/system/bin/surfaceflinger), its last part."""
+    low = name.lower()
+    return pat.match(low) is not None or ("/" in low and pat.match(low.rsplit("/", 1)[-1]) is not None)
+
+
+def _shown(names) -> str:
+    names = list(names)
+    return ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
+
+
 def measure(b: Budget, snap: Snapshot, acc: Accounting) -> tuple[int, str, bool]:
     """(bytes, what was measured, whether the target matched anything)."""
     t = acc.totals
@@ -145,6 +157,11 @@ def measure(b: Budget, snap: Snapshot, acc: Accounting) -> tuple[int, str, bool]
         pat = _glob(b.target)
         v, hits = matching(t.by_exporter, lambda e: pat.match(e.lower()) is not None)
         return v, ", ".join(hits) or "no exporter", bool(hits)
+    if b.scope == "owner":
+        # each held buffer is charged whole to one owner (model/owners.py), so owners never overlap
+        pat = _glob(b.target)
+        v, hits = matching(t.by_owner, lambda o: owner_matches(o, pat))
+        return v, f"charged to {len(hits)} owner(s): {_shown(hits)}" if hits else "no owner", bool(hits)
     if b.scope == "process":
         pat = _glob(b.target)
         procs = [p for p in snap.processes.values() if process_matches(p, pat)]
@@ -161,10 +178,11 @@ def measure(b: Budget, snap: Snapshot, acc: Accounting) -> tuple[int, str, bool]
         # the group's sums: a buffer two matching processes share counts once
         group = process_groups(snap, acc, {p.pid: b.target for p in procs}).get(b.target)
         v = getattr(group, b.metric) if group is not None else 0
-        names = sorted({p.label for p in procs})
-        shown = ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
-        return v, f"{b.metric} of {len(procs)} process(es): {shown}", True
+        return v, f"{b.metric} of {len(procs)} process(es): {_shown(sorted({p.label for p in procs}))}", True
     raise ValueError(b.scope)
+
+
+_PATTERNS = ("process", "exporter", "owner")     # scopes whose target is a glob that may match nothing
 
 
 def known_tags(rules=None) -> set[str]:
@@ -211,7 +229,7 @@ def evaluate(bf: BudgetFile, snaps: list[Snapshot], *, baseline: Snapshot | None
                 continue
             before, _, hit0 = measure(b, base, base_acc)
             after, what, hit1 = measure(b, snaps[-1], accs[-1])
-            if not (hit0 or hit1) and b.scope in ("process", "exporter"):
+            if not (hit0 or hit1) and b.scope in _PATTERNS:
                 rep.warnings.append(f"line {b.line}: {b.scope} pattern {b.target!r} matched nothing "
                                     "in the baseline or the measurement")
             delta = after - before
@@ -227,9 +245,9 @@ def evaluate(bf: BudgetFile, snaps: list[Snapshot], *, baseline: Snapshot | None
             if worst is None or v > worst[0]:
                 worst = (v, what, i)
         v, what, i = worst
-        if not matched and b.scope in ("process", "exporter"):
+        if not matched and b.scope in _PATTERNS:
             rep.warnings.append(f"line {b.line}: {b.scope} pattern {b.target!r} matched no "
-                                f"{'process' if b.scope == 'process' else 'exporter'}; its budget measures 0")
+                                f"{b.scope}; its budget measures 0")
         rep.results.append(Result(b, "fail" if v > b.limit else "pass", v, b.limit, what,
                                   sample=i if len(snaps) > 1 else None))
     if bf.leaks is not None:

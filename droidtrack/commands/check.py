@@ -35,6 +35,7 @@ budgets.yaml:
   tags: {camera: 8MiB, gl: 32MiB}
   exporters: {system: 48MiB}
   processes: {"media_*": 16MiB}
+  owners: {"com.example.*": 64MiB}
   growth: {total: 4MiB}
   leaks: {max_suspects: 0, min_bytes: 1MiB}
 (the full format, coverage and leak suspects: docs/ci.md)
@@ -47,7 +48,7 @@ unauthorized, disconnected, collector failure, coverage below min_coverage, bad 
 def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "check", EPILOG, "CI gate: exit 1 when a dma-buf budget is exceeded",
                     "Measure a device (or a capture, a recording, ...) against a budget file: "
-                    "per tag, exporter, process/package and total, absolute or as growth, plus "
+                    "per tag, exporter, process/package, owner and total, absolute or as growth, plus "
                     "leak suspects. Writes a table, and optionally JUnit, JSON and Markdown.")
     p.add_argument("--budget", "-b", metavar="YAML", required=True, help="the budget file")
     p.add_argument("--baseline", metavar="SNAP",
