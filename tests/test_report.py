@@ -259,7 +259,7 @@ def test_summary_renders_device_strings_as_text(tmp_path):
     # emphasis only where the summary itself puts it
     assert re.findall(r"<em>(.*?)</em>", html_out) == ["Full report: report.html in the attached zip (droidtrack)."]
     assert set(re.findall(r"<strong>(.*?)</strong>", html_out)) <= {
-        "device:", "build:", "snapshot:", "sources read:", "sources missing:", "note:", "Per tag:",
+        "device:", "build:", "snapshot:", "coverage:", "sources read:", "sources missing:", "note:", "Per tag:",
         "Per exporter:", "Top processes", "Largest kernel-only buffers", "Leak suspects", "Reported by the device:",
         "Owners"}
     shown = "".join(parse_html(html_out).text)

@@ -213,7 +213,11 @@ def reconcile(snap: Snapshot, t: Totals) -> tuple[ReconLine, ...]:
                   "a buffer shared by N processes counts N times"),
         ReconLine("Σ PSS over processes", t.sum_pss, "droidtrack", "each buffer split among its holders"),
         ReconLine("kernel-only", t.kernel_only, "droidtrack",
-                  f"{len(t.kernel_only_buffers)} buffers no process holds by fd or mapping"),
+                  f"{len(t.kernel_only_buffers)} buffers no process holds by fd or mapping")
+        if t.kernel_only or all(p.fds_readable is not False and p.maps_readable is not False
+                                for p in snap.processes.values()) else
+        ReconLine("kernel-only", None, "droidtrack",
+                  "not known: some processes could not be read, so no buffer is proven kernel-only"),
         ReconLine("unattributed", t.unattributed, "droidtrack",
                   "no visible holder, but some processes could not be read: not proven kernel-only"),
         ReconLine("fd-only (in no RSS)", t.fd_only, "droidtrack",

@@ -32,6 +32,7 @@ def render(d: ReportData, *, html_name: str = "report.html") -> str:
     root = {None: "unknown", True: "yes", False: "no"}[dev.rooted]
     add(f"- **snapshot:** {fmt_time(snap.time)}, root: {root}, source: {md(snap.origin or 'unknown')}"
         + (f", {len(d.snaps)} snapshots recorded" if len(d.snaps) > 1 else ""))
+    add(f"- **coverage:** {md(dict(d.provenance).get('coverage') or 'unknown')}")
     add(f"- **sources read:** {md(', '.join(d.sources_read) or 'none')}")
     if d.sources_missing:
         add(f"- **sources missing:** {md(', '.join(f'{k} ({st})' for k, st, _ in d.sources_missing))}")

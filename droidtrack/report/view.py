@@ -10,6 +10,7 @@ from typing import Sequence
 
 from droidtrack import __version__
 from droidtrack.model.account import Accounting, OwnerAccount, ProcessAccount, account, owner_groups, process_groups
+from droidtrack.model.coverage import coverage
 from droidtrack.model import Buffer, Holding, Snapshot
 from droidtrack.present.table import largest_first
 
@@ -139,6 +140,7 @@ def build(snaps: Sequence[Snapshot], *, notes: Sequence[str] = (), redaction: st
         ("kernel", d.kernel or "unknown"),
         ("serial", d.serial or "unknown"),
         ("root", _rooted(snap)),
+        ("coverage", coverage(snap, acc).headline),
         ("SELinux context", d.selinux_context or "unknown"),
         ("sources read", ", ".join(read) or "none"),
         ("sources missing", ", ".join(f"{k} ({st})" for k, st, _ in missing) or "none"),

@@ -95,6 +95,8 @@ def coverage_text(cov: Coverage | None, disconnected: bool = False) -> Text:
     if not cov.sources:
         t.append("(the source said nothing about what it read) ", style="yellow")
     notes = []
+    if cov.headline and (cov.fds_unreadable or cov.maps_unreadable):
+        notes.append((cov.headline, "bold yellow"))     # what is exact, what estimated, what is not known
     who = "no root: " if cov.rooted is False else ""
     if cov.fds_unreadable:
         notes.append((f"{who}fdinfo of {cov.fds_unreadable} of {plural(cov.processes, 'process')} unreadable",

@@ -44,6 +44,7 @@ class Coverage:
     rooted: bool | None
     problems: int
     problem_samples: tuple[str, ...] = ()
+    headline: str = ""          # model.coverage's: how much is exact ("com.example.camera exact (run-as); ...")
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +276,7 @@ class DeviceTimeline:
                                              now - fs[0] if fs else None, holder, held))
         kernel_only.sort(key=lambda r: (-r.size, r.key))
 
-        coverage = _coverage(snap)
+        coverage = _coverage(snap, acc)
 
         frame = Frame(seq=seq, snapshot=snap, raw=raw, acc=acc, rows=rows, coverage=coverage,
                       tags=tags, exporters=exporters, total_spark=tuple(self.total_series),
@@ -432,7 +433,8 @@ def _with_delta(r: Row, delta: int) -> Row:
                r.by_tag, delta, r.unreadable, r.sort_ident)
 
 
-def _coverage(snap: Snapshot) -> Coverage:
+def _coverage(snap: Snapshot, acc) -> Coverage:
+    from droidtrack.model.coverage import coverage
     fds_un = maps_un = 0
     for p in snap.processes.values():
         if p.fds_readable is False:
@@ -442,4 +444,4 @@ def _coverage(snap: Snapshot) -> Coverage:
     srcs = tuple(sorted((k, v.status, v.detail) for k, v in snap.sources.items()))
     samples = tuple(f"{p.source}: {p.message}" for p in snap.problems[:5])
     return Coverage(srcs, len(snap.processes), fds_un, maps_un, snap.device.rooted,
-                    len(snap.problems), samples)
+                    len(snap.problems), samples, coverage(snap, acc).headline)
