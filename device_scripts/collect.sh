@@ -478,6 +478,10 @@ if [ $DUMPSYS -eq 1 ]; then
   dumpsys meminfo 2>"$W.err"; rc=$?; st $rc 0; end dumpsys_meminfo $rc $S
   begin dumpsys_gpu
   dumpsys gpu --gpumem 2>"$W.err"; rc=$?; st $rc 0; end dumpsys_gpu $rc $S
+  # SurfaceFlinger's gralloc tables name who asked for each graphics buffer (owner evidence);
+  # the shell user may run it, so it works on user builds too
+  begin dumpsys_surfaceflinger
+  dumpsys SurfaceFlinger 2>"$W.err"; rc=$?; st $rc 0; end dumpsys_surfaceflinger $rc $S
   # each --package's own memtrack rows (Graphics, GL mtrack, EGL mtrack: the memtrack HAL)
   for k in $PKGS; do
     begin "dumpsys_meminfo:$k"

@@ -83,9 +83,10 @@ def _service(name: str, body: str, took: str, at: str) -> str:
 
 
 def bugreport_text(*, dmabuf_dump: str | None = "ok", dmabuf_dump_b: bool = True, meminfo: bool = True,
-                   gpu: bool = True, getprop: bool = True) -> str:
+                   gpu: bool = True, getprop: bool = True, surfaceflinger: str | None = None) -> str:
     """The main dumpstate text, sections in dumpstate's order, headers as dumpstate prints them.
-    dmabuf_dump: "ok", "failed" (the command failed) or None (section absent)."""
+    dmabuf_dump: "ok", "failed" (the command failed) or None (section absent); surfaceflinger:
+    the text of a `DUMP OF SERVICE SurfaceFlinger:` (None: absent)."""
     out = [_d("header.txt")]
     out.append("------ UPTIME (uptime) ------\n 09:26:53 up 2 days,  3:14,  0 users,  load average: 7.21, 6.94, 6.80\n")
     out.append("------ MEMORY INFO (/proc/meminfo) ------\nMemTotal:        7698860 kB\nMemFree:         1298669 kB\n")
@@ -111,6 +112,8 @@ def bugreport_text(*, dmabuf_dump: str | None = "ok", dmabuf_dump_b: bool = True
     out.append("------ DUMPSYS (/system/bin/dumpsys) ------\n")
     if gpu:
         out.append(_service("gpu", _d("gpu.txt"), "0.004s", "09:27:40"))
+    if surfaceflinger is not None:
+        out.append(_service("SurfaceFlinger", surfaceflinger, "0.087s", "09:27:40"))
     out.append(_service("window", "WINDOW MANAGER LAST ANR (dumpsys window lastanr)\n  <no ANR has occurred since boot>\n",
                         "0.101s", "09:27:41"))
     out.append("========================================================\n== dumpstate: done (id 7)\n"

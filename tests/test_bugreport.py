@@ -94,7 +94,8 @@ def test_full_bugreport_builds_the_whole_device(full):
     assert snap.origin == "bugreport:bugreport.zip"
     st_ = {k: v.status for k, v in snap.sources.items()}
     assert st_ == {"props": "ok", "bufinfo": "ok", "dmabuf_dump_b": "ok", "dmabuf_dump": "ok",
-                   "dmaprocs": "missing", "dumpsys_meminfo": "ok", "dumpsys_gpu": "ok"}
+                   "dmaprocs": "missing", "dumpsys_meminfo": "ok", "dumpsys_gpu": "ok",
+                   "dumpsys_surfaceflinger": "missing"}
     assert "No such file" in snap.sources["dmaprocs"].detail
     assert any("fd or by mapping" in p.message for p in snap.problems)
 

@@ -20,6 +20,7 @@ from droidtrack.model.build import Builder
 from droidtrack.ingest import device_files
 from droidtrack.ingest.dmabuf_dump import feed_dmabuf_dump
 from droidtrack.ingest.gpu import feed_dumpsys_gpu
+from droidtrack.ingest.surfaceflinger import feed_surfaceflinger
 from droidtrack.ingest.meminfo import feed_meminfo
 from droidtrack.ingest import feed_buffers, feed_refs
 from droidtrack.model import Snapshot, SourceStatus
@@ -87,7 +88,7 @@ def feed_frames(b: Builder, fr: _frames.Frames) -> None:
 
 def _feed_dumps(b: Builder, fr: _frames.Frames) -> None:
     for name, feed in (("dumpsys_meminfo", feed_meminfo), ("dumpsys_gpu", feed_dumpsys_gpu),
-                       ("dmabuf_dump", feed_dmabuf_dump)):
+                       ("dumpsys_surfaceflinger", feed_surfaceflinger), ("dmabuf_dump", feed_dmabuf_dump)):
         sec = fr.sections.get(name)
         if sec is not None and sec.content.strip():
             feed(b, sec.text())

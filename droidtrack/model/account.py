@@ -202,6 +202,9 @@ _REPORTED_NOTES = {
     "dmabuf_dump.kernel_rss": "dmabuf_dump 'kernel_rss'",
     "gpu.mali.device": "Mali gpu_memory device line: pages the GPU driver holds (its own and imported)",
     "gpu.gpu_mem.global": "dumpsys gpu 'Global total' (gpu_mem eBPF: GPU memory of every process)",
+    "surfaceflinger.gralloc_allocated": "dumpsys SurfaceFlinger 'Total allocated by GraphicBufferAllocator' "
+                                        "(stride × height estimate of SurfaceFlinger's own allocations)",
+    "surfaceflinger.gralloc_imported": "dumpsys SurfaceFlinger 'Total imported by gralloc' (buffers it imported)",
 }
 
 

@@ -154,6 +154,8 @@ class Builder:
         # holdings known only by kind, from processed dumps: buffer key -> {pid: Holding(by=...)}
         self.explicit_holdings: dict[str, dict[int, Holding]] = {}
         self._anon = 0
+        # SurfaceFlinger's gralloc rows (ingest/surfaceflinger.py): joined to buffers in finish()
+        self.gralloc_rows: list = []
 
     # ---- buffers ---------------------------------------------------------------------------
     def records(self, res) -> list:
@@ -315,6 +317,10 @@ class Builder:
                             selinux_context=dev.get("selinux_context"))
         snap = Snapshot(time=time, device=device, buffers=buffers, processes=procs,
                         sources=dict(self.sources), problems=(), reported=dict(self.reported), origin=origin)
-        found = owners.infer(snap, self.owner_rules, previous_owners)     # reads the snapshot's processes
+        names = None
+        if self.gralloc_rows:
+            names, join_problems = owners.gralloc_names(snap, self.gralloc_rows)
+            self.problems.extend(join_problems)
+        found = owners.infer(snap, self.owner_rules, previous_owners, names)     # reads the snapshot's processes
         self.problems.extend(found.problems)
         return replace(snap, owners=found.owners, problems=tuple(self.problems.summarized()))

@@ -104,7 +104,8 @@ def add_source_arguments(parser: argparse.ArgumentParser, *, live: bool = True) 
     from droidtrack.model.tags import add_rules_arguments
     add_rules_arguments(g)
     g.add_argument("--dumpsys", action="store_true",
-                   help="also run `dumpsys meminfo` and `dumpsys gpu --gpumem` on the device (slow: seconds)")
+                   help="also run `dumpsys meminfo`, `dumpsys gpu --gpumem` and `dumpsys SurfaceFlinger` "
+                   "(whose graphics buffers are whose) on the device (slow: seconds)")
     g.add_argument("--package", action="append", default=[], metavar="PKG", dest="package",
                    help="an app to read exactly without root (repeatable): on a user build its processes' fds, "
                         "fdinfo and maps are read as the app by `run-as PKG` (a debuggable app only), in the same "

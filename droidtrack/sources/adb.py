@@ -90,7 +90,7 @@ def collector_command(token: str, collector: _Collector, how: str, *, dumpsys: b
 
 
 # sections that can think for a long while before they print anything (framework dumps)
-SLOW_SECTIONS = (b"dumpsys_meminfo", b"dumpsys_gpu", b"dmabuf_dump")
+SLOW_SECTIONS = (b"dumpsys_meminfo", b"dumpsys_gpu", b"dumpsys_surfaceflinger", b"dmabuf_dump")
 
 
 def _patience(token: str):

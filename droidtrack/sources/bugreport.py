@@ -12,6 +12,7 @@ What droidtrack reads (by the command or path in the header, so vendor titles do
   ION debugfs heaps      per-heap totals, per-client sizes, orphaned allocations       -> reported
   DUMP OF SERVICE meminfo  DMA-BUF/ION/GPU totals, full process names ("Total PSS by process")
   DUMP OF SERVICE gpu    GPU memory per process (gpu_mem)                               -> reported
+  DUMP OF SERVICE SurfaceFlinger  its gralloc tables: who asked for graphics buffers  -> owners
   SYSTEM PROPERTIES      model, manufacturer, fingerprint, release, SDK, time zone
   the dumpstate header   build fingerprint, kernel version, the time of the report
 
@@ -33,6 +34,7 @@ from droidtrack.ingest.dmaprocs import feed_dmaprocs
 from droidtrack.ingest.gpu import feed_dumpsys_gpu
 from droidtrack.ingest.ion import DEBUGFS as ION_DEBUGFS, feed_ion_debugfs
 from droidtrack.ingest.meminfo import feed_meminfo
+from droidtrack.ingest.surfaceflinger import feed_surfaceflinger
 from droidtrack.ingest.feed_buffers import feed_bufinfo
 from droidtrack.parse import bufinfo as p_bufinfo
 from droidtrack.model.build import Builder
@@ -49,7 +51,7 @@ _KERNEL = re.compile(r"^Kernel: Linux version (?P<v>\S+)", re.M)
 _SDK = re.compile(r"^Android SDK version: (?P<v>\d+)", re.M)
 
 # the dumpsys services droidtrack reads
-SERVICES = frozenset({"meminfo", "gpu"})
+SERVICES = frozenset({"meminfo", "gpu", "SurfaceFlinger"})
 
 
 @dataclass
@@ -276,8 +278,9 @@ def build_snapshot(br: Bugreport, rules=None) -> Snapshot:
     if _status(b, "dmaprocs", dp, "vendor dmaprocs"):
         have_holders |= feed_dmaprocs(b, dp.text, where=f"{dp.entry} line {dp.line}") > 0
 
-    # -- framework numbers: dumpsys meminfo, dumpsys gpu
-    for name, key, feed in (("meminfo", "dumpsys_meminfo", feed_meminfo), ("gpu", "dumpsys_gpu", feed_dumpsys_gpu)):
+    # -- framework numbers: dumpsys meminfo, dumpsys gpu; owner evidence: dumpsys SurfaceFlinger
+    for name, key, feed in (("meminfo", "dumpsys_meminfo", feed_meminfo), ("gpu", "dumpsys_gpu", feed_dumpsys_gpu),
+                            ("SurfaceFlinger", "dumpsys_surfaceflinger", feed_surfaceflinger)):
         found = br.service(name)
         if found is None:
             b.sources[key] = SourceStatus("missing", f"no DUMP OF SERVICE {name} in this bugreport")
@@ -337,7 +340,7 @@ class BugreportSource:
         for s in br.sections:
             if any(pred(s) for key, pred in _READ if key != "ion"):
                 keep.append(f"------ {s.title} ({s.source}) ------\n{s.text}")
-            for name in ("meminfo", "gpu"):
+            for name in ("meminfo", "gpu", "SurfaceFlinger"):
                 if name in s.services:
                     keep.append(f"DUMP OF SERVICE {name}: (from {s.title})\n{s.services[name]}")
         return (br.header + "\n" + "".join(k if k.endswith("\n") else k + "\n" for k in keep)).encode("utf-8", "replace")
