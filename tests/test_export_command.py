@@ -69,3 +69,20 @@ def test_record_refuses_an_export_onto_its_own_recording_before_recording(tmp_pa
     r = cli("record", str(e), "--append", "--perfetto", str(e), "-n", "1", "--root", FIXTURE)
     assert r.returncode == 2 and "same file" in r.stderr, r.stderr
     assert e.read_bytes() == before
+
+
+def test_export_says_which_sample_it_left_out_and_counts_what_it_wrote(tmp_path):
+    """A sample nested 5,000 deep was dropped silently and the message claimed every sample."""
+    from droidtrack.model import schema
+    good = schema.dumps(f.leaking_series(1)[0], all_processes=True)
+    deep = good.replace('"device": {', '"device": {"x": ' + "[" * 5000 + "]" * 5000 + ", ", 1)
+    p = tmp_path / "r.dtr"
+    with RecordingWriter(str(p), {}) as w:
+        w.add("snapshot", good.encode(), time=1.0)
+        w.add("snapshot", deep.encode(), time=2.0)
+    out = tmp_path / "r.csv"
+    r = cli("export", str(p), "--csv", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "(1 samples; 1 skipped: " in r.stderr and "r.dtr: sample 1: line" in r.stderr, r.stderr
+    assert "nested too deeply" in r.stderr and "Traceback" not in r.stderr
+    assert {line.split(",")[0] for line in out.read_text().splitlines()[1:]} == {"0"}

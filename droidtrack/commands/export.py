@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 
 from droidtrack.commands import add_command
 from droidtrack.history.recording import RecordingError, open_recording
@@ -48,9 +49,24 @@ class _Counted:
             yield snap
 
 
-def export(path: str, *, csv_path: str | None, perfetto_path: str | None, rules=None) -> list[str]:
-    """Write the exports; returns what was written (for messages). Raises RecordingError (also when no
-    sample is valid: nothing is written then) and OutputError (an output that is the recording)."""
+@dataclass(frozen=True)
+class Written:
+    """One export written: where, how many samples, and why the samples left out were."""
+    target: str
+    samples: int
+    skipped: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        out = f"{self.target} ({self.samples} samples"
+        if self.skipped:
+            out += f"; {len(self.skipped)} skipped: " + "; ".join(self.skipped[:3])
+        return out + ")"
+
+
+def export(path: str, *, csv_path: str | None, perfetto_path: str | None, rules=None) -> list[Written]:
+    """Write the exports; returns what was written (for messages), with the samples that could not be
+    read and were left out. Raises RecordingError (also when no sample is valid: nothing is written
+    then) and OutputError (an output that is the recording)."""
     from droidtrack.present import csv_out, outfile, trace
     outfile.refuse_collisions((("CSV", csv_path), ("trace", perfetto_path)), inputs=[path])
     rec = open_recording(path)
@@ -64,6 +80,7 @@ def export(path: str, *, csv_path: str | None, perfetto_path: str | None, rules=
         if not target:
             continue
         snaps = _Counted(rec, rules)
+        seen = len(rec.problems)
         if target == "-":
             write(snaps, sys.stdout if mode == "w" else sys.stdout.buffer)
         else:
@@ -79,7 +96,7 @@ def export(path: str, *, csv_path: str | None, perfetto_path: str | None, rules=
             detail = "; ".join(p.message for p in rec.problems[-3:])
             raise RecordingError(f"{path}: no sample of the recording could be read"
                                  + (f" ({detail})" if detail else "") + "; nothing written")
-        done.append(target)
+        done.append(Written(target, snaps.n, tuple(p.message for p in rec.problems[seen:])))
     return done
 
 
@@ -107,7 +124,9 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"droidtrack: cannot write {e.filename}: {e.strerror}", file=sys.stderr)
         return 2
-    for d in done:
-        if d != "-":
-            print(f"wrote {d} ({len(rec)} samples)", file=sys.stderr)
+    for w in done:
+        if w.target != "-":
+            print(f"wrote {w.describe()}", file=sys.stderr)
+        elif w.skipped:
+            print(f"droidtrack: {len(w.skipped)} sample(s) skipped: " + "; ".join(w.skipped[:3]), file=sys.stderr)
     return 0

@@ -184,9 +184,9 @@ def run(args: argparse.Namespace) -> int:
     if args.csv or args.perfetto:
         from droidtrack.commands.export import export
         try:
-            for d in export(args.output, csv_path=args.csv, perfetto_path=args.perfetto,
+            for w in export(args.output, csv_path=args.csv, perfetto_path=args.perfetto,
                             rules=getattr(src, "rules", None)):
-                print(f"droidtrack: wrote {safe(d)}", file=sys.stderr)
+                print(f"droidtrack: wrote {safe(w.describe())}", file=sys.stderr)
         except (RecordingError, OutputError, OSError) as e:
             print(f"droidtrack: export failed: {e}", file=sys.stderr)
             return 2
