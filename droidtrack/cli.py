@@ -16,7 +16,7 @@ import sys
 from droidtrack import __version__
 
 # the order `droidtrack --help` lists them in; modules not named here follow alphabetically
-_ORDER = ("demo", "snapshot", "top", "devices", "analyze", "record", "check", "diff", "report", "export", "clean")
+_ORDER = ("demo", "snapshot", "top", "trace", "devices", "analyze", "record", "check", "diff", "report", "export", "clean")
 
 EPILOG = """\
 start here:

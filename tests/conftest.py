@@ -8,3 +8,6 @@ from pathlib import Path
 HERE = str(Path(__file__).resolve().parent)
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
+
+# the booted VMs of the realkernel tests, shared by every module that uses them
+pytest_plugins = ("realkernel.boot",)

@@ -26,14 +26,14 @@ from pathlib import Path
 
 import pytest
 
-from realkernel import compare, vm
+from realkernel import compare, vm  # noqa: F401
+from realkernel.boot import SHELLS, _boot
 
 REPO = Path(__file__).resolve().parent.parent
 CAPTURES = Path(__file__).resolve().parent / "realkernel" / "captures"
 SAVED = {"busybox": CAPTURES / "linux-6.12-busybox.capture",
          "mksh": CAPTURES / "linux-6.12-mksh-toybox.capture"}
 SAVED_EXPECTED = CAPTURES / "linux-6.12.expected.json"
-SHELLS = ("busybox", "mksh")
 
 
 def droidtrack_json(capture: Path) -> dict:
@@ -159,35 +159,6 @@ def test_raw_check_reports_a_changed_kernel_text():
 
 
 # ---- the real kernel --------------------------------------------------------------------------------
-
-def _qemu_runs() -> str | None:
-    q = shutil.which("qemu-system-x86_64")
-    if not q:
-        return "qemu-system-x86_64 is not installed (tests/realkernel/fetch_kernel.sh installs it)"
-    r = subprocess.run([q, "--version"], capture_output=True, text=True)
-    if r.returncode != 0:
-        return f"qemu-system-x86_64 cannot run here: {r.stderr.strip()[:200]}"
-    return None
-
-
-def _boot(tmp_path_factory, name: str, **kw):
-    """Boot the VM once for a module's tests (vm.boot's keywords), or skip where qemu cannot run."""
-    why = _qemu_runs()
-    if why:
-        pytest.skip(why)
-    work = tmp_path_factory.mktemp(name)
-    res = vm.boot(shells=",".join(SHELLS), vgem=True, workdir=work, **kw)
-    assert res.done, f"the VM did not finish; its log:\n{res.log}\nconsole:\n{res.console[-3000:]}"
-    assert res.problems == [] and "FAIL" not in res.log, res.log
-    for shell in SHELLS:
-        (work / f"capture.{shell}").write_bytes(res.files[f"capture.{shell}"])
-    return work, res
-
-
-@pytest.fixture(scope="module")
-def booted(tmp_path_factory):
-    return _boot(tmp_path_factory, "realkernel", owners=True)   # the ownership scenario rides along
-
 
 @pytest.mark.realkernel
 def test_vm_boots_runs_the_scenario_and_both_collectors(booted):
@@ -431,11 +402,6 @@ def test_raw_check_reports_a_wrong_iterator_text():
     assert compare.compare_snapshot(doc, e, attached_known=False) != []
 
 
-@pytest.fixture(scope="module")
-def booted7(tmp_path_factory):
-    return _boot(tmp_path_factory, "realkernel-7", kernel="7", bpf=True, debugfs=False)
-
-
 @pytest.mark.realkernel
 def test_vm7_boots_with_the_iterator_pinned_and_no_debugfs(booted7):
     _, res = booted7
@@ -444,7 +410,7 @@ def test_vm7_boots_with_the_iterator_pinned_and_no_debugfs(booted7):
     assert len(expected["buffers"]) == 7
     assert "bpf iterator pinned" in res.log
     assert "sysfs stats present" not in res.log                # removed in 7.0
-    # the 7.0 dma_buf tracepoints exist (for `droidtrack trace`, not built yet)
+    # the 7.0 dma_buf tracepoints exist (droidtrack trace: tests/test_realkernel_trace.py)
     trace = next(line for line in res.log.splitlines() if line.startswith("tracepoints dma_buf:"))
     for ev in ("export", "fd", "get", "put", "mmap", "mmap_internal", "dynamic_attach", "detach"):
         assert f"dma_buf_{ev}" in trace.split(), ev

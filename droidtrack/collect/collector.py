@@ -10,13 +10,14 @@ from pathlib import Path
 from droidtrack.sources import SourceError
 
 
-def script_path() -> Path:
+def script_path(name: str = "collect.sh") -> Path:
+    """A device script (collect.sh, trace.sh): device_scripts/ in a checkout, droidtrack/data/ installed."""
     here = Path(__file__).resolve().parent
-    for cand in (here.parent.parent / "device_scripts" / "collect.sh", here.parent / "data" / "collect.sh"):
+    for cand in (here.parent.parent / "device_scripts" / name, here.parent / "data" / name):
         if cand.is_file():
             return cand
-    raise SourceError("cannot find the collector: neither device_scripts/collect.sh next to the droidtrack "
-                      "package nor the copy an installed package ships (droidtrack/data/collect.sh)")
+    raise SourceError(f"cannot find the collector: neither device_scripts/{name} next to the droidtrack "
+                      f"package nor the copy an installed package ships (droidtrack/data/{name})")
 
 
 def tree_uid(root: Path) -> int | None:

@@ -213,6 +213,8 @@ class Sandbox:
         for name in ("proc", "sys"):
             if (dr / name).is_dir():
                 self.binds.append(("/" + name, dr / name))
+        if (dr / "sys/kernel/tracing").is_dir():       # tracefs is writable to root (trace.sh)
+            self.binds.append(("/sys/kernel/tracing", dr / "sys/kernel/tracing"))
         if (dr / "dev").is_dir():
             for e in sorted((dr / "dev").iterdir()):
                 dst = r / "dev" / e.name

@@ -29,6 +29,7 @@ from droidtrack.sources.adb_wire import (DEFAULT_HOST, DEFAULT_PORT, STATE_HINTS
 
 DEVICE_DIR = "/data/local/tmp/droidtrack"
 DEVICE_COLLECTOR = DEVICE_DIR + "/collect.sh"
+DEVICE_TRACER = DEVICE_DIR + "/trace.sh"
 
 
 @dataclass
@@ -56,8 +57,8 @@ class _Collector:
         return f"{len(self.data)}:{self.mtime}"
 
 
-def _load_collector() -> _Collector:
-    p = script_path()
+def _load_collector(name: str = "collect.sh") -> _Collector:
+    p = script_path(name)
     data = p.read_bytes()
     return _Collector(data, hashlib.sha256(data).hexdigest(), int(p.stat().st_mtime))
 
@@ -77,12 +78,17 @@ def collector_command(token: str, collector: _Collector, how: str, *, dumpsys: b
         # run-as passes only as the shell user (root reads every process itself); names were
         # checked by check_packages, so they need no quoting
         args += "".join(f" --package {p}" for p in packages)
-    run = f"sh {DEVICE_COLLECTOR} {args}"
+    return installed_command(token, collector, DEVICE_COLLECTOR, how, args)
+
+
+def installed_command(token: str, collector: _Collector, path: str, how: str, args: str) -> str:
+    """Run the device script at `path` with `args` if it is the current one, else print `@@TOKEN PUSH`."""
+    run = f"sh {path} {args}"
     if how == "su0":
         run = f"su 0 {run}"
     elif how == "suc":
         run = f"su -c '{run}'"
-    return (f"F={DEVICE_COLLECTOR}; "
+    return (f"F={path}; "
             f"if s=$(sha256sum $F 2>/dev/null || toybox sha256sum $F 2>/dev/null); "
             f"then [ \"${{s%% *}}\" = {collector.sha256} ]; "
             f"else [ \"$(stat -c %s:%Y $F 2>/dev/null)\" = {collector.size_mtime} ]; fi "
@@ -212,28 +218,11 @@ class AdbSession:
             t0 = time.monotonic()
             if self.privilege is None:
                 self._probe()
-            pushed = False
-            for attempt in (0, 1):
-                cmd = collector_command(token, self._collector, self.how, dumpsys=dumpsys, dmabuf_dump=dmabuf_dump,
-                                        fd_inodes=fd_inodes,
-                                        packages=packages if self.privilege == "shell" else ())
-                left = max(1.0, timeout - (time.monotonic() - t0))
-                r = shell(self.target, self.serial, cmd, timeout=left,
-                          idle_timeout=stall_timeout or self.target.stall_timeout,
-                          timeout_label=timeout, patience=_patience(token))
-                if r.stdout.startswith(f"@@{token} PUSH".encode()) and r.exit_code == 0:
-                    if attempt:
-                        raise AdbError(f"the collector copied to {DEVICE_COLLECTOR} on {self.serial} does not "
-                                       "check out (sha256 differs after pushing it)")
-                    push_bytes(self.target, self.serial, self._collector.data, DEVICE_COLLECTOR, mode=0o755,
-                               mtime=self._collector.mtime, timeout=max(5.0, left))
-                    pushed = True
-                    if self.privilege == "root" and self.rooted_by_us:
-                        # pushed by a rooted adbd: give the directory back to the shell user, or
-                        # an unrooted run later could not write its temporary files there
-                        self._sh(f"chown -R 2000:2000 {DEVICE_DIR}", timeout=max(5.0, left))
-                    continue
-                break
+            cmd = collector_command(token, self._collector, self.how, dumpsys=dumpsys, dmabuf_dump=dmabuf_dump,
+                                    fd_inodes=fd_inodes, packages=packages if self.privilege == "shell" else ())
+            r, pushed = self._run_installed(token, self._collector, DEVICE_COLLECTOR, cmd, t0, timeout,
+                                            idle_timeout=stall_timeout or self.target.stall_timeout,
+                                            timeout_label=timeout, patience=_patience(token))
             error = r.error
             if error is not None:
                 state = device_state(self.target, self.serial)
@@ -247,6 +236,71 @@ class AdbSession:
                 raise AdbError(f"the collector did not start on {self.serial} (exit {r.exit_code}): {msg or 'no output'}")
             return CollectResult(r.stdout, self.serial, r.stderr, r.exit_code, error, self.privilege or "shell",
                                  pushed, time.monotonic() - t0, self.note)
+
+    def _run_installed(self, token: str, script: _Collector, path: str, cmd: str, t0: float, timeout: float,
+                       **kw) -> tuple[ShellResult, bool]:
+        """Run `cmd` (an installed_command); when the device answers PUSH, copy the script and run
+        it again. Returns (the result, whether the script was pushed). With on_stdout (a stream),
+        the start of stdout is held back until it is known not to be the PUSH answer."""
+        push = f"@@{token} PUSH".encode()
+        sink = kw.pop("on_stdout", None)
+        pushed = False
+        for attempt in (0, 1):
+            left = max(1.0, timeout - (time.monotonic() - t0))
+            head = bytearray()
+            state = {"open": sink is None}
+
+            def gate(data: bytes, head=head, state=state) -> None:
+                if state["open"]:
+                    sink(data)
+                    return
+                head.extend(data)
+                if len(head) < len(push) and b"\n" not in head:
+                    return
+                if not head.startswith(push):
+                    state["open"] = True
+                    sink(bytes(head))
+            r = shell(self.target, self.serial, cmd, timeout=left, **kw,
+                      **({"on_stdout": gate} if sink is not None else {}))
+            answered = r.stdout if sink is None else bytes(head) if not state["open"] else b""
+            if r.exit_code == 0 and answered.startswith(push):
+                if attempt:
+                    raise AdbError(f"the script copied to {path} on {self.serial} does not "
+                                   "check out (sha256 differs after pushing it)")
+                push_bytes(self.target, self.serial, script.data, path, mode=0o755,
+                           mtime=script.mtime, timeout=max(5.0, left))
+                pushed = True
+                if self.privilege == "root" and self.rooted_by_us:
+                    # pushed by a rooted adbd: give the directory back to the shell user, or
+                    # an unrooted run later could not write its temporary files there
+                    self._sh(f"chown -R 2000:2000 {DEVICE_DIR}", timeout=max(5.0, left))
+                continue
+            if sink is not None and not state["open"] and head:
+                sink(bytes(head))              # a short stream that never reached a newline
+            break
+        return r, pushed
+
+    def trace(self, token: str, on_stdout, on_stderr, stop: threading.Event, *,
+              timeout: float = 365 * 86400.0, args: str = "") -> ShellResult:
+        """Stream device_scripts/trace.sh (installed like the collector) over ONE shell until `stop`
+        is set (its stdin is closed then, and it ends its stream) or the device goes away."""
+        if not token or not token.isalnum():
+            raise AdbError("the trace token must be a non-empty alphanumeric string")
+        with self._lock:
+            t0 = time.monotonic()
+            if self.privilege is None:
+                self._probe()
+            script = _load_collector("trace.sh")
+            cmd = installed_command(token, script, DEVICE_TRACER, self.how, f"--token {token} {args}".strip())
+            r, _pushed = self._run_installed(token, script, DEVICE_TRACER, cmd, t0, timeout,
+                                             idle_timeout=self.target.stall_timeout, on_stdout=on_stdout,
+                                             on_stderr=on_stderr, stop=stop)
+            if r.error is not None:
+                state = device_state(self.target, self.serial)
+                if state not in (None, "device"):
+                    r = dataclasses.replace(r, error=f"device {self.serial} went away mid-trace (now {state}): {r.error}")
+                self.privilege = None
+            return r
 
     def close(self) -> None:
         if self.rooted_by_us:

@@ -231,13 +231,19 @@ _V2 = struct.Struct("<BI")
 
 def read_shell_v2(sock: socket.socket, *, timeout: float, idle_timeout: float | None = None,
                   timeout_label: float | None = None,
-                  patience: Callable[[bytearray], float | None] | None = None) -> ShellResult:
+                  patience: Callable[[bytearray], float | None] | None = None,
+                  on_stdout: Callable[[bytes], None] | None = None,
+                  on_stderr: Callable[[bytes], None] | None = None,
+                  stop: threading.Event | None = None) -> ShellResult:
     """Read a shell v2 stream to its exit packet. Never raises for the device going away or
     stalling: `error` says what happened and stdout/stderr keep every byte that arrived.
 
     idle_timeout: seconds without a byte before the stream counts as stalled. patience(stdout so
     far), asked only when that much silence has passed, may allow longer (a section known to
-    think before it prints, e.g. dumpsys)."""
+    think before it prints, e.g. dumpsys).
+    Streaming (`droidtrack trace`): on_stdout/on_stderr get every chunk as it arrives (and the
+    result keeps none of it); once `stop` is set the command's stdin is closed (it is expected to
+    finish then) and the stream read on to its exit."""
     out = bytearray()
     err = bytearray()
     buf = bytearray()
@@ -248,7 +254,15 @@ def read_shell_v2(sock: socket.socket, *, timeout: float, idle_timeout: float | 
     idle = idle_timeout if idle_timeout is not None else timeout
     label = timeout_label if timeout_label is not None else timeout
     last = start
+    stopped = False
     while rc is None:
+        if stop is not None and not stopped and stop.is_set():
+            stopped = True
+            try:
+                sock.sendall(_V2.pack(4, 0))      # close-stdin
+            except OSError:
+                pass
+            deadline = min(deadline, time.monotonic() + 15.0)
         now = time.monotonic()
         left = deadline - now
         if left <= 0:
@@ -257,7 +271,8 @@ def read_shell_v2(sock: socket.socket, *, timeout: float, idle_timeout: float | 
         # what is left of the allowed silence after the last byte (in idle steps once patience
         # allowed more than idle)
         quiet = now - last
-        sock.settimeout(min(max(0.05, idle - quiet if quiet < idle else idle), left))
+        wait = min(max(0.05, idle - quiet if quiet < idle else idle), left)
+        sock.settimeout(min(wait, 0.2) if stop is not None and not stopped else wait)
         try:
             chunk = sock.recv(1 << 20)
         except socket.timeout:
@@ -266,6 +281,8 @@ def read_shell_v2(sock: socket.socket, *, timeout: float, idle_timeout: float | 
                 error = f"the device did not finish within {label:g} s (kept {len(out)} bytes)"
                 break
             quiet = now - last
+            if stop is not None and not stopped and quiet < idle:
+                continue
             allowed = (patience(out) if patience is not None else None) or idle
             if quiet < allowed - 0.001:
                 continue
@@ -288,9 +305,15 @@ def read_shell_v2(sock: socket.socket, *, timeout: float, idle_timeout: float | 
             body = buf[pos + 5:pos + 5 + ln]
             pos += 5 + ln
             if kind == 1:
-                out += body
+                if on_stdout is None:
+                    out += body
+                else:
+                    on_stdout(bytes(body))
             elif kind == 2:
-                err += body
+                if on_stderr is None:
+                    err += body
+                else:
+                    on_stderr(bytes(body))
             elif kind == 3:
                 rc = body[0] if body else 0
                 break
@@ -298,10 +321,9 @@ def read_shell_v2(sock: socket.socket, *, timeout: float, idle_timeout: float | 
     if rc is None and len(buf) > 5:
         # a packet cut in the middle: keep the part of it that arrived
         kind, _ln = _V2.unpack_from(buf, 0)
-        if kind == 1:
-            out += buf[5:]
-        elif kind == 2:
-            err += buf[5:]
+        sink = (on_stdout or out.extend) if kind == 1 else (on_stderr or err.extend) if kind == 2 else None
+        if sink is not None:
+            sink(bytes(buf[5:]))
     if rc is None and error is None:
         error = f"the stream ended before the command finished: the device went away (kept {len(out)} bytes)"
     return ShellResult(bytes(out), bytes(err), rc, error)
@@ -309,12 +331,13 @@ def read_shell_v2(sock: socket.socket, *, timeout: float, idle_timeout: float | 
 
 def shell(target: AdbTarget, serial: str, command: str, *, timeout: float = 30.0,
           idle_timeout: float | None = None, timeout_label: float | None = None,
-          patience: Callable[[bytearray], float | None] | None = None) -> ShellResult:
-    """Run one command with the shell v2 protocol (stdout, stderr and exit code kept apart)."""
+          patience: Callable[[bytearray], float | None] | None = None, **stream) -> ShellResult:
+    """Run one command with the shell v2 protocol (stdout, stderr and exit code kept apart);
+    `stream`: read_shell_v2's on_stdout, on_stderr, stop."""
     sock = open_service(target, serial, "shell,v2,raw:" + command, timeout=min(timeout, 15.0))
     try:
         return read_shell_v2(sock, timeout=timeout, idle_timeout=idle_timeout, timeout_label=timeout_label,
-                             patience=patience)
+                             patience=patience, **stream)
     finally:
         sock.close()
 

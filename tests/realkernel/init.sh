@@ -10,7 +10,9 @@
 # and finally "@@@DT-DONE". The kernel command line carries the collector token (dt.token=...)
 # and the shells to run it under (dt.shells=busybox,mksh); dt.vgem=0 skips vgem, dt.odd=1 adds
 # the scenario's odd-name buffers; dt.owners=1 then runs the ownership scenario (owners.c): a
-# collection with both apps running, and one after an app exited (mksh + toybox).
+# collection with both apps running, and one after an app exited (mksh + toybox); dt.trace=1
+# then runs device_scripts/trace.sh (mksh + toybox) and, once it streams, the lifetime workload
+# (lifetimes.c); the trace stops when its stdin ends, as when adbd closes it.
 /bin/busybox mkdir -p /proc /sys /dev /tmp /run
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -27,6 +29,7 @@ ODD=
 BPF=0
 DEBUGFS=1
 OWNERS=0
+TRACE=0
 for w in $(cat /proc/cmdline); do
   case $w in
     dt.token=*) TOKEN=${w#dt.token=} ;;
@@ -36,6 +39,7 @@ for w in $(cat /proc/cmdline); do
     dt.bpf=1) BPF=1 ;;
     dt.debugfs=0) DEBUGFS=0 ;;
     dt.owners=1) OWNERS=1 ;;
+    dt.trace=1) TRACE=1 ;;
   esac
 done
 # debugfs (bufinfo) as on a userdebug build, or not at all as on a user build
@@ -132,5 +136,28 @@ if [ $OWNERS = 1 ]; then
   kill $OWN
   wait $OWN
   note "owners scenario exit $?"
+fi
+if [ $TRACE = 1 ]; then
+  T=/sys/kernel/tracing
+  rm -f /tmp/trace.stop
+  { while [ ! -e /tmp/trace.stop ]; do sleep 0.1; done; } | \
+    PATH=/toybox/bin /bin/mksh /trace.sh --token "$TOKEN" > /tmp/trace.out 2> /tmp/trace.err &
+  TRC=$!
+  n=0
+  while ! grep -q -e "^@@$TOKEN STREAM" -e "^@@$TOKEN TRACE [ud]" /tmp/trace.out 2>/dev/null && [ $n -lt 200 ]; do
+    sleep 0.05; n=$((n+1))
+  done
+  if grep -q "^@@$TOKEN STREAM" /tmp/trace.out; then
+    note "trace instance $(ls $T/instances | tr '\n' ' ')"
+    /bin/dt_lifetimes --out /tmp/lifetimes.json $SCEN_ARGS 2>>/tmp/log.txt || note "FAIL lifetimes workload"
+    sleep 1
+  fi
+  : > /tmp/trace.stop
+  wait $TRC
+  note "trace exit $?"
+  note "after trace: instances [$(ls $T/instances 2>/dev/null | tr '\n' ' ')] dma_buf enable $(cat $T/events/dma_buf/enable 2>/dev/null)"
+  [ -e /tmp/lifetimes.json ] && send lifetimes.json /tmp/lifetimes.json 0
+  send trace.out /tmp/trace.out 0
+  send trace.err /tmp/trace.err 0
 fi
 finish

@@ -28,6 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 COLLECT_SH = REPO / "device_scripts" / "collect.sh"
+TRACE_SH = REPO / "device_scripts" / "trace.sh"
 MKSH_STATIC = Path("/usr/lib/x86_64-linux-musl/bin/mksh")
 TOYBOX = Path("/usr/bin/toybox")
 # every applet this toybox has, as on Android (the collector may use any of them: sed, xargs, ...)
@@ -86,6 +87,11 @@ def build_scenario(out: Path) -> Path:
 def build_owners(out: Path) -> Path:
     """owners.c -> dt_owners: the ownership scenario (an allocator, two apps, a surfaceflinger)."""
     return _static_c(out, "owners.c", "dt_owners")
+
+
+def build_lifetimes(out: Path) -> Path:
+    """lifetimes.c -> dt_lifetimes: the trace workload (droidtrack trace)."""
+    return _static_c(out, "lifetimes.c", "dt_lifetimes")
 
 
 def build_bpf(out: Path) -> Path:
@@ -159,7 +165,8 @@ def _ldd_libs(binary: Path) -> list[Path]:
 
 
 def build_initramfs(kdir: Path, scenario: Path, out: Path, collect_sh: Path | None = None,
-                    bpf_obj: Path | None = None, owners_exe: Path | None = None) -> Path:
+                    bpf_obj: Path | None = None, owners_exe: Path | None = None,
+                    lifetimes_exe: Path | None = None) -> Path:
     busybox = Path("/bin/busybox")
     for need, pkg in ((busybox, "busybox-static"), (MKSH_STATIC, "mksh"), (TOYBOX, "toybox")):
         if not need.exists():
@@ -173,6 +180,9 @@ def build_initramfs(kdir: Path, scenario: Path, out: Path, collect_sh: Path | No
     if owners_exe is not None:
         c.file("bin/dt_owners", owners_exe.read_bytes())
     c.file("collect.sh", (collect_sh or COLLECT_SH).read_bytes(), 0o644)
+    if lifetimes_exe is not None:
+        c.file("bin/dt_lifetimes", lifetimes_exe.read_bytes())
+        c.file("trace.sh", TRACE_SH.read_bytes(), 0o644)
     c.file("bin/mksh", MKSH_STATIC.read_bytes())
     # toybox is dynamically linked in Debian: bring its loader and libraries along
     c.file("toybox/toybox", TOYBOX.read_bytes())
@@ -241,7 +251,7 @@ def parse_serial(data: bytes) -> VMResult:
 
 def run_vm(kdir: Path, initramfs: Path, token: str, shells: str = "busybox,mksh", vgem: bool = True,
            odd_names: bool = False, timeout: float = 240.0, workdir: Path | None = None,
-           bpf: bool = False, debugfs: bool = True, owners: bool = False) -> VMResult:
+           bpf: bool = False, debugfs: bool = True, owners: bool = False, trace: bool = False) -> VMResult:
     qemu = shutil.which("qemu-system-x86_64")
     if not qemu:
         raise VMError("qemu-system-x86_64 not found: apt-get install qemu-system-x86")
@@ -253,7 +263,7 @@ def run_vm(kdir: Path, initramfs: Path, token: str, shells: str = "busybox,mksh"
     append = (f"console=ttyS0 quiet loglevel=3 panic=-1 dt.token={token} dt.shells={shells}"
               + ("" if vgem else " dt.vgem=0") + (" dt.odd=1" if odd_names else "")
               + (" dt.bpf=1" if bpf else "") + ("" if debugfs else " dt.debugfs=0")
-              + (" dt.owners=1" if owners else ""))
+              + (" dt.owners=1" if owners else "") + (" dt.trace=1" if trace else ""))
     cmd = [qemu, "-machine", "q35", "-m", "512M", "-smp", "1", "-nodefaults", "-no-user-config",
            "-display", "none", "-no-reboot",
            "-kernel", str(kdir / "vmlinuz"), "-initrd", str(initramfs), "-append", append,
@@ -275,12 +285,14 @@ def run_vm(kdir: Path, initramfs: Path, token: str, shells: str = "busybox,mksh"
 
 def boot(shells: str = "busybox,mksh", vgem: bool = True, odd_names: bool = False,
          token: str | None = None, workdir: Path | None = None, collect_sh: Path | None = None,
-         kernel: str = "6.12", bpf: bool = False, debugfs: bool = True, owners: bool = False) -> VMResult:
+         kernel: str = "6.12", bpf: bool = False, debugfs: bool = True, owners: bool = False,
+         trace: bool = False) -> VMResult:
     """Fetch (cached) kernel, build scenario and initramfs, boot, return the VM's files.
     bpf=True pins our BPF dma-buf iterator at AOSP's path (6.16+ kernels); debugfs=False leaves
     debugfs unmounted (no bufinfo), as on a user build; owners=True then also runs the ownership
     scenario (owners.c) and collects twice: owners1.json + capture.owners1 with both apps running,
-    owners2.json + capture.owners2 after one app exited."""
+    owners2.json + capture.owners2 after one app exited; trace=True then runs trace.sh with the
+    lifetime workload (lifetimes.c): trace.out, trace.err, lifetimes.json (where the kernel traces)."""
     import secrets
     token = token or secrets.token_hex(12)
     kdir = fetch_kernel(kernel)
@@ -289,9 +301,10 @@ def boot(shells: str = "busybox,mksh", vgem: bool = True, odd_names: bool = Fals
     scen = build_scenario(work)
     obj = build_bpf(work) if bpf else None
     own = build_owners(work) if owners else None
-    initrd = build_initramfs(kdir, scen, work / "initramfs.cpio", collect_sh, obj, own)
+    life = build_lifetimes(work) if trace else None
+    initrd = build_initramfs(kdir, scen, work / "initramfs.cpio", collect_sh, obj, own, life)
     res = run_vm(kdir, initrd, token, shells=shells, vgem=vgem, odd_names=odd_names, workdir=work,
-                 bpf=bpf, debugfs=debugfs, owners=owners)
+                 bpf=bpf, debugfs=debugfs, owners=owners, trace=trace)
     res.files.setdefault("token", token.encode())
     return res
 
@@ -305,12 +318,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bpf", action="store_true", help="pin our BPF dma-buf iterator at AOSP's path")
     ap.add_argument("--no-debugfs", action="store_true", help="leave debugfs unmounted (no bufinfo)")
     ap.add_argument("--owners", action="store_true", help="also run the ownership scenario (owners.c)")
+    ap.add_argument("--trace", action="store_true", help="also run trace.sh with the lifetime workload")
     ap.add_argument("--save-captures", metavar="DIR", help="write every file the VM sent into DIR")
     ap.add_argument("--collect-sh", metavar="FILE", type=Path,
                     help="collector to put in the VM (default: device_scripts/collect.sh)")
     a = ap.parse_args(argv)
     res = boot(shells=a.shells, vgem=not a.no_vgem, odd_names=a.odd_names, collect_sh=a.collect_sh,
-               kernel=a.kernel, bpf=a.bpf, debugfs=not a.no_debugfs, owners=a.owners)
+               kernel=a.kernel, bpf=a.bpf, debugfs=not a.no_debugfs, owners=a.owners,
+               trace=a.trace)
     if a.save_captures:
         d = Path(a.save_captures)
         d.mkdir(parents=True, exist_ok=True)
