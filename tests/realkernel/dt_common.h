@@ -7,7 +7,7 @@
 #define DT_COMMON_H
 
 /* print "DT_PROG[pid]: <message>: <strerror(errno)>" and exit 2 */
-static void die(const char *fmt, ...)
+static __attribute__((unused)) void die(const char *fmt, ...)
 {
 	va_list ap;
 	int e = errno;
@@ -19,8 +19,8 @@ static void die(const char *fmt, ...)
 	exit(2);
 }
 
-/* until a signal ends the process */
-static void wait_forever(void)
+/* until a signal ends the process (unused attributes: not every program needs both) */
+static __attribute__((unused)) void wait_forever(void)
 {
 	for (;;) pause();
 }
