@@ -13,7 +13,8 @@ from pathlib import Path
 
 from droidtrack.commands.record import parse_duration
 from droidtrack.ingest.trace_feed import TraceFeed
-from droidtrack.present.text import human, safe
+from droidtrack.model.units import human_size
+from droidtrack.present.text import safe
 from droidtrack.present.trace_text import event_line, lifetimes_table
 
 SCHEMA = "droidtrack.trace/1"
@@ -151,7 +152,7 @@ def _fallback(args, stop: threading.Event, deadline: float | None) -> int:
     except SourceError as e:
         print(f"droidtrack trace: no snapshot either: {e}", file=sys.stderr)
         return 2
-    print(f"snapshot: {len(prev.buffers)} buffers, {human(sum(b.size for b in prev.buffers.values()))}")
+    print(f"snapshot: {len(prev.buffers)} buffers, {human_size(sum(b.size for b in prev.buffers.values()))}")
     try:
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
             stop.wait(args.interval if deadline is None else max(0.0, min(args.interval, deadline - time.monotonic())))
@@ -160,7 +161,7 @@ def _fallback(args, stop: threading.Event, deadline: float | None) -> int:
             cur = src.collect().snapshot
             for c in snapshot_changes(prev, cur):
                 holders = ", ".join(f"{safe(n)}[{p}]" for p, n in c["holders"].items()) or "no process"
-                print(f"{c['change']:<8} {c['key']:<12} {human(c['size']):>9}  {safe(c['exporter'] or '?'):<10} {holders}")
+                print(f"{c['change']:<8} {c['key']:<12} {human_size(c['size']):>9}  {safe(c['exporter'] or '?'):<10} {holders}")
             prev = cur
     except KeyboardInterrupt:
         pass

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from droidtrack.model.lifetimes import Lifetimes
 from droidtrack.parse.dmabuf_trace import TraceEvent
-from droidtrack.present.text import human, safe
+from droidtrack.model.units import human_size
+from droidtrack.present.text import safe
 
 _VERB = {"export": "exported", "fd": "fd", "get": "imported", "put": "put", "mmap": "mapped (driver)",
          "mmap_internal": "mapped", "dynamic_attach": "attached", "detach": "detached", "exit": "exited"}
@@ -19,7 +20,7 @@ def event_line(ev: TraceEvent) -> str:
         extra = f" fd {ev.fd}"
     if ev.dev is not None:
         extra = f" {safe(ev.dev)}"
-    return (f"{ev.ts:14.6f}  {_VERB.get(ev.kind, ev.kind):<16} ino {ev.ino:<6} {human(ev.size):>9}  "
+    return (f"{ev.ts:14.6f}  {_VERB.get(ev.kind, ev.kind):<16} ino {ev.ino:<6} {human_size(ev.size, compact=True):>8}  "
             f"{safe(ev.exporter or '?'):<10} {who}{extra}")
 
 
@@ -49,5 +50,5 @@ def lifetimes_table(lt: Lifetimes) -> list[str]:
         if life.attachments:
             parts.append("attached " + (", ".join(safe(d) for d in sorted(life.attached.values())) or "none now")
                          + f" ({len(life.attachments)} attach/detach)")
-        lines.append(f"{ino:>8} {human(life.size):>9}  {safe(life.exporter or '?'):<10} {by:<24} " + "; ".join(parts))
+        lines.append(f"{ino:>8} {human_size(life.size, compact=True):>8}  {safe(life.exporter or '?'):<10} {by:<24} " + "; ".join(parts))
     return lines
