@@ -105,8 +105,10 @@ def _source(args, rules):
     if any(getattr(args, k, None) for k in ("root", "capture", "replay", "bugreport", "report_zip")):
         return source_from_args(args)
     from droidtrack.sources.live import LiveSource
+    from droidtrack.sources import check_packages
     return LiveSource(args, rules=rules, dumpsys=bool(getattr(args, "dumpsys", False)),
-                      fd_inodes=getattr(args, "fd_inodes", None) or "auto")
+                      fd_inodes=getattr(args, "fd_inodes", None) or "auto",
+                      packages=check_packages(getattr(args, "package", None) or ()))
 
 
 def _device_label(snap) -> str:
