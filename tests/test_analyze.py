@@ -139,3 +139,49 @@ def test_text_with_a_few_bad_bytes_is_still_read():
     from droidtrack.ingest.paste import read_text
     text = read_text(b"size flags mode count exp_name ino\n\xff\xfe 4096 ...\n")
     assert "\\xff" in text
+
+
+# ---- pasted fdinfo and maps: the collector's feeders (ingest/feed_refs, feed_maps) ---------------
+FDINFO = "pos:\t0\nflags:\t02000002\nmnt_id:\t9\nino:\t{ino}\nsize:\t8192\ncount:\t2\nexp_name:\tsystem\nname:\tcam\n"
+MAPS = ("7f00000000-7f00001000 rw-s 00000000 00:08 {ino}   /dmabuf:cam\n"
+        "7f00002000-7f00003000 r--p 00000000 fd:00 12  /system/lib64/libc.so\n")
+
+
+def test_pasted_fdinfo_is_fed_as_the_stream_feeds_it():
+    snap, _ = analyze([("fdinfo.txt", FDINFO.format(ino=4242).encode())], rules=load_rules(), pid=612)
+    b = snap.buffers["ino:4242"]
+    assert (b.size, b.exporter, b.name, b.count) == (8192, "system", "cam", 2)
+    assert b.holders[612].fds == (-1,) and not b.holders[612].maps          # -1: which fd is not known
+    assert not any("no pid known" in p.message for p in snap.problems)
+
+
+def test_pasted_fdinfo_without_a_pid_lists_the_buffer_without_a_holder_and_says_so():
+    snap, _ = analyze([("paste.txt", FDINFO.format(ino=4242).encode())], rules=load_rules())
+    assert snap.buffers["ino:4242"].holders == {} and snap.buffers["ino:4242"].size == 8192
+    assert any("no pid known for this fdinfo" in p.message for p in snap.problems)
+    noino = FDINFO.replace("ino:\t{ino}\n", "")
+    snap, _ = analyze([("paste.txt", noino.encode())], rules=load_rules())
+    assert snap.buffers == {}
+    assert any("1 without an inode could not be placed" in p.message for p in snap.problems)
+
+
+def test_pasted_fdinfo_without_an_inode_joins_a_pasted_bufinfo_row_it_alone_fits():
+    """5.4-era fdinfo (no ino:) is joined as the stream joins it: to the one buffer of a complete
+    kernel list with its size, exporter and name (it used to be a second, anonymous buffer)."""
+    bufinfo = (BUFINFO_HEAD + "00008192\t00000002\t00080005\t00000002\tsystem\t00000099\tcam\n"
+               "\tAttached Devices:\nTotal 0 devices attached\n\nTotal 1 objects, 8192 bytes\n")
+    noino = FDINFO.replace("ino:\t{ino}\n", "")
+    snap, _ = analyze([("bufinfo.txt", bufinfo.encode()), ("fdinfo.txt", noino.encode())], rules=load_rules(),
+                      pid=612)
+    assert set(snap.buffers) == {"ino:99"} and snap.buffers["ino:99"].holders[612].fds == (-1,)
+
+
+def test_pasted_maps_is_fed_as_the_stream_feeds_it():
+    snap, _ = analyze([("maps.txt", ("# cat /proc/700/maps\n" + MAPS).format(ino=55).encode())], rules=load_rules())
+    b = snap.buffers["ino:55"]
+    assert b.name == "cam" and b.size == 4096 and "lower bound" in b.provenance["size"]
+    [m] = b.holders[700].maps
+    assert (m.start, m.end, m.perms) == (0x7f00000000, 0x7f00001000, "rw-s")
+    snap, _ = analyze([("paste.txt", MAPS.format(ino=55).encode())], rules=load_rules())
+    assert snap.buffers["ino:55"].holders == {}
+    assert any("no pid known for this maps" in p.message for p in snap.problems)

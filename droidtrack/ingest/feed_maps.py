@@ -34,7 +34,8 @@ def feed_maps(b: Builder, fr: _frames.Frames, root: str) -> None:
 
 def feed_vmas(b: Builder, t: p_maps.VmaTable) -> None:
     """Each dma-buf mapping: a MapRef of its buffer (joined by inode), or, without identity
-    (anon_inode:dmabuf), a mapping counted per process and kept for memtrack to name."""
+    (anon_inode:dmabuf), a mapping counted per process and kept for memtrack to name. A pid of None
+    (a pasted maps file whose process is not known) feeds the buffer and no reference."""
     b.problems.extend(t.problems)
     mk_ref = _mk_mapref
     get = b.buffers.get
@@ -43,6 +44,8 @@ def feed_vmas(b: Builder, t: p_maps.VmaTable) -> None:
             t.pids, t.starts, t.ends, t.offsets, t.perms, t.inodes, t.names, t.legacy, t.rss, t.pss):
         ref = mk_ref(start, end, offset, perms, rss, pss)
         if legacy:
+            if pid is None:
+                continue
             b.legacy_maps[(pid, start)] = ref
             b.anon_pids.add(pid)
             b.unjoined_ref(pid, "maps", end - start)
@@ -59,6 +62,8 @@ def feed_vmas(b: Builder, t: p_maps.VmaTable) -> None:
             d.provenance["size"] = "maps (VMA length + offset: a lower bound)"
         if name is not None:
             d.offer_fields("maps", None, None, name, None)
+        if pid is None:
+            continue
         vmas = d.maps.get(pid)
         if vmas is None:
             d.maps[pid] = [ref]

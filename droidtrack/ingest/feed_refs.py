@@ -50,7 +50,7 @@ def feed_refs(b: Builder, fr: _frames.Frames, root: str, access: dict[str, list]
                 b.anon_pids.add(pid)
     stat = _fd_inodes(b, fr, root, t, access.get("fdstat", ()))
     if no_inode:
-        _join_without_inode(b, no_inode, stat)
+        join_without_inode(b, no_inode, stat)
     feed_maps(b, fr, root)
 
 
@@ -74,7 +74,8 @@ class FdRef(NamedTuple):
 
 def feed_fdinfo(b: Builder, t: p_fdinfo.FdinfoTable) -> list[FdRef]:
     """fdinfo's dma-buf files, joined to their buffers by inode: the buffer's fields (by the rank
-    table) and the (pid, fd) reference. Returns the dma-buf files that have no inode."""
+    table) and the (pid, fd) reference (none where the pid is None: a pasted file whose process is
+    not known). Returns the dma-buf files that have no inode (and a pid)."""
     b.problems.extend(t.problems)
     no_inode: list[FdRef] = []
     get = b.buffers.get
@@ -85,7 +86,8 @@ def feed_fdinfo(b: Builder, t: p_fdinfo.FdinfoTable) -> list[FdRef]:
         if exp is None:
             continue      # not a dma-buf: the fd was reused for something else between ls and the read
         if inode is None:
-            no_inode.append(FdRef(pid, fd, size, exp, name, count))
+            if pid is not None:
+                no_inode.append(FdRef(pid, fd, size, exp, name, count))
             continue
         d = get(f"ino:{inode}")
         if d is None or (size is not None and d.size is not None and size != d.size):
@@ -118,6 +120,8 @@ def feed_fdinfo(b: Builder, t: p_fdinfo.FdinfoTable) -> list[FdRef]:
                 d.count = count
                 rank["count"] = r_count
                 prov["count"] = "fdinfo"
+        if pid is None:
+            continue
         held = d.fds.get(pid)
         if held is None:
             d.fds[pid] = [fd]
@@ -164,7 +168,7 @@ def _fd_inodes(b: Builder, fr: _frames.Frames, root: str, t: p_fdinfo.FdinfoTabl
     return stat
 
 
-def _join_without_inode(b: Builder, recs: list[FdRef], stat: dict) -> None:
+def join_without_inode(b: Builder, recs: list[FdRef], stat: dict) -> None:
     """fdinfo without `ino:` (5.4-era kernels): the inode stat(2) gave for the fd (the collector's
     `fdstat`, when it ran) where its size agrees with fdinfo's; otherwise join on
     size+exporter+name only where exactly one buffer in a complete kernel list fits, and count

@@ -18,12 +18,14 @@ from droidtrack.ingest.ion import DEBUGFS as ION_DEBUGFS, feed_ion_debugfs, feed
 from droidtrack.ingest.meminfo import feed_meminfo
 from droidtrack.ingest.memtrack import feed_memtrack_texts
 from droidtrack.model.build import Builder
-from droidtrack.model import MapRef, Snapshot, SourceStatus
+from droidtrack.model import Snapshot, SourceStatus
 from droidtrack.parse import detect as p_detect
 from droidtrack.parse import fdinfo as p_fdinfo
 from droidtrack.parse import maps as p_maps
 from droidtrack.ingest.stream import feed_frames
 from droidtrack.ingest.feed_buffers import feed_bufinfo
+from droidtrack.ingest.feed_maps import feed_vmas
+from droidtrack.ingest.feed_refs import feed_fdinfo, join_without_inode
 from droidtrack.parse import bufinfo as p_bufinfo
 from droidtrack.parse import dmabuf_dump as p_dump
 from droidtrack.parse.condensed import CondensedRow, has_elision, integer, read_row
@@ -237,43 +239,25 @@ def _feed(b: Builder, fmt: str, text: str, label: str, pid: int | None) -> bool:
     if fmt == "memtrack_debug":
         feed_memtrack_texts(b, [], text)
         return False
-    if fmt == "fdinfo":
+    if fmt in ("fdinfo", "maps"):
         if pid is None:
             m = _PID_FROM_TEXT.search(text)
             pid = int(m.group(1)) if m else None
-        res = p_fdinfo.parse_one(text, pid=pid)
-        b.problems.extend(res.problems)
-        for r in res.records:
-            if not r.is_dmabuf:
-                continue
-            d = b.buffer_by_inode(r.inode, r.size, "fdinfo") if r.inode is not None else b.anonymous_buffer("fdinfo")
-            d.offer_fields("fdinfo", r.size, r.exporter, r.name, r.count)
-            if r.pid is not None:
-                b.process(r.pid)
-                b.add_fd_ref(d, r.pid, r.fd if r.fd is not None else -1)
-            else:
-                b.problems.append(Problem("fdinfo", f"{label}: no pid known for this fdinfo "
-                                          "(pass --pid N): the buffer is listed without its holder"))
-        return False
-    if fmt == "maps":
+        if fmt == "fdinfo":
+            # the collector's feeder and join: by inode, else (no ino:) by size+exporter+name
+            t = p_fdinfo.table(p_fdinfo.parse_one(text, pid=pid), pasted=True)
+            join_without_inode(b, feed_fdinfo(b, t), {})
+            lost = sum(1 for i, e in zip(t.inodes, t.exporters) if i is None and e is not None)
+        else:
+            t = p_maps.read_file(text, pid=pid)
+            feed_vmas(b, t)
+            lost = sum(t.legacy)
+        if pid is not None:
+            b.process(pid)          # the holder (the stream has it from status)
         if pid is None:
-            m = _PID_FROM_TEXT.search(text)
-            pid = int(m.group(1)) if m else None
-        res = p_maps.parse_maps_file(text, pid=pid)
-        b.problems.extend(res.problems)
-        for m in res.records:
-            if m.legacy:
-                continue
-            d = b.buffer_by_inode(m.inode, None, "maps")
-            if d.size is None:
-                d.offer_fields("maps", m.end - m.start + m.offset, None, None, None)
-                d.provenance["size"] = "maps (VMA length + offset: a lower bound)"
-            d.offer_fields("maps", None, None, m.name, None)
-            if m.pid is not None:
-                b.process(m.pid)
-                b.add_map_ref(d, m.pid, MapRef(m.start, m.end, m.offset, m.perms))
-        if pid is None:
-            b.problems.append(Problem("maps", f"{label}: no pid known (pass --pid N): mappings kept without holder"))
+            b.problems.append(Problem(fmt, f"{label}: no pid known for this {fmt} (pass --pid N): its buffers "
+                                      "are listed without their holder" + (f"; {lost} without an inode could not "
+                                      "be placed at all: skipped" if lost else "")))
         return False
     if fmt == "mali_gpu_memory":
         feed_mali(b, text, where=label)

@@ -18,7 +18,7 @@ problem says so; a longer tail is reported and not joined. No key is ever invent
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from droidtrack.parse._lines import NAME_MAX, name_bytes, slow_paths, to_int
 from droidtrack.parse.grepout import Ints, is_decimal, proc_parts, record_builder, to_base
@@ -236,7 +236,7 @@ def parse_grep(text: str, root: str) -> ParseResult[FdInfo]:
 class FdinfoTable:
     """Every fdinfo file read, one list per field, in the order read (one file per (pid, fd)):
     what `read_grep` and fdinfo_heads.read give, from a fast path or from FdInfo records."""
-    pids: list[int]
+    pids: list[int | None]            # None: a pasted file whose process is not known
     fds: list[int]
     inodes: list[int | None]
     sizes: list[int | None]
@@ -249,9 +249,13 @@ class FdinfoTable:
         return len(self.pids)
 
 
-def table(res: ParseResult[FdInfo]) -> FdinfoTable:
-    """FdInfo records (of a file with a pid and an fd) as columns."""
-    recs = [r for r in res.records if r.pid is not None and r.fd is not None]
+def table(res: ParseResult[FdInfo], *, pasted: bool = False) -> FdinfoTable:
+    """FdInfo records (of a file with a pid and an fd) as columns. `pasted`: a pasted file's record
+    is kept without them too, its pid None (its process not known) and its fd -1 (not known)."""
+    if pasted:
+        recs = [r if r.fd is not None else replace(r, fd=-1) for r in res.records]
+    else:
+        recs = [r for r in res.records if r.pid is not None and r.fd is not None]
     return FdinfoTable([r.pid for r in recs], [r.fd for r in recs], [r.inode for r in recs],
                        [r.size for r in recs], [r.count for r in recs], [r.exporter for r in recs],
                        [r.name or None for r in recs], res.problems)

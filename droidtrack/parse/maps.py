@@ -400,7 +400,7 @@ class VmaTable:
     """Every dma-buf mapping read, one list per field, in the order read, with its Rss and Pss in
     bytes (None where smaps did not say): what `read` (v1: maps + smaps) and `read_smaps` (v2:
     smaps alone) give, from a fast path or from records, the same either way."""
-    pids: list[int]
+    pids: list[int | None]      # None: a pasted file whose process is not known
     starts: list[int]
     ends: list[int]
     offsets: list[int]
@@ -439,6 +439,13 @@ def read(maps_text: str | None, smaps_text: str | None, root: str) -> VmaTable:
     sv = [by_start.get((m.pid, m.start)) for m in recs]
     return _table(recs, [None if v is None else v.rss for v in sv], [None if v is None else v.pss for v in sv],
                   problems)
+
+
+def read_file(text: str, pid: int | None = None) -> VmaTable:
+    """One pasted maps file (parse_maps_file) as the feeder reads it: no Rss or Pss."""
+    res = parse_maps_file(text, pid)
+    none = [None] * len(res.records)
+    return _table(res.records, none, list(none), res.problems)
 
 
 def read_smaps(smaps_text: str, root: str) -> VmaTable:

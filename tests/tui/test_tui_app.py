@@ -2,6 +2,7 @@
 banner, replay stepping, saving, tabs, and literal device strings."""
 from __future__ import annotations
 
+import contextlib
 import zipfile
 
 import pytest
@@ -29,11 +30,19 @@ def fed(n=4, **kw):
     return app
 
 
-async def test_default_sort_is_pss_and_keys_and_clicks_change_it():
+@contextlib.asynccontextmanager
+async def running(n: int):
+    """A TopApp on screen (SIZE) that has been fed the first `n` snapshots of factory.series:
+    (app, pilot)."""
     app = fed()
     async with app.run_test(size=SIZE) as pilot:
-        feed(app, factory.series(4))
+        feed(app, factory.series(n))
         await pilot.pause()
+        yield app, pilot
+
+
+async def test_default_sort_is_pss_and_keys_and_clicks_change_it():
+    async with running(4) as (app, pilot):
         t = app.pane.query_one("#proc_table")
         pss = [t.raw(k)[3] for k in table_keys(t)]
         assert pss == sorted(pss, reverse=True) and len(pss) == 10
@@ -63,10 +72,7 @@ async def test_default_sort_is_pss_and_keys_and_clicks_change_it():
 
 
 async def test_cursor_follows_its_process_across_refreshes():
-    app = fed()
-    async with app.run_test(size=SIZE) as pilot:
-        feed(app, factory.series(1))
-        await pilot.pause()
+    async with running(1) as (app, pilot):
         t = app.pane.query_one("#proc_table")
         await pilot.press("down", "down", "down")
         chosen = t.current_key()
@@ -78,10 +84,7 @@ async def test_cursor_follows_its_process_across_refreshes():
 
 
 async def test_incremental_filter_and_escape():
-    app = fed()
-    async with app.run_test(size=SIZE) as pilot:
-        feed(app, factory.series(4))
-        await pilot.pause()
+    async with running(4) as (app, pilot):
         t = app.pane.query_one("#proc_table")
         await pilot.press("slash", "c", "a", "m")
         assert set(table_keys(t)) == {"p:700", "p:3100", "p:3101"}   # provider@… has camera in its name
@@ -97,10 +100,7 @@ async def test_incremental_filter_and_escape():
 
 
 async def test_grouping_by_package_and_tag():
-    app = fed()
-    async with app.run_test(size=SIZE) as pilot:
-        feed(app, factory.series(1))
-        await pilot.pause()
+    async with running(1) as (app, pilot):
         t = app.pane.query_one("#proc_table")
         await pilot.press("g")
         assert app.pane.grouping == "package"
@@ -115,10 +115,7 @@ async def test_grouping_by_package_and_tag():
 
 
 async def test_drill_down_process_then_buffer_and_back():
-    app = fed()
-    async with app.run_test(size=SIZE) as pilot:
-        feed(app, factory.series(3))
-        await pilot.pause()
+    async with running(3) as (app, pilot):
         await pilot.press("slash", *"example.camera:remote", "enter")
         t = app.pane.query_one("#proc_table")
         assert table_keys(t) == ["p:3101"]
@@ -145,10 +142,7 @@ async def test_drill_down_process_then_buffer_and_back():
 
 
 async def test_drill_down_updates_and_says_when_the_process_is_gone():
-    app = fed()
-    async with app.run_test(size=SIZE) as pilot:
-        feed(app, factory.series(3))
-        await pilot.pause()
+    async with running(3) as (app, pilot):
         await pilot.press("slash", *"youtube", "enter", "enter")
         assert isinstance(app.screen, ProcessScreen)
         feed(app, [factory.small(1)])      # youtube only exists from step 2 on
@@ -158,10 +152,7 @@ async def test_drill_down_updates_and_says_when_the_process_is_gone():
 
 
 async def test_kernel_only_view_and_buffer_with_last_holder():
-    app = fed()
-    async with app.run_test(size=SIZE) as pilot:
-        feed(app, factory.series(2))
-        await pilot.pause()
+    async with running(2) as (app, pilot):
         await pilot.press("3")
         t = app.pane.query_one("#ko_table")
         assert set(table_keys(t)) == {"ino:1024", "ino:1025"}
@@ -175,10 +166,7 @@ async def test_kernel_only_view_and_buffer_with_last_holder():
 
 
 async def test_leak_view_and_baseline_key():
-    app = fed()
-    async with app.run_test(size=SIZE) as pilot:
-        feed(app, factory.series(4))
-        await pilot.pause()
+    async with running(4) as (app, pilot):
         await pilot.press("4")
         lp = app.pane.query_one("#leak_proc")
         assert set(table_keys(lp)) == {"p:700", "p:3100", "p:3101", "p:4000"}
@@ -193,10 +181,7 @@ async def test_leak_view_and_baseline_key():
 
 
 async def test_tags_view_and_explanation():
-    app = fed()
-    async with app.run_test(size=SIZE) as pilot:
-        feed(app, factory.series(2))
-        await pilot.pause()
+    async with running(2) as (app, pilot):
         await pilot.press("2")
         tt = app.pane.query_one("#tag_table")
         assert table_keys(tt)[0] == "camera"
@@ -435,10 +420,7 @@ async def test_80x24_shows_the_columns_that_matter_and_wide_terminals_add_the_re
 
 
 async def test_drill_downs_keep_the_header_and_coverage_bar():
-    app = fed()
-    async with app.run_test(size=SIZE) as pilot:
-        feed(app, factory.series(4))
-        await pilot.pause()
+    async with running(4) as (app, pilot):
         main_header = app.pane.query_one("#header").render().plain
         await pilot.press("down", "enter")
         assert isinstance(app.screen, ProcessScreen)
