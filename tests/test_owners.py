@@ -200,6 +200,7 @@ def test_every_byte_is_charged_exactly_once(spec):
     charged = sum(a.charged for a in t.processes.values())
     assert charged + t.totals.owner_gone + t.totals.kernel_only + t.totals.unattributed == t.totals.bytes
     assert sum(t.totals.by_owner.values()) == charged + t.totals.owner_gone
+    assert t.totals.charged == charged
     from droidtrack.model.account import owner_groups
     groups = owner_groups(s)
     assert {n: g.bytes for n, g in groups.items()} == t.totals.by_owner
@@ -219,3 +220,73 @@ def test_an_exited_last_app_holder_is_charged_to_no_process_and_counted_apart():
     t = account(after)
     assert t.totals.owner_gone == MiB and t.totals.by_owner == {"com.example.camera": MiB}
     assert all(a.charged == 0 for a in t.processes.values())
+
+
+def test_owner_groups_charge_each_buffer_once_and_say_who_holds_it():
+    from dataclasses import replace
+    from droidtrack.model.account import account, owner_groups, owner_key
+    s = snap([buf(1, 4 * MiB, holders={500: mapped(3), 700: fd(9), 1234: fd(40)}),   # the app's
+              buf(2, 2 * MiB, holders={700: fd(10), 1234: fd(41)}),                   # the app's
+              buf(3, 1 * MiB, holders={500: fd(11)}),                                 # surfaceflinger's
+              buf(4, 3 * MiB),                                                        # kernel-only
+              replace(buf(5, 5 * MiB), holders_known=False)])                         # unattributed
+    a = account(s)
+    g = owner_groups(s, a)
+    assert list(g) == ["com.example.camera", "/system/bin/surfaceflinger"]
+    cam = g["com.example.camera"]
+    assert (cam.pids, cam.package, cam.bytes, cam.buffers, cam.gone) == ((1234,), "com.example.camera", 6 * MiB, 2, 0)
+    assert cam.held_by == {500: 4 * MiB, 700: 6 * MiB, 1234: 6 * MiB}
+    assert cam.by_rule == {APP: 6 * MiB}
+    assert cam.bytes == a.processes[1234].charged
+    assert g["/system/bin/surfaceflinger"].package is None
+    assert owner_groups(s) == g                 # the accounting's owners are the snapshot's
+    assert a.owners["ino:1"].rule == APP        # the accounting keeps the owners it charged
+    assert [owner_key(a.owners[f"ino:{i}"]) for i in range(1, 6)] == [
+        "o:com.example.camera", "o:com.example.camera", "o:/system/bin/surfaceflinger", "kernel", "unknown"]
+
+
+def test_a_gone_owner_keeps_its_name_and_a_process_named_kernel_is_not_the_kernel():
+    from dataclasses import replace
+    from droidtrack.model.account import account, owner_groups, owner_key
+    before = snap([buf(1, MiB, holders={500: fd(3), 1234: fd(40)})])
+    after_procs = procs(Process(42, "kernel", ("kernel",), uid=1000))
+    del after_procs[1234]
+    after = snap([buf(1, MiB, holders={500: fd(3)}), buf(2, 2 * MiB, holders={42: fd(3)}), buf(3, 4 * MiB)],
+                 procs=after_procs)
+    after = replace(after, owners=infer(after, previous=infer(before).owners).owners)
+    a = account(after)
+    g = owner_groups(after, a)
+    assert set(g) == {"com.example.camera", "kernel"}
+    gone = g["com.example.camera"]
+    assert (gone.pids, gone.bytes, gone.gone, gone.held_by, gone.by_rule) == ((), MiB, MiB, {500: MiB}, {LAST_APP: MiB})
+    assert g["kernel"].pids == (42,) and g["kernel"].bytes == 2 * MiB
+    assert [owner_key(a.owners[k]) for k in ("ino:2", "ino:3")] == ["o:kernel", "kernel"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1 << 30), st.sets(st.sampled_from([1, 500, 600, 700, 1234, 2345, 3456]), max_size=4),
+                          st.booleans(), st.one_of(st.none(), st.sampled_from(["com.example.camera/x", "kernel"]))),
+                max_size=40))
+def test_owner_groups_add_up_to_the_held_bytes_and_to_what_each_process_is_charged(spec):
+    from dataclasses import replace
+    from droidtrack.model.account import account, owner_groups
+    bufs = [replace(buf(i, size, name=name, holders={pid: fd(3) for pid in pids}), holders_known=known)
+            for i, (size, pids, known, name) in enumerate(spec, 1)]
+    s = snap(bufs, procs=procs(OTHER_APP, SANDBOX))
+    a = account(s)
+    g = owner_groups(s, a)
+    t = a.totals
+    assert sum(x.bytes for x in g.values()) == t.userspace
+    assert sum(x.bytes for x in g.values()) + t.kernel_only + t.unattributed == t.bytes
+    assert sum(x.buffers for x in g.values()) == sum(1 for b in s.buffers.values() if b.holders)
+    assert sum(x.bytes - x.gone for x in g.values()) == t.charged
+    for x in g.values():
+        assert all(v <= x.bytes for v in x.held_by.values())
+        assert set(x.held_by) <= {p for b in s.buffers.values() for p in b.holders}
+    per_pid: dict[int, int] = {}
+    for key, b in s.buffers.items():
+        o = a.owners[key]
+        if o.pid is not None:
+            per_pid[o.pid] = per_pid.get(o.pid, 0) + b.size
+    assert per_pid == {pid: p.charged for pid, p in a.processes.items() if pid in per_pid}
+    assert not any(p.charged for pid, p in a.processes.items() if pid not in per_pid)

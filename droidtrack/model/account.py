@@ -16,13 +16,17 @@ Totals: unique bytes, userspace (held) bytes, kernel-only bytes (buffers nobody 
 per exporter, per owner (by_owner: owner name -> bytes, owner_gone: bytes whose owner runs no
 process any more), and a reconciliation against every total the device reported itself.
 Σ charged over processes + owner_gone + kernel_only + unattributed = bytes, exactly.
+
+Groups (below): processes grouped by package or pattern, buffers by tag, and held buffers by
+owner (owner_groups: every held buffer in exactly one owner's group; with the kernel-only and
+unattributed bytes of Totals they add up to every byte).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from droidtrack.model import Snapshot
-from droidtrack.model.owners import owners_of
+from droidtrack.model import Owner, Snapshot
+from droidtrack.model.owners import KERNEL, UNATTRIBUTED, owners_of
 from droidtrack.model.units import human_size
 from droidtrack.parse.grepout import record_builder
 
@@ -70,6 +74,7 @@ class Totals:
     buffers_by_exporter: dict[str, int] = field(default_factory=dict)
     by_owner: dict[str, int] = field(default_factory=dict)    # held bytes per owner name
     owner_gone: int = 0    # held bytes whose owner is no running process (an exited last app holder)
+    charged: int = 0       # held bytes charged to running processes: Σ charged = userspace - owner_gone
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +82,7 @@ class Accounting:
     processes: dict[int, ProcessAccount]
     totals: Totals
     reconciliation: tuple[ReconLine, ...]
+    owners: dict[str, Owner] = field(default_factory=dict)   # buffer key -> the owner charged it
 
 
 def _add(d: dict[str, int], k: str, v: int) -> None:
@@ -172,8 +178,9 @@ def account(snap: Snapshot) -> Accounting:
         buffers=len(snap.buffers), bytes=total_bytes, userspace=userspace, kernel_only=kernel_only,
         kernel_only_buffers=_largest_first(snap, ko), unattributed=unattributed, fd_only=fd_only_u, mapped=mapped_u, sum_rss=sum_rss,
         sum_pss=sum_pss, by_tag=by_tag, by_exporter=by_exp, buffers_by_tag=n_by_tag,
-        buffers_by_exporter=n_by_exp, by_owner=by_owner, owner_gone=owner_gone)
-    return Accounting(procs, totals, reconcile(snap, totals))
+        buffers_by_exporter=n_by_exp, by_owner=by_owner, owner_gone=owner_gone,
+        charged=sum(r[_CHARGED] for r in acc.values()))
+    return Accounting(procs, totals, reconcile(snap, totals), owners)
 
 
 def _largest_first(snap: Snapshot, keys: list[str]) -> tuple[str, ...]:
@@ -358,7 +365,7 @@ def _groups(snap: Snapshot, acc: Accounting, group_of: dict[int, str] | None) ->
     return out
 
 
-# ---- owners: whose the held bytes are (the snapshot table, reports, exports, diffs) ---------
+# ---- owners: whose the held bytes are (the snapshot table, the TUI, reports, exports, diffs) --
 
 @dataclass(frozen=True, slots=True)
 class OwnerAccount:
@@ -369,22 +376,37 @@ class OwnerAccount:
     buffers: int = 0
     gone: int = 0                  # of `bytes`, those whose owner runs no process (charged to none)
     pids: tuple[int, ...] = ()     # the processes charged, ascending
-    by_rule: dict[str, int] = field(default_factory=dict)   # bytes per deciding rule
+    by_rule: dict[str, int] = field(default_factory=dict)   # bytes per deciding rule, most first
     by_tag: dict[str, int] = field(default_factory=dict)
+    package: str | None = None     # the owner's Android package, where it has one
+    held_by: dict[int, int] = field(default_factory=dict)   # holder pid -> bytes of these buffers it holds
 
 
-def owner_groups(snap: Snapshot) -> dict[str, OwnerAccount]:
+def owner_key(o: Owner) -> str:
+    """Which owner a buffer's bytes go to, as one string: "o:NAME" for a held buffer (an
+    owner_groups name), "kernel" (nobody holds it) or "unknown" (no visible holder, some processes
+    unreadable). Device text follows a fixed prefix: a process named "kernel" is never the kernel."""
+    if o.rule == KERNEL:
+        return "kernel"
+    if o.rule == UNATTRIBUTED:
+        return "unknown"
+    return "o:" + o.name
+
+
+def owner_groups(snap: Snapshot, acc: Accounting | None = None) -> dict[str, OwnerAccount]:
     """Held buffers grouped by owner name, largest first (then by name). Σ bytes = Totals.userspace,
-    Σ gone = Totals.owner_gone; kernel-only and unattributed bytes are in Totals."""
-    rows: dict[str, list] = {}     # name -> [bytes, buffers, gone, pids, by_rule, by_tag]
-    owners = owners_of(snap)
+    Σ gone = Totals.owner_gone; kernel-only and unattributed bytes are in Totals. With `acc`, the
+    owners it charged (no second inference where the snapshot carries none)."""
+    rows: dict[str, list] = {}     # name -> [bytes, buffers, gone, pids, by_rule, by_tag, package, held_by]
+    owners = acc.owners if acc is not None and acc.owners else owners_of(snap)
     for b in snap.buffers.values():
-        if not b.holders:
+        hs = b.holders
+        if not hs:
             continue
         o = owners[b.key]
         r = rows.get(o.name)
         if r is None:
-            r = rows[o.name] = [0, 0, 0, set(), {}, {}]
+            r = rows[o.name] = [0, 0, 0, set(), {}, {}, o.package, {}]
         size = b.size
         r[0] += size
         r[1] += 1
@@ -392,12 +414,21 @@ def owner_groups(snap: Snapshot) -> dict[str, OwnerAccount]:
             r[2] += size
         else:
             r[3].add(o.pid)
-        _add(r[4], o.rule, size)
-        _add(r[5], b.tag, size)
+        d = r[4]
+        d[o.rule] = d.get(o.rule, 0) + size
+        d = r[5]
+        d[b.tag] = d.get(b.tag, 0) + size
+        d = r[7]
+        for pid in hs:
+            d[pid] = d.get(pid, 0) + size
     order = sorted(rows.items(), key=lambda kv: (-kv[1][0], kv[0]))
-    return {n: OwnerAccount(n, r[0], r[1], r[2], tuple(sorted(r[3])),
-                            dict(sorted(r[4].items(), key=lambda kv: (-kv[1], kv[0]))),
-                            dict(sorted(r[5].items()))) for n, r in order}
+    mk = _mk_owner_account
+    return {n: mk(n, r[0], r[1], r[2], tuple(sorted(r[3])),
+                  dict(sorted(r[4].items(), key=lambda kv: (-kv[1], kv[0]))) if len(r[4]) > 1 else r[4],
+                  dict(sorted(r[5].items())) if len(r[5]) > 1 else r[5], r[6], r[7]) for n, r in order}
+
+
+_mk_owner_account = record_builder(OwnerAccount)
 
 
 # the device's own dma-buf totals a person can name, best first (for coverage's headline)

@@ -103,7 +103,8 @@ class TopApp(App):
         Binding("r", "report", "Report"),
         *(Binding(key, action, desc, show=False) for key, action, desc in (
             ("1", "view('processes')", "Procs"), ("2", "view('tags')", "Tags"), ("3", "view('kernel')", "Kernel"),
-            ("4", "view('leaks')", "Leaks"), ("greater_than_sign", "sort(1)", "Sort"), ("I", "invert", "Invert"),
+            ("4", "view('leaks')", "Leaks"), ("5", "view('owners')", "Owners"),
+            ("greater_than_sign", "sort(1)", "Sort"), ("I", "invert", "Invert"),
             ("plus", "interval(1)", "Interval"), ("minus", "interval(-1)", "Interval"),
             ("e", "explain", "Explain"), ("k", "problems", "Problems"), ("t", "next_tab", "Device"),
             ("left_square_bracket", "step(-1)", "Step"), ("right_square_bracket", "step(1)", "Step"),

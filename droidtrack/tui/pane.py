@@ -1,4 +1,4 @@
-"""The device pane: one per device. Header, banner, (replay slider), summary, the four views
+"""The device pane: one per device. Header, banner, (replay slider), summary, the five views
 (tui/views/), coverage; it applies each Frame the feed posts and dispatches the user's actions to
 the view they are about. Everything renders from a Frame; nothing here talks to a source."""
 from __future__ import annotations
@@ -17,18 +17,23 @@ from droidtrack.tui.views.buffer_holders import BufferScreen
 from droidtrack.tui.views.drill import DrillScreen
 from droidtrack.tui.views.kernel import KernelView
 from droidtrack.tui.views.leaks import LeaksView
+from droidtrack.tui.views.owner_buffers import OwnerScreen
+from droidtrack.tui.views.owners import OwnersView
 from droidtrack.tui.views.process_buffers import ProcessScreen
 from droidtrack.tui.views.processes import ProcessesView
 from droidtrack.tui.views.tags import TagsView
 
-VIEWS = ("processes", "tags", "kernel", "leaks")
+VIEWS = ("processes", "tags", "kernel", "leaks", "owners")
 VIEW_TITLES = {"processes": "1 Processes", "tags": "2 Tags & exporters", "kernel": "3 Kernel-only",
-               "leaks": "4 Leaks"}
-FIRST_TABLE = {"processes": "#proc_table", "tags": "#tag_table", "kernel": "#ko_table", "leaks": "#leak_proc"}
+               "leaks": "4 Leaks", "owners": "5 Owners"}
+SHORT_TITLES = {"processes": "1 Procs", "tags": "2 Tags", "kernel": "3 Kernel", "leaks": "4 Leaks",
+                "owners": "5 Owners"}     # when the long ones do not fit (80 columns)
+FIRST_TABLE = {"processes": "#proc_table", "tags": "#tag_table", "kernel": "#ko_table", "leaks": "#leak_proc",
+               "owners": "#owner_table"}
 
 
 class DevicePane(Vertical):
-    """One device: header, banner, (replay slider), summary, the four views, coverage."""
+    """One device: header, banner, (replay slider), summary, the five views, coverage."""
 
     DEFAULT_CSS = """
     DevicePane { height: 1fr; }
@@ -61,7 +66,8 @@ class DevicePane(Vertical):
         self._stale: set[str] = set(VIEWS)
         self.processes = ProcessesView(id="processes")
         self.views = {"processes": self.processes, "tags": TagsView(id="tags"),
-                      "kernel": KernelView(id="kernel"), "leaks": LeaksView(id="leaks")}
+                      "kernel": KernelView(id="kernel"), "leaks": LeaksView(id="leaks"),
+                      "owners": OwnersView(id="owners")}
 
     @property
     def grouping(self) -> str:
@@ -145,8 +151,10 @@ class DevicePane(Vertical):
 
     def _paint_viewbar(self) -> None:
         t = Text(no_wrap=True)
+        titles = VIEW_TITLES if sum(len(x) + 3 for x in VIEW_TITLES.values()) + 32 <= (self.size.width or 130) \
+            else SHORT_TITLES
         for v in VIEWS:
-            t.append(f" {VIEW_TITLES[v]} ", style="bold reverse" if v == self.view else "dim")
+            t.append(f" {titles[v]} ", style="bold reverse" if v == self.view else "dim")
             t.append(" ")
         if self.view == "processes":
             t.append(f" group: {self.grouping} ", style="bold")
@@ -256,3 +264,5 @@ class DevicePane(Vertical):
             self.app.push_screen(BufferScreen(self, key))
         elif tid == "tag_table":
             self.app.push_screen(ProcessScreen(self, "tag", f"t:{key}"))
+        elif tid == "owner_table":
+            self.app.push_screen(OwnerScreen(self, key))

@@ -10,8 +10,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from droidtrack.model.account import Accounting, account, process_groups, tag_groups
-from droidtrack.model import Buffer, Process, Snapshot
+from droidtrack.model.account import Accounting, account, owner_key, process_groups, tag_groups
+from droidtrack.model.owners import owners_of
+from droidtrack.tui.owned import OwnerRow, owner_rows
+from droidtrack.model import Buffer, Owner, Process, Snapshot
 
 GROUPINGS = ("process", "package", "tag")
 
@@ -107,6 +109,7 @@ class Frame:
     raw: bytes | None
     acc: Accounting
     rows: dict[str, dict[str, Row]]          # grouping -> row key -> Row
+    owners: dict[str, OwnerRow]              # owner key -> OwnerRow
     coverage: Coverage
     tags: tuple[TotalRow, ...]
     exporters: tuple[TotalRow, ...]
@@ -132,6 +135,20 @@ class Frame:
 
     def label(self, pid: int) -> str:
         return self.labels.get(pid) or f"pid {pid}"
+
+    def owner_of(self, b: Buffer) -> Owner | None:
+        return (self.acc.owners or owners_of(self.snapshot)).get(b.key)
+
+    def buffers_owned(self, key: str) -> tuple[Buffer, ...]:
+        """The buffers of owner `key` (an OwnerRow key), biggest first (memoized per frame)."""
+        by = self._cache.get("owned")
+        if by is None:
+            owners = self.acc.owners or owners_of(self.snapshot)
+            by = {}
+            for b in self.snapshot.buffers.values():
+                by.setdefault(owner_key(owners[b.key]), []).append(b)
+            by = self._cache["owned"] = {k: tuple(sorted(v, key=lambda b: (-b.size, b.key))) for k, v in by.items()}
+        return by.get(key, ())
 
     def buffers_of(self, pids: Iterable[int]) -> tuple[Buffer, ...]:
         """Buffers any of `pids` holds, biggest first (memoized per frame)."""
@@ -278,7 +295,8 @@ class DeviceTimeline:
 
         coverage = _coverage(snap, acc)
 
-        frame = Frame(seq=seq, snapshot=snap, raw=raw, acc=acc, rows=rows, coverage=coverage,
+        owners = owner_rows(snap, acc, labels, self.first_row, self.row_seen, seq)
+        frame = Frame(seq=seq, snapshot=snap, raw=raw, acc=acc, rows=rows, owners=owners, coverage=coverage,
                       tags=tags, exporters=exporters, total_spark=tuple(self.total_series),
                       kernel_only=tuple(kernel_only), leak_procs=(), leak_buffers=(), baseline=None,
                       first_seen=first_seen, last_holders=last_holders, labels=labels)

@@ -123,7 +123,7 @@ class LiveTable(ScrollView, can_focus=True):
     sort when the sort column changed, and rendering the rows on screen that changed; nothing is
     rebuilt. The cursor stays on its row key across refreshes and re-sorts.
 
-    Keys: up/down, PgUp/PgDn, Home/End, Enter (posts Selected). Mouse: click a row to put the
+    Keys: up/down, PgUp/PgDn, Home/End (posts CursorMoved), Enter (posts Selected). Mouse: click a row to put the
     cursor there, click it again (or double-click) to open it; click a header to sort by that
     column (again: reverse)."""
 
@@ -140,10 +140,8 @@ class LiveTable(ScrollView, can_focus=True):
                        ("pageup", "page(-1)", "Page up"), ("pagedown", "page(1)", "Page down"),
                        ("home", "edge(0)", "Top"), ("end", "edge(1)", "Bottom"), ("enter", "select", "Open"))
 
-    class Selected(Message):
-        """Enter (or a second click) on a row."""
-
-        def __init__(self, table: "LiveTable", key: str) -> None:
+    class _RowMessage(Message):
+        def __init__(self, table: "LiveTable", key: str | None) -> None:
             super().__init__()
             self.table = table
             self.key = key
@@ -151,6 +149,12 @@ class LiveTable(ScrollView, can_focus=True):
         @property
         def control(self) -> "LiveTable":
             return self.table
+
+    class Selected(_RowMessage):
+        """Enter (or a second click) on a row."""
+
+    class CursorMoved(_RowMessage):
+        """The user moved the cursor to another row."""
 
     class Sorted(Message):
         def __init__(self, table: "LiveTable") -> None:
@@ -314,9 +318,12 @@ class LiveTable(ScrollView, can_focus=True):
     def move_cursor(self, row: int) -> None:
         if not self._order:
             return
+        was = self.cursor_row
         self.cursor_row = max(0, min(row, len(self._order) - 1))
         self._keep_cursor_visible()
         self.refresh()
+        if self.cursor_row != was:
+            self.post_message(self.CursorMoved(self, self.current_key()))
 
     def _keep_cursor_visible(self) -> None:
         h = max(1, self.scrollable_content_region.height - 1)

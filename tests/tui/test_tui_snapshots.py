@@ -56,3 +56,11 @@ def test_disconnected(snap_compare):
         pilot.app.pane.post_message(FeedError("device emulator-5554 offline", 5.0, 3))
         await pilot.pause()
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_owners(snap_compare):
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=_fed, press=["5"])
+
+
+def test_owner_drill_down(snap_compare):
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=_fed, press=["5", "enter", "down"])

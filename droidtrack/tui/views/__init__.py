@@ -1,13 +1,15 @@
-"""The views of `droidtrack top`, one module each. The device pane (tui/pane.py) shows the four
+"""The views of `droidtrack top`, one module each. The device pane (tui/pane.py) shows the five
 main views and pushes the others over itself as screens:
 
     processes.py       1  processes (or packages, tags) holding dma-bufs
     tags.py            2  totals per tag and exporter, the reconciliation
     kernel.py          3  buffers no process holds
     leaks.py           4  what grew since the baseline
+    owners.py          5  whose the bytes are: the owner each buffer is charged to (model/owners.py)
     process_buffers.py    drill-down: the buffers of one process, package or tag
-    buffer_holders.py     drill-down: one buffer, its holders and lifetime
-    drill.py              what both drill-downs share: the device header and coverage bar
+    owner_buffers.py      drill-down: the buffers of one owner, with the rule and why of each
+    buffer_holders.py     drill-down: one buffer, its owner and why, holders and lifetime
+    drill.py              what the drill-downs share: the device header and coverage bar
     help.py, problems.py  modal screens
 
 Each renders from a Frame (tui/state.py); none talks to a source.

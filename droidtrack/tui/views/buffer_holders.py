@@ -1,5 +1,5 @@
-"""Drill-down: one buffer: identity, tag and the rule that gave it, attached devices, lifetime,
-and every process holding it (fds, mappings and their ranges)."""
+"""Drill-down: one buffer: identity, tag and the rule that gave it, its owner and why, attached
+devices, lifetime, and every process holding it (fds, mappings and their ranges)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 
 from droidtrack.model import Buffer
+from droidtrack.model.owners import KERNEL, UNATTRIBUTED
 from droidtrack.tui.bars import Bar
 from droidtrack.tui.state import Frame
 from droidtrack.tui.table import Col, LiveTable, c_bytes, c_int, c_text
@@ -55,6 +56,19 @@ def info_text(f: Frame, b: Buffer, gone_since: float | None) -> Text:
     if gone_since is not None:
         life.append(f"; gone since {fmt_clock(gone_since)}", style="bold")
     field("lifetime", life)
+    o = f.owner_of(b)
+    if o is not None:
+        own = Text()
+        own.append_text(lit(o.name, "bold"))
+        own.append("  " + ("charged to pid %d" % o.pid if o.pid is not None else
+                           "charged to no process" if o.rule in (KERNEL, UNATTRIBUTED) else
+                           "runs no process any more: charged to nobody"), style="dim")
+        field("owner", own)
+        why = Text()
+        why.append(o.rule, style="bold")
+        why.append(": ")
+        why.append_text(lit(o.evidence))
+        field("why", why)
     if not b.holders:
         lh = f.last_holders.get(b.key)
         if lh is None:

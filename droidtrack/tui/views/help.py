@@ -13,12 +13,17 @@ from droidtrack.tui.views.tags import RECON_HELP
 HELP = f"""\
 droidtrack top — where the device's shared buffer memory (dma-buf/ION) goes, live.
 
-Views          1 processes   2 tags & exporters   3 kernel-only buffers   4 leak suspects
+Views          1 processes   2 tags & exporters   3 kernel-only buffers   4 leak suspects   5 owners
 Processes      ↑/↓ move   Enter buffers of the process   / filter (Esc clears)
                < > sort column   I invert order   click a header to sort by it (again: reverse)
                numbers sort biggest first, names A to Z   g group: process → package → tag
 Drill-down     Enter on a buffer: holders, attached devices, tag rule, lifetime   Esc back
 Leaks          b  set the baseline to now (default: the first sample)
+Owners         whose the bytes are: each buffer's whole size charged to the one process it was made
+               for (an app, though the camera provider or SurfaceFlinger hold it), whoever holds it;
+               rows for kernel-only buffers and for owners that exited, so the rows add up to every
+               byte. CHARGED  its bytes   HELD BY  who holds them ("self": the owner's own processes)
+               RULE  the rule that decided most of them   Enter: its buffers, each with why
 Sampling       p  pause / resume (replay: play / stop)   + / -  refresh interval
 Replay         [ ] step   {{ }} ±10 steps   or click the slider
 Devices        t  next device tab

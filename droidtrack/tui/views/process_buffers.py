@@ -5,17 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.binding import Binding
 
 from droidtrack.model import Buffer
-from droidtrack.tui.bars import Bar
 from droidtrack.tui.state import Frame, Row
-from droidtrack.tui.table import Col, LiveTable, c_text
-from droidtrack.tui.text import fmt_bytes, fmt_clock, fmt_delta, lit, plural
+from droidtrack.tui.table import Col, c_text
+from droidtrack.tui.text import fmt_bytes, lit, plural
 from droidtrack.tui.views import AGE, buffer_cols
-from droidtrack.tui.views.buffer_holders import BufferScreen
-from droidtrack.tui.views.drill import DrillScreen
+from droidtrack.tui.views.drill import BufferListScreen, append_delta
 
 if TYPE_CHECKING:
     from droidtrack.tui.pane import DevicePane
@@ -62,53 +58,30 @@ def title_text(f: Frame, grouping: str, r: Row) -> Text:
                 t.append(f"  uid {p.uid}", style="dim")
             if p.oom_score_adj is not None:
                 t.append(f"  oom_score_adj {p.oom_score_adj}", style="dim")
-    if r.delta:
-        t.append(f"  Δ {fmt_delta(r.delta)} since first sample",
-                 style="bold red" if r.delta > 0 else "green")
+    append_delta(t, r.delta)
     return t
 
 
-class ProcessScreen(DrillScreen):
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("enter", "open", "Buffer", show=True)]
-    DEFAULT_CSS = """
-    ProcessScreen #ptitle { height: auto; background: $primary-background; }
-    ProcessScreen #pnote { height: auto; color: $warning; }
-    ProcessScreen LiveTable { height: 1fr; }
-    """
+class ProcessScreen(BufferListScreen):
+    COLS = BUF_COLS
 
     def __init__(self, pane: "DevicePane", grouping: str, key: str) -> None:
-        super().__init__(pane)
+        super().__init__(pane, key)
         self.grouping = grouping
-        self.key = key
-        self.row: Row | None = None
-        self.gone_since: float | None = None
 
-    def compose_body(self) -> ComposeResult:
-        yield Bar(id="ptitle")
-        yield Bar(id="pnote")
-        yield LiveTable(BUF_COLS, sort_key="size", id="buf_table")
+    def row_of(self, f: Frame) -> Row | None:
+        return f.rows.get(self.grouping, {}).get(self.key)
 
-    def on_frame(self, f: Frame) -> None:
-        row = f.rows.get(self.grouping, {}).get(self.key)
-        if row is None:
-            if self.gone_since is None:
-                self.gone_since = f.time
-        else:
-            self.row, self.gone_since = row, None
-        if self.row is None:
-            self.query_one("#ptitle", Bar).update(Text(f"{self.key}: not in this snapshot"))
-            return
-        r = self.row
-        self.query_one("#ptitle", Bar).update(title_text(f, self.grouping, r))
-        note = Text()
-        if self.gone_since is not None:
-            note.append(f"gone since {fmt_clock(self.gone_since)}: showing its last known buffers", style="bold")
-        elif r.unreadable:
-            note.append("droidtrack could not read this process's fds (no root?): buffers it holds "
+    def head_text(self, f: Frame, r: Row) -> Text:
+        return title_text(f, self.grouping, r)
+
+    def note_text(self, r: Row) -> Text:
+        if r.unreadable:
+            return Text("droidtrack could not read this process's fds (no root?): buffers it holds "
                         "only by fd are missing here")
-        self.query_one("#pnote", Bar).update(note)
-        if self.gone_since is not None:
-            return
+        return Text()
+
+    def buffer_rows(self, f: Frame, r: Row) -> dict[str, tuple]:
         pids = r.pids
         bufs = f.buffers_of(pids)
         if self.grouping == "tag":
@@ -118,16 +91,4 @@ class ProcessScreen(DrillScreen):
             fs = f.first_seen_of(b)
             rows[b.key] = (b.inode, b.size, b.name or "", b.exporter or "", b.tag, _how(b, pids),
                            _shared(f, b, pids), None if fs is None else f.time - fs)
-        self.query_one(LiveTable).sync(rows)
-
-    def on_live_table_selected(self, event: LiveTable.Selected) -> None:
-        event.stop()
-        self.open_buffer(event.key)
-
-    def action_open(self) -> None:
-        k = self.query_one(LiveTable).current_key()
-        if k:
-            self.open_buffer(k)
-
-    def open_buffer(self, key: str) -> None:
-        self.app.push_screen(BufferScreen(self.pane, key))
+        return rows
