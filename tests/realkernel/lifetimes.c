@@ -92,34 +92,6 @@ static void map_once(int fd, unsigned long size)
 	if (munmap(p, size)) die("munmap");
 }
 
-static void send_fd(int sock, int fd)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	int tag = 1;
-	struct iovec iov = { &tag, sizeof tag };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof fd);
-	if (sendmsg(sock, &m, 0) != sizeof tag) die("sendmsg");
-}
-
-static int recv_fd(int sock)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	int tag;
-	struct iovec iov = { &tag, sizeof tag };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
-	if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != sizeof tag) die("recvmsg");
-	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-	if (!c || c->cmsg_type != SCM_RIGHTS) die("no fd in message");
-	int fd;
-	memcpy(&fd, CMSG_DATA(c), sizeof fd);
-	return fd;
-}
-
 struct buf { const char *id; unsigned long ino, size; const char *exporter; };
 
 int main(int argc, char **argv)
@@ -161,12 +133,13 @@ int main(int argc, char **argv)
 		prctl(PR_SET_NAME, "wl-9 child");
 		int b = heap_alloc(8192);
 		map_once(b, 8192);
-		send_fd(sv[1], b);
+		send_fd(sv[1], b, 1);
 		int r[2] = { b, 0 };
 		if (write(info[1], r, sizeof r) != sizeof r) die("write info");
 		_exit(0);
 	}
-	int got = recv_fd(sv[0]);
+	int tag;
+	int got = recv_fd(sv[0], &tag);
 	int r[2];
 	if (read(info[0], r, sizeof r) != sizeof r) die("read info");
 	int st;
@@ -197,13 +170,7 @@ int main(int argc, char **argv)
 	act("fd", "U", me, u, NULL);
 
 	if (vgem) {
-		int card = -1;
-		char path[64];
-		for (int i = 0; i < 8 && card < 0; i++) {
-			snprintf(path, sizeof path, "/dev/dri/card%d", i);
-			card = open(path, O_RDWR | O_CLOEXEC);
-		}
-		if (card < 0) die("open /dev/dri/card* (is vgem loaded?)");
+		int card = open_vgem();
 		/* A imported into vgem, then the handle closed */
 		struct lt_prime ph = { .fd = a };
 		if (ioctl(card, LT_PRIME_FD_TO_HANDLE, &ph)) die("PRIME_FD_TO_HANDLE");

@@ -49,33 +49,6 @@
 #define DT_PROG "dt_owners"
 #include "dt_common.h"
 
-/* ---- passing fds ------------------------------------------------------------------------- */
-static void send_fd(int sock, int fd, int tag)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { &tag, sizeof tag };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof fd);
-	if (sendmsg(sock, &m, 0) != sizeof tag) die("sendmsg");
-}
-
-static int recv_fd(int sock, int *tag)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { tag, sizeof *tag };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
-	if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != sizeof *tag) die("recvmsg");
-	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-	if (!c || c->cmsg_type != SCM_RIGHTS) die("no fd in message");
-	int fd;
-	memcpy(&fd, CMSG_DATA(c), sizeof fd);
-	return fd;
-}
-
 static int heap_alloc(unsigned long size, const char *name)
 {
 	/* read-only, as Android's allocators open it (the node is 0444 there, and here: main) */

@@ -414,13 +414,7 @@ int main(int argc, char **argv)
 	udmabuf_alloc(7, 2 * PAGE, NULL, "udmabuf over memfd, unnamed; parent fd only, never mapped");
 
 	if (vgem) {
-		int card = -1;
-		char path[64];
-		for (int i = 0; i < 8 && card < 0; i++) {
-			snprintf(path, sizeof path, "/dev/dri/card%d", i);
-			card = open(path, O_RDWR | O_CLOEXEC);
-		}
-		if (card < 0) die("open /dev/dri/card* (is vgem loaded?)");
+		int card = open_vgem();
 		/* B5: imported into vgem, then every fd closed */
 		int b5 = heap_alloc(5, 5 * PAGE, "kernel only", 1, "heap; imported into vgem (PRIME fd->handle), all fds closed");
 		struct dt_drm_prime_handle ph = { .fd = b5 };
