@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from droidtrack.model.problems import ParseResult, Problem
 
@@ -44,6 +44,19 @@ def numbered_lines(text: str, problems: "Problems | None" = None,
                 problems.skip(i, line, f"line longer than {max_len} characters; skipped")
             continue
         yield i, line
+
+
+def path_entries(entries: Iterable, problems: "Problems") -> Iterator[tuple[int, str, str, bool]]:
+    """(line number, path, content, is a grep -A context line) of each (lineno, path, content[,
+    context]) tuple, as split_grep gives them; anything else is a problem and skipped."""
+    for entry in entries:
+        try:
+            n, path, content = entry[0], str(entry[1]), str(entry[2])
+            context = len(entry) > 3 and bool(entry[3])
+        except (TypeError, IndexError, KeyError):
+            problems.add("entry is not a (lineno, path, content) tuple; skipped", text=repr(entry)[:100])
+            continue
+        yield n, path, content, context
 
 
 class Problems:

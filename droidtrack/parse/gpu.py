@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from droidtrack.parse._lines import MAX_LINE, PAGE, Problems, numbered_lines, to_int
+from droidtrack.parse._lines import MAX_LINE, PAGE, Problems, numbered_lines, path_entries, to_int
 from droidtrack.parse._lines import guarded
 from droidtrack.model.problems import ParseResult, Problem
 
@@ -114,13 +114,8 @@ _KGSL_GLOBAL = re.compile(r"^/sys/class/kgsl/kgsl/(\w+)$")
 def parse_kgsl(entries: Iterable) -> ParseResult:
     recs: list = []
     p = Problems("kgsl")
-    for entry in entries:
-        try:
-            lineno, path, content = entry[0], str(entry[1]), str(entry[2])
-        except (TypeError, IndexError, KeyError):
-            p.add("entry is not a (lineno, path, content) tuple; skipped", text=repr(entry)[:100])
-            continue
-        if len(entry) > 3 and entry[3]:
+    for lineno, path, content, context in path_entries(entries, p):
+        if context:
             continue   # grep -A context line: never a KGSL value
         proc = _KGSL_PROC.match(path)
         total = None if proc else _KGSL_GLOBAL.match(path)

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from droidtrack.parse._lines import MAX_LINE, KIB, Problems, numbered_lines, to_int
+from droidtrack.parse._lines import MAX_LINE, KIB, Problems, numbered_lines, path_entries, to_int
 from droidtrack.parse._lines import guarded
 from droidtrack.model.problems import ParseResult, Problem
 
@@ -246,12 +246,7 @@ def parse_totals(lines: Iterable | str) -> ParseResult:
                 continue
             entries.append((n, path.strip(), content))
         lines = entries
-    for entry in lines:
-        try:
-            n, path, content = entry[0], str(entry[1]), str(entry[2])
-        except (TypeError, IndexError, KeyError):
-            p.add("entry is not a (lineno, path, content) tuple; skipped", text=repr(entry)[:100])
-            continue
+    for n, path, content, _context in path_entries(lines, p):
         key = _TOTAL_KEYS.get(path)
         if key is None:
             p.add("not an ION / dma-heap total; skipped", line=n, text=content, path=path)

@@ -155,6 +155,20 @@ def _fast(kind: str, root: str) -> "re.Pattern":
     return pat
 
 
+def _section_setup(kind: str, root: str, fast: bool | None):
+    """What parse_maps and parse_smaps read a section with: the "ROOT/" prefix, the lengths of the
+    root and the prefix, and the fast path's match (None on the slow path: `fast=False`, or
+    DROIDTRACK_SLOW_PATHS=1 when `fast` is None)."""
+    if fast is None:
+        fast = not slow_paths()
+    prefix = root + "/"
+    return prefix, len(root), len(prefix), _fast(kind, root).match if fast else None
+
+
+def _no_match(_line: str) -> None:
+    return None
+
+
 def parse_maps(text: str, root: str, *, fast: bool | None = None) -> ParseResult[DmabufMap]:
     """The collector's `maps` section ("ROOT/proc/PID/maps:<maps line>").
 
@@ -166,12 +180,9 @@ def parse_maps(text: str, root: str, *, fast: bool | None = None) -> ParseResult
     probs = out.problems
     recs = out.records
     mk = _mk_map
-    prefix = root + "/"
-    rlen = len(root)
-    plen = len(prefix)
-    if fast is None:
-        fast = not slow_paths()
-    match = _fast("maps", root).match if fast else (lambda _line: None)
+    prefix, rlen, plen, match = _section_setup("maps", root, fast)
+    if match is None:
+        match = _no_match
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -247,12 +258,7 @@ def parse_smaps(text: str, root: str, *, fast: bool | None = None) -> ParseResul
     probs = out.problems
     recs = out.records
     mk = _mk_vma
-    prefix = root + "/"
-    rlen = len(root)
-    plen = len(prefix)
-    if fast is None:
-        fast = not slow_paths()
-    match = _fast("smaps", root).match if fast else None
+    prefix, rlen, plen, match = _section_setup("smaps", root, fast)
     if text and not text.endswith("\n"):
         text += "\n"    # the same lines: a final newline only ends the last one
     n = len(text)
