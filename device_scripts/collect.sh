@@ -10,6 +10,8 @@
 # in the app's data directory: a "run-as pass" framed as PASS, the inner stream, PASSERR,
 # run-as's stderr, PASSEND rc=N (docs/capture-format.md). --procs-only is that inner run: only
 # the processes whose /proc directory the reader owns, only the per-process sections.
+# --focus: the shell's own pass reads no process's fd or maps (fdlinks, maps and smaps are
+# "skipped"): only the run-as passes do, for the apps asked for (top/check --package).
 #
 # Portable: POSIX sh as found in Android's mksh, dash and busybox sh, with toybox (or busybox)
 # applets only. It spawns a constant number of processes however many processes the device runs
@@ -41,6 +43,7 @@ DMABUF_DUMP=0
 FDI=auto
 PKGS=
 ONLY=0
+FOCUS=0
 while [ $# -gt 0 ]; do
   case $1 in
     --token) T=$2; shift ;;
@@ -55,6 +58,7 @@ while [ $# -gt 0 ]; do
       esac
       PKGS="$PKGS $2"; shift ;;
     --procs-only) ONLY=1 ;;
+    --focus) FOCUS=1 ;;
     *) echo "collect.sh: unknown argument" >&2; exit 64 ;;
   esac
   shift
@@ -262,7 +266,9 @@ MAPRE='^[0-9a-f]+-[0-9a-f]+ .* (/dmabuf|anon_inode:dmabuf)'
 set -- "$P"/[0-9]*/maps
 : > "$W.maps"; : > "$W.mpe"; : > "$W.sml"
 MP=missing; mprc=2
-if [ -e "$1" ]; then
+if [ $FOCUS -eq 1 ]; then
+  MP=skipped; mprc=0
+elif [ -e "$1" ]; then
   grep -l -E "$MAPRE" "$@" > "$W.maps" 2>"$W.mpe"; mprc=$?
   st $mprc $# "$W.mpe"; MP=$S
 fi
@@ -272,7 +278,9 @@ fi
 set -- "$TP"/[0-9]*/fd/
 : > "$W.ls"; : > "$W.lse"; : > "$W.hl"
 LS=missing; lsrc=2
-if [ -e "$1" ]; then
+if [ $FOCUS -eq 1 ]; then
+  LS=skipped; lsrc=0
+elif [ -e "$1" ]; then
   # with a single directory ls prints no "dir:" header: give it the empty "$TP.e" too (ls
   # lists files before directories; the host drops that first line)
   [ $# -eq 1 ] && set -- "$TP.e" "$1"
@@ -414,7 +422,7 @@ if [ -s "$W.sml" ]; then
   xgrep "$W.sml" -H -E -A 5 "$MAPRE" 2>"$W.err"; rc=$?
   st $rc 0 "$W.err" "$W.sml"; end smaps $rc $S
 else
-  case $MP in denied|missing|error) end smaps $mprc $MP ;; *) end smaps 0 ok ;; esac
+  case $MP in denied|missing|error|skipped) end smaps $mprc $MP ;; *) end smaps 0 ok ;; esac
 fi
 
 # ---- every small file and sysfs/debugfs tree, in one grep --------------------------------

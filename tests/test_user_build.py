@@ -181,3 +181,29 @@ def test_a_cut_run_as_pass_keeps_what_arrived():
     assert p.package == "com.a" and not p.complete and p.frames is not None
     snap = snapshot_from_frames(fr)
     assert snap.sources["run-as:com.a"].status == "missing"      # no process of it arrived
+
+
+def test_focus_reads_only_the_app(user_phone):
+    """top/check --package: the shell's own pass skips every fd and maps listing (nothing is tried
+    for the other processes: neither readable nor unreadable), the run-as pass reads the app."""
+    token = frames.new_token()
+    with dadb.AdbSession(user_phone.target) as s:
+        res = s.collect(token, packages=(APP,), focus=True)
+    fr = frames.decode(res.data, token)
+    assert fr.complete
+    assert [fr.sections[k].status for k in ("fdlinks", "maps", "smaps")] == ["skipped"] * 3
+    assert fr.sections["fdlinks"].content.strip() == b""
+    snap = snapshot_from_frames(fr)
+    cam = snap.processes[demo.PID_CAMERA]
+    assert cam.read_as == f"run-as {APP}"
+    others = [p for pid, p in snap.processes.items() if pid != demo.PID_CAMERA]
+    assert others and all(p.fds_readable is None and p.maps_readable is None for p in others)
+    full = snapshot_from_frames(frames.decode(s_collect_full(user_phone), "tokfull"))
+    acc, acc_full = account(snap), account(full)
+    assert acc.processes[demo.PID_CAMERA] == acc_full.processes[demo.PID_CAMERA]
+    assert coverage(snap, acc).headline.startswith(f"{APP} exact (run-as); ")
+
+
+def s_collect_full(phone) -> bytes:
+    with dadb.AdbSession(phone.target) as s:
+        return s.collect("tokfull", packages=(APP,)).data

@@ -372,7 +372,7 @@ def _part_status(kind: str, nread: int, errs: list[bytes], other: int, sec: Sect
             # file means no process directory at all
             if kind != "fdinfo":
                 return 2, "missing"
-            if fdlinks is not None and fdlinks.status in ("denied", "missing", "error"):
+            if fdlinks is not None and fdlinks.status in ("denied", "missing", "error", "skipped"):
                 return fdlinks.rc, fdlinks.status
             return 0, "ok"
         return (0, "ok") if rc in (0, 1, 123) else (rc, "error")

@@ -108,7 +108,7 @@ def _source(args, rules):
     from droidtrack.sources import check_packages
     return LiveSource(args, rules=rules, dumpsys=bool(getattr(args, "dumpsys", False)),
                       fd_inodes=getattr(args, "fd_inodes", None) or "auto",
-                      packages=check_packages(getattr(args, "package", None) or ()))
+                      packages=check_packages(getattr(args, "package", None) or ()), focus=True)
 
 
 def _device_label(snap) -> str:

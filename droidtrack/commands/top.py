@@ -48,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.focus_packages = True      # --package: read only those apps' processes (cheaper on the device)
     if args.interval <= 0:
         print("droidtrack top: --interval must be positive", file=sys.stderr)
         return 2
@@ -78,5 +79,6 @@ def show(args: argparse.Namespace) -> int:
         print(f"droidtrack: {e}", file=sys.stderr)
         return e.exit_code
     from droidtrack.tui.app import run_top
+    packages = getattr(args, "package", None) or []
     return run_top(sources if len(sources) > 1 else sources[0], interval=args.interval,
-                   save_dir=args.save_dir)
+                   save_dir=args.save_dir, initial_filter=packages[0] if len(packages) == 1 else "")

@@ -26,7 +26,7 @@ def feed_maps(b: Builder, fr: _frames.Frames, root: str) -> None:
         t = None
     if t is not None:
         feed_vmas(b, t)
-    if maps is not None:
+    if maps is not None and maps.status != "skipped":      # skipped (--focus): nothing was tried
         for p in b.processes.values():
             if p.maps_readable is None:
                 p.maps_readable = True

@@ -284,7 +284,11 @@ def feed_pass(b: Builder, ps: _frames.Pass) -> None:
     _feed_processes(b, _frames.Frames(sections={k: v for k, v in fr.sections.items() if k == "cmdline"}),
                     fr.root, {})
     _feed_pid_values(b, _demux_files(b, fr, fr.root))
+    # feed_maps takes a maps section for every process's; this one covers the pass's own only
+    others = {pid: p.maps_readable for pid, p in b.processes.items() if pid not in set(pids)}
     feed_refs.feed_refs(b, fr, fr.root, access)
+    for pid, v in others.items():
+        b.processes[pid].maps_readable = v
     denied = {e.pid for errs in access.values() for e in errs if e.pid is not None and e.kind == "denied"}
     who = f"run-as {ps.package}"
     read = 0

@@ -160,7 +160,8 @@ def source_from_args(args: argparse.Namespace) -> SnapshotSource:
         from droidtrack.sources.bugreport import BugreportSource
         return BugreportSource(args.bugreport, rules=rules)
     from droidtrack.sources.live import LiveSource
-    return LiveSource(args, rules=rules, dumpsys=dumpsys, fd_inodes=fd_inodes, packages=packages)
+    return LiveSource(args, rules=rules, dumpsys=dumpsys, fd_inodes=fd_inodes, packages=packages,
+                      focus=bool(getattr(args, "focus_packages", False)))
 
 
 _PACKAGE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)+$")

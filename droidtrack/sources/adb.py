@@ -64,7 +64,8 @@ def _load_collector(name: str = "collect.sh") -> _Collector:
 
 
 def collector_command(token: str, collector: _Collector, how: str, *, dumpsys: bool = False,
-                      dmabuf_dump: bool = False, fd_inodes: str = "auto", packages: tuple[str, ...] = ()) -> str:
+                      dmabuf_dump: bool = False, fd_inodes: str = "auto", packages: tuple[str, ...] = (),
+                      focus: bool = False) -> str:
     """The one shell command of a snapshot: run the installed collector if it is current, else
     print `@@TOKEN PUSH` (the token cannot occur in anything else the device prints)."""
     args = f"--token {token} --tmp {DEVICE_DIR}"
@@ -78,6 +79,8 @@ def collector_command(token: str, collector: _Collector, how: str, *, dumpsys: b
         # run-as passes only as the shell user (root reads every process itself); names were
         # checked by check_packages, so they need no quoting
         args += "".join(f" --package {p}" for p in packages)
+        if packages and focus:
+            args += " --focus"       # only the apps are read: the shell's own pass skips fds and maps
     return installed_command(token, collector, DEVICE_COLLECTOR, how, args)
 
 
@@ -211,7 +214,7 @@ class AdbSession:
     # -- collection
     def collect(self, token: str, *, dumpsys: bool = False, dmabuf_dump: bool = False,
                 fd_inodes: str = "auto", timeout: float = 60.0, stall_timeout: float | None = None,
-                packages: tuple[str, ...] = ()) -> CollectResult:
+                packages: tuple[str, ...] = (), focus: bool = False) -> CollectResult:
         if not token or not token.isalnum():
             raise AdbError("the collector token must be a non-empty alphanumeric string")
         with self._lock:
@@ -219,7 +222,7 @@ class AdbSession:
             if self.privilege is None:
                 self._probe()
             cmd = collector_command(token, self._collector, self.how, dumpsys=dumpsys, dmabuf_dump=dmabuf_dump,
-                                    fd_inodes=fd_inodes, packages=packages if self.privilege == "shell" else ())
+                                    fd_inodes=fd_inodes, packages=packages if self.privilege == "shell" else (), focus=focus)
             r, pushed = self._run_installed(token, self._collector, DEVICE_COLLECTOR, cmd, t0, timeout,
                                             idle_timeout=stall_timeout or self.target.stall_timeout,
                                             timeout_label=timeout, patience=_patience(token))
@@ -348,14 +351,15 @@ atexit.register(close_sessions)
 
 
 def collect(target: AdbTarget, token: str, *, dumpsys: bool = False, dmabuf_dump: bool = False,
-            fd_inodes: str = "auto", timeout: float = 60.0, packages: tuple[str, ...] = ()) -> CollectResult:
+            fd_inodes: str = "auto", timeout: float = 60.0, packages: tuple[str, ...] = (),
+            focus: bool = False) -> CollectResult:
     """One snapshot's collector stream from the device: ONE `adb shell` once the collector is
     installed. Raises AdbError when nothing could be collected; a stream cut mid-way comes back
     with `error` set and every byte that arrived in `data`."""
     s = _session(target)
     try:
         return s.collect(token, dumpsys=dumpsys, dmabuf_dump=dmabuf_dump, fd_inodes=fd_inodes, timeout=timeout,
-                         stall_timeout=target.stall_timeout, packages=packages)
+                         stall_timeout=target.stall_timeout, packages=packages, focus=focus)
     except AdbError:
         with _sessions_lock:
             if _sessions.get((target.host, target.port, s.serial, target.su)) is s and not s.rooted_by_us:

@@ -15,7 +15,7 @@ from droidtrack.model.tags import Rules
 
 class LiveSource:
     def __init__(self, args: argparse.Namespace, *, rules: Rules | None = None, dumpsys: bool = False,
-                 fd_inodes: str = "auto", packages: tuple[str, ...] = ()) -> None:
+                 fd_inodes: str = "auto", packages: tuple[str, ...] = (), focus: bool = False) -> None:
         try:
             from droidtrack.sources import adb
         except ImportError as e:  # pragma: no cover - a broken install
@@ -25,6 +25,7 @@ class LiveSource:
         self.dumpsys = dumpsys
         self.fd_inodes = fd_inodes
         self.packages = tuple(packages)
+        self.focus = focus          # top/check --package: read only the apps (see collect.sh --focus)
         self._stack = contextlib.ExitStack()
         if getattr(args, "demo", False):
             from droidtrack.sim.demo import start_demo_device
@@ -50,7 +51,7 @@ class LiveSource:
         t = time.time()
         try:
             res = self._adb.collect(self.target, token, dumpsys=self.dumpsys, fd_inodes=self.fd_inodes,
-                                    packages=self.packages)
+                                    packages=self.packages, focus=self.focus)
         except self._adb.AdbError as e:
             raise SourceError(str(e)) from None
         fr = frames.decode(res.data, token)

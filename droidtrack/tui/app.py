@@ -113,8 +113,10 @@ class TopApp(App):
     ]
 
     def __init__(self, source: Any, *, interval: float = 2.0, start: bool = True,
-                 save_dir: str | Path | None = None, history_factory=DeviceTimeline) -> None:
+                 save_dir: str | Path | None = None, history_factory=DeviceTimeline,
+                 initial_filter: str = "") -> None:
         super().__init__()
+        self.initial_filter = initial_filter     # top --package: the process view starts filtered to it
         self.interval = interval
         self.start_feeds = start
         self.save_dir = Path(save_dir) if save_dir is not None else Path.cwd()
@@ -145,6 +147,9 @@ class TopApp(App):
 
     def on_mount(self) -> None:
         self.panes[0].query_one("#proc_table").focus()
+        if self.initial_filter:
+            for p in self.panes:
+                p.set_filter(self.initial_filter)
         if self.start_feeds:
             for p in self.panes:
                 p.feed.start()
