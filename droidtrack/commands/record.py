@@ -61,12 +61,47 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--perfetto", metavar="FILE",
                    help="when done, also export a Perfetto trace (protobuf; JSON when FILE ends in .json)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--trace", action="store_true",
+                   help="also stream the kernel's dma_buf events (Linux 7.0+, root; see `droidtrack trace`) "
+                        "into the recording beside the samples: leak suspects then use real lifetimes")
     add_source_arguments(p)
     p.set_defaults(func=run)
 
 
 def _stop(signum, frame):
     raise KeyboardInterrupt
+
+
+class _Tracer:
+    """record --trace: the dma_buf event stream in a thread, its events queued into the recording
+    (written with each sample's transaction), its end stored in meta `trace`."""
+
+    def __init__(self, args, writer) -> None:
+        import secrets
+        from droidtrack.commands.trace import stream_in_thread
+        from droidtrack.ingest.trace_feed import TraceFeed
+        self.writer = writer
+        self.feed = TraceFeed(secrets.token_hex(12), on_event=lambda ev: writer.queue_events((ev,)))
+        self.halt = threading.Event()
+        self.thread, self.result = stream_in_thread(args, self.feed.token, self.feed, self.halt)
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.thread.join(30)
+        f = self.feed
+        f.close(self.result["error"])
+        st = f.status
+        if hasattr(self.writer, "set_trace_status"):
+            self.writer.set_trace_status({"state": st.state, "reason": st.reason, "events": st.events,
+                                          "lost_events": st.lost_events, "end_marker": st.end_marker})
+        if st.state in ("unsupported", "denied"):
+            msg = ("this kernel has no dma_buf tracepoints (Linux 7.0+): the recording has samples only"
+                   if st.reason == "no-dma_buf-events" else f"no dma_buf events ({st.state}: {st.reason}): samples only")
+        else:
+            msg = (f"{st.events} dma_buf events recorded" + (f", {st.lost_events} lost (trace buffer overrun)"
+                                                             if st.lost_events else "")
+                   + (f"; the trace stream was cut: {st.reason}" if st.state == "cut" else ""))
+        print(f"droidtrack: trace: {msg}", file=sys.stderr)
 
 
 class Progress:
@@ -120,9 +155,14 @@ def run(args: argparse.Namespace) -> int:
     except SourceError as e:
         print(f"droidtrack: {e}", file=sys.stderr)
         return 2
+    if args.trace and any(getattr(args, k, None) for k in ("replay", "capture", "bugreport", "report_zip", "demo")):
+        print("droidtrack record: --trace needs a device (or --root): a file or the demo has no kernel to trace",
+              file=sys.stderr)
+        return 2
     writer = None
     code = 0
     prog = Progress(args.quiet)
+    tracer = None
     # SIGTERM (`kill PID`, a CI job being cancelled; background jobs of a script ignore SIGINT)
     # stops a recording as cleanly as Ctrl-C: the samples are already on disk, exports still run
     old_term = None
@@ -151,6 +191,11 @@ def run(args: argparse.Namespace) -> int:
                 except RecordingError as e:
                     print(f"droidtrack: {e}", file=sys.stderr)
                     return 2
+                if args.trace and not hasattr(writer, "queue_events"):
+                    print("droidtrack record: --trace needs a droidtrack.recording/2 file (this one is /1); "
+                          "recording samples only", file=sys.stderr)
+                elif args.trace:
+                    tracer = _Tracer(args, writer)
             writer.add_collected(got)
             taken += 1
             if not getattr(got, "complete", True):
@@ -176,6 +221,8 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGTERM, old_term)
         prog.done()
         src.close()
+        if tracer is not None:
+            tracer.stop()
         if writer is not None:
             writer.close()
     if writer is None:

@@ -92,6 +92,8 @@ def _collect(args: argparse.Namespace):
         if callable(getattr(src, "at", None)) and hasattr(src, "samples"):
             # a recording, or a report zip read again (its recording or streams, else its snapshot)
             snaps = [src.at(i).snapshot for i in range(len(src))]
+            lifetimes = getattr(src, "lifetimes", None)
+            args._lifetimes = lifetimes() if callable(lifetimes) else None
             raw_inputs = getattr(src, "raw_inputs", None)
             name = Path(src.path).name
             if callable(raw_inputs):
@@ -140,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with outfile.staged_path(out, inputs=inputs, what="report") as tmp:
             res = write_report(tmp, snaps, raws=raws, notes=notes, redactor=redactor, title=args.title,
-                               source_label=label, top_n=args.top)
+                               source_label=label, top_n=args.top, lifetimes=getattr(args, "_lifetimes", None))
     except OSError as e:
         return _err(f"cannot write {out}: {e.strerror or e}")
     if redactor is not None and args.redact_map:

@@ -141,6 +141,29 @@ def _stream_adb(args, token: str, feed: TraceFeed, out: _Out, stop: threading.Ev
     return r.error, f"adb:{session.serial}"
 
 
+def stream_in_thread(args, token: str, feed: TraceFeed, stop: threading.Event, raw=None):
+    """Stream trace.sh from the device of `args` (adb, or --root) in a thread that ends when the
+    stream does (set `stop` to end it). Returns (the thread, {"error", "origin"} once it ended)."""
+    result: dict = {"error": None, "origin": "?"}
+    sink = raw or (lambda data: None)
+
+    class _Raw:
+        raw_bytes = staticmethod(sink)
+
+    def work() -> None:
+        try:
+            if getattr(args, "root", None):
+                result["origin"] = f"root:{args.root}"
+                result["error"] = _stream_local(args.root, token, feed, _Raw, stop)
+            else:
+                result["error"], result["origin"] = _stream_adb(args, token, feed, _Raw, stop)
+        except Exception as e:                     # noqa: BLE001 - said, and the events kept
+            result["error"] = f"{type(e).__name__}: {e}"
+    t = threading.Thread(target=work, daemon=True, name="droidtrack-trace")
+    t.start()
+    return t, result
+
+
 def _fallback(args, stop: threading.Event, deadline: float | None) -> int:
     from droidtrack.model.lifetimes import snapshot_changes
     from droidtrack.sources import SourceError, source_from_args
@@ -174,7 +197,6 @@ def run(args: argparse.Namespace) -> int:
     feed = out.feed = TraceFeed(token, on_event=out.event)
     stop = threading.Event()
     deadline = time.monotonic() + args.duration if args.duration else None
-    result: dict = {"error": None, "origin": "?"}
     if args.stream:
         data = Path(args.stream).read_bytes()
         first = data.split(b"\n", 1)[0]
@@ -186,18 +208,8 @@ def run(args: argparse.Namespace) -> int:
         feed.close(None)
         return _finish(args, feed, out, None, stop, deadline, can_fall_back=False)
 
-    def work() -> None:
-        try:
-            if args.root:
-                result["origin"] = f"root:{args.root}"
-                result["error"] = _stream_local(args.root, token, feed, out, stop)
-            else:
-                result["error"], result["origin"] = _stream_adb(args, token, feed, out, stop)
-        except Exception as e:                     # noqa: BLE001 - said, and the events kept
-            result["error"] = f"{type(e).__name__}: {e}"
     out.header("live")
-    t = threading.Thread(target=work, daemon=True)
-    t.start()
+    t, result = stream_in_thread(args, token, feed, stop, out.raw_bytes)
     try:
         while t.is_alive():
             t.join(0.2)

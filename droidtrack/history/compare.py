@@ -16,6 +16,9 @@ Leak suspects (docs/ci.md, "Leak suspects", is the reference):
               which they strictly grew
   orphan      buffers no process holds now that a process held earlier, with their last holder;
               confidence 1.0 once kernel-only in >= 2 consecutive samples, else 0.5
+  exported    (recordings with dma_buf events) buffers exported during the recording and alive at
+              its end, by exporting process: history/trace_leaks.py; they replace the persistent
+              groups they cover
 Every suspect names the owner its bytes are charged to (model/owners.py; `owner`): a persistent
 group's owner (groups are split by owner), an orphan's owner when it was last held, a growing
 process's owner of most of the bytes it gained, a growing owner itself; none for a tag.
@@ -233,7 +236,7 @@ def diff_to_dict(d: Diff) -> dict:
 
 @dataclass(frozen=True, slots=True)
 class Suspect:
-    kind: str                  # persistent | growth | orphan
+    kind: str                  # persistent | growth | orphan | exported
     subject: str               # what it is about, for humans
     bytes: int                 # bytes at stake: kept buffers, growth, orphaned size
     confidence: float          # 0..1, see the module docstring
@@ -255,7 +258,17 @@ def _series_slope(xs: list[float], ys: list[int]) -> float:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
 
 
-def leak_suspects(snaps: list[Snapshot], accs: list[Accounting] | None = None) -> list[Suspect]:
+def leak_suspects(snaps: list[Snapshot], accs: list[Accounting] | None = None, lifetimes=None) -> list[Suspect]:
+    """lifetimes: the recording's dma_buf lifetimes (model/lifetimes.Lifetimes, `record --trace`):
+    buffers it saw exported become `exported` suspects (history/trace_leaks.py)."""
+    out = _leak_suspects(snaps, accs)
+    if lifetimes is not None and len(snaps) >= 2:
+        from droidtrack.history.trace_leaks import with_lifetimes
+        out = with_lifetimes(out, snaps, lifetimes, Suspect)
+    return out
+
+
+def _leak_suspects(snaps: list[Snapshot], accs: list[Accounting] | None) -> list[Suspect]:
     n = len(snaps)
     if n < 2:
         return []

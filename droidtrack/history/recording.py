@@ -445,6 +445,14 @@ class DbRecording:
     def payload(self, i: int) -> bytes:
         raise RecordingError(f"{self.path}: a droidtrack.recording/2 file keeps no raw collector streams")
 
+    def lifetimes(self):
+        """The dma_buf lifetimes of `record --trace` (model/lifetimes.Lifetimes), or None."""
+        from droidtrack.history import recording_db
+        try:
+            return self._r.lifetimes()
+        except recording_db.DbError as e:
+            raise RecordingError(str(e)) from None
+
     def snapshot(self, i: int, rules=None) -> Snapshot:
         from droidtrack.history import recording_db
         s = self.samples[self.resolve(i)]

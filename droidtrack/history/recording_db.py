@@ -5,7 +5,8 @@ In short: `samples` has one row per sample (time, serial, status, the totals of 
 and the rest of the snapshot document as JSON); `buffers`, `holdings`, `processes` and `usage`
 hold one row per *run* of an unchanged value: `first_sample` .. `last_sample` (NULL while it is
 still present in the latest sample). The views `sample_buffers`, `sample_holdings`,
-`sample_processes` and `sample_usage` give the rows of every sample.
+`sample_processes` and `sample_usage` give the rows of every sample. `trace_events` holds the
+dma_buf events `record --trace` received (one row each, written with the next sample).
 
 Writing: WAL journal, synchronous=FULL, one transaction per sample: a killed recorder loses at most
 the sample in flight and the file passes `pragma integrity_check`. One recorder at a time: the
@@ -18,6 +19,8 @@ import fcntl
 import json
 import os
 import sqlite3
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,8 +71,20 @@ CREATE TABLE IF NOT EXISTS usage (
     pid INTEGER NOT NULL, rss INTEGER, pss INTEGER, fd_only INTEGER, mapped INTEGER,
     doc TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS trace_events (
+    id INTEGER PRIMARY KEY,
+    sample INTEGER,                    -- the first sample written after it arrived (NULL: after the last)
+    time REAL NOT NULL,                -- host clock when it arrived
+    ts REAL NOT NULL,                  -- the device's trace clock (seconds)
+    kind TEXT NOT NULL,                -- export fd get put mmap mmap_internal dynamic_attach detach exit
+    pid INTEGER NOT NULL, tgid INTEGER, comm TEXT,
+    ino INTEGER, size INTEGER, exporter TEXT, fd INTEGER, dev TEXT,
+    doc TEXT                           -- the rest of the event (cpu, attachment, dynamic, group_dead)
+);
+CREATE INDEX IF NOT EXISTS trace_events_ino ON trace_events(ino);
 """
 RANGED = ("buffers", "holdings", "processes", "usage", "details")
+EVENT_COLS = ("ts", "kind", "pid", "tgid", "comm", "ino", "size", "exporter", "fd", "dev")
 BUFFER_COLS = ("key", "inode", "size", "exporter", "name", "tag")   # columns, not repeated in doc
 SPLIT = ("sources", "reported")      # document keys stored one entry per row (they change entry by entry)
 VIEWS = "".join(f"""
@@ -212,6 +227,8 @@ class DbWriter:
         self._prev = last_ok
         top = con.execute("SELECT max(id) FROM samples").fetchone()[0]
         self._next = 0 if top is None else top + 1
+        self._events: list[tuple] = []          # trace events waiting for the next transaction
+        self._events_lock = threading.Lock()
         self._runs = {
             "buffers": _Runs(con, "buffers", ("key",), BUFFER_COLS),
             "holdings": _Runs(con, "holdings", ("buffer_key", "pid"), ("buffer_key", "pid", "fds", "maps", "how")),
@@ -229,6 +246,33 @@ class DbWriter:
             except OSError:
                 pass
         return n
+
+    def queue_events(self, events, at: float | None = None) -> None:
+        """Trace events (parse/dmabuf_trace.TraceEvent) that arrived at `at` (host time); written with
+        the next sample's transaction (or at close). Safe to call from another thread."""
+        t = time.time() if at is None else at
+        rows = []
+        for ev in events:
+            d = ev.to_json()
+            rest = {k: d[k] for k in ("cpu", "attachment", "dynamic", "group_dead") if k in d}
+            rows.append((t, *(getattr(ev, k) for k in EVENT_COLS), _dumps(rest)))
+        with self._events_lock:
+            self._events.extend(rows)
+
+    def _flush_events(self, sample: int | None) -> None:
+        with self._events_lock:
+            rows, self._events = self._events, []
+        if rows:
+            self.con.executemany(f"INSERT INTO trace_events (sample, time, {', '.join(EVENT_COLS)}, doc) "
+                                 f"VALUES (?, ?, {', '.join('?' * len(EVENT_COLS))}, ?)",
+                                 [(sample, *r) for r in rows])
+
+    def set_trace_status(self, status: dict) -> None:
+        """What the trace said about itself (meta `trace`): state, reason, events, lost_events ..."""
+        with self.con:
+            self.con.execute("BEGIN IMMEDIATE")
+            self._flush_events(None)
+            self.con.execute("INSERT OR REPLACE INTO meta VALUES ('trace', ?)", (_dumps(status),))
 
     def add_snapshot(self, snap: Snapshot) -> int:
         acc = account(snap)
@@ -271,6 +315,7 @@ class DbWriter:
             for name, rows in (("buffers", brows), ("holdings", hrows), ("processes", prows), ("usage", urows),
                                ("details", drows)):
                 self._runs[name].step(i, self._prev, rows)
+            self._flush_events(i)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -288,6 +333,7 @@ class DbWriter:
             self.con.execute("BEGIN IMMEDIATE")
             self.con.execute("INSERT INTO samples (id, time, serial, origin, status, reason) VALUES (?, ?, ?, ?, 'failed', ?)",
                              (i, snap.time, snap.device.serial, snap.origin, reason))
+            self._flush_events(i)
         self._next = i + 1
         self.count += 1
         return i
@@ -305,6 +351,13 @@ class DbWriter:
     def close(self) -> None:
         con = getattr(self, "con", None)
         if con is not None:
+            try:
+                if self._events:
+                    with con:
+                        con.execute("BEGIN IMMEDIATE")
+                        self._flush_events(None)
+            except (sqlite3.Error, AttributeError):
+                pass
             try:
                 con.close()
             except sqlite3.Error:
@@ -386,6 +439,27 @@ class DbReader:
         except sqlite3.DatabaseError as e:
             raise DbError(f"{self.path}: sample {sid} cannot be read (SQLite says: {e})") from None
         return d
+
+    def lifetimes(self):
+        """The recording's trace events folded into lifetimes (model/lifetimes.py), each export
+        marked with its sample; None where the recording has no trace table or no event."""
+        from droidtrack.model.lifetimes import Lifetimes
+        from droidtrack.parse.dmabuf_trace import TraceEvent
+        try:
+            if not self.con.execute("SELECT 1 FROM sqlite_master WHERE name = 'trace_events'").fetchone():
+                return None
+            rows = self.con.execute(f"SELECT sample, {', '.join(EVENT_COLS)}, doc FROM trace_events ORDER BY id")
+            lt = Lifetimes()
+            for sample, *cols, doc in rows:
+                rest = _object(doc, f"{self.path}: a trace_events row") if doc else {}
+                kw = dict(zip(EVENT_COLS, cols))
+                ev = TraceEvent(cpu=int(rest.get("cpu", 0)), attachment=rest.get("attachment"),
+                                dynamic=rest.get("dynamic"), group_dead=rest.get("group_dead"), **kw)
+                lt.sample = sample
+                lt.apply(ev)
+        except (sqlite3.DatabaseError, TypeError) as e:
+            raise DbError(f"{self.path}: its trace events cannot be read ({e})") from None
+        return lt if lt.events else None
 
     def snapshot(self, sid: int) -> Snapshot:
         try:

@@ -17,6 +17,7 @@ from droidtrack.parse.dmabuf_trace import TraceEvent, TraceReader, TraceStatus
 class TraceFeed:
     def __init__(self, token: str, on_event: Callable[[TraceEvent], None] | None = None,
                  on_status: Callable[[TraceStatus], None] | None = None) -> None:
+        self.token = token
         self.reader = TraceReader(token)
         self.lifetimes = Lifetimes()
         self.on_event = on_event

@@ -73,6 +73,7 @@ class Lifetimes:
         self.buffers: dict[int, Life] = {}
         self.processes: dict[int, Proc] = {}
         self.events = 0
+        self.sample: int | None = None     # a recording's sample the next events belong to (exported["sample"])
 
     def apply(self, ev: TraceEvent) -> Life | None:
         self.events += 1
@@ -102,6 +103,8 @@ class Lifetimes:
         life.events += 1
         if kind == "export":
             life.exported = {"ts": ev.ts, "pid": ev.pid, "tgid": ev.tgid, "comm": ev.comm}
+            if self.sample is not None:
+                life.exported["sample"] = self.sample
         elif kind == "fd":
             life.fds.setdefault(p, []).append(ev.fd)
         elif kind == "mmap_internal":

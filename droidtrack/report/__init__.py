@@ -54,8 +54,10 @@ def write_report(path: str | os.PathLike, snapshots: Snapshot | Sequence[Snapsho
                  raws: Sequence[tuple[str, bytes]] = (), notes: Sequence[str] = (),
                  redactor: Redactor | None = None, title: str | None = None,
                  source_label: str = "", top_n: int = 25,
-                 generated: float | None = None) -> ReportResult:
-    """Write the report zip at `path` (replaced if it exists) and return what went in."""
+                 generated: float | None = None, lifetimes=None) -> ReportResult:
+    """Write the report zip at `path` (replaced if it exists) and return what went in.
+    lifetimes: a recording's dma_buf lifetimes (leak suspects from real exports; not in a
+    redacted report, whose process names they would give away)."""
     snaps = [snapshots] if isinstance(snapshots, Snapshot) else list(snapshots)
     if not snaps:
         raise ValueError("a report needs at least one snapshot")
@@ -64,6 +66,7 @@ def write_report(path: str | os.PathLike, snapshots: Snapshot | Sequence[Snapsho
     redaction = None
     if redactor is not None:
         snaps = redactor.snapshots(snaps)
+        lifetimes = None
         notes = [redactor.text(n) or "" for n in notes]
         source_label = source_label.split(":", 1)[0] if source_label else source_label
         redaction = ("process and package names, command lines, buffer names and the serial are "
@@ -73,7 +76,7 @@ def write_report(path: str | os.PathLike, snapshots: Snapshot | Sequence[Snapsho
                            "redacted reliably")
             raws = ()
     data = view.build(snaps, notes=notes, redaction=redaction, title=title, top_n=top_n,
-                      generated=gen, source_label=source_label)
+                      generated=gen, source_label=source_label, lifetimes=lifetimes)
     page = html_mod.render(data)
     summary = md_mod.render(data, html_name=HTML_NAME)
     snap_json = schema.dumps(data.snap, data.acc)

@@ -91,7 +91,7 @@ def _rooted(snap: Snapshot) -> str:
 
 def build(snaps: Sequence[Snapshot], *, notes: Sequence[str] = (), redaction: str | None = None,
           title: str | None = None, top_n: int = 25, generated: float | None = None,
-          source_label: str = "") -> ReportData:
+          source_label: str = "", lifetimes=None) -> ReportData:
     if not snaps:
         raise ValueError("a report needs at least one snapshot")
     snaps = list(snaps)
@@ -121,7 +121,7 @@ def build(snaps: Sequence[Snapshot], *, notes: Sequence[str] = (), redaction: st
             by_proc = {k: g.pss for k, g in process_groups(s, a, labels).items()}
             series.append(Point(s.time, a.totals.bytes, a.totals.userspace, a.totals.kernel_only,
                                 dict(a.totals.by_tag), by_proc, dict(a.totals.by_owner)))
-    suspects, snote = _suspects(snaps)
+    suspects, snote = _suspects(snaps, lifetimes)
 
     read = sorted(k for k, v in snap.sources.items() if v.status in READ_STATUSES)
     missing = sorted((k, v.status, v.detail) for k, v in snap.sources.items()
@@ -159,7 +159,7 @@ def build(snaps: Sequence[Snapshot], *, notes: Sequence[str] = (), redaction: st
                       owners=list(owner_groups(snap).values()))
 
 
-def _suspects(snaps: list[Snapshot]) -> tuple[list[Suspect] | None, str]:
+def _suspects(snaps: list[Snapshot], lifetimes=None) -> tuple[list[Suspect] | None, str]:
     if len(snaps) < 2:
         return None, "one snapshot: leak suspects need a recording (droidtrack record)"
     try:
@@ -170,11 +170,12 @@ def _suspects(snaps: list[Snapshot]) -> tuple[list[Suspect] | None, str]:
     if fn is None:
         return None, "droidtrack.history.compare has no leak_suspects()"
     try:
-        found = fn(snaps)
+        found = fn(snaps, lifetimes=lifetimes) if lifetimes is not None else fn(snaps)
     except Exception as e:  # noqa: BLE001 - a report is still worth writing without this part
         return None, f"leak suspects could not be computed: {e.__class__.__name__}: {e}"
     out = [Suspect(kind=str(getattr(s, "kind", "")), what=str(getattr(s, "subject", s)),
                    detail=str(getattr(s, "detail", "")), bytes=getattr(s, "bytes", None),
                    confidence=getattr(s, "confidence", None), owner=getattr(s, "owner", None))
            for s in found or ()]
-    return out, f"from droidtrack.history.compare over {len(snaps)} snapshots"
+    return out, (f"from droidtrack.history.compare over {len(snaps)} snapshots"
+                 + (" and the recording's dma_buf events" if lifetimes is not None else ""))

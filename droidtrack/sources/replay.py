@@ -43,6 +43,11 @@ class ReplaySource:
     def __len__(self) -> int:
         return len(self.recording.samples)
 
+    def lifetimes(self):
+        """The recording's dma_buf lifetimes (record --trace), or None (none recorded, or a /1 file)."""
+        fn = getattr(self.recording, "lifetimes", None)
+        return fn() if callable(fn) else None
+
     def at(self, i: int) -> Collected:
         """Sample i (negative counts from the end) without moving the play position."""
         try:
