@@ -147,12 +147,8 @@ def run(args: argparse.Namespace) -> int:
         refuse_collisions((("recording", args.output), ("CSV", args.csv), ("trace", args.perfetto)),
                           inputs=[getattr(args, k, None) for k in ("replay", "capture", "bugreport")])
         refuse_collisions((("CSV", args.csv), ("trace", args.perfetto)), inputs=[args.output])
-    except OutputError as e:
-        print(f"droidtrack: {e}", file=sys.stderr)
-        return 2
-    try:
         src = source_from_args(args)
-    except SourceError as e:
+    except (OutputError, SourceError) as e:
         print(f"droidtrack: {e}", file=sys.stderr)
         return 2
     if args.trace and any(getattr(args, k, None) for k in ("replay", "capture", "bugreport", "report_zip", "demo")):

@@ -67,4 +67,22 @@ static __attribute__((unused)) int open_vgem(void)
 	return card;
 }
 
+/* read `rfd` into acc[cap] (NUL-terminated) until `want` lines start with `word` ("ready ",
+ * "end "); dies, naming `what`, if the pipe ends first */
+static __attribute__((unused)) void read_lines_until(int rfd, char *acc, size_t cap, const char *word, int want,
+						      const char *what)
+{
+	size_t len = 0;
+	int got = 0;
+	while (got < want) {
+		ssize_t r = read(rfd, acc + len, cap - 1 - len);
+		if (r <= 0) die("reading %s (%d of %d)", what, got, want);
+		len += (size_t)r;
+		acc[len] = 0;
+		got = 0;
+		for (char *p = acc; (p = strstr(p, word)); p++)
+			if (p == acc || p[-1] == '\n') got++;
+	}
+}
+
 #endif

@@ -186,17 +186,8 @@ static void write_json(const char *out, int phase)
 static void read_reports(int rfd)
 {
 	static char acc[8192];
-	size_t len = 0;
-	int nready = 0, nbuf = 0;
-	while (nready < NROLES) {
-		ssize_t r = read(rfd, acc + len, sizeof acc - 1 - len);
-		if (r <= 0) die("reading reports (%d of %d ready)", nready, NROLES);
-		len += (size_t)r;
-		acc[len] = 0;
-		nready = 0;
-		for (char *p = acc; (p = strstr(p, "ready ")); p++)
-			if (p == acc || p[-1] == '\n') nready++;
-	}
+	int nbuf = 0;
+	read_lines_until(rfd, acc, sizeof acc, "ready ", NROLES, "reports (ready)");
 	for (char *l = strtok(acc, "\n"); l; l = strtok(NULL, "\n")) {
 		char what[32];
 		int pid, uid;

@@ -265,17 +265,7 @@ static void write_json(const char *out, int vgem)
 static void read_reports(int rfd, int nprocs)
 {
 	static char acc[65536];
-	size_t len = 0;
-	int ends = 0;
-	while (ends < nprocs) {
-		ssize_t r = read(rfd, acc + len, sizeof acc - 1 - len);
-		if (r <= 0) die("reading child reports (got %d of %d)", ends, nprocs);
-		len += (size_t)r;
-		acc[len] = 0;
-		ends = 0;
-		for (char *p = acc; (p = strstr(p, "end ")); p++)
-			if (p == acc || p[-1] == '\n') ends++;
-	}
+	read_lines_until(rfd, acc, sizeof acc, "end ", nprocs, "child reports (ended)");
 	for (char *l = strtok(acc, "\n"); l; l = strtok(NULL, "\n")) {
 		struct rline *x = &lines[nlines];
 		memset(x, 0, sizeof *x);
@@ -350,15 +340,8 @@ int main(int argc, char **argv)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		prctl(PR_SET_NAME, "dtscen-sock-b");
 		drop_fd(b1);   /* B1 stays held by the inherited mapping only */
-		char c;
-		char cbuf[CMSG_SPACE(sizeof(int))];
-		struct iovec iov = { &c, 1 };
-		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
-		if (recvmsg(sv[1], &m, MSG_CMSG_CLOEXEC) != 1) die("recvmsg");
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-		if (!cm || cm->cmsg_type != SCM_RIGHTS) die("no SCM_RIGHTS");
-		int got;
-		memcpy(&got, CMSG_DATA(cm), sizeof got);
+		int tag;
+		int got = recv_fd(sv[1], &tag);
 		hold_fd(2, got);
 		int d = dup(got);
 		if (d < 0) die("dup");
@@ -370,19 +353,7 @@ int main(int argc, char **argv)
 	kids[nchildren++] = b;
 	close(sv[1]);
 	int b2 = heap_alloc(2, 3 * PAGE, NULL, 1, "heap unnamed; sent over SCM_RIGHTS to B, dup()'d and window-mapped there; parent closed it");
-	{
-		char c = 'x';
-		char cbuf[CMSG_SPACE(sizeof(int))];
-		memset(cbuf, 0, sizeof cbuf);
-		struct iovec iov = { &c, 1 };
-		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &b2, sizeof b2);
-		if (sendmsg(sv[0], &m, 0) != 1) die("sendmsg");
-	}
+	send_fd(sv[0], b2, 2);
 	drop_fd(b2);
 	close(sv[0]);
 
