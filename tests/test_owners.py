@@ -290,3 +290,27 @@ def test_owner_groups_add_up_to_the_held_bytes_and_to_what_each_process_is_charg
             per_pid[o.pid] = per_pid.get(o.pid, 0) + b.size
     assert per_pid == {pid: p.charged for pid, p in a.processes.items() if pid in per_pid}
     assert not any(p.charged for pid, p in a.processes.items() if pid not in per_pid)
+
+
+def test_groups_carry_what_their_members_are_charged_even_where_they_hold_nothing():
+    from droidtrack.model.account import account, process_groups, tag_groups
+    s = snap([buf(1, 4 * MiB, tag="camera", holders={700: fd(9), 1234: fd(40)}),                 # the app's
+              buf(2, 2 * MiB, tag="graphics", name="com.example.camera/Preview#0", holders={500: fd(3)}),  # named
+              buf(3, 1 * MiB, tag="graphics", holders={500: fd(4)}),                               # surfaceflinger's
+              buf(4, 8 * MiB, tag="camera")])                                                      # kernel-only
+    a = account(s)
+    assert a.processes[1234].charged == 6 * MiB and a.processes[500].charged == MiB
+    g = process_groups(s, a, {1234: "app", 500: "services", 700: "services"})
+    assert (g["app"].charged, g["services"].charged) == (6 * MiB, MiB)
+    assert sum(x.charged for x in g.values()) == a.totals.charged
+    # the app alone: its group is there for what it is charged though it holds only one buffer...
+    alone = process_groups(s, a, {1234: "app"})
+    assert (alone["app"].rss, alone["app"].charged, alone["app"].pids) == (4 * MiB, 6 * MiB, (1234,))
+    # ...and where it holds nothing at all
+    s2 = snap([buf(2, 2 * MiB, name="com.example.camera/Preview#0", holders={500: fd(3)})])
+    a2 = account(s2)
+    only = process_groups(s2, a2, {1234: "app"})
+    assert (only["app"].rss, only["app"].buffers, only["app"].charged, only["app"].pids) == (0, 0, 2 * MiB, (1234,))
+    t = tag_groups(s, a)
+    assert (t["camera"].charged, t["graphics"].charged) == (4 * MiB, 3 * MiB)
+    assert sum(x.charged for x in t.values()) == a.totals.charged

@@ -263,9 +263,11 @@ class GroupAccount:
     rss/fd_only/mapped follow the per-process rules over the group's holdings of a buffer: mapped
     when a member maps it; fd-only when members hold it by fd only; neither when some member's
     holding is of unknown kind and none maps it. pss is the members' PSS (of the group's tag, for
-    a tag group), so groups that split the processes add up to Σ PSS exactly."""
+    a tag group), so groups that split the processes add up to Σ PSS exactly; charged likewise
+    adds up to Totals.charged. A group whose members hold nothing but are charged (a buffer its
+    name gives them, held by a service) is there too, with its charged bytes."""
     key: str
-    pids: tuple[int, ...]          # the members holding something, ascending
+    pids: tuple[int, ...]          # the members holding or charged something, ascending
     buffers: int = 0
     rss: int = 0
     pss: int = 0
@@ -273,6 +275,7 @@ class GroupAccount:
     mapped: int = 0
     in_rss: int = 0
     by_tag: dict[str, int] = field(default_factory=dict)
+    charged: int = 0               # Σ charged of the members (a tag group: its held bytes, = rss)
 
 
 def process_groups(snap: Snapshot, acc: Accounting, group_of: dict[int, str]) -> dict[str, GroupAccount]:
@@ -349,19 +352,24 @@ def _groups(snap: Snapshot, acc: Accounting, group_of: dict[int, str] | None) ->
             d = r[6]
             d[tag] = d.get(tag, 0) + size
     procs = acc.processes
-    if group_of is not None:                 # members: the grouped processes holding something
-        for pid in procs:
+    if group_of is not None:                 # members: the grouped processes holding or charged something
+        for pid, a in procs.items():
             g = group_of.get(pid)
-            if g is not None and g in rows:
-                rows[g][0].add(pid)
+            if g is not None and (g in rows or a.charged):
+                r = rows.get(g)
+                if r is None:                # charged what none of them holds (a buffer named for it)
+                    r = rows[g] = [set(), 0, 0, 0, 0, 0, {}]
+                r[0].add(pid)
     out = {}
     for g, (pids, n, rss, fdo, mp, inr, bt) in rows.items():
         ps = tuple(sorted(pids))
         if group_of is None:
             pss = sum(procs[p].pss_by_tag.get(g, 0) for p in ps if p in procs)
+            charged = rss                    # each held buffer of the tag, once, to its one owner
         else:
             pss = sum(procs[p].pss for p in ps if p in procs)
-        out[g] = GroupAccount(g, ps, n, rss, pss, fdo, mp, inr, dict(sorted(bt.items())))
+            charged = sum(procs[p].charged for p in ps if p in procs)
+        out[g] = GroupAccount(g, ps, n, rss, pss, fdo, mp, inr, dict(sorted(bt.items())), charged)
     return out
 
 

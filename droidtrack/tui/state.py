@@ -35,6 +35,7 @@ class Row:
     delta: int | None              # rss now minus rss at the first sample that had this row
     unreadable: bool = False       # some member's fds could not be read
     sort_ident: int = 0
+    charged: int = 0               # bytes of the buffers it owns (model/owners.py), whoever holds them
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +322,7 @@ class DeviceTimeline:
             key = f"p:{pid}"
             out[key] = Row(key, (pid,), str(pid), labels.get(pid) or f"pid {pid}", a.rss, a.pss,
                            a.fd_only, a.mapped, a.in_rss, a.buffers, _sorted_tags(a.by_tag), None,
-                           bool(p is not None and p.fds_readable is False), pid)
+                           bool(p is not None and p.fds_readable is False), pid, a.charged)
         return out
 
     def _package_rows(self, snap: Snapshot, acc: Accounting, labels: dict[int, str]) -> dict[str, Row]:
@@ -336,7 +337,7 @@ class DeviceTimeline:
             unread = any(procs.get(p) is not None and procs[p].fds_readable is False for p in pids)
             ident = str(pids[0]) if len(pids) == 1 else f"{len(pids)} procs"
             out[f"k:{g}"] = Row(f"k:{g}", pids, ident, g, a.rss, a.pss, a.fd_only, a.mapped, a.in_rss, a.buffers,
-                                _sorted_tags(a.by_tag), None, unread, len(pids))
+                                _sorted_tags(a.by_tag), None, unread, len(pids), a.charged)
         return out
 
     def _tag_rows(self, snap: Snapshot, acc: Accounting) -> dict[str, Row]:
@@ -345,7 +346,7 @@ class DeviceTimeline:
             ps = a.pids
             ident = f"{len(ps)} procs" if len(ps) != 1 else str(ps[0])
             out[f"t:{tag}"] = Row(f"t:{tag}", ps, ident, tag, a.rss, a.pss, a.fd_only, a.mapped, a.in_rss, a.buffers,
-                                  ((tag, a.rss),), None, False, len(ps))
+                                  ((tag, a.rss),), None, False, len(ps), a.charged)
         return out
 
     def _totals(self, series: dict[str, deque], first: dict[str, int], by: dict[str, int],
@@ -448,7 +449,7 @@ class Series:
 
 def _with_delta(r: Row, delta: int) -> Row:
     return Row(r.key, r.pids, r.ident, r.name, r.rss, r.pss, r.fd_only, r.mapped, r.in_rss, r.count,
-               r.by_tag, delta, r.unreadable, r.sort_ident)
+               r.by_tag, delta, r.unreadable, r.sort_ident, r.charged)
 
 
 def _coverage(snap: Snapshot, acc) -> Coverage:

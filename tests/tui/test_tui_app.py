@@ -47,13 +47,17 @@ async def test_default_sort_is_pss_and_keys_and_clicks_change_it():
         pss = [t.raw(k)[3] for k in table_keys(t)]
         assert pss == sorted(pss, reverse=True) and len(pss) == 10
         assert "PSS▼" in header(t)
-        await pilot.press("greater_than_sign")          # next column: FD-ONLY
+        await pilot.press("greater_than_sign")          # next column: CHARGED
+        assert t.sort_key == "charged"
+        charged = [t.raw(k)[4] for k in table_keys(t)]
+        assert charged == sorted(charged, reverse=True) and charged[0] == 84 * MiB   # the camera app's
+        await pilot.press("greater_than_sign")          # then FD-ONLY
         assert t.sort_key == "fd_only"
-        fd = [t.raw(k)[4] for k in table_keys(t)]
+        fd = [t.raw(k)[5] for k in table_keys(t)]
         assert fd == sorted(fd, reverse=True)
         assert "FD-ONLY▼" in header(t) and "PSS▼" not in header(t)   # the mark is never cut off
         await pilot.press("I")                          # invert
-        assert [t.raw(k)[4] for k in table_keys(t)] == sorted(fd)
+        assert [t.raw(k)[5] for k in table_keys(t)] == sorted(fd)
         assert "FD-ONLY▲" in header(t)
         # a click on the NAME header sorts by name, A to Z first
         await pilot.click("#proc_table", offset=(12, 0))
@@ -392,20 +396,22 @@ async def test_replay_of_a_recording_file(tmp_path):
 
 
 async def test_80x24_shows_the_columns_that_matter_and_wide_terminals_add_the_rest():
-    """Issue 15: NAME, PSS, FD-ONLY and Δ at 80x24 (more as width allows); NAME takes the spare width."""
+    """Issue 15: NAME, PSS, FD-ONLY and Δ at 80x24, and CHARGED (issue 13; more as width allows); NAME
+    takes the spare width."""
     app = fed()
     async with app.run_test(size=(80, 24)) as pilot:
         feed(app, factory.series(4))
         await pilot.pause()
         t = app.pane.query_one("#proc_table")
         shown = t.shown_keys()
-        assert {"name", "pss", "fd_only", "delta"} <= set(shown)
-        assert shown == [k for k in ("pid", "name", "rss", "pss", "fd_only", "mapped", "in_rss", "count",
+        assert {"name", "pss", "charged", "fd_only", "delta"} <= set(shown)
+        assert shown == [k for k in ("pid", "name", "rss", "pss", "charged", "fd_only", "mapped", "in_rss", "count",
                                      "tags", "delta") if k in shown]          # in their own order
         assert t.width_total <= 80 and "TAGS" not in header(t)
         line = header(t)
-        assert line.index("NAME") < line.index("PSS") < line.index("FD-ONLY") < line.index("Δ")
-        assert "com.example.camera" in t.render_line(1).text and "+36.0MiB" in t.render_line(1).text
+        assert line.index("NAME") < line.index("PSS") < line.index("CHARGED") < line.index("FD-ONLY") < line.index("Δ")
+        first = t.render_line(1).text
+        assert "com.example.camera" in first and "+36.0MiB" in first and "84.0MiB" in first
     app = fed()
     async with app.run_test(size=(220, 30)) as pilot:
         feed(app, factory.series(4))

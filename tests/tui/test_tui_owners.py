@@ -168,3 +168,27 @@ async def test_help_explains_the_owners_view():
         assert isinstance(app.screen, HelpScreen)
         text = app.screen.text().plain
         assert "5 owners" in text and "CHARGED" in text and "HELD BY" in text
+
+
+async def test_the_processes_view_says_what_each_process_and_package_is_charged():
+    app = fed()
+    async with app.run_test(size=(80, 24)) as pilot:
+        feed(app, factory.series(4))
+        await pilot.pause()
+        t = app.pane.query_one("#proc_table")
+        assert "charged" in t.shown_keys()                        # at 80 columns too
+        acc = app.pane.frame.acc
+        assert sum(t.raw(k)[4] for k in table_keys(t)) == acc.totals.charged
+        # the preview buffers are the app's, not its :remote process's nor the provider's, which hold them too
+        assert (col(t, "p:3100", "charged"), col(t, "p:3101", "charged"), col(t, "p:700", "charged")) == \
+            ("84.0MiB", "0B", "0B")
+        assert col(t, "p:3100", "pss") == col(t, "p:700", "pss") == "28.0MiB"
+        await pilot.press("greater_than_sign")                    # sort by it
+        assert t.sort_key == "charged" and table_keys(t)[0] == "p:3100"
+        await pilot.press("g")                                    # by package: the app's two processes
+        assert col(t, "k:com.example.camera", "charged") == "84.0MiB"
+        assert sum(t.raw(k)[4] for k in table_keys(t)) == acc.totals.charged
+        await pilot.press("g")                                    # by tag: a tag's held bytes, once
+        assert col(t, "t:camera", "charged") == "84.0MiB"
+        await pilot.press("g", "enter")                           # back to processes; the drill-down says it
+        assert "charged 84.0MiB" in app.screen.query_one("#ptitle").render().plain

@@ -32,10 +32,12 @@ Other          e  explain the reconciliation   k  problems the parsers reported 
 
 Columns        RSS      bytes of the buffers the process holds (by fd or by mapping), each once
                PSS      its share: each buffer's size divided among the processes holding it
+               CHARGED  what it owns: the whole size of each buffer made for it, whoever holds it
+                        (an app's camera preview, though the provider and SurfaceFlinger hold it)
                FD-ONLY  held by fd only, mapped by nobody: in no RSS at all
                MAPPED   buffers it maps (the whole buffer)      IN-RSS  what smaps counts in Rss
                BUFS     how many buffers     TAGS  share per tag     Δ  RSS change since first sample
-               A narrow terminal shows NAME, PSS, FD-ONLY and Δ first; a wider one adds the rest.
+               A narrow terminal shows NAME, PSS, FD-ONLY, Δ and CHARGED first; a wider one adds the rest.
 
 {RECON_HELP}
 """

@@ -45,7 +45,7 @@ def title_text(f: Frame, grouping: str, r: Row) -> Text:
     t.append_text(lit(r.name, "bold"))
     t.append(f"  pid {r.ident}" if grouping == "process" else f"  {r.ident}: "
              + ", ".join(str(p) for p in r.pids[:12]) + (" …" if len(r.pids) > 12 else ""))
-    t.append(f"\n{plural(r.count, 'buffer')}  RSS {fmt_bytes(r.rss)}  PSS {fmt_bytes(r.pss)}  "
+    t.append(f"\n{plural(r.count, 'buffer')}  RSS {fmt_bytes(r.rss)}  PSS {fmt_bytes(r.pss)}  charged {fmt_bytes(r.charged)}  "
              f"fd-only {fmt_bytes(r.fd_only)}  mapped {fmt_bytes(r.mapped)}  in-RSS {fmt_bytes(r.in_rss)}")
     if grouping == "process":
         p = f.snapshot.processes.get(r.pids[0])

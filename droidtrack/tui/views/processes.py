@@ -1,5 +1,6 @@
 """View 1: every process (or package, or tag) holding dma-bufs, one row each, updated in place.
-At 80 columns it shows NAME, PSS, FD-ONLY and Δ (and PID and RSS); wider terminals add the rest."""
+At 80 columns it shows NAME, PSS, FD-ONLY, Δ and CHARGED (what it owns, model/owners.py), and
+PID; wider terminals add the rest."""
 from __future__ import annotations
 
 from textual.app import ComposeResult
@@ -10,16 +11,17 @@ from droidtrack.tui.state import GROUPINGS, Frame, Row
 from droidtrack.tui.table import Col, LiveTable, c_bytes, c_delta, c_ident, c_int, c_tags, c_text
 
 PROC_COLS = [
-    Col("pid", "PID", 7, c_ident, priority=4), Col("name", "NAME", 26, c_text, priority=0, flex=True),
-    Col("rss", "RSS", 7, c_bytes, priority=5), Col("pss", "PSS", 7, c_bytes, priority=1),
-    Col("fd_only", "FD-ONLY", 7, c_bytes, priority=2), Col("mapped", "MAPPED", 7, c_bytes, priority=6),
-    Col("in_rss", "IN-RSS", 7, c_bytes, priority=9), Col("count", "BUFS", 5, c_int, priority=7),
-    Col("tags", "TAGS", 17, c_tags, priority=8), Col("delta", "Δ", 8, c_delta, priority=3),
+    Col("pid", "PID", 7, c_ident, priority=5), Col("name", "NAME", 26, c_text, priority=0, flex=True),
+    Col("rss", "RSS", 7, c_bytes, priority=6), Col("pss", "PSS", 7, c_bytes, priority=1),
+    Col("charged", "CHARGED", 7, c_bytes, priority=4),
+    Col("fd_only", "FD-ONLY", 7, c_bytes, priority=2), Col("mapped", "MAPPED", 7, c_bytes, priority=7),
+    Col("in_rss", "IN-RSS", 7, c_bytes, priority=10), Col("count", "BUFS", 5, c_int, priority=8),
+    Col("tags", "TAGS", 17, c_tags, priority=9), Col("delta", "Δ", 8, c_delta, priority=3),
 ]
 
 
 def _proc_raw(r: Row) -> tuple:
-    return ((r.sort_ident, r.ident), r.name, r.rss, r.pss, r.fd_only, r.mapped, r.in_rss, r.count,
+    return ((r.sort_ident, r.ident), r.name, r.rss, r.pss, r.charged, r.fd_only, r.mapped, r.in_rss, r.count,
             (r.by_tag, r.rss), r.delta)
 
 
