@@ -22,6 +22,7 @@ from droidtrack.parse import runas
 from droidtrack.sim import demo
 from droidtrack.sources import adb as dadb
 
+pytest_plugins = ["pytester"]
 pytestmark = [pytest.mark.adb, needs("mksh", "toybox", "unshare", "nsenter", "setpriv"),
               pytest.mark.skipif(os.geteuid() != 0, reason="a user build's uids need root on the host")]
 APP = demo.DEBUGGABLE_PACKAGE
@@ -207,3 +208,53 @@ def test_focus_reads_only_the_app(user_phone):
 def s_collect_full(phone) -> bytes:
     with dadb.AdbSession(phone.target) as s:
         return s.collect("tokfull", packages=(APP,)).data
+
+
+# ---- a test's peak (dmabuf_rss_hwm) on a user build ------------------------------------------
+@pytest.fixture
+def a15_user_phone(make_double, tmp_path):
+    from droidtrack.sim.synth import DeviceTree
+    t = DeviceTree("a15-6.6", shell_uid=2000, proc_owners=True)
+    t.add_process(4321, "example.camera", cmdline=(APP,), uid=10123)
+    t.add_process(612, "surfaceflinger", cmdline=("/system/bin/surfaceflinger",), uid=1000)
+    b = t.add_buffer(4 * demo.MiB, name="CAMERA")
+    t.hold_fd(4321, b)
+    t.hold_fd(612, b)
+    for pid in (1, 612, 4321):
+        t.deny(pid, "fd")
+    root = tmp_path / "a15"
+    t.write(root)
+    return make_double(root, DeviceConfig(rooted=False, adb_root=False, su="none", packages=demo.PACKAGES))
+
+
+def test_peak_is_reset_and_read_as_the_app(a15_user_phone):
+    from droidtrack.ci.peak import Peak
+    hwm = a15_user_phone.root / "proc/4321/dmabuf_rss_hwm"
+    assert hwm.read_text() == f"{4 * demo.MiB}\n"
+    shell_only = Peak(a15_user_phone.target, a15_user_phone.serial)
+    assert shell_only.reset() == 0 and "no dmabuf_rss_hwm could be reset" in shell_only.notes[0]
+    peak = Peak(a15_user_phone.target, a15_user_phone.serial, packages=(APP,))
+    assert peak.reset() == 1                      # the app's own process only
+    assert hwm.read_text().strip() == "0"
+    hwm.write_text(f"{9 * demo.MiB}\n")          # what the kernel would say after the test's peak
+    assert peak.read() == {4321: 9 * demo.MiB}
+    refused = Peak(a15_user_phone.target, a15_user_phone.serial, packages=("com.android.systemui",))
+    assert refused.reset() == 0 and "not debuggable" in refused.notes[0]
+
+
+def test_peak_fixture_gates_a_test(a15_user_phone, pytester, monkeypatch):
+    monkeypatch.setenv("ANDROID_SERIAL", a15_user_phone.serial)
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(a15_user_phone.server.port))
+    monkeypatch.setenv("HWM_FILE", str(a15_user_phone.root / "proc/4321/dmabuf_rss_hwm"))
+    pytester.makepyfile(f"""
+        import os, pytest
+        @pytest.mark.dmabuf_peak(package="{APP}", max="8MiB")
+        def test_small(dmabuf_peak):
+            open(os.environ["HWM_FILE"], "w").write("{2 * demo.MiB}\\n")
+        @pytest.mark.dmabuf_peak(package="{APP}", max="8MiB")
+        def test_big(dmabuf_peak):
+            open(os.environ["HWM_FILE"], "w").write("{12 * demo.MiB}\\n")
+    """)
+    r = pytester.runpytest_subprocess("-p", "droidtrack.ci.peak_plugin", "-p", "no:cacheprovider")
+    r.assert_outcomes(passed=2, errors=1)          # the gate fails test_big at its teardown
+    r.stdout.fnmatch_lines(["*dmabuf peak of pid 4321: 12582912 bytes, above the 8388608 allowed*"])
