@@ -40,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="another adb device to show in its own tab (repeatable)")
     p.add_argument("--save-dir", default=".", metavar="DIR",
                    help="where s (capture) and r (bug report) write their files (default: here)")
+    p.add_argument("--trace", action="store_true",
+                   help="also show allocations as they happen: the kernel's dma_buf events (Linux 7.0+, root; "
+                        "see `droidtrack trace`), in a bar under the summary")
     p.add_argument("--web", metavar="ADDR",
                    help="serve the UI to browsers at ADDR (HOST:PORT, e.g. 127.0.0.1:8000) instead of this "
                         "terminal; each browser tab gets its own app on the same sources. No authentication: "
@@ -80,5 +83,25 @@ def show(args: argparse.Namespace) -> int:
         return e.exit_code
     from droidtrack.tui.app import run_top
     packages = getattr(args, "package", None) or []
-    return run_top(sources if len(sources) > 1 else sources[0], interval=args.interval,
-                   save_dir=args.save_dir, initial_filter=packages[0] if len(packages) == 1 else "")
+    events, stop = None, None
+    if getattr(args, "trace", False):
+        if any(getattr(args, k, None) for k in ("replay", "capture", "bugreport", "report_zip", "demo")):
+            print("droidtrack top: --trace needs a device (or --root): a file or the demo has no kernel to trace",
+                  file=sys.stderr)
+            return 2
+        import secrets
+        import threading
+        from droidtrack.commands.trace import stream_in_thread
+        from droidtrack.ingest.trace_feed import TraceFeed
+        from droidtrack.tui.events import LiveEvents
+        events, stop = LiveEvents(), threading.Event()
+        tf = TraceFeed(secrets.token_hex(12), on_event=events.on_event, on_status=events.on_status)
+        thread, _ = stream_in_thread(args, tf.token, tf, stop, close=True)
+    try:
+        return run_top(sources if len(sources) > 1 else sources[0], interval=args.interval,
+                       save_dir=args.save_dir, initial_filter=packages[0] if len(packages) == 1 else "",
+                       events=events)
+    finally:
+        if stop is not None:
+            stop.set()
+            thread.join(20)

@@ -141,9 +141,10 @@ def _stream_adb(args, token: str, feed: TraceFeed, out: _Out, stop: threading.Ev
     return r.error, f"adb:{session.serial}"
 
 
-def stream_in_thread(args, token: str, feed: TraceFeed, stop: threading.Event, raw=None):
+def stream_in_thread(args, token: str, feed: TraceFeed, stop: threading.Event, raw=None, *, close: bool = False):
     """Stream trace.sh from the device of `args` (adb, or --root) in a thread that ends when the
-    stream does (set `stop` to end it). Returns (the thread, {"error", "origin"} once it ended)."""
+    stream does (set `stop` to end it). Returns (the thread, {"error", "origin"} once it ended).
+    close: the thread closes the feed itself (with the stream's error) when the stream ends."""
     result: dict = {"error": None, "origin": "?"}
     sink = raw or (lambda data: None)
 
@@ -159,6 +160,8 @@ def stream_in_thread(args, token: str, feed: TraceFeed, stop: threading.Event, r
                 result["error"], result["origin"] = _stream_adb(args, token, feed, _Raw, stop)
         except Exception as e:                     # noqa: BLE001 - said, and the events kept
             result["error"] = f"{type(e).__name__}: {e}"
+        if close:
+            feed.close(result["error"])
     t = threading.Thread(target=work, daemon=True, name="droidtrack-trace")
     t.start()
     return t, result

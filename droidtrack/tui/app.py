@@ -114,7 +114,7 @@ class TopApp(App):
 
     def __init__(self, source: Any, *, interval: float = 2.0, start: bool = True,
                  save_dir: str | Path | None = None, history_factory=DeviceTimeline,
-                 initial_filter: str = "") -> None:
+                 initial_filter: str = "", events=None) -> None:
         super().__init__()
         self.initial_filter = initial_filter     # top --package: the process view starts filtered to it
         self.interval = interval
@@ -128,7 +128,7 @@ class TopApp(App):
             else:
                 feed = ReplayFeed(payload, label, history_factory=history_factory, interval=interval,
                                   on_frame=None, on_error=None)  # type: ignore[arg-type]
-            pane = DevicePane(feed, id=f"device{i}")
+            pane = DevicePane(feed, id=f"device{i}", events=events if i == 0 else None)
             feed._on_frame = lambda frame, p=pane: p.post_message(FrameReady(frame))
             feed._on_error = lambda m, r, n, p=pane: p.post_message(FeedError(m, r, n))
             self.panes.append(pane)

@@ -52,11 +52,13 @@ class DevicePane(Vertical):
     DevicePane #recon_help.shown { display: block; }
     DevicePane .title { height: 1; color: $text-muted; text-style: bold; }
     DevicePane #leak_proc { height: auto; max-height: 14; }
+    DevicePane #events { height: 1; background: $panel; }
     """
 
-    def __init__(self, feed, *, id: str | None = None) -> None:
+    def __init__(self, feed, *, id: str | None = None, events=None) -> None:
         super().__init__(id=id)
         self.feed = feed
+        self.events = events          # top --trace: tui/events.LiveEvents
         self.frame: Frame | None = None
         self.view = "processes"
         self.state = "connecting" if feed.kind == "live" else "replay"
@@ -84,6 +86,9 @@ class DevicePane(Vertical):
         if self.feed.kind == "replay":
             yield Slider(id="slider", classes="bar")
         yield Bar(id="summary", classes="bar")
+        if self.events is not None:
+            from droidtrack.tui.events import EventsBar
+            yield EventsBar(self.events, id="events")
         yield Bar(id="viewbar", classes="bar")
         with ContentSwitcher(id="views", initial="processes"):
             yield from self.views.values()
