@@ -294,7 +294,10 @@ def infer(snap: Snapshot, rules: OwnerRules | None = None,
     procs = snap.processes
     # a holder whose status was never read (a document, a snapshot made by hand; build adds them)
     # is a process droidtrack knows nothing of: a service named by its pid
-    missing = {pid for b in snap.buffers.values() for pid in b.holders} - procs.keys()
+    held: set[int] = set()
+    for b in snap.buffers.values():
+        held.update(b.holders)
+    missing = held - procs.keys()
     if missing:
         procs = {**procs, **{pid: Process(pid) for pid in missing}}
     # each process's facts once (Process.package is a regular expression; 2,000 processes, 60,000
@@ -331,6 +334,7 @@ def infer(snap: Snapshot, rules: OwnerRules | None = None,
     findall = _PKG_TOKEN.findall
     overrides = rules.overrides
     mk = _owner
+    app_get = app_key.get
     for key, b in snap.buffers.items():
         holders = b.holders
         name = b.name
@@ -369,16 +373,20 @@ def infer(snap: Snapshot, rules: OwnerRules | None = None,
             problems.append(Problem("owners", f"buffer {key}: its name {name!r} names several packages "
                                     f"({', '.join(named)}): decided by who holds it instead"))
         pids = sorted(holders) if len(holders) > 1 else list(holders)
-        apps = [x for x in pids if x in app_key]
-        if apps:
-            others = [x for x in pids if x not in app_key]
-            first = app_key[apps[0]]
-            pkgs = [first]
-            for x in apps[1:]:
-                if app_key[x] not in pkgs:
-                    pkgs.append(app_key[x])
-            pid = holder_of(first, holders) if first in main else apps[0]
+        # the apps among the holders, in one pass: the lowest pid's package, and every package
+        first_pid = pkgs = None
+        for x in pids:
+            k = app_get(x)
+            if k is not None:
+                if pkgs is None:
+                    first_pid, pkgs = x, [k]
+                elif k not in pkgs:
+                    pkgs.append(k)
+        if pkgs is not None:
+            first = pkgs[0]
+            pid = holder_of(first, holders) if first in main else first_pid
             if len(pkgs) == 1:
+                others = [x for x in pids if x not in app_key] if len(pids) > 1 else ()
                 owners[key] = mk(pid, pkg_of[pid], first, APP, f"held by {who[pid]}"
                                     + (f"; shares it with {_list(who, others)}" if others else ""))
             else:
