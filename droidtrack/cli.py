@@ -13,7 +13,7 @@ import pkgutil
 import signal
 import sys
 
-from droidtrack import __version__
+from droidtrack import __version__, interrupt
 
 # the order `droidtrack --help` lists them in; modules not named here follow alphabetically
 _ORDER = ("demo", "snapshot", "top", "trace", "devices", "analyze", "record", "check", "diff", "report", "export", "clean")
@@ -61,12 +61,16 @@ def _terminate(signum, frame):  # noqa: ARG001
 
 def main(argv: list[str] | None = None) -> int:
     # Ctrl-C is exit 130 from the first instant: loading the command modules (build_parser) takes
-    # about a second, and an interrupt there used to end in a traceback
+    # about a second, and an interrupt there used to end in a traceback, or in death by SIGINT
+    # (rc -2) when it landed in a dataclass being defined (droidtrack/interrupt.py says why)
+    previous = interrupt.install()
     try:
         return _main(argv)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        interrupt.restore(previous)
 
 
 def _main(argv: list[str] | None) -> int:

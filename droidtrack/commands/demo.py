@@ -8,9 +8,9 @@ import time
 from droidtrack.commands import add_command
 
 EPILOG = """\
-The demo phone is droidtrack's device double (a fake adbd running the real collector under mksh
-and toybox over a simulated /proc and /sys) behind a private adb server, so it exercises exactly
-what a real phone does. Its camera app leaks two preview buffers per snapshot, by fd only: watch
+The demo phone is droidtrack's device double (a fake adbd running the real collector over a
+simulated /proc and /sys) behind a private adb server, so it exercises exactly what a real phone
+does. Its camera app leaks two preview buffers per snapshot, by fd only: watch
 com.example.camera's FD-ONLY column grow while no RSS counter moves.
 
 In a terminal it opens the live UI (`droidtrack top`) on the demo phone; piped, or with --tables,
@@ -26,9 +26,13 @@ examples:
   droidtrack top --demo                   the live UI on the demo phone
   droidtrack snapshot --demo --format json
 
-needs: Linux with mount namespaces (as root, or as a user where unprivileged user namespaces are
-allowed, as on most distributions), and the adb binary the adbutils package ships (no adb server
-needs to be running: the demo starts its own on a free port and stops it at exit).
+needs: Linux and what `pip install droidtrack` brings (the adb binary of the adbutils package: no
+adb server needs to be running, the demo starts its own on a free port and stops it at exit).
+With mksh and toybox installed and a mount namespace to be had (as root, or where unprivileged
+user namespaces are allowed) the collector runs under Android's own shell and applets in a
+private namespace; otherwise under the host's POSIX sh and utilities, directly on the host if no
+namespace can be made. It says once on stderr which. The phone's serial is 127.0.0.1:47150 (the
+next port up while another demo holds it), the same every run.
 
 exit codes: 0 done, 2 the demo phone could not start, 130 interrupted
 """

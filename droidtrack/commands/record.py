@@ -30,7 +30,7 @@ continues an existing recording (a droidtrack.recording/1 file stays /1). One re
 Format: docs/recording-format.md.
 
 exit codes: 0 recorded (also when stopped with Ctrl-C or SIGTERM), 2 nothing could be recorded or the device
-went away (the samples already written are kept)
+went away (the samples already written are kept), 130 (143 for SIGTERM) stopped before the first sample
 """
 
 _DUR = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|min|h)?\s*$")
@@ -68,8 +68,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+class _Stopped(KeyboardInterrupt):
+    """SIGTERM: stop like Ctrl-C (a subclass, not KeyboardInterrupt itself: droidtrack/interrupt.py)."""
+
+
 def _stop(signum, frame):
-    raise KeyboardInterrupt
+    raise _Stopped()
 
 
 class _Tracer:
@@ -210,8 +214,11 @@ def run(args: argparse.Namespace) -> int:
             if args.duration is not None and nxt - start > args.duration:
                 break
             time.sleep(max(0.0, nxt - time.monotonic()))
-    except KeyboardInterrupt:
-        pass
+    except KeyboardInterrupt as e:
+        if writer is None:       # stopped before the first sample: nothing recorded
+            if isinstance(e, _Stopped):
+                raise SystemExit(143) from None
+            raise                # Ctrl-C: exit 130 (cli)
     finally:
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
