@@ -25,6 +25,7 @@ def top(text):
     ("dumpsys_meminfo_system_tail_dmabuf_crossbench.txt", "dumpsys_meminfo"),
     ("ion_heaps_system_msm8998_allocator_blog.txt", "ion_heap"),
     ("mali_gpu_memory_realtek_comment.txt", "mali_gpu_memory"),
+    ("dumpsys_surfaceflinger_gralloc_pixel_blog.txt", "dumpsys_surfaceflinger"),
 ])
 def test_real_samples(name, fmt):
     path = DATA / name

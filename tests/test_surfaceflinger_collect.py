@@ -150,3 +150,24 @@ def test_the_feeder_takes_any_text(text):
     feed_surfaceflinger(b, text)
     assert b.sources["dumpsys_surfaceflinger"].status in ("ok", "partial")
     b.finish(time=0.0)
+
+
+# ---- pasted: `droidtrack analyze` ---------------------------------------------------------------
+
+def test_analyze_reads_a_pasted_surfaceflinger_dump_with_the_rest(tmp_path, capsys):
+    import json
+    from droidtrack.cli import main
+    from report_helpers import BR_DATA
+    app = "com.google.android.GoogleCamera"
+    sf = tmp_path / "sf.txt"
+    sf.write_text("$ adb shell dumpsys SurfaceFlinger\n"
+                  + sf_dump([(f"SurfaceView[{app}/{app}.Main]#0(BLAST Consumer)0", 8100 * 1024)] * 3))
+    files = [str(BR_DATA / "dmabuf_dump.txt"), str(BR_DATA / "meminfo.txt"), str(sf)]
+    capsys.readouterr()
+    assert main(["analyze", *files, "--format", "json"]) == 0
+    cap = capsys.readouterr()
+    assert "sf.txt: read as dumpsys_surfaceflinger" in cap.err
+    doc = json.loads(cap.out)
+    named = {b["key"]: b["owner"] for b in doc["buffers"] if b["owner"]["rule"] == NAMED}
+    assert set(named) == {"ino:1201", "ino:1202", "ino:1203"}
+    assert {o["package"] for o in named.values()} == {app}

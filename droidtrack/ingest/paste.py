@@ -23,6 +23,7 @@ from droidtrack.parse import detect as p_detect
 from droidtrack.parse import fdinfo as p_fdinfo
 from droidtrack.parse import maps as p_maps
 from droidtrack.ingest.stream import feed_frames
+from droidtrack.ingest.surfaceflinger import feed_surfaceflinger
 from droidtrack.ingest.feed_buffers import feed_bufinfo
 from droidtrack.ingest.feed_maps import feed_vmas
 from droidtrack.ingest.feed_refs import feed_fdinfo, join_without_inode
@@ -47,6 +48,8 @@ SUPPORTED = {
     "mali_gpu_memory": "Mali GPU memory per context",
     "dumpsys_gpu": "GPU memory per process (gpu_mem)",
     "dmaprocs": "vendor per-process dma-buf lists",
+    "dumpsys_surfaceflinger": "SurfaceFlinger's gralloc tables: who asked for graphics buffers (owner evidence, "
+                              "joined to buffers by size where unambiguous)",
 }
 
 
@@ -267,4 +270,7 @@ def _feed(b: Builder, fmt: str, text: str, label: str, pid: int | None) -> bool:
         return False
     if fmt == "dmaprocs":
         return feed_dmaprocs(b, text, where=label) > 0
+    if fmt == "dumpsys_surfaceflinger":
+        feed_surfaceflinger(b, text, where=label)
+        return False
     raise AnalyzeError(f"{label}: format {fmt} is recognised but cannot be analysed yet")

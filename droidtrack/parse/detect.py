@@ -161,6 +161,10 @@ _SIGNATURES: list[tuple[str, float, str]] = [
     ("dumpsys_gpu", 0.9, r"GPU memory (total usage map is|usage maps are) empty"),
     ("kgsl+", 0.7, r"/sys/class/kgsl/kgsl/proc/\d+/"),
     ("kgsl", 0.5, r"/sys/class/kgsl/kgsl/(page_alloc|vmalloc|coherent|secure|mapped)"),
+    # dumpsys SurfaceFlinger: its gralloc tables
+    ("dumpsys_surfaceflinger", 0.9, r"^\s*GraphicBufferAllocator buffers:\s*$"),
+    ("dumpsys_surfaceflinger", 0.9, r"^\s*Imported gralloc buffers:\s*$"),
+    ("dumpsys_surfaceflinger", 0.8, r"^\s*Total (allocated by GraphicBufferAllocator|imported by gralloc)"),
     # vendor dmaprocs
     ("dmaprocs+", 0.8, r"\(PID \d+\) size: \d+ kB\s*$"),
     ("dmaprocs", 0.6, r"^\s*DMA Buffers:\s*$"),
@@ -192,6 +196,7 @@ _COMMAND_HINTS: list[tuple[str, str]] = [
     ("dmabuf_sysfs", r"kernel/dmabuf/buffers"),
 ]
 _PROMPT_WORD_HINTS = {"dumpsys meminfo": "dumpsys_meminfo", "dumpsys gpu": "dumpsys_gpu",
+                      "dumpsys SurfaceFlinger": "dumpsys_surfaceflinger",
                       "dmabuf_dump": "dmabuf_dump"}
 # the prompt's own directory counts too ("... /sys/kernel/debug/ion/heaps # cat system")
 _PROMPT_DIR = re.compile(r"^.{0,120}?(?P<dir>/\S*)\s*[#$]\s*(?:cat|ls)\b", re.MULTILINE)
