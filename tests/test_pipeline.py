@@ -129,3 +129,23 @@ def test_hostile_names_stay_literal(tmp_path):
     got = by_inode(snap)[b.inode]
     assert got.name == evil
     assert set(got.holders) == {4242}
+
+
+def test_the_bpf_iterator_is_a_complete_list_for_fds_without_an_inode(tmp_path):
+    """fdinfo without ino: on a root whose only buffer list is the pinned iterator (no bufinfo, no
+    sysfs stats): an fd joins on size+exporter+name where exactly one listed buffer fits, the
+    others are counted per process (issue 16)."""
+    from dataclasses import replace
+    tree = phone("a17-7.3")
+    tree.g = replace(tree.g, fdinfo="noino")
+    root = tmp_path / "root"
+    tree.write(root)
+    snap = LocalRootSource(str(root), fd_inodes="never").collect().snapshot
+    assert snap.sources["dmabuf_iter"].status == "ok"
+    assert all(snap.sources[s].status != "ok" for s in ("bufinfo", "sysfs_stats") if s in snap.sources)
+    win = next(b for b in snap.buffers.values() if b.name == "gralloc")
+    assert sorted(win.holders) == [500, 600, 7000]
+    assert win.provenance["fd_join"].endswith("(unique)")
+    cams = [b for b in snap.buffers.values() if b.name == "CAMERA"]
+    assert len(cams) == 3 and not any(b.holders.get(7000) and b.holders[7000].fds for b in cams)
+    assert snap.processes[7000].reported["unjoined_fds"] == 3

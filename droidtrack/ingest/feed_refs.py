@@ -171,8 +171,9 @@ def _fd_inodes(b: Builder, fr: _frames.Frames, root: str, t: p_fdinfo.FdinfoTabl
 def join_without_inode(b: Builder, recs: list[FdRef], stat: dict) -> None:
     """fdinfo without `ino:` (5.4-era kernels): the inode stat(2) gave for the fd (the collector's
     `fdstat`, when it ran) where its size agrees with fdinfo's; otherwise join on
-    size+exporter+name only where exactly one buffer in a complete kernel list fits, and count
-    the reference as unjoined where none or several do."""
+    size+exporter+name only where exactly one buffer in a complete kernel list fits (bufinfo,
+    sysfs stats or the BPF iterator, read whole), and count the reference as unjoined where none
+    or several do."""
     if stat:
         rest = []
         for r in recs:
@@ -188,8 +189,8 @@ def join_without_inode(b: Builder, recs: list[FdRef], stat: dict) -> None:
         if not recs:
             return
     index: dict[tuple, list] = defaultdict(list)
-    complete_list = b.sources.get("bufinfo", SourceStatus("missing")).status == "ok" or \
-        b.sources.get("sysfs_stats", SourceStatus("missing")).status == "ok"
+    complete_list = any(b.sources.get(s, SourceStatus("missing")).status == "ok"
+                        for s in ("bufinfo", "sysfs_stats", "dmabuf_iter"))
     for d in b.buffers.values():
         index[(d.size, d.exporter, d.name)].append(d)
         index[(d.size, d.exporter, "*")].append(d)
