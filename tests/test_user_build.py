@@ -258,3 +258,37 @@ def test_peak_fixture_gates_a_test(a15_user_phone, pytester, monkeypatch):
     r = pytester.runpytest_subprocess("-p", "droidtrack.ci.peak_plugin", "-p", "no:cacheprovider")
     r.assert_outcomes(passed=2, errors=1)          # the gate fails test_big at its teardown
     r.stdout.fnmatch_lines(["*dmabuf peak of pid 4321: 12582912 bytes, above the 8388608 allowed*"])
+
+
+def test_check_package_budgets_the_app_read_by_run_as(tmp_path):
+    budget = tmp_path / "b.yaml"
+    budget.write_text(f'version: 1\nprocesses:\n  "{APP}": {{max: 40MiB, metric: rss}}\n')
+    r = subprocess.run([sys.executable, "-m", "droidtrack", "check", "--budget", str(budget), "--demo",
+                        "--demo-build", "user", "--package", APP], capture_output=True, text=True, timeout=300)
+    # only the app was read (collect.sh --focus): coverage is about it, and its exact RSS is over
+    assert "coverage 100% (1/1 processes' fds readable)" in r.stdout, r.stdout + r.stderr
+    assert "FAIL" in r.stdout and r.returncode == 1, r.stdout + r.stderr
+
+
+def test_the_run_as_pass_wins_over_what_the_shell_read_of_the_app(make_double, tmp_path):
+    """A phone whose shell may list the app's fd links but not read their fdinfo: the shell's
+    pass counts those fds as unjoined; the app's own pass joins them, and its records win."""
+    from droidtrack.sim.synth import DeviceTree
+    t = DeviceTree("a13-5.15", shell_uid=2000, proc_owners=True, debugfs=False)
+    t.add_process(4321, "example.camera", cmdline=(APP,), uid=10123)
+    bufs = [t.add_buffer(2 * demo.MiB, name="CAMERA") for _ in range(3)]
+    for b in bufs:
+        t.hold_fd(4321, b)
+    t.hold_map(4321, bufs[0])
+    t.deny(4321, "fdinfo")
+    root = tmp_path / "phone"
+    t.write(root)
+    phone = make_double(root, DeviceConfig(rooted=False, adb_root=False, su="none", packages=demo.PACKAGES))
+    with dadb.AdbSession(phone.target) as s:
+        shell_only = snapshot_from_frames(frames.decode(s.collect("tokA").data, "tokA"))
+        both = snapshot_from_frames(frames.decode(s.collect("tokB", packages=(APP,)).data, "tokB"))
+    assert shell_only.processes[4321].reported.get("unjoined_fds") == 3
+    cam = both.processes[4321]
+    assert "unjoined_fds" not in cam.reported and cam.read_as == f"run-as {APP}"
+    acc = account(both).processes[4321]
+    assert (acc.buffers, acc.rss, acc.fds, acc.maps) == (3, 6 * demo.MiB, 3, 1)

@@ -284,6 +284,7 @@ def feed_pass(b: Builder, ps: _frames.Pass) -> None:
     _feed_processes(b, _frames.Frames(sections={k: v for k, v in fr.sections.items() if k == "cmdline"}),
                     fr.root, {})
     _feed_pid_values(b, _demux_files(b, fr, fr.root))
+    _forget_shell_records(b, set(pids))
     # feed_maps takes a maps section for every process's; this one covers the pass's own only
     others = {pid: p.maps_readable for pid, p in b.processes.items() if pid not in set(pids)}
     feed_refs.feed_refs(b, fr, fr.root, access)
@@ -310,6 +311,21 @@ def feed_pass(b: Builder, ps: _frames.Pass) -> None:
                                       f"{read} of {len(pids)} processes of {ps.package} read exactly as its uid "
                                       f"{', '.join(map(str, uids))}")
     _recount(b)
+
+
+def _forget_shell_records(b: Builder, pids: set[int]) -> None:
+    """The run-as pass's records win for its processes: drop what the shell's pass said of their
+    fds and maps (where it could read some of it, e.g. fd links without their fdinfo, whose
+    references it had counted as unjoined)."""
+    if not pids:
+        return
+    for pid in pids:
+        b.unjoined.pop(pid, None)
+        b.anon_pids.discard(pid)
+    for d in b.buffers.values():
+        for held in (d.fds, d.maps):
+            for pid in pids & held.keys():
+                del held[pid]
 
 
 def _recount(b: Builder) -> None:
