@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from droidtrack.parse import fdlinks
+from parsed import fast_agrees
 
 SAMPLE = """\
 /proc/1234/fd:
@@ -148,19 +149,17 @@ def test_generated_listings_round_trip(procs, style):
 
 
 # ---- dmabuf_fds(): the pipeline's per-directory dma-buf fds, only where parse() agrees ----------
-def fds_agree(text: str, root: str) -> bool:
-    dirs = fdlinks.dmabuf_fds(text, root)
-    if dirs is None:
-        return False
-    r = fdlinks.parse(text, root)
-    assert r.problems == []
+def _same_fds(dirs, r) -> None:
     listed = {pid for pid, _ in dirs}
     assert listed == r.listed_pids and list(listed) == list(r.listed_pids)
     links: dict[int, dict[int, bool]] = {}
     for x in r.records:
         links.setdefault(x.pid, {})[x.fd] = x.legacy
     assert [(pid, d) for pid, d in dirs if d] == list(links.items())
-    return True
+
+
+def fds_agree(text: str, root: str) -> bool:
+    return fast_agrees(fdlinks.dmabuf_fds, fdlinks.parse, text, root, _same_fds)
 
 
 def test_dmabuf_fds_of_plain_listings():

@@ -299,30 +299,6 @@ def _groups(snap: Snapshot, acc: Accounting, group_of: dict[int, str] | None) ->
             continue
         tag = b.tag
         size = b.size
-        if len(hs) == 1:                # most buffers: one holder, no per-group merge needed
-            for pid, h in hs.items():
-                pass
-            g = tag if get is None else get(pid)
-            if g is None:
-                continue
-            r = rows.get(g)
-            if r is None:
-                r = rows[g] = [set(), 0, 0, 0, 0, 0, {}]
-            if get is None:
-                r[0].add(pid)
-            r[1] += 1
-            r[2] += size
-            by = h.by
-            if h.maps if by is None else "map" in by:          # Holding.by_map
-                r[4] += size
-                for m in h.maps:
-                    if m.rss:
-                        r[5] += m.rss
-            elif by != "unknown":
-                r[3] += size
-            d = r[6]
-            d[tag] = d.get(tag, 0) + size
-            continue
         how.clear()
         for pid, h in hs.items():
             g = tag if get is None else get(pid)
