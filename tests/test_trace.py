@@ -165,3 +165,50 @@ def test_trace_through_the_double_keeps_up_and_stops_the_device_side(make_double
     assert st.state == "ended" and st.end_marker, (st, [(p.message, p.text) for p in feed.problems])
     assert st.events == fs.written > 5000
     assert (root / "sys/kernel/tracing/events/dma_buf/enable").read_text().strip() == "0"
+
+
+def test_a_pulled_cable_mid_trace_keeps_every_event_received_and_says_it_was_cut(make_double, tmp_path):
+    from droidtrack.double import DeviceConfig
+    from droidtrack.double.device import Fault
+    from droidtrack.sim.synth import DeviceTree
+    from droidtrack.sources import adb
+    root = tmp_path / "phone"
+    DeviceTree("a13-5.15").write(root)
+    fs = TraceFS(root).start(rate=2000)
+    try:
+        ph = make_double(root, DeviceConfig(rooted=True))
+        ph.double.add_fault(Fault("drop", after_bytes=60000, match="trace.sh", offline=True))
+        feed = TraceFeed(TOK)
+        stop = threading.Event()
+        threading.Timer(20.0, stop.set).start()          # never reached: the cable goes first
+        r = adb.AdbSession(ph.target).trace(TOK, feed.feed, feed.feed_stderr, stop)
+        stop.set()
+        feed.close(r.error)
+    finally:
+        fs.stop()
+    assert r.error is not None and "went away" in r.error, r
+    st = feed.status
+    assert st.state == "cut" and 200 < st.events < fs.written
+    assert len(feed.lifetimes.buffers) > 30                  # what arrived is all there
+    msgs = [p.message for p in feed.problems]
+    assert any(m.startswith("trace stream cut") for m in msgs)
+
+
+def test_the_trace_command_through_adb_writes_events_and_lifetimes(make_double, tmp_path):
+    from droidtrack.double import DeviceConfig
+    from droidtrack.sim.synth import DeviceTree
+    root = tmp_path / "phone"
+    DeviceTree("a13-5.15").write(root)
+    fs = TraceFS(root).start(rate=1000)
+    try:
+        ph = make_double(root, DeviceConfig(rooted=True))
+        r = _run_trace(["-P", str(ph.server.port), "-s", ph.serial, "-d", "2", "-o", str(tmp_path / "t.jsonl")])
+    finally:
+        fs.stop()
+    assert r.returncode == 0, r.stderr
+    recs = [json.loads(x) for x in (tmp_path / "t.jsonl").read_text().splitlines()]
+    end = recs[-1]
+    assert end["state"] == "ended" and end["end_marker"] and end["events"] == fs.written > 500
+    # every event is written (the synthetic exits are all of processes that had dma-buf events)
+    assert sum(1 for x in recs if x["type"] == "event") == end["events"]
+    assert " exported " in r.stdout and "events," in r.stdout     # the live lines and the lifetimes

@@ -85,9 +85,14 @@ class _Tracer:
         from droidtrack.commands.trace import stream_in_thread
         from droidtrack.ingest.trace_feed import TraceFeed
         self.writer = writer
-        self.feed = TraceFeed(secrets.token_hex(12), on_event=lambda ev: writer.queue_events((ev,)))
+        self.feed = TraceFeed(secrets.token_hex(12), on_event=self._event)
         self.halt = threading.Event()
         self.thread, self.result = stream_in_thread(args, self.feed.token, self.feed, self.halt)
+
+    def _event(self, ev) -> None:
+        # the exit of a process that never touched a dma-buf is every process on the phone: not kept
+        if ev.kind != "exit" or ev.process in self.feed.lifetimes.processes:
+            self.writer.queue_events((ev,))
 
     def stop(self) -> None:
         self.halt.set()
