@@ -257,7 +257,7 @@ def test_peak_fixture_gates_a_test(a15_user_phone, pytester, monkeypatch):
     """)
     r = pytester.runpytest_subprocess("-p", "droidtrack.ci.peak_plugin", "-p", "no:cacheprovider")
     r.assert_outcomes(passed=2, errors=1)          # the gate fails test_big at its teardown
-    r.stdout.fnmatch_lines(["*dmabuf peak of pid 4321: 12582912 bytes, above the 8388608 allowed*"])
+    r.stdout.fnmatch_lines(["*dmabuf peak of pid 4321: 12.0 MiB, above the 8.0 MiB allowed (12582912 > 8388608 bytes)*"])
 
 
 def test_check_package_budgets_the_app_read_by_run_as(tmp_path):

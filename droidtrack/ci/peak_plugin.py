@@ -21,6 +21,7 @@ import pytest
 
 from droidtrack.ci.budget_file import parse_size
 from droidtrack.ci.peak import Peak, PeakError
+from droidtrack.model.units import human_size
 from droidtrack.sources.adb_wire import AdbTarget
 
 
@@ -75,4 +76,5 @@ def dmabuf_peak(request):
         over = {pid: v for pid, v in p.peaks.items() if v > p.limit}
         if over:
             pid, v = max(over.items(), key=lambda kv: kv[1])
-            pytest.fail(f"dmabuf peak of pid {pid}: {v} bytes, above the {p.limit} allowed", pytrace=False)
+            pytest.fail(f"dmabuf peak of pid {pid}: {human_size(v)}, above the {human_size(p.limit)} allowed "
+                        f"({v} > {p.limit} bytes)", pytrace=False)

@@ -26,7 +26,7 @@ from droidtrack.tui.messages import FeedError, FrameReady
 from droidtrack.tui.pane import VIEWS, DevicePane
 from droidtrack.tui.state import DeviceTimeline
 from droidtrack.tui.table import LiveTable
-from droidtrack.tui.text import safe
+from droidtrack.tui.text import fmt_bytes, safe
 from droidtrack.tui.views.help import HelpScreen
 from droidtrack.tui.views.problems import ProblemsScreen
 
@@ -279,7 +279,7 @@ class TopApp(App):
             self.notify(f"could not save the capture: {e.strerror or e}", severity="error")
             return
         self.saved = path
-        self.notify(f"saved {path} ({len(f.raw)} bytes); open it with --capture", timeout=6)
+        self.notify(f"saved {path} ({fmt_bytes(len(f.raw))}); open it with --capture", timeout=6)
 
     def action_report(self) -> None:
         from droidtrack.report import write_report   # the report writer is only needed here
