@@ -35,6 +35,15 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 # per-process numbers account() derives again on reading: kept in `usage`, not in the process doc
 _DERIVED = ("buffers", "rss", "pss", "fd_only", "mapped", "in_rss", "by_tag", "pss_by_tag")
 
+# the tables whose rows are kept once while unchanged, each row for the samples first_sample ..
+# last_sample (NULL: still so at the last), its document in doc: their own columns
+_RANGED_COLUMNS = {
+    "buffers": "key TEXT NOT NULL, inode INTEGER, size INTEGER NOT NULL, exporter TEXT, name TEXT, tag TEXT,",
+    "holdings": "buffer_key TEXT NOT NULL, pid INTEGER NOT NULL, fds INTEGER, maps INTEGER, how TEXT,",
+    "processes": "pid INTEGER NOT NULL, name TEXT, cmdline TEXT, package TEXT, uid INTEGER,",
+    "details": "part TEXT NOT NULL,                -- 'device', 'problems', 'sources.<name>', 'reported.<name>' ...",
+    "usage": "pid INTEGER NOT NULL, rss INTEGER, pss INTEGER, fd_only INTEGER, mapped INTEGER,",
+}
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS samples (
@@ -46,32 +55,12 @@ CREATE TABLE IF NOT EXISTS samples (
     buffers INTEGER, bytes INTEGER, userspace INTEGER, kernel_only INTEGER, unattributed INTEGER,
     fd_only INTEGER, mapped INTEGER, sum_rss INTEGER, sum_pss INTEGER, processes INTEGER
 );
-CREATE TABLE IF NOT EXISTS buffers (
+""" + "".join(f"""CREATE TABLE IF NOT EXISTS {t} (
     id INTEGER PRIMARY KEY, first_sample INTEGER NOT NULL, last_sample INTEGER,
-    key TEXT NOT NULL, inode INTEGER, size INTEGER NOT NULL, exporter TEXT, name TEXT, tag TEXT,
+    {cols}
     doc TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS holdings (
-    id INTEGER PRIMARY KEY, first_sample INTEGER NOT NULL, last_sample INTEGER,
-    buffer_key TEXT NOT NULL, pid INTEGER NOT NULL, fds INTEGER, maps INTEGER, how TEXT,
-    doc TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS processes (
-    id INTEGER PRIMARY KEY, first_sample INTEGER NOT NULL, last_sample INTEGER,
-    pid INTEGER NOT NULL, name TEXT, cmdline TEXT, package TEXT, uid INTEGER,
-    doc TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS details (
-    id INTEGER PRIMARY KEY, first_sample INTEGER NOT NULL, last_sample INTEGER,
-    part TEXT NOT NULL,                -- 'device', 'problems', 'sources.<name>', 'reported.<name>' ...
-    doc TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS usage (
-    id INTEGER PRIMARY KEY, first_sample INTEGER NOT NULL, last_sample INTEGER,
-    pid INTEGER NOT NULL, rss INTEGER, pss INTEGER, fd_only INTEGER, mapped INTEGER,
-    doc TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS trace_events (
+""" for t, cols in _RANGED_COLUMNS.items()) + """CREATE TABLE IF NOT EXISTS trace_events (
     id INTEGER PRIMARY KEY,
     sample INTEGER,                    -- the first sample written after it arrived (NULL: after the last)
     time REAL NOT NULL,                -- host clock when it arrived
