@@ -132,6 +132,7 @@ _IMPORT_TAIL = re.compile(r", id:(\d+), size:" + _KIB_NUM + r"\s*KiB, w/h:(\d+)x
 _IMPORT_TAIL_COUNT = re.compile(r", id:\d+, size:")
 _PLANES = re.compile(r"^\s+planes:.*?w/h:(\d+)x(\d+), stride:(\d+) bytes, size:(\d+)\s*$")
 _IMPORT_TOTAL = re.compile(r"^\s*Total imported by gralloc:\s*" + _KIB_NUM + r"\s*KiB")
+_TABLE_TOTAL = {"allocated": _ALLOC_TOTAL, "imported": _IMPORT_TOTAL}    # a table's last line
 
 
 def _kib(s: str) -> int:
@@ -173,6 +174,12 @@ def _parse(text: str) -> GrallocDump:
             tables.append(table)
             last_import = None
             continue
+        total = _TABLE_TOTAL.get(table)
+        m = None if total is None else total.match(line)
+        if m:                   # "Total allocated by …" / "Total imported by …": the table ends
+            totals[table] = _kib(m.group(1))
+            table = None
+            continue
         if table == "allocated":
             m = _ALLOC_ROW.match(line)
             if m:
@@ -180,11 +187,6 @@ def _parse(text: str) -> GrallocDump:
                     "allocated", m.group(9), _kib(m.group(2)), width=int(m.group(3)), stride=int(m.group(4)),
                     height=int(m.group(5)), layers=int(m.group(6)), format=_hex(m.group(7)),
                     usage=int(m.group(8), 16), handle=m.group(1), line=n))
-                continue
-            m = _ALLOC_TOTAL.match(line)
-            if m:
-                totals["allocated"] = _kib(m.group(1))
-                table = None
                 continue
             if "Handle" in s and "Requestor" in s or not s:
                 continue
@@ -219,11 +221,6 @@ def _parse(text: str) -> GrallocDump:
                 recs[last_import] = GrallocBuffer(
                     r.table, r.name, r.size, r.width, r.height, int(m.group(3)), r.layers, r.format, r.usage,
                     r.handle, r.id, (r.alloc_size or 0) + int(m.group(4)), r.line)
-                continue
-            m = _IMPORT_TOTAL.match(line)
-            if m:
-                totals["imported"] = _kib(m.group(1))
-                table = None
                 continue
             if s:
                 p.skip(n, line, "not an imported-buffer row; skipped")
