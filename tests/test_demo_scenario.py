@@ -1,5 +1,6 @@
-"""droidtrack.sim.demo: the demo phone tells one story (the camera app leaks, nothing else moves)
-and has the same serial from run to run."""
+"""droidtrack.sim.demo: the demo phone tells one story (the camera app leaks, nothing else moves;
+the camera provider and SurfaceFlinger hold its leaked buffers too, and the app owns them) and has
+the same serial from run to run."""
 from __future__ import annotations
 
 import json
@@ -49,8 +50,15 @@ def test_leak_suspects_blame_only_the_camera_app(demo_snapshots):
     assert sus, "the demo must show a leak"
     for s in sus:
         text = s.subject + " " + s.detail
-        assert "camera" in text, f"the demo blames something else than the camera app: {s}"
+        # the provider and SurfaceFlinger, which hold the leaked buffers too, grow with it: their
+        # growth is charged to the app that owns those buffers (a tag's growth has no owner)
+        assert s.owner == "com.example.camera" or (s.owner is None and s.subject == "tag camera"), \
+            f"the demo blames something else than the camera app: {s}"
         assert "mali-import" not in text and "c2-output" not in text
+    assert any(s.kind == "growth" and s.subject == "owner com.example.camera" for s in sus)
+    assert {s.subject for s in sus if s.kind == "growth" and s.subject.startswith("process ")} == {
+        "process com.example.camera (pid 4321)", "process /system/bin/surfaceflinger (pid 612)",
+        "process /vendor/bin/hw/android.hardware.camera.provider@2.7-service (pid 701)"}
     assert any(s.kind == "persistent" for s in sus)
     assert not any(s.kind == "orphan" for s in sus)
 
@@ -111,3 +119,26 @@ def test_meminfo_matches_the_tree():
         text = t.dumpsys["meminfo"]
         kb = int(text.split("DMA-BUF Heaps:")[1].split("K")[0].replace(",", ""))
         assert kb == sum(b.size for b in t.buffers) // 1024, json.dumps(text)
+
+
+def test_the_camera_app_owns_its_leaked_buffers_though_the_provider_and_surfaceflinger_hold_them(demo_snapshots):
+    from droidtrack.model.account import account, owner_groups
+    from droidtrack.model.owners import APP
+    grown = []
+    for step, s in enumerate(demo_snapshots):
+        leaked = {f"ino:{i}" for i in demo.leaked_inodes(step)} & set(s.buffers)
+        assert len(leaked) == LEAK_PER_STEP * step
+        for key in leaked:
+            b, o = s.buffers[key], s.owners[key]
+            assert demo.PID_CAMPROV in b.holders and demo.PID_CAMERA in b.holders
+            assert (o.pid, o.package, o.rule) == (demo.PID_CAMERA, "com.example.camera", APP), o
+            assert "shares it with" in o.evidence and "camera.provider" in o.evidence
+        assert sum(1 for k in leaked if demo.PID_SF in s.buffers[k].holders) == LEAK_PER_STEP * step // 2
+        a = account(s)
+        g = owner_groups(s, a)
+        grown.append(g["com.example.camera"].bytes)
+        # nothing of the leak is charged to the services that hold it too
+        assert a.processes[demo.PID_SF].charged == account(demo_snapshots[0]).processes[demo.PID_SF].charged
+        assert a.processes[demo.PID_CAMPROV].charged == 0
+    # the app is charged the whole of each leaked buffer, step after step
+    assert [x - grown[0] for x in grown] == [LEAK_PER_STEP * step * demo.PREVIEW for step in range(len(grown))]

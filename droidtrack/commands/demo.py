@@ -12,6 +12,10 @@ The demo phone is droidtrack's device double (a fake adbd running the real colle
 simulated /proc and /sys) behind a private adb server, so it exercises exactly what a real phone
 does. Its camera app leaks two preview buffers per snapshot, by fd only: watch
 com.example.camera's FD-ONLY column grow while no RSS counter moves.
+The camera provider keeps an fd to each leaked buffer and SurfaceFlinger to every other one, so by
+PSS all three grow; press 5 for the Owners view: the whole leak is charged to com.example.camera,
+the app it was made for (Enter on it shows each buffer's rule and why; the CHARGED column says the
+same per process).
 
 In a terminal it opens the live UI (`droidtrack top`) on the demo phone; piped, or with --tables,
 it prints snapshot tables instead.

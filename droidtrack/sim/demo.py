@@ -4,8 +4,12 @@ The scenario: a phone whose camera app (com.example.camera) leaks preview buffer
 snapshot it holds two more 3.5 MiB CAMERA buffers by fd only, mapped nowhere, so no RSS shows
 them - while SurfaceFlinger (framebuffers and app layers, mapped), the graphics allocator HAL,
 the camera provider, a media codec and the GPU driver (kernel-only imports) hold the rest.
-Each collection sees a later step, so `droidtrack top --demo` and `droidtrack demo` show growth,
-leak suspects and kernel-only bytes with no phone.
+The leak is the owner story (docs/owners.md): the camera provider that filled each leaked buffer
+keeps an fd to it too, and SurfaceFlinger, whose preview layer had it queued, one of each pair,
+so by PSS the leak is split among the three and SurfaceFlinger and the provider seem to grow;
+their owner is the app (rule "app holder"), which is charged every byte of it. Each collection
+sees a later step, so `droidtrack top --demo` and `droidtrack demo` show growth, leak suspects,
+owners and kernel-only bytes with no phone.
 
     with start_demo_device() as (adb_port, serial):
         ... droidtrack's adb source with -P adb_port -s serial ...
@@ -134,10 +138,16 @@ def build_step(step: int, build: str = "userdebug") -> DeviceTree:
     for i in range(5):
         t.add_buffer(2 * MiB, name="mali-import", kernel_refs=1)
     # the leak: preview buffers the app keeps by fd after the preview stopped using them (added
-    # last, with inodes above every constant buffer's, so that none of those ever moves)
-    for ino in leaked_inodes(step):
+    # last, with inodes above every constant buffer's, so that none of those ever moves). The
+    # provider that filled them waits for the app to return them, so it holds each too, and
+    # SurfaceFlinger still has one of each pair latched on the app's preview layer: holders the
+    # app shares them with, owned by the app
+    for i, ino in enumerate(leaked_inodes(step)):
         b = t.add_buffer(PREVIEW, name="CAMERA", inode=ino)
         t.hold_fd(PID_CAMERA, b)
+        t.hold_fd(PID_CAMPROV, b)
+        if i % 2:
+            t.hold_fd(PID_SF, b)
     t.gpu_usage(PID_SF, private=48 * MiB, imported=24 * MiB)
     t.gpu_usage(PID_CAMERA, private=(20 + 2 * leak_steps) * MiB)
     t.gpu_usage(PID_SYSUI, private=12 * MiB)

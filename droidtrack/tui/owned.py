@@ -29,6 +29,16 @@ class OwnerRow:
     delta: int | None              # bytes now minus at the first sample that had this owner
 
 
+def brief(label: str) -> str:
+    """A holder's label in a list of them: an AOSP HAL without its package prefix and "-service"
+    suffix (android.hardware.camera.provider@2.7-service -> camera.provider@2.7)."""
+    if label.startswith("android.hardware.") and len(label) > 17:
+        label = label[17:]
+        if label.endswith("-service") and len(label) > 8:
+            label = label[:-8]
+    return label
+
+
 def owner_rows(snap: Snapshot, acc: Accounting, labels: dict[int, str], first_row: dict[str, tuple[str, int]],
                row_seen: dict[str, int], seq: int) -> dict[str, OwnerRow]:
     """The rows; `first_row` and `row_seen` are the timeline's (the first bytes of each row, for Δ,
@@ -55,7 +65,7 @@ def owner_rows(snap: Snapshot, acc: Accounting, labels: dict[int, str], first_ro
             if g.package:
                 mine.update(p for p in hb if package_of(p) == g.package)
             holders = sorted(hb, key=lambda p: (-hb[p], p not in mine, p))
-        names = ["self" if p in mine else labels.get(p) or f"pid {p}" for p in holders[:4]]
+        names = ["self" if p in mine else brief(labels.get(p) or f"pid {p}") for p in holders[:4]]
         held_by = ", ".join(dict.fromkeys(names)) + (f" +{len(holders) - 4} more" if len(holders) > 4 else "")
         rules = list(g.by_rule)                      # most bytes first
         rule = rules[0] + (f" +{len(rules) - 1}" if len(rules) > 1 else "")

@@ -1,6 +1,6 @@
 """A table for thousands of rows updated in place (Textual's line API), its columns and the cells
 they render. Columns have a priority: a narrow terminal shows the most important ones, a wide one
-adds the rest, and one flexible column (a name) takes the spare width."""
+adds the rest, and a flexible column (a name) takes the spare width."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -87,8 +87,8 @@ SORT_KEYS: dict[Callable, Callable[[Any], Any]] = {
 @dataclass(frozen=True)
 class Col:
     """One column. `width` is its narrowest (widened to fit its label and a sort mark); `priority`
-    orders which columns a narrow table keeps (0 first; None: the column's place); a `flex` column
-    takes the width left over."""
+    orders which columns a narrow table keeps (0 first; None: the column's place); the `flex`
+    columns share the width left over."""
     key: str
     label: str
     width: int
@@ -189,7 +189,7 @@ class LiveTable(ScrollView, can_focus=True):
 
     def _lay_out(self, width: int) -> None:
         """Choose the columns for `width` cells: by priority while they fit (the first always),
-        in their own order; the spare width goes to the flexible column."""
+        in their own order; the spare width goes to the flexible columns, in equal parts."""
         if width == self._layout_for:
             return
         self._layout_for = width
@@ -204,8 +204,11 @@ class LiveTable(ScrollView, can_focus=True):
             keep.add(i)
             used += need
         spare = max(0, width - used)
-        flex = next((i for i in sorted(keep) if self.cols[i].flex), None)
-        self.shown = [(i, c, c.width + (spare if i == flex else 0)) for i, c in enumerate(self.cols) if i in keep]
+        flex = [i for i in sorted(keep) if self.cols[i].flex]
+        extra = dict.fromkeys(flex, spare // len(flex)) if flex else {}
+        if flex:
+            extra[flex[0]] += spare % len(flex)
+        self.shown = [(i, c, c.width + extra.get(i, 0)) for i, c in enumerate(self.cols) if i in keep]
         self.width_total = sum(w + 2 for _, _, w in self.shown)
         self._header = None
         self._strips.clear()

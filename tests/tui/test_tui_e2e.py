@@ -62,6 +62,12 @@ async def test_top_on_the_demo_device(tmp_path):
         await until(pilot, lambda: any(p.name == "com.example.camera" for p in pane.frame.leak_procs),
                     timeout=30)
         assert "coverage" in pane.query_one("#coverage").render().plain
+        # the owners view: the camera app is charged its leak, which the provider and SurfaceFlinger hold too
+        await pilot.press("5")
+        await until(pilot, lambda: (pane.frame.owners.get("o:com.example.camera").delta or 0) > 0, timeout=30)
+        own = pane.frame.owners["o:com.example.camera"]
+        assert own.delta > 0 and own.held_by.startswith("self, camera.provider")
+        assert pane.query_one("#owner_table").keys()[0] == "o:com.example.camera"
         # a capture of the live stream can be saved and is the collector's framed stream
         await pilot.press("s")
         saved = list(tmp_path.glob("*.dtc"))

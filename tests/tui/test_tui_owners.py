@@ -48,13 +48,13 @@ async def test_owners_view_charges_each_buffer_once_and_says_who_holds_it():
         assert col(t, CAM, "name") == "com.example.camera"
         assert col(t, CAM, "bytes") == "84.0MiB" and col(t, CAM, "buffers") == "7"
         assert col(t, CAM, "delta") == "+36.0MiB"               # 3 leaked since the first sample
-        assert col(t, CAM, "held_by") == "self, android.hardware.camera.provider@2.7-service"
+        assert col(t, CAM, "held_by") == "self, camera.provider@2.7"
         assert col(t, CAM, "rule") == "app holder"
         assert col(t, CAM, "pid") == "3100"
         # the framebuffers composer and surfaceflinger share with systemui are systemui's
         assert col(t, "o:com.android.systemui", "held_by").startswith("self, ")
-        assert col(t, "kernel", "name") == "kernel: held by no process"
-        assert col(t, "kernel", "held_by") == "nobody" and col(t, "kernel", "pid") == "-"
+        assert col(t, "kernel", "name") == "kernel (no holder)"
+        assert col(t, "kernel", "held_by") == "nobody: kernel-only" and col(t, "kernel", "pid") == "-"
         assert col(t, "kernel", "bytes") == "5.0MiB"
         # a device name is literal text, markup and escapes included
         assert col(t, f"o:{EVIL_NAME}", "name") == "[bold red]pwn\\x1b[31m"
@@ -150,7 +150,7 @@ async def test_owners_at_80x24_show_owner_charged_delta_and_holders():
         feed(app, factory.series(4))
         await pilot.press("5")
         t = app.pane.query_one("#owner_table")
-        assert t.shown_keys() == ["name", "bytes", "buffers", "delta", "held_by"]
+        assert t.shown_keys() == ["name", "bytes", "delta", "held_by"]   # the count: in the drill-down
         assert t.width_total <= 80
         line = t.render_line(1).text
         assert "com.example.camera" in line and "84.0MiB" in line and "+36.0MiB" in line and "self" in line
@@ -192,3 +192,51 @@ async def test_the_processes_view_says_what_each_process_and_package_is_charged(
         assert col(t, "t:camera", "charged") == "84.0MiB"
         await pilot.press("g", "enter")                           # back to processes; the drill-down says it
         assert "charged 84.0MiB" in app.screen.query_one("#ptitle").render().plain
+
+
+def _demo_snapshots(tmp_path, steps=4):
+    from droidtrack.sim.demo import build_step
+    from droidtrack.sources.localroot import LocalRootSource
+    out = []
+    for step in range(steps):
+        root = tmp_path / f"step{step}"
+        build_step(step).write(root)
+        out.append(LocalRootSource(str(root)).collect().snapshot)
+    return out
+
+
+async def test_the_demo_phones_owners_view_charges_the_leak_to_the_camera_app(tmp_path):
+    """The demo's owner story on screen: the leaking preview buffers are held by the camera app, the
+    camera provider and SurfaceFlinger; by PSS all three grow, and the Owners view charges the
+    whole leak to com.example.camera."""
+    from droidtrack.sim import demo
+    snaps = _demo_snapshots(tmp_path)
+    leak = demo.LEAK_PER_STEP * 3 * demo.PREVIEW                  # three steps after the first sample
+    app = TopApp(ListSource(snaps), start=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        feed(app, snaps)
+        await pilot.pause()
+        rows = app.pane.frame.rows["process"]
+        for pid in (demo.PID_CAMERA, demo.PID_CAMPROV, demo.PID_SF):        # all three seem to grow
+            assert rows[f"p:{pid}"].delta > 0
+        assert rows[f"p:{demo.PID_CAMPROV}"].charged == 0
+        await pilot.press("5")
+        t = app.pane.query_one("#owner_table")
+        assert table_keys(t)[0] == CAM
+        assert t.raw(CAM)[4] == leak and col(t, CAM, "delta") == "+21.1MiB"
+        assert col(t, CAM, "held_by") == "self, camera.provider@2.7, surfaceflinger"
+        others = [k for k in table_keys(t) if k != CAM]
+        assert all(t.raw(k)[4] == 0 for k in others)                 # nothing else grows
+        assert "+21.1MiB" in t.render_line(1).text and "camera.provider" in t.render_line(1).text
+        await pilot.press("enter")
+        bt = app.screen.query_one("#owned_table")
+        leaked = [f"ino:{i}" for i in demo.leaked_inodes(3)]
+        assert set(leaked) <= set(table_keys(bt))
+        for k in leaked:
+            assert col(bt, k, "rule") == "app holder"
+            assert col(bt, k, "why").startswith("held by com.example.camera (app, uid 10123)")
+        bt.move_cursor(table_keys(bt).index(leaked[1]))
+        await pilot.pause()
+        why = app.screen.query_one("#owhy").render().plain
+        assert "app holder: held by com.example.camera (app, uid 10123); shares it with" in why
+        assert "camera.provider@2.7-service (service, uid 1047)" in why and "surfaceflinger (service, uid 1000)" in why

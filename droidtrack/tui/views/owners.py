@@ -16,14 +16,14 @@ from droidtrack.tui.table import Col, LiveTable, c_bytes, c_delta, c_ident, c_in
 from droidtrack.tui.text import fmt_bytes, plural
 
 OWNER_COLS = [
-    Col("pid", "PID", 7, c_ident, priority=6), Col("name", "OWNER", 26, c_text, priority=0),
-    Col("bytes", "CHARGED", 7, c_bytes, priority=1), Col("buffers", "BUFS", 5, c_int, priority=3),
-    Col("delta", "Δ", 8, c_delta, priority=2), Col("held_by", "HELD BY", 20, c_text, priority=4, flex=True),
+    Col("pid", "PID", 7, c_ident, priority=6), Col("name", "OWNER", 22, c_text, priority=0, flex=True),
+    Col("bytes", "CHARGED", 7, c_bytes, priority=1), Col("buffers", "BUFS", 5, c_int, priority=4),
+    Col("delta", "Δ", 8, c_delta, priority=2), Col("held_by", "HELD BY", 30, c_text, priority=3, flex=True),
     Col("rule", "RULE", 15, c_text, priority=5),
 ]
 
 # what the rows that are no process say instead of a name
-KIND_NAMES = {"kernel": "kernel: held by no process", "unknown": "unattributed: holders unreadable"}
+KIND_NAMES = {"kernel": "kernel (no holder)", "unknown": "unattributed (unread)"}
 
 
 def owner_title(r: OwnerRow) -> str:
@@ -41,9 +41,9 @@ def owner_ident(r: OwnerRow) -> tuple[int, str]:
 
 def _held_by(r: OwnerRow) -> str:
     if r.kind == "kernel":
-        return "nobody"
+        return "nobody: kernel-only"
     if r.kind == "unknown":
-        return "? (could not read every process)"
+        return "? (some processes unreadable)"
     return r.held_by
 
 
