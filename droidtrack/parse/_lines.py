@@ -46,6 +46,15 @@ def numbered_lines(text: str, problems: "Problems | None" = None,
         yield i, line
 
 
+def text_lines(text: str, problems: "Problems") -> Iterator[tuple[int, str, str]]:
+    """(line number, line, the line stripped) of every line that is not blank (numbered_lines,
+    lines over MAX_LINE cut and said)."""
+    for n, line in numbered_lines(text, problems, MAX_LINE):
+        s = line.strip()
+        if s:
+            yield n, line, s
+
+
 def path_entries(entries: Iterable, problems: "Problems") -> Iterator[tuple[int, str, str, bool]]:
     """(line number, path, content, is a grep -A context line) of each (lineno, path, content[,
     context]) tuple, as split_grep gives them; anything else is a problem and skipped."""
@@ -134,12 +143,20 @@ def guard(source: str, fn, *args) -> ParseResult:
                                                 f"{type(e).__name__}: {e}")])
 
 
-def guarded(source: str):
-    """Decorator: the parser body it wraps runs under guard(source, ...)."""
+def parser(source: str):
+    """Decorator for a parser body `fn(*inputs, recs, p)`: it appends its records to `recs` and says
+    what it skipped to `p` (Problems(source)); the parser, called with the inputs alone, returns
+    ParseResult(recs, p.done()), under guard(source, ...) (an exception: a problem, not a raise)."""
     def wrap(fn):
+        def body(args):
+            recs: list = []
+            p = Problems(source)
+            fn(*args, recs, p)
+            return ParseResult(recs, p.done())
+
         @functools.wraps(fn)
         def run(*args) -> ParseResult:
-            return guard(source, fn, *args)
+            return guard(source, body, args)
         return run
     return wrap
 

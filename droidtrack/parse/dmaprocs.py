@@ -15,9 +15,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from droidtrack.parse._lines import MAX_LINE, KIB, Problems, numbered_lines, to_int
+from droidtrack.parse._lines import KIB, Problems, to_int, text_lines
 from droidtrack.parse._lines import guard as _guard
-from droidtrack.model.problems import ParseResult, Problem
+from droidtrack.model.problems import ParseResult
 
 SOURCE = "dmaprocs"
 
@@ -98,10 +98,7 @@ def _parse(text: str) -> ParseResult:
             p.add(f"rows of {comm} (PID {pid}) add up to {rows_kb} kB, more than the "
                   f"{header_kb} kB its header says", line=header_line)
 
-    for n, line in numbered_lines(text, p, MAX_LINE):
-        s = line.strip()
-        if not s:
-            continue
+    for n, line, s in text_lines(text, p):
         m = _HEADER.match(line)
         if m:
             close()

@@ -20,9 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from droidtrack.parse._lines import MAX_LINE, PAGE, Problems, numbered_lines, path_entries, to_int
-from droidtrack.parse._lines import guarded
-from droidtrack.model.problems import ParseResult, Problem
+from droidtrack.parse._lines import PAGE, Problems, path_entries, to_int, parser, text_lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +60,10 @@ _MALI_SAMSUNG = re.compile(r"^\s*kctx-0x([0-9a-fA-F]+)\s+pid:\s*(\d+)\s+tgid:\s*
                            r"comm:(.*?)\s+all:\s*(\d+)")
 
 
-@guarded("mali_gpu_memory")
-def parse_mali(text: str) -> ParseResult:
-    recs: list = []
-    p = Problems("mali_gpu_memory")
+@parser("mali_gpu_memory")
+def parse_mali(text: str, recs: list, p: Problems) -> None:
     in_kctx_details = False
-    for n, line in numbered_lines(text, p, MAX_LINE):
-        s = line.strip()
-        if not s:
-            continue
+    for n, line, s in text_lines(text, p):
         m = _MALI_SAMSUNG.match(line)
         if m:
             recs.append(GpuProcMemory(int(m.group(3)), "mali", "kctx", int(m.group(5)) * PAGE,
@@ -101,7 +94,6 @@ def parse_mali(text: str) -> ParseResult:
         if in_kctx_details:
             continue   # per-region tables and "native memory overall" of the Samsung variant
         p.skip(n, s)
-    return ParseResult(recs, p.done())
 
 
 # -- KGSL -------------------------------------------------------------------------------------
@@ -110,10 +102,8 @@ _KGSL_PROC = re.compile(r"^/sys/class/kgsl/kgsl/proc/(\d+)/([\w./-]+)$")
 _KGSL_GLOBAL = re.compile(r"^/sys/class/kgsl/kgsl/(\w+)$")
 
 
-@guarded("kgsl")
-def parse_kgsl(entries: Iterable) -> ParseResult:
-    recs: list = []
-    p = Problems("kgsl")
+@parser("kgsl")
+def parse_kgsl(entries: Iterable, recs: list, p: Problems) -> None:
     for lineno, path, content, context in path_entries(entries, p):
         if context:
             continue   # grep -A context line: never a KGSL value
@@ -129,7 +119,6 @@ def parse_kgsl(entries: Iterable) -> ParseResult:
             recs.append(GpuProcMemory(int(proc.group(1)), "kgsl", proc.group(2), value))
         else:
             recs.append(GpuTotal("kgsl", value, kind=total.group(1)))
-    return ParseResult(recs, p.done())
 
 
 # -- dumpsys gpu --gpumem -----------------------------------------------------------------------
@@ -140,15 +129,10 @@ _PROC = re.compile(r"^\s*Proc (\d+) total:\s*(\d+)(?:,\s*imported:\s*(\d+))?\s*$
 _EMPTY = re.compile(r"GPU memory (total usage map is|usage maps are) empty")
 
 
-@guarded("dumpsys_gpu")
-def parse_dumpsys_gpu(text: str) -> ParseResult:
-    recs: list = []
-    p = Problems("dumpsys_gpu")
+@parser("dumpsys_gpu")
+def parse_dumpsys_gpu(text: str, recs: list, p: Problems) -> None:
     gpu: int | None = None
-    for n, line in numbered_lines(text, p, MAX_LINE):
-        s = line.strip()
-        if not s:
-            continue
+    for n, line, s in text_lines(text, p):
         m = _SNAPSHOT.match(line)
         if m:
             gpu = int(m.group(1))
@@ -176,4 +160,3 @@ def parse_dumpsys_gpu(text: str) -> ParseResult:
         if gpu is not None:
             p.skip(n, s)
         # before the first snapshot line: other dumpsys gpu sections (GpuStats, ...), not ours
-    return ParseResult(recs, p.done())

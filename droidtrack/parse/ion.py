@@ -23,9 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from droidtrack.parse._lines import MAX_LINE, KIB, Problems, numbered_lines, path_entries, to_int
-from droidtrack.parse._lines import guarded
-from droidtrack.model.problems import ParseResult, Problem
+from droidtrack.parse._lines import MAX_LINE, KIB, Problems, numbered_lines, path_entries, to_int, parser, text_lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,17 +129,12 @@ def _qcom_fixed(line: str):
     return fields[0].strip(), pid, fields[2].strip(), upid, size, m, r
 
 
-@guarded("ion_heap")
-def parse_heap(text: str, heap: str) -> ParseResult:
-    recs: list = []
-    p = Problems("ion_heap")
+@parser("ion_heap")
+def parse_heap(text: str, heap: str, recs: list, p: Problems) -> None:
     section = "clients"
     qcom = False
     totals: dict[str, int] = {}
-    for n, line in numbered_lines(text, p, MAX_LINE):
-        s = line.strip()
-        if not s:
-            continue
+    for n, line, s in text_lines(text, p):
         if _DASHES.match(s):
             continue
         if _CLIENT_HDR.match(line):
@@ -195,7 +188,6 @@ def parse_heap(text: str, heap: str) -> ParseResult:
         if "total orphaned" in totals and orphans and orphans != totals["total orphaned"]:
             p.add(f"orphaned rows add up to {orphans} bytes, 'total orphaned' says "
                   f"{totals['total orphaned']} (rows missing?)")
-    return ParseResult(recs, p.done())
 
 
 # -- clients ----------------------------------------------------------------------------------
@@ -204,16 +196,11 @@ _CLIENT_FILE_ROW = re.compile(r"^\s*(?P<heap>.*?):\s+(?P<bytes>\d+)(?:\s.*)?$")
 _PID_CLIENT = re.compile(r"^(\d+)(?:-\d+)?$")
 
 
-@guarded("ion_client")
-def parse_client(text: str, client: str) -> ParseResult:
-    recs: list = []
-    p = Problems("ion_client")
+@parser("ion_client")
+def parse_client(text: str, client: str, recs: list, p: Problems) -> None:
     pm = _PID_CLIENT.match(client or "")
     pid = int(pm.group(1)) if pm else None
-    for n, line in numbered_lines(text, p, MAX_LINE):
-        s = line.strip()
-        if not s:
-            continue
+    for n, line, s in text_lines(text, p):
         if re.match(r"^\s*heap_name:\s+size_in_bytes", line):
             continue
         m = _CLIENT_FILE_ROW.match(line)
@@ -221,7 +208,6 @@ def parse_client(text: str, client: str) -> ParseResult:
             recs.append(IonClientUsage(m.group("heap").strip(), client, pid, int(m.group("bytes"))))
             continue
         p.skip(n, s)
-    return ParseResult(recs, p.done())
 
 
 # -- sysfs totals -----------------------------------------------------------------------------
@@ -231,10 +217,8 @@ _TOTAL_KEYS = {"/sys/kernel/ion/total_heaps_kb": "ion_total_heaps",
                "/sys/kernel/dma_heap/total_pools_kb": "dma_heap_total_pools"}
 
 
-@guarded("ion_sysfs")
-def parse_totals(lines: Iterable | str) -> ParseResult:
-    recs: list = []
-    p = Problems("ion_sysfs")
+@parser("ion_sysfs")
+def parse_totals(lines: Iterable | str, recs: list, p: Problems) -> None:
     if isinstance(lines, str):
         entries = []
         for n, line in numbered_lines(lines, p, MAX_LINE):
@@ -257,4 +241,3 @@ def parse_totals(lines: Iterable | str) -> ParseResult:
                   path=path)
             continue
         recs.append(KernelTotal(key, v * KIB))
-    return ParseResult(recs, p.done())

@@ -20,9 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from droidtrack.parse._lines import MAX_LINE, Problems, numbered_lines
-from droidtrack.parse._lines import guarded
-from droidtrack.model.problems import ParseResult, Problem
+from droidtrack.parse._lines import MAX_LINE, Problems, numbered_lines, parser
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +83,9 @@ def _tag(s: str | None) -> str | None:
     return None if s in ("", "(null)") else s
 
 
-@guarded("memtrack")
-def parse(text: str) -> ParseResult:
+@parser("memtrack")
+def parse(text: str, recs: list[MemtrackEntry], p: Problems) -> None:
     """`/proc/<pid>/memtrack` (one file, or several concatenated: each header sets the pid)."""
-    recs: list[MemtrackEntry] = []
-    p = Problems("memtrack")
     pid: int | None = None
     with_vmas = False
     cur: dict | None = None
@@ -153,14 +149,11 @@ def parse(text: str) -> ParseResult:
         open_tag = None
         p.skip(n, s)
     flush()
-    return ParseResult(recs, p.done())
 
 
-@guarded("memtrack_debug")
-def parse_debug(text: str) -> ParseResult:
+@parser("memtrack_debug")
+def parse_debug(text: str, recs: list[MemtrackDebugEntry], p: Problems) -> None:
     """`/sys/kernel/debug/memtrack`: every tracked buffer with its allocating tgid."""
-    recs: list[MemtrackDebugEntry] = []
-    p = Problems("memtrack_debug")
     rows: list[list] = []
     open_tag: str | None = None
     blanks = 0
@@ -189,5 +182,4 @@ def parse_debug(text: str) -> ParseResult:
             continue
         open_tag = None
         p.skip(n, s)
-    recs = [MemtrackDebugEntry(pid, size, refs, ident, _tag(tag)) for pid, size, refs, ident, tag in rows]
-    return ParseResult(recs, p.done())
+    recs.extend(MemtrackDebugEntry(pid, size, refs, ident, _tag(tag)) for pid, size, refs, ident, tag in rows)
