@@ -20,6 +20,8 @@ REPO = Path(__file__).resolve().parent.parent
 CAPTURES = REPO / "tests" / "realkernel" / "captures"
 SAVED_STREAM = CAPTURES / "linux-7.3-trace.stream"
 SAVED_LOG = CAPTURES / "linux-7.3-lifetimes.json"
+SAVED_OVERRUN = CAPTURES / "linux-7.3-overrun.stream"
+SAVED_OVERRUN_LOG = CAPTURES / "linux-7.3-overrun.log.json.gz"
 # include/trace/events/dma_buf.h (7.0+) as tracefs prints each event's format
 FORMATS = {
     "dma_buf_export": '"exp_name=%s size=%zu ino=%lu"',
@@ -152,6 +154,33 @@ def test_a_cut_saved_stream_keeps_what_arrived_and_says_it_was_cut(tmp_path):
     assert any("middle of a line" in p["message"] for p in end["problems"])
 
 
+def check_overrun(stream: Path, log: dict, tmp: Path) -> None:
+    """3000 buffers against an 8 KiB trace buffer whose reader was stopped: the kernel's overrun
+    count is said, every event that arrived is the workload's, none is made up."""
+    rc, end, err = trace_stream(stream, tmp)
+    assert rc == 0, err
+    lost = end["lost_events"]
+    assert end["state"] == "ended" and end["end_marker"] and lost > 0
+    assert f"the kernel's trace buffer overran: {lost} events lost" in [p["message"] for p in end["problems"]]
+    ids = {b["inode"]: b for b in log["buffers"]}
+    by_id = {b["id"]: b["inode"] for b in log["buffers"]}
+    want_fd = {by_id[a["buf"]]: a["fd"] for a in log["actions"] if a["do"] == "fd"}
+    got = end["lifetimes"]["buffers"]
+    received = sum(b["events"] for b in got)
+    assert received <= len(log["actions"]) <= received + lost      # what arrived and what was lost
+    pid = next(a["pid"] for a in log["actions"])
+    for b in got:
+        assert b["ino"] in ids and b["size"] == 4096 and b["exporter"] == "system", b
+        assert set(b["fds"]) <= {str(pid)} and all(fds == [want_fd[b["ino"]]] for fds in b["fds"].values()), b
+        if b["exported"] is not None:
+            assert b["exported"]["pid"] == pid
+
+
+def test_saved_7x_overrun_is_counted_and_nothing_is_made_up(tmp_path):
+    import gzip
+    check_overrun(SAVED_OVERRUN, json.loads(gzip.decompress(SAVED_OVERRUN_LOG.read_bytes())), tmp_path)
+
+
 # ---- the real kernels ----------------------------------------------------------------------
 
 @pytest.mark.realkernel
@@ -159,10 +188,13 @@ def test_realkernel_7x_trace_gives_the_workloads_lifetimes(booted7, tmp_path):
     work, res = booted7
     assert "FAIL" not in res.log, res.log
     (work / "trace.stream").write_bytes(res.files["trace.out"])
-    check_trace(work / "trace.stream", json.loads(res.files["lifetimes.json"]), tmp_path)
+    check_trace(work / "trace.stream", json.loads(res.files["trace.json"]), tmp_path)
     # the script left nothing behind: its instance removed, the events off
-    assert "after trace: instances [] dma_buf enable 0" in res.log, res.log
+    assert "after trace trace: instances [] dma_buf enable 0" in res.log, res.log
     assert res.files["trace.err"].count(b"STATS") >= 1     # the periodic overrun counts
+    (work / "many.stream").write_bytes(res.files["many.out"])
+    check_overrun(work / "many.stream", json.loads(res.files["many.json"]), tmp_path)
+    assert "after trace many: instances [] dma_buf enable 0" in res.log, res.log
 
 
 @pytest.mark.realkernel
@@ -170,7 +202,7 @@ def test_realkernel_612_trace_says_the_kernel_has_no_dma_buf_events(booted, tmp_
     work, res = booted
     out = res.files["trace.out"]
     assert out.endswith(b" TRACE unsupported no-dma_buf-events\n") and out.count(b"\n") == 1, out
-    assert "lifetimes.json" not in res.files
+    assert "trace.json" not in res.files and "many.out" not in res.files
     (work / "trace.stream").write_bytes(out)
     rc, end, err = trace_stream(work / "trace.stream", tmp_path)
     assert rc == 2 and end["state"] == "unsupported"

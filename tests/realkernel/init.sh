@@ -137,27 +137,48 @@ if [ $OWNERS = 1 ]; then
   wait $OWN
   note "owners scenario exit $?"
 fi
-if [ $TRACE = 1 ]; then
+# trace_run NAME BUFFER_KB WORKLOAD_ARGS...: trace.sh (mksh + toybox) while dt_lifetimes runs;
+# sends NAME.out, NAME.err and NAME.json (the workload's log). dt.trace=1 runs it twice: the
+# lifetime workload, and 3000 buffers against an 8 KiB buffer whose reader is stopped (overrun)
+trace_run() {
+  name=$1 kb=$2
+  shift 2
   T=/sys/kernel/tracing
-  rm -f /tmp/trace.stop
+  rm -f /tmp/trace.stop /tmp/$name.out
   { while [ ! -e /tmp/trace.stop ]; do sleep 0.1; done; } | \
-    PATH=/toybox/bin /bin/mksh /trace.sh --token "$TOKEN" > /tmp/trace.out 2> /tmp/trace.err &
+    PATH=/toybox/bin /bin/mksh /trace.sh --token "$TOKEN" --buffer-kb $kb > /tmp/$name.out 2> /tmp/$name.err &
   TRC=$!
   n=0
-  while ! grep -q -e "^@@$TOKEN STREAM" -e "^@@$TOKEN TRACE [ud]" /tmp/trace.out 2>/dev/null && [ $n -lt 200 ]; do
+  while ! grep -q -e "^@@$TOKEN STREAM" -e "^@@$TOKEN TRACE [ud]" /tmp/$name.out 2>/dev/null && [ $n -lt 200 ]; do
     sleep 0.05; n=$((n+1))
   done
-  if grep -q "^@@$TOKEN STREAM" /tmp/trace.out; then
+  if grep -q "^@@$TOKEN STREAM" /tmp/$name.out; then
     note "trace instance $(ls $T/instances | tr '\n' ' ')"
-    /bin/dt_lifetimes --out /tmp/lifetimes.json $SCEN_ARGS 2>>/tmp/log.txt || note "FAIL lifetimes workload"
+    # STALL=1: the reader (cat trace_pipe) is stopped while the workload runs, as a reader that
+    # cannot keep up: the ring buffer overruns
+    R=
+    if [ "$STALL" = 1 ]; then
+      for p in /proc/[0-9]*; do
+        grep -q trace_pipe $p/cmdline 2>/dev/null && R="$R ${p#/proc/}"
+      done
+      note "stalling reader [$R], buffer_size_kb $(cat $T/instances/*/buffer_size_kb)"
+      [ -n "$R" ] && kill -STOP $R
+    fi
+    /bin/dt_lifetimes --out /tmp/$name.json "$@" 2>>/tmp/log.txt || note "FAIL lifetimes workload $name"
+    [ -n "$R" ] && kill -CONT $R
     sleep 1
   fi
   : > /tmp/trace.stop
   wait $TRC
-  note "trace exit $?"
-  note "after trace: instances [$(ls $T/instances 2>/dev/null | tr '\n' ' ')] dma_buf enable $(cat $T/events/dma_buf/enable 2>/dev/null)"
-  [ -e /tmp/lifetimes.json ] && send lifetimes.json /tmp/lifetimes.json 0
-  send trace.out /tmp/trace.out 0
-  send trace.err /tmp/trace.err 0
+  note "trace $name exit $?"
+  note "after trace $name: instances [$(ls $T/instances 2>/dev/null | tr '\n' ' ')] dma_buf enable $(cat $T/events/dma_buf/enable 2>/dev/null)"
+  [ -e /tmp/$name.json ] && send $name.json /tmp/$name.json 0
+  send $name.out /tmp/$name.out 0
+  send $name.err /tmp/$name.err 0
+}
+if [ $TRACE = 1 ]; then
+  trace_run trace 1024 $SCEN_ARGS
+  # a trace buffer of a few pages against thousands of events: the overrun must be counted
+  [ -d /sys/kernel/tracing/events/dma_buf ] && STALL=1 trace_run many 8 --many 3000
 fi
 finish

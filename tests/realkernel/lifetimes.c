@@ -4,7 +4,7 @@
  * calls and their results (fstat inodes, the fds the kernel returned, pids) as JSON; it never
  * reads tracefs or /proc.
  *
- *   dt_lifetimes --out FILE [--no-vgem]
+ *   dt_lifetimes --out FILE [--no-vgem] [--many N]
  *
  * The parent (comm "dt_lifetimes") and one child (comm "wl-9 child": a space, a dash and digits,
  * as a hostile comm would have):
@@ -17,6 +17,8 @@
  *   G  vgem dumb, exported with PRIME (export, fd); with vgem only
  * The log: {"kernel", "vgem", "buffers": [{id, inode, size, exporter}], "actions": [{do, buf,
  * pid, fd?, dev?}]} where do is export|fd|map|get|put|attach|detach|exit (exit: buf null).
+ * --many N instead: N heap buffers of 4 KiB (M0, M1, ...), each fd closed at once, to overrun a
+ * small trace buffer; the log has their export and fd actions.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -94,21 +96,55 @@ static void map_once(int fd, unsigned long size)
 
 struct buf { const char *id; unsigned long ino, size; const char *exporter; };
 
+/* --many N: N 4 KiB heap buffers as fast as the kernel gives them, each fd closed at once (its
+ * buffer freed): enough events to overrun a small trace buffer */
+static void many(int n)
+{
+	unsigned long *ino = calloc((size_t)n, sizeof *ino);
+	int me = (int)getpid();
+	char id[16];
+	if (!ino) die("calloc");
+	for (int i = 0; i < n; i++) {
+		int fd = heap_alloc(4096);
+		ino[i] = inode_of(fd);
+		snprintf(id, sizeof id, "M%d", i);
+		act("export", id, me, -1, NULL);
+		act("fd", id, me, fd, NULL);
+		close(fd);
+	}
+	struct utsname un;
+	uname(&un);
+	fprintf(logf_, "\n  ],\n  \"kernel\": \"%s\",\n  \"vgem\": false,\n  \"buffers\": [\n", un.release);
+	for (int i = 0; i < n; i++)
+		fprintf(logf_, "    {\"id\": \"M%d\", \"inode\": %lu, \"size\": 4096, \"exporter\": \"system\"}%s\n",
+			i, ino[i], i + 1 < n ? "," : "");
+	fprintf(logf_, "  ]\n}\n");
+	free(ino);
+}
+
 int main(int argc, char **argv)
 {
 	const char *out = NULL;
-	int vgem = 1;
+	int vgem = 1, nmany = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
 		else if (!strcmp(argv[i], "--no-vgem")) vgem = 0;
-		else { fprintf(stderr, "usage: dt_lifetimes --out FILE [--no-vgem]\n"); return 64; }
+		else if (!strcmp(argv[i], "--many") && i + 1 < argc) nmany = atoi(argv[++i]);
+		else { fprintf(stderr, "usage: dt_lifetimes --out FILE [--no-vgem] [--many N]\n"); return 64; }
 	}
-	if (!out) { fprintf(stderr, "usage: dt_lifetimes --out FILE [--no-vgem]\n"); return 64; }
+	if (!out) { fprintf(stderr, "usage: dt_lifetimes --out FILE [--no-vgem] [--many N]\n"); return 64; }
 	char tmp[512];
 	snprintf(tmp, sizeof tmp, "%s.part", out);
 	logf_ = fopen(tmp, "w");
 	if (!logf_) die("fopen %s", tmp);
 	prctl(PR_SET_NAME, "dt_lifetimes");
+	if (nmany > 0) {
+		fprintf(logf_, "{\n  \"actions\": [\n");
+		many(nmany);
+		if (fclose(logf_)) die("fclose");
+		if (rename(tmp, out)) die("rename");
+		return 0;
+	}
 	struct buf bufs[4];
 	int nb = 0;
 	int me = (int)getpid();
