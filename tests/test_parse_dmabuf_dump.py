@@ -285,6 +285,18 @@ def test_round_trip_rows(rows, exporter):
     assert got == [(n, r, p, nr, i, "sys tem" if exporter else None) for n, r, p, nr, i in rows]
 
 
+def test_a_buffer_named_like_a_tool_message_is_a_row():
+    """A row whose name starts as dmabuf_dump's own messages do ("Failed to", "Warning:") is still
+    a row (hypothesis found it: the name was reported as something dmabuf_dump said)."""
+    hdr = "%22s %16s %16s %16s %16s\n" % ("Name", "Rss", "Pss", "nr_procs", "Inode")
+    text = proc_header("proc", 77) + hdr + row("Failed to", 4, 2, 1, 9, None) + row("Warning: x", 8, 8, 1, 10, None)
+    res = dmabuf_dump.parse(text)
+    assert [(b.name, b.inode) for b in of(res, DumpBuffer)] == [("Failed to", 9), ("Warning: x", 10)]
+    assert not any("said" in p.message for p in res.problems)
+    said = dmabuf_dump.parse(proc_header("proc", 77) + hdr + "Failed to open /proc/77/fdinfo\n")
+    assert any(p.message == "dmabuf_dump said: Failed to open /proc/77/fdinfo" for p in said.problems)
+
+
 def test_huge_garbage_line_is_skipped_not_backtracked():
     # 200,000 spaces would make the right-to-left row pattern quadratic (minutes); the parser
     # skips lines longer than any real row instead

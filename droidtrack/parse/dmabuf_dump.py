@@ -32,7 +32,7 @@ import re
 
 from droidtrack.model.problems import Problem
 from droidtrack.parse._lines import KIB, MAX_LINE, Problems, numbered_lines
-from droidtrack.parse.dmabuf_dump_procs import COMM_WORD, ProcessTables
+from droidtrack.parse.dmabuf_dump_procs import COMM_WORD, ProcessTables, is_row
 from droidtrack.parse.dmabuf_dump_records import (DmabufDumpResult, DumpBuffer, DumpBufferRefs,  # noqa: F401
                                                   DumpExporterTotal, DumpProcessTotal, DumpRecord,
                                                   DumpSysfsBuffer, DumpSysfsTotal, DumpTotals)
@@ -131,7 +131,8 @@ class _Sniffer:
         if m:
             self.banner(n, s, m.group("what"))
             return
-        if s.startswith(("Unable to read DMA-BUF", "Warning:", "Failed to", "Invalid ", "Usage:")):
+        if s.startswith(("Unable to read DMA-BUF", "Warning:", "Failed to", "Invalid ", "Usage:")) and not (
+                self.state in ("proc", "await_header", "proc_orphan") and is_row(line)):
             self.p.add(f"dmabuf_dump said: {s}", line=n, text=s)
             return
 

@@ -20,6 +20,12 @@ _CSV_PAIR = re.compile(r"^(\d+),(\d+)$")
 _CSV_FOUR = re.compile(r"^(\d+),(\d+),(\d+),(\d+)$")
 
 
+def is_row(line: str) -> bool:
+    """A per-process table row in the tool's shape ("NAME  N kB  N kB  N  INODE [EXPORTER]"),
+    whatever its name says ("Failed to", "Warning: x" are names too)."""
+    return bool(_ROW.match(line) or _ROW_EXP.match(line))
+
+
 class ProcessTables:
     """The per-process tables; shares records, problems and state with the sniffer `c`."""
 
