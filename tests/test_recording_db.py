@@ -4,6 +4,7 @@ recorder, files that are not recordings, cut samples recorded as failed, and rea
 sample at a time."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -62,6 +63,44 @@ def test_new_recordings_are_sqlite_and_round_trip_every_sample(tmp_path):
         got = rec.snapshot(i)
         assert doc(got) == doc(s)
         assert got.origin.startswith("replay:r.db@")
+
+
+def test_owners_and_shared_buffer_fields_are_stored_once_and_files_from_before_still_read(tmp_path):
+    """A buffer's owner has its own rows (a buffer's count or maps change, its owner stays), and
+    the fields most buffers share (provenance, tag rule ...) are stored once per sample in
+    details 'buffer_defaults'; a file written before either (owner and every field in the buffer
+    doc, no owners table) reads the same."""
+    series = f.leaking_series(6)
+    p = write_db(tmp_path / "r.db", series)
+    con = sqlite3.connect(p)
+    assert con.execute("SELECT count(*) FROM owners").fetchone()[0] > 0
+    assert con.execute("SELECT count(*) FROM buffers WHERE json_extract(doc, '$.owner') IS NOT NULL").fetchone()[0] == 0
+    defaults = json.loads(con.execute("SELECT doc FROM details WHERE part = 'buffer_defaults'").fetchone()[0])
+    assert "provenance" in defaults
+    # rewrite it as the earlier layout, one buffer row per sample (runs of one are valid runs):
+    # the sample's defaults and the buffer's owner back in its doc
+    old = []
+    for sample, key, inode, size, exporter, name, tag, bdoc in con.execute(
+            "SELECT sample, key, inode, size, exporter, name, tag, doc FROM sample_buffers").fetchall():
+        dflt, = con.execute("SELECT doc FROM sample_details WHERE sample = ? AND part = 'buffer_defaults'",
+                            (sample,)).fetchone()
+        d = {**json.loads(dflt), **json.loads(bdoc)}
+        o = con.execute("SELECT pid, package, rule, doc FROM sample_owners WHERE sample = ? AND buffer_key = ?",
+                        (sample, key)).fetchone()
+        if o is not None:
+            d["owner"] = {**json.loads(o[3]), "pid": o[0], "package": o[1], "rule": o[2]}
+        old.append((sample, sample, key, inode, size, exporter, name, tag, json.dumps(d)))
+    con.execute("DELETE FROM buffers")
+    con.executemany("INSERT INTO buffers (first_sample, last_sample, key, inode, size, exporter, name, tag, doc) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", old)
+    con.execute("DROP VIEW sample_owners")
+    con.execute("DROP TABLE owners")
+    con.execute("DELETE FROM details WHERE part = 'buffer_defaults'")
+    con.commit()
+    con.close()
+    rec = open_recording(str(p))
+    for i, s in enumerate(series):
+        assert doc(rec.snapshot(i)) == doc(s)
 
 
 def test_rows_are_kept_once_while_unchanged_and_the_views_give_every_sample(tmp_path):

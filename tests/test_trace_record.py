@@ -12,7 +12,8 @@ import dtfactory as f
 from dtfactory import MiB
 from droidtrack.double.tracefs import TraceFS
 from droidtrack.history.compare import leak_suspects
-from droidtrack.history.recording_db import DbReader, DbWriter
+from droidtrack.history.recording_db import DbWriter
+from droidtrack.history.recording_db_reader import DbReader
 from droidtrack.model.lifetimes import Lifetimes
 from droidtrack.parse.dmabuf_trace import TraceEvent
 from droidtrack.sim.synth import DeviceTree

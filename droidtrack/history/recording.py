@@ -425,9 +425,9 @@ class DbRecording:
     """A /2 recording as a `Recording`: the sample index in memory, each sample read when asked for."""
 
     def __init__(self, path: str):
-        from droidtrack.history import recording_db
+        from droidtrack.history import recording_db, recording_db_reader
         try:
-            self._r = recording_db.DbReader(path)
+            self._r = recording_db_reader.DbReader(path)
         except recording_db.DbError as e:
             raise RecordingError(str(e)) from None
         self.path = path

@@ -2,16 +2,17 @@
 
 docs/recording-format.md documents the schema for people who query it with sqlite3 or pandas.
 In short: `samples` has one row per sample (time, serial, status, the totals of model/account.py
-and the rest of the snapshot document as JSON); `buffers`, `holdings`, `processes` and `usage`
-hold one row per *run* of an unchanged value: `first_sample` .. `last_sample` (NULL while it is
-still present in the latest sample). The views `sample_buffers`, `sample_holdings`,
-`sample_processes` and `sample_usage` give the rows of every sample. `trace_events` holds the
+and the rest of the snapshot document as JSON); `buffers`, `holdings`, `processes`, `usage`,
+`owners` and `details` hold one row per *run* of an unchanged value: `first_sample` ..
+`last_sample` (NULL while it is still present in the latest sample). The views `sample_<table>`
+give the rows of every sample. `trace_events` holds the
 dma_buf events `record --trace` received (one row each, written with the next sample).
 
 Writing: WAL journal, synchronous=FULL, one transaction per sample: a killed recorder loses at most
 the sample in flight and the file passes `pragma integrity_check`. One recorder at a time: the
 writer holds an flock() on the file (readers are not affected). The snapshot document is the one
-model/schema.py writes and reads, split into rows and joined back.
+model/schema.py writes and reads, split into rows here and joined back by
+history/recording_db_reader.py.
 """
 from __future__ import annotations
 
@@ -21,19 +22,20 @@ import os
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from droidtrack import __version__
 from droidtrack.model import Snapshot, schema
 from droidtrack.model.account import account
-from droidtrack.model.problems import Problem
 
 MAGIC = "droidtrack.recording/2"
 APPLICATION_ID = 0x64747232        # "dtr2" in the SQLite header, so `file` and we can tell it
 SQLITE_HEADER = b"SQLite format 3\x00"
 # per-process numbers account() derives again on reading: kept in `usage`, not in the process doc
 _DERIVED = ("buffers", "rss", "pss", "fd_only", "mapped", "in_rss", "by_tag", "pss_by_tag")
+# derived again on reading and not kept at all (they change with every leaking sample: kept, each
+# would start a new row run per sample; model/account.py and model/coverage.py recompute them)
+_RECOMPUTED = ("charged", "coverage", "pss_upper_bound")
 
 # the tables whose rows are kept once while unchanged, each row for the samples first_sample ..
 # last_sample (NULL: still so at the last), its document in doc: their own columns
@@ -41,6 +43,7 @@ _RANGED_COLUMNS = {
     "buffers": "key TEXT NOT NULL, inode INTEGER, size INTEGER NOT NULL, exporter TEXT, name TEXT, tag TEXT,",
     "holdings": "buffer_key TEXT NOT NULL, pid INTEGER NOT NULL, fds INTEGER, maps INTEGER, how TEXT,",
     "processes": "pid INTEGER NOT NULL, name TEXT, cmdline TEXT, package TEXT, uid INTEGER,",
+    "owners": "buffer_key TEXT NOT NULL, pid INTEGER, package TEXT, rule TEXT NOT NULL,",
     "details": "part TEXT NOT NULL,                -- 'device', 'problems', 'sources.<name>', 'reported.<name>' ...",
     "usage": "pid INTEGER NOT NULL, rss INTEGER, pss INTEGER, fd_only INTEGER, mapped INTEGER,",
 }
@@ -72,10 +75,15 @@ CREATE TABLE IF NOT EXISTS samples (
 );
 CREATE INDEX IF NOT EXISTS trace_events_ino ON trace_events(ino);
 """
-RANGED = ("buffers", "holdings", "processes", "usage", "details")
+RANGED = ("buffers", "holdings", "processes", "usage", "owners", "details")
+OWNER_COLS = ("buffer_key", "pid", "package", "rule")   # the rest of the owner (name, evidence) in doc
 EVENT_COLS = ("ts", "kind", "pid", "tgid", "comm", "ino", "size", "exporter", "fd", "dev")
 BUFFER_COLS = ("key", "inode", "size", "exporter", "name", "tag")   # columns, not repeated in doc
 SPLIT = ("sources", "reported")      # document keys stored one entry per row (they change entry by entry)
+# buffer keys whose most common value in a sample is stored once, in the details part
+# 'buffer_defaults', and left out of each buffer doc that has it (most buffers of a device share
+# their provenance, tag rule and sources): a new buffer costs its own facts only
+DEFAULTED = ("attached", "holders_known", "provenance", "sources", "tag_rule")
 VIEWS = "".join(f"""
 CREATE INDEX IF NOT EXISTS {t}_first ON {t}(first_sample);
 CREATE INDEX IF NOT EXISTS {t}_last ON {t}(last_sample);
@@ -214,6 +222,14 @@ class DbWriter:
         self.count = con.execute("SELECT count(*) FROM samples").fetchone()[0]
         last_ok = con.execute("SELECT max(id) FROM samples WHERE status = 'ok'").fetchone()[0]
         self._prev = last_ok
+        self._defaults: dict[str, Any] = {}     # the last sample's buffer_defaults (appending goes on with them)
+        row = con.execute("SELECT doc FROM details WHERE part = 'buffer_defaults' AND last_sample IS NULL").fetchone()
+        if row is not None:
+            try:
+                prev = json.loads(row[0])
+                self._defaults = prev if isinstance(prev, dict) else {}
+            except (ValueError, TypeError, RecursionError):
+                pass
         top = con.execute("SELECT max(id) FROM samples").fetchone()[0]
         self._next = 0 if top is None else top + 1
         self._events: list[tuple] = []          # trace events waiting for the next transaction
@@ -223,6 +239,7 @@ class DbWriter:
             "holdings": _Runs(con, "holdings", ("buffer_key", "pid"), ("buffer_key", "pid", "fds", "maps", "how")),
             "processes": _Runs(con, "processes", ("pid",), ("pid", "name", "cmdline", "package", "uid")),
             "usage": _Runs(con, "usage", ("pid",), ("pid", "rss", "pss", "fd_only", "mapped")),
+            "owners": _Runs(con, "owners", ("buffer_key",), OWNER_COLS),
             "details": _Runs(con, "details", ("part",), ("part",)),
         }
 
@@ -269,6 +286,7 @@ class DbWriter:
         bufs, procs = d.pop("buffers"), d.pop("processes")
         totals = d.pop("totals")
         d.pop("reconciliation", None)
+        d.pop("coverage", None)                   # model/coverage.py's, recomputed on reading
         d.pop("time", None)                       # columns
         d.pop("origin", None)
         drows = {}
@@ -278,20 +296,33 @@ class DbWriter:
                     drows[(f"{k}.{k2}",)] = ((f"{k}.{k2}",), _dumps(v2))
             else:
                 drows[(k,)] = ((k,), _dumps(v))
-        brows, hrows, prows, urows = {}, {}, {}, {}
+        brows, hrows, prows, urows, orows = {}, {}, {}, {}, {}
+        defaults = self._defaults = _most_common(bufs, DEFAULTED, self._defaults)
+        if defaults:
+            drows[("buffer_defaults",)] = (("buffer_defaults",), _dumps(defaults))
         for b in bufs:
+            for k, v in defaults.items():
+                if b.get(k) == v:
+                    del b[k]
             holders = b.pop("holders")
             cols = tuple(b.pop(k) for k in BUFFER_COLS)
+            owner = b.pop("owner", None)       # its own rows: a buffer's count or maps change, its owner stays
+            if owner is not None:
+                ocols = (cols[0], owner.pop("pid"), owner.pop("package"), owner.pop("rule"))
+                orows[(cols[0],)] = (ocols, _dumps(owner))
             brows[(cols[0],)] = (cols, _dumps(b))
             for pid, h in holders.items():
                 how = h.get("by") or "+".join(x for x, on in (("fd", h["fds"]), ("map", h["maps"])) if on)
                 hrows[(cols[0], int(pid))] = ((cols[0], int(pid), len(h["fds"]), len(h["maps"]), how), _dumps(h))
         for p in procs:
             use = {k: p.pop(k) for k in _DERIVED}
+            for k in _RECOMPUTED:
+                p.pop(k, None)
             pid = p.pop("pid")
             prows[(pid,)] = ((pid, p.pop("name"), _dumps(p.pop("cmdline")), p.pop("package"), p.pop("uid")), _dumps(p))
             if use["buffers"]:
-                urows[(pid,)] = ((pid, use["rss"], use["pss"], use["fd_only"], use["mapped"]), _dumps(use))
+                cols = (pid, use.pop("rss"), use.pop("pss"), use.pop("fd_only"), use.pop("mapped"))
+                urows[(pid,)] = (cols, _dumps(use))          # the columns are not repeated in doc
         i = self._next
         t = acc.totals
         con = self.con
@@ -301,7 +332,7 @@ class DbWriter:
                         (i, snap.time, snap.device.serial, snap.origin, t.buffers, t.bytes, t.userspace,
                          t.kernel_only, t.unattributed, t.fd_only, t.mapped, t.sum_rss, t.sum_pss,
                          totals["device_processes"]))
-            for name, rows in (("buffers", brows), ("holdings", hrows), ("processes", prows), ("usage", urows),
+            for name, rows in (("buffers", brows), ("holdings", hrows), ("processes", prows), ("usage", urows), ("owners", orows),
                                ("details", drows)):
                 self._runs[name].step(i, self._prev, rows)
             self._flush_events(i)
@@ -357,120 +388,28 @@ class DbWriter:
             self._lockfd = -1
 
 
-# ---- reading -------------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class DbSample:
-    id: int
-    time: float
-    serial: str | None
-    origin: str
-
-
-class DbReader:
-    """A /2 recording read one sample at a time (nothing but the sample list is held)."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self.con = _connect(path, readonly=True)
-        self.meta, self.samples, self.failed = {}, [], (0, None)
-        if _empty(self.con):
-            return                        # created this instant: no sample yet
-        try:
-            self.meta = {k: _loads(v) for k, v in self.con.execute("SELECT key, value FROM meta")}
-            self.samples = [DbSample(*r) for r in self.con.execute(
-                "SELECT id, time, serial, coalesce(origin, '') FROM samples WHERE status = 'ok' ORDER BY id")]
-            self.failed = self.con.execute("SELECT count(*), group_concat(reason, '; ') FROM samples "
-                                           "WHERE status = 'failed'").fetchone()
-        except sqlite3.DatabaseError as e:
-            raise DbError(f"{path}: cannot read the recording (SQLite says: {e})") from None
-
-    def problems(self) -> list[Problem]:
-        n, why = self.failed
-        if not n:
-            return []
-        return [Problem("recording", f"{n} sample(s) failed while recording and are left out"
-                        + (f" ({why[:300]})" if why else ""))]
-
-    def document(self, sid: int) -> dict[str, Any]:
-        """Sample `sid`'s snapshot document (model/schema.py's), joined back from its rows."""
-        c = self.con
-        w = f"{self.path}: sample {sid}"
-        try:
-            row = c.execute("SELECT time, origin FROM samples WHERE id = ? AND status = 'ok'", (sid,)).fetchone()
-            if row is None:
-                raise DbError(f"{self.path}: no sample {sid}")
-            where = "first_sample <= ?1 AND (last_sample IS NULL OR last_sample >= ?1)"
-            d: dict[str, Any] = {"time": row[0], "origin": row[1] or "", **{k: {} for k in SPLIT}}
-            for part, doc in c.execute(f"SELECT part, doc FROM details WHERE {where}", (sid,)):
-                k, dot, k2 = part.partition(".")
-                if dot and k in SPLIT:
-                    d[k][k2] = _loads(doc, f"{w}: details row {part!r}")
+def _most_common(docs: list[dict[str, Any]], keys: tuple[str, ...], previous: dict[str, Any]) -> dict[str, Any]:
+    """Each key's most common value over docs (where at least two docs share it); the previous
+    sample's value stays while any doc still has it, so that a tie does not flip the default (and
+    with it every buffer row) from one sample to the next."""
+    out = {}
+    for k in keys:
+        if k in previous:
+            pv = previous[k]
+            if any(b.get(k) == pv for b in docs):
+                out[k] = pv
+                continue
+        seen: dict[str, list] = {}
+        for b in docs:
+            if k in b:
+                v = b[k]
+                e = seen.get(h := _dumps(v))
+                if e is None:
+                    seen[h] = [1, v]
                 else:
-                    d[part] = _loads(doc, f"{w}: details row {part!r}")
-            holders: dict[str, dict[str, Any]] = {}
-            for key, pid, doc in c.execute(f"SELECT buffer_key, pid, doc FROM holdings WHERE {where}", (sid,)):
-                holders.setdefault(key, {})[str(pid)] = _loads(doc, f"{w}: holding of {key!r} by pid {pid}")
-            bufs = []
-            for *cols, doc in c.execute(f"SELECT {', '.join(BUFFER_COLS)}, doc FROM buffers WHERE {where}", (sid,)):
-                b = _object(doc, f"{w}: buffer row {cols[0]!r}")
-                b.update(zip(BUFFER_COLS, cols))
-                b["holders"] = holders.pop(b["key"], {})
-                bufs.append(b)
-            d["buffers"] = bufs
-            procs = []
-            for pid, name, cmdline, package, uid, doc in c.execute(
-                    f"SELECT pid, name, cmdline, package, uid, doc FROM processes WHERE {where}", (sid,)):
-                p = _object(doc, f"{w}: process row {pid}")
-                p.update(pid=pid, name=name, cmdline=_loads(cmdline, f"{w}: process row {pid}"), package=package, uid=uid)
-                procs.append(p)
-            d["processes"] = procs
-        except sqlite3.DatabaseError as e:
-            raise DbError(f"{self.path}: sample {sid} cannot be read (SQLite says: {e})") from None
-        return d
-
-    def lifetimes(self):
-        """The recording's trace events folded into lifetimes (model/lifetimes.py), each export
-        marked with its sample; None where the recording has no trace table or no event."""
-        from droidtrack.model.lifetimes import Lifetimes
-        from droidtrack.parse.dmabuf_trace import TraceEvent
-        try:
-            if not self.con.execute("SELECT 1 FROM sqlite_master WHERE name = 'trace_events'").fetchone():
-                return None
-            rows = self.con.execute(f"SELECT sample, {', '.join(EVENT_COLS)}, doc FROM trace_events ORDER BY id")
-            lt = Lifetimes()
-            for sample, *cols, doc in rows:
-                rest = _object(doc, f"{self.path}: a trace_events row") if doc else {}
-                kw = dict(zip(EVENT_COLS, cols))
-                ev = TraceEvent(cpu=int(rest.get("cpu", 0)), attachment=rest.get("attachment"),
-                                dynamic=rest.get("dynamic"), group_dead=rest.get("group_dead"), **kw)
-                lt.sample = sample
-                lt.apply(ev)
-        except (sqlite3.DatabaseError, TypeError) as e:
-            raise DbError(f"{self.path}: its trace events cannot be read ({e})") from None
-        return lt if lt.events else None
-
-    def snapshot(self, sid: int) -> Snapshot:
-        try:
-            return schema.from_dict(self.document(sid), f"{self.path}: sample {sid}")
-        except schema.SchemaError as e:
-            raise DbError(str(e)) from None
-
-    def close(self) -> None:
-        self.con.close()
-
-
-def _loads(s: str, what: str = "a recording row") -> Any:
-    try:
-        return json.loads(s)
-    except RecursionError:
-        raise DbError(f"{what}: {schema.too_deep(s)}") from None
-    except (ValueError, TypeError):
-        raise DbError(f"{what} is not valid JSON") from None
-
-
-def _object(s: str, what: str) -> dict[str, Any]:
-    d = _loads(s, what)
-    if not isinstance(d, dict):
-        raise DbError(f"{what} is not a JSON object")
-    return d
+                    e[0] += 1
+        if seen:
+            n, v = max(seen.values(), key=lambda e: e[0])
+            if n > 1:
+                out[k] = v
+    return out
