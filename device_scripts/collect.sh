@@ -465,6 +465,27 @@ if [ -d "$ROOT/dev/dma_heap" ]; then
 else
   end dma_heap_devs 2 missing
 fi
+
+# ---- memory cgroups: does dma-heap charge them (Linux 7.0+: dma_heap.mem_accounting)? -------
+# Only where the parameter exists. When it reads Y, the system heap's pages are in the `kernel`
+# figure of the allocating cgroup's memory.stat: the root cgroup's (where the kernel has one)
+# and each top-level cgroup v2 directory's (hierarchical: their descendants' too) come with it.
+# One grep; the value is read by the shell (builtin read) only to choose the files.
+MA=$ROOT/sys/module/dma_heap/parameters/mem_accounting
+if [ -e "$MA" ]; then
+  begin memcg
+  a=
+  { IFS= read -r a < "$MA"; } 2>/dev/null
+  set --
+  case $a in
+    Y*|1*)
+      set -- "$ROOT"/sys/fs/cgroup/*/memory.stat
+      [ -e "$1" ] || set --
+      [ -e "$ROOT/sys/fs/cgroup/memory.stat" ] && set -- "$ROOT/sys/fs/cgroup/memory.stat" "$@" ;;
+  esac
+  grep -H -a -E '^([YN01]$|kernel )' "$MA" "$@" 2>"$W.err"; rc=$?
+  st $rc $(($# + 1)); end memcg $rc $S
+fi
 fi
 
 # ---- run-as passes: the per-process part again, as each app (user builds) ------------------

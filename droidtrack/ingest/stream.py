@@ -15,7 +15,7 @@ import time as _time
 from collections import defaultdict
 
 from droidtrack.collect import frames as _frames
-from droidtrack.ingest import dmabuf_iter, drm_clients, gcpause
+from droidtrack.ingest import dmabuf_iter, drm_clients, gcpause, memcg
 from droidtrack.model.build import Builder
 from droidtrack.ingest import device_files
 from droidtrack.ingest.dmabuf_dump import feed_dmabuf_dump
@@ -81,6 +81,7 @@ def feed_frames(b: Builder, fr: _frames.Frames) -> None:
     device_files.feed_memtrack_files(b, files)
     feed_refs.anonymous_refs_problem(b)
     _feed_dumps(b, fr)
+    memcg.feed(b, fr)                # memory cgroups' kernel memory, where dma-heap charges them
     _coverage(b, fr, access, files)
     for p in fr.passes:
         feed_pass(b, p)

@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from droidtrack.model import Owner, Snapshot
+from droidtrack.model.problems import Problem
 from droidtrack.model.owners import KERNEL, UNATTRIBUTED, owners_of
 from droidtrack.model.units import human_size
 from droidtrack.parse.grepout import record_builder
@@ -212,6 +213,11 @@ _REPORTED_NOTES = {
     "surfaceflinger.gralloc_allocated": "dumpsys SurfaceFlinger 'Total allocated by GraphicBufferAllocator' "
                                         "(stride × height estimate of SurfaceFlinger's own allocations)",
     "surfaceflinger.gralloc_imported": "dumpsys SurfaceFlinger 'Total imported by gralloc' (buffers it imported)",
+    "memcg.kernel": "memory.stat 'kernel' of the root cgroup: dma_heap.mem_accounting=1 charges system-heap "
+                    "pages there, with other kernel memory: an upper bound",
+    "memcg.kernel_top": "Σ memory.stat 'kernel' of the top-level cgroups: dma_heap.mem_accounting=1 charges "
+                        "system-heap pages there (not those allocated from the root cgroup), with other kernel "
+                        "memory: an upper bound",
 }
 
 
@@ -242,8 +248,45 @@ def reconcile(snap: Snapshot, t: Totals) -> tuple[ReconLine, ...]:
                 note += f" ({human_size(diff, signed=True)} vs droidtrack's unique total)"
             else:
                 note += " (matches droidtrack's unique total)"
+        elif key in _MEMCG:
+            sysb = system_heap_bytes(snap)
+            note += (f"; system-heap buffers: {human_size(sysb)}" + (" (more than the bound)" if sysb > val else ""))
         lines.append(ReconLine(key, val, key, note))
     return tuple(lines)
+
+
+# ---- memory cgroups (dma_heap.mem_accounting, Linux 7.0+): an upper bound of the system heap --
+SYSTEM_HEAP = "system"        # the system heap's exporter name (drivers/dma-buf/heaps/system_heap.c)
+_MEMCG = ("memcg.kernel", "memcg.kernel_top")
+
+
+def memcg_kernel_total(figures: dict[str, int]) -> tuple[str | None, int, int]:
+    """(reported key, bytes, cgroups summed) from memory.stat 'kernel' figures by cgroup ("" the
+    root): the root's alone where read (it covers every cgroup), else Σ of the top-level ones."""
+    if "" in figures:
+        return "memcg.kernel", figures[""], 1
+    if not figures:
+        return None, 0, 0
+    return "memcg.kernel_top", sum(figures.values()), len(figures)
+
+
+def system_heap_bytes(snap: Snapshot) -> int:
+    """Bytes of every system-heap buffer seen, held or kernel-only."""
+    return sum(b.size for b in snap.buffers.values() if b.exporter == SYSTEM_HEAP)
+
+
+def memcg_problem(snap: Snapshot) -> Problem | None:
+    """The system heap's buffers exceed the root cgroup's kernel memory, which holds their pages
+    (dma_heap.mem_accounting=1): one of the two figures is wrong. Against the top-level cgroups
+    alone it is no contradiction (buffers allocated from the root cgroup are in none of them)."""
+    bound = snap.reported.get("memcg.kernel")
+    if bound is None:
+        return None
+    sysb = system_heap_bytes(snap)
+    if sysb <= bound:
+        return None
+    return Problem("memcg", f"system-heap buffers ({sysb} bytes) exceed the root memory cgroup's kernel memory "
+                   f"({bound} bytes), which dma_heap.mem_accounting=1 says holds their pages")
 
 
 def matching(bytes_by: dict[str, int], match) -> tuple[int, tuple[str, ...]]:
