@@ -270,6 +270,41 @@ def test_check_package_budgets_the_app_read_by_run_as(tmp_path):
     assert "FAIL" in r.stdout and r.returncode == 1, r.stdout + r.stderr
 
 
+def _check(tmp_path, budget, *args):
+    (tmp_path / "b.yaml").write_text(budget)
+    out = tmp_path / "check.json"
+    r = subprocess.run([sys.executable, "-m", "droidtrack", "check", "--budget", str(tmp_path / "b.yaml"), "--demo",
+                        "--demo-build", "user", "--json", str(out), *args], capture_output=True, text=True, timeout=300)
+    return r, (json.loads(out.read_text())["devices"][0] if out.exists() else None)
+
+
+def test_check_package_measures_total_and_tags_on_the_app(tmp_path):
+    """The device-wide budgets measure the app's own processes, with the figures the root demo gives
+    the app; without --package the user build's unread app is said to be unmeasured, not 0 B within."""
+    budget = "version: 1\ntotal: 1GiB\ntags: {camera: 1GiB, gl: 1GiB}\n"
+    r, dev = _check(tmp_path, budget, "--package", APP)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"budgets measured for {APP}" in r.stdout and dev["packages"] == [APP]
+    rc, root, err = _snapshot()
+    cam = next(p for p in root["processes"] if p["pid"] == demo.PID_CAMERA)
+    got = {x["budget"]: x["measured"] for x in dev["results"]}
+    assert got["total"] == cam["rss"] > 0
+    assert got["tag camera"] == cam["by_tag"].get("camera", 0) > 0 and got["tag gl"] == cam["by_tag"].get("gl", 0)
+    assert dev["warnings"] == []
+    r, dev = _check(tmp_path, f'version: 1\nprocesses: {{"{APP}": 1GiB}}\n', "--strict")
+    assert r.returncode == 1 and "whose fds could not be read" in dev["warnings"][0], r.stdout
+
+
+def test_check_package_of_an_app_read_inexactly_warns_and_strict_fails(tmp_path):
+    budget = "version: 1\ntotal: 1GiB\n"
+    args = ("--package", APP, "--package", "com.google.android.apps.nexuslauncher")
+    r, dev = _check(tmp_path, budget, *args)
+    assert r.returncode == 0 and dev["results"][0]["status"] == "pass", r.stdout + r.stderr
+    assert "--package com.google.android.apps.nexuslauncher: 1 of its processes could not be read exactly" in r.stdout
+    r, dev = _check(tmp_path, budget, *args, "--strict")
+    assert r.returncode == 1 and dev["verdict"] == "1 warning(s) under --strict", r.stdout
+
+
 def test_the_run_as_pass_wins_over_what_the_shell_read_of_the_app(make_double, tmp_path):
     """A phone whose shell may list the app's fd links but not read their fdinfo: the shell's
     pass counts those fds as unjoined; the app's own pass joins them, and its records win."""

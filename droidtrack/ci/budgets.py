@@ -8,6 +8,13 @@ Coverage (min_coverage) is the fraction of the device's processes whose fd table
 read (`Process.fds_readable` true, among processes where reading was attempted). It is 0 when no
 process was scanned, when a source named in `required_sources` is absent, denied or failed, and
 when the collection was cut short (a disconnect mid-snapshot).
+
+`check --package PKG` (evaluate's `packages`) measures the budgets on that app: `total`, `tags` and
+`exporters` read the sums of the app's processes as one group (account.package_group: its package,
+`pkg:service` and isolated processes, each buffer once, held bytes); `processes` and `owners` name
+their subject already and are measured as without it. Where the app's processes were not all read
+exactly (model/coverage.py's grade: not by run-as, root or the shell), the report warns: a budget
+"within" on an app that could not be read is not a pass on real data (--strict fails it).
 """
 from __future__ import annotations
 
@@ -16,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 
 from droidtrack.ci.budget_file import Budget, BudgetFile
-from droidtrack.model.account import Accounting, account, matching, process_groups
+from droidtrack.model.account import Accounting, account, matching, package_group, process_groups
 from droidtrack.model import Process, Snapshot
 from droidtrack.model.units import human_size as format_size
 
@@ -94,6 +101,12 @@ class Report:
     samples: int = 1
     seconds: float | None = None
     strict: bool = False                 # `check --strict`: warnings fail the check too
+    packages: tuple[str, ...] = ()       # `check --package`: the apps the budgets were measured for
+
+    @property
+    def measured_for(self) -> str:
+        """What the budgets measured, in words every report shows."""
+        return f"budgets measured for {', '.join(self.packages)}" if self.packages else "budgets measured for the whole device"
 
     @property
     def failed(self) -> list[Result]:
@@ -146,8 +159,19 @@ def _shown(names) -> str:
     return ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
 
 
-def measure(b: Budget, snap: Snapshot, acc: Accounting) -> tuple[int, str, bool]:
-    """(bytes, what was measured, whether the target matched anything)."""
+def measure(b: Budget, snap: Snapshot, acc: Accounting, packages: tuple[str, ...] = ()) -> tuple[int, str, bool]:
+    """(bytes, what was measured, whether the target matched anything). With `packages`, total,
+    tag and exporter budgets measure those apps' processes (module docstring)."""
+    if packages and b.scope in ("total", "tag", "exporter"):
+        g = package_group(snap, acc, packages)
+        of = f"{len(g.pids)} process(es) of {g.key}"
+        if b.scope == "total":
+            return g.rss, f"unique bytes held by {of}", True
+        if b.scope == "tag":
+            return g.by_tag.get(b.target, 0), f"tag {b.target} held by {of}", b.target in g.by_tag
+        pat = _glob(b.target)
+        v, hits = matching(g.by_exporter, lambda e: pat.match(e.lower()) is not None)
+        return v, f"{', '.join(hits) or 'no exporter'} held by {of}", bool(hits)
     t = acc.totals
     if b.scope == "total":
         return t.bytes, "unique bytes of every buffer", True
@@ -193,8 +217,45 @@ def known_tags(rules=None) -> set[str]:
     return tags
 
 
+def not_exact(snaps: list[Snapshot], packages: tuple[str, ...]) -> list[str]:
+    """For check --package: a warning for each app whose processes were not all read exactly in
+    some measured snapshot (or that ran no process), so that its budgets do not look measured."""
+    from droidtrack.model.coverage import grade
+    out = []
+    for pkg in packages:
+        absent, unread = 0, {}
+        for s in snaps:
+            procs = [p for p in s.processes.values() if p.package == pkg]
+            if not procs:
+                absent += 1
+            for p in procs:
+                g = grade(p)
+                if g != "exact":
+                    unread[p.pid] = (p.label, g)
+        if unread:
+            who = _shown(f"{lab} (pid {pid}, {g})" for pid, (lab, g) in sorted(unread.items()))
+            out.append(f"--package {pkg}: {len(unread)} of its processes could not be read exactly ({who}): "
+                       f"its budgets measure only what was seen, not a pass on real data")
+        if absent:
+            out.append(f"--package {pkg} has no running process in {absent} of {len(snaps)} measured snapshot(s): "
+                       f"its budgets measure 0 there")
+    return out
+
+
+def _unread_matches(b: Budget, snaps: list[Snapshot]) -> list[str]:
+    """The processes a process budget matches whose fds could not be read (a user build without
+    --package): their 0 B is not a measurement."""
+    pat = _glob(b.target)
+    seen = {}
+    for s in snaps:
+        for p in s.processes.values():
+            if p.fds_readable is False and process_matches(p, pat):
+                seen[p.pid] = p.label
+    return [f"{lab} (pid {pid})" for pid, lab in sorted(seen.items())]
+
+
 def evaluate(bf: BudgetFile, snaps: list[Snapshot], *, baseline: Snapshot | None = None,
-             rules=None, label: str = "") -> Report:
+             rules=None, label: str = "", packages: tuple[str, ...] = ()) -> Report:
     """Check every budget. `snaps` is one snapshot, or every sample of a recording: absolute budgets
     must hold at every sample (the worst is reported), growth is last minus `baseline` (or minus the
     first sample when there is no baseline), leak gates look at the whole sequence."""
@@ -202,7 +263,8 @@ def evaluate(bf: BudgetFile, snaps: list[Snapshot], *, baseline: Snapshot | None
     if not snaps:
         raise ValueError("evaluate needs at least one snapshot")
     accs = [account(s) for s in snaps]
-    rep = Report(label or snaps[-1].origin, samples=len(snaps))
+    rep = Report(label or snaps[-1].origin, samples=len(snaps), packages=tuple(packages))
+    rep.warnings += not_exact(snaps, rep.packages)
     if len(snaps) > 1 and snaps[0].time and snaps[-1].time:
         rep.seconds = snaps[-1].time - snaps[0].time
     covs = [coverage(s, bf.required_sources) for s in snaps]
@@ -227,8 +289,8 @@ def evaluate(bf: BudgetFile, snaps: list[Snapshot], *, baseline: Snapshot | None
                 rep.warnings.append(f"line {b.line}: {b.id} not checked: growth needs --baseline, or --replay "
                                     f"of a recording")
                 continue
-            before, _, hit0 = measure(b, base, base_acc)
-            after, what, hit1 = measure(b, snaps[-1], accs[-1])
+            before, _, hit0 = measure(b, base, base_acc, rep.packages)
+            after, what, hit1 = measure(b, snaps[-1], accs[-1], rep.packages)
             if not (hit0 or hit1) and b.scope in _PATTERNS:
                 rep.warnings.append(f"line {b.line}: {b.scope} pattern {b.target!r} matched nothing "
                                     "in the baseline or the measurement")
@@ -240,7 +302,7 @@ def evaluate(bf: BudgetFile, snaps: list[Snapshot], *, baseline: Snapshot | None
         worst = None
         matched = False
         for i, (s, a) in enumerate(zip(snaps, accs)):
-            v, what, hit = measure(b, s, a)
+            v, what, hit = measure(b, s, a, rep.packages)
             matched |= hit
             if worst is None or v > worst[0]:
                 worst = (v, what, i)
@@ -248,6 +310,12 @@ def evaluate(bf: BudgetFile, snaps: list[Snapshot], *, baseline: Snapshot | None
         if not matched and b.scope in _PATTERNS:
             rep.warnings.append(f"line {b.line}: {b.scope} pattern {b.target!r} matched no "
                                 f"{b.scope}; its budget measures 0")
+        if b.scope == "process":
+            unread = _unread_matches(b, snaps)
+            if unread:
+                rep.warnings.append(f"line {b.line}: {b.id} matches {len(unread)} process(es) whose fds could not "
+                                    f"be read ({_shown(unread)}): their bytes are not measured (on a user build, "
+                                    f"check --package PKG reads a debuggable app by run-as)")
         rep.results.append(Result(b, "fail" if v > b.limit else "pass", v, b.limit, what,
                                   sample=i if len(snaps) > 1 else None))
     if bf.leaks is not None:
@@ -282,6 +350,8 @@ def report_to_dict(rep: Report) -> dict:
         "exit_code": rep.exit_code,
         "verdict": rep.verdict,
         "strict": rep.strict,
+        "packages": list(rep.packages),
+        "measured_for": rep.measured_for,
         "unmeasurable": rep.unmeasurable,
         "samples": rep.samples,
         "seconds": rep.seconds,

@@ -27,6 +27,8 @@ examples:
                                                                   over it, leak suspects
   droidtrack check --budget budgets.yaml --all-devices            every device of the adb server, at once
   droidtrack check --budget budgets.yaml --demo                   try it on the simulated phone
+  droidtrack check --budget budgets.yaml --package com.example.app
+                                        total/tags/exporters measured on that app (run-as on a user build)
 
 budgets.yaml:
   version: 1
@@ -73,6 +75,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def check_source(bf: BudgetFile, args: argparse.Namespace, rules, baseline=None, label: str | None = None) -> Report:
     """Measure what args point at (any source) and evaluate the budgets. Never raises SourceError."""
     try:
+        from droidtrack.sources import check_packages
+        packages = check_packages(getattr(args, "package", None) or ())
         if getattr(args, "replay", None):
             from droidtrack.history.recording import open_recording
             rec = open_recording(args.replay)
@@ -82,7 +86,7 @@ def check_source(bf: BudgetFile, args: argparse.Namespace, rules, baseline=None,
             # cannot be read (damaged, nested 5,000 deep) makes it unmeasurable (exit 2), by name
             snaps = [rec.snapshot(i, rules) for i in range(len(rec.samples))]
             lab = label or f"{snaps[-1].device.serial or args.replay} (replay of {args.replay})"
-            rep = evaluate(bf, snaps, baseline=baseline, rules=rules, label=lab)
+            rep = evaluate(bf, snaps, baseline=baseline, rules=rules, label=lab, packages=packages)
             rep.warnings += [f"recording: {p.message}" for p in rec.problems]
             return rep
         src = _source(args, rules)
@@ -96,7 +100,7 @@ def check_source(bf: BudgetFile, args: argparse.Namespace, rules, baseline=None,
     except (SourceError, RecordingError, LoadError) as e:
         return Report(label or _label_of_args(args), unmeasurable=f"could not measure: {e}")
     lab = label or _device_label(snap)
-    return evaluate(bf, [snap], baseline=baseline, rules=rules, label=lab)
+    return evaluate(bf, [snap], baseline=baseline, rules=rules, label=lab, packages=packages)
 
 
 def _source(args, rules):
@@ -189,7 +193,8 @@ def render_table(reports: list[Report]) -> str:
     for rep in reports:
         cov = f" · coverage {rep.coverage.describe()}" if rep.coverage else ""
         smp = f" · {rep.samples} samples" if rep.samples > 1 else ""
-        out.append(f"{safe(rep.label)}{smp}{cov}")
+        foc = f" · {safe(rep.measured_for)}" if rep.packages else ""
+        out.append(f"{safe(rep.label)}{foc}{smp}{cov}")
         if rep.results:
             w = max(len(safe(r.budget.id)) for r in rep.results)
             w = max(w, 6)

@@ -319,6 +319,7 @@ class GroupAccount:
     in_rss: int = 0
     by_tag: dict[str, int] = field(default_factory=dict)
     charged: int = 0               # Σ charged of the members (a tag group: its held bytes, = rss)
+    by_exporter: dict[str, int] = field(default_factory=dict)   # rss split by exporter
 
 
 def process_groups(snap: Snapshot, acc: Accounting, group_of: dict[int, str]) -> dict[str, GroupAccount]:
@@ -327,13 +328,23 @@ def process_groups(snap: Snapshot, acc: Accounting, group_of: dict[int, str]) ->
     return _groups(snap, acc, group_of)
 
 
+def package_group(snap: Snapshot, acc: Accounting, packages) -> GroupAccount:
+    """The processes of these Android packages (Process.package: the app's main process, its
+    `pkg:service` processes and its isolated ones) as one group, each buffer once: what
+    `check --package` budgets. Empty (no pids) when none of them runs or holds anything."""
+    want = set(packages)
+    key = ", ".join(packages)
+    group_of = {pid: key for pid, p in snap.processes.items() if p.package in want}
+    return _groups(snap, acc, group_of).get(key) or GroupAccount(key, ())
+
+
 def tag_groups(snap: Snapshot, acc: Accounting) -> dict[str, GroupAccount]:
     """Held buffers grouped by tag, with the processes holding them (kernel-only ones are in totals)."""
     return _groups(snap, acc, None)
 
 
 def _groups(snap: Snapshot, acc: Accounting, group_of: dict[int, str] | None) -> dict[str, GroupAccount]:
-    rows: dict[str, list] = {}      # group -> [pids, buffers, rss, fd_only, mapped, in_rss, by_tag]
+    rows: dict[str, list] = {}      # group -> [pids, buffers, rss, fd_only, mapped, in_rss, by_tag, by_exporter]
     how: dict[str, int] = {}        # this buffer: group -> 1 (a member maps it) | 2 (unknown kind) | 0
     get = None if group_of is None else group_of.get
     for b in snap.buffers.values():
@@ -341,6 +352,7 @@ def _groups(snap: Snapshot, acc: Accounting, group_of: dict[int, str] | None) ->
         if not hs:
             continue
         tag = b.tag
+        exp = b.exporter or "<unknown>"
         size = b.size
         how.clear()
         for pid, h in hs.items():
@@ -349,7 +361,7 @@ def _groups(snap: Snapshot, acc: Accounting, group_of: dict[int, str] | None) ->
                 continue
             r = rows.get(g)
             if r is None:
-                r = rows[g] = [set(), 0, 0, 0, 0, 0, {}]
+                r = rows[g] = [set(), 0, 0, 0, 0, 0, {}, {}]
             if get is None:
                 r[0].add(pid)
             by = h.by
@@ -370,6 +382,8 @@ def _groups(snap: Snapshot, acc: Accounting, group_of: dict[int, str] | None) ->
                 r[3] += size
             d = r[6]
             d[tag] = d.get(tag, 0) + size
+            d = r[7]
+            d[exp] = d.get(exp, 0) + size
     procs = acc.processes
     if group_of is not None:                 # members: the grouped processes holding or charged something
         for pid, a in procs.items():
@@ -377,10 +391,10 @@ def _groups(snap: Snapshot, acc: Accounting, group_of: dict[int, str] | None) ->
             if g is not None and (g in rows or a.charged):
                 r = rows.get(g)
                 if r is None:                # charged what none of them holds (a buffer named for it)
-                    r = rows[g] = [set(), 0, 0, 0, 0, 0, {}]
+                    r = rows[g] = [set(), 0, 0, 0, 0, 0, {}, {}]
                 r[0].add(pid)
     out = {}
-    for g, (pids, n, rss, fdo, mp, inr, bt) in rows.items():
+    for g, (pids, n, rss, fdo, mp, inr, bt, be) in rows.items():
         ps = tuple(sorted(pids))
         if group_of is None:
             pss = sum(procs[p].pss_by_tag.get(g, 0) for p in ps if p in procs)
@@ -388,7 +402,8 @@ def _groups(snap: Snapshot, acc: Accounting, group_of: dict[int, str] | None) ->
         else:
             pss = sum(procs[p].pss for p in ps if p in procs)
             charged = sum(procs[p].charged for p in ps if p in procs)
-        out[g] = GroupAccount(g, ps, n, rss, pss, fdo, mp, inr, dict(sorted(bt.items())), charged)
+        out[g] = GroupAccount(g, ps, n, rss, pss, fdo, mp, inr, dict(sorted(bt.items())), charged,
+                              dict(sorted(be.items())))
     return out
 
 

@@ -41,7 +41,7 @@ def render(reports: list[Report], *, title: str = "droidtrack budgets") -> str:
         head = {0: "✅", 1: "❌", 2: "⚠️"}[rep.exit_code]
         out.append(f"### {head} {esc(rep.label)}")
         out.append("")
-        bits = []
+        bits = [esc(rep.measured_for)] if rep.packages else []
         if rep.coverage is not None:
             bits.append(f"coverage {esc(rep.coverage.describe())}")
         if rep.samples > 1:

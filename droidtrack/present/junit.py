@@ -49,6 +49,7 @@ def to_element(reports: list[Report], *, name: str = "droidtrack check", elapsed
         if rep.coverage is not None:
             ET.SubElement(props, "property", name="coverage", value=f"{rep.coverage.value:.4f}")
         ET.SubElement(props, "property", name="samples", value=str(rep.samples))
+        ET.SubElement(props, "property", name="measured_for", value=clean(rep.measured_for))
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         cls = f"droidtrack.{re.sub(r'[^A-Za-z0-9_.:-]', '_', rep.label or 'device')}"
         if rep.unmeasurable:
