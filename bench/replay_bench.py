@@ -50,7 +50,7 @@ async def first_screen(path: str, size: tuple[int, int]) -> dict:
         while table.row_count == 0:
             if time.perf_counter() - t0 > 120:
                 raise SystemExit("no rows after 120 s")
-            await pilot.pause(0.01)
+            await asyncio.sleep(0.01)      # not pilot.pause: it posts a callback to every widget
         shown = time.perf_counter() - t0
         rows = table.row_count
     return {"first_screen_s": shown, "rows": rows}
