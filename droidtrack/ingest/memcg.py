@@ -5,7 +5,9 @@ The figure goes to the reported totals: `memcg.kernel` (the root cgroup's memory
 covers every cgroup) or, on kernels without a root memory.stat, `memcg.kernel_top` (Σ over the
 top-level cgroups: what processes in the root cgroup itself allocated is not in it). Either is an
 upper bound of the system heap's bytes, never their measure: other kernel memory is in it too.
-model/account.py compares it with the system-heap buffers (reconciliation, memcg_problem).
+model/account.py puts the system-heap buffers beside it (reconciliation). More system-heap bytes
+than the figure is no contradiction: what processes in the root cgroup allocate is charged to
+no cgroup.
 Where the parameter reads N the source says so and nothing is reported.
 """
 from __future__ import annotations

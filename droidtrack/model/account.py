@@ -26,7 +26,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from droidtrack.model import Owner, Snapshot
-from droidtrack.model.problems import Problem
 from droidtrack.model.owners import KERNEL, UNATTRIBUTED, owners_of
 from droidtrack.model.units import human_size
 from droidtrack.parse.grepout import record_builder
@@ -250,7 +249,11 @@ def reconcile(snap: Snapshot, t: Totals) -> tuple[ReconLine, ...]:
                 note += " (matches droidtrack's unique total)"
         elif key in _MEMCG:
             sysb = system_heap_bytes(snap)
-            note += (f"; system-heap buffers: {human_size(sysb)}" + (" (more than the bound)" if sysb > val else ""))
+            # more is no contradiction: what processes in the root cgroup allocate is charged to no
+            # cgroup (measured on 7.3: the root's 'kernel' stays 0 with every process in it)
+            note += (f"; system-heap buffers: {human_size(sysb)}" + (
+                " (more than the bound: those allocated from the root cgroup are charged to no cgroup)"
+                if sysb > val else ""))
         lines.append(ReconLine(key, val, key, note))
     return tuple(lines)
 
@@ -274,19 +277,6 @@ def system_heap_bytes(snap: Snapshot) -> int:
     """Bytes of every system-heap buffer seen, held or kernel-only."""
     return sum(b.size for b in snap.buffers.values() if b.exporter == SYSTEM_HEAP)
 
-
-def memcg_problem(snap: Snapshot) -> Problem | None:
-    """The system heap's buffers exceed the root cgroup's kernel memory, which holds their pages
-    (dma_heap.mem_accounting=1): one of the two figures is wrong. Against the top-level cgroups
-    alone it is no contradiction (buffers allocated from the root cgroup are in none of them)."""
-    bound = snap.reported.get("memcg.kernel")
-    if bound is None:
-        return None
-    sysb = system_heap_bytes(snap)
-    if sysb <= bound:
-        return None
-    return Problem("memcg", f"system-heap buffers ({sysb} bytes) exceed the root memory cgroup's kernel memory "
-                   f"({bound} bytes), which dma_heap.mem_accounting=1 says holds their pages")
 
 
 def matching(bytes_by: dict[str, int], match) -> tuple[int, tuple[str, ...]]:

@@ -23,7 +23,6 @@ from operator import attrgetter
 from droidtrack.model import Buffer, DeviceInfo, Holding, MapRef, Process, Snapshot, SourceStatus
 from droidtrack.parse.grepout import record_builder
 from droidtrack.model import owners
-from droidtrack.model.account import memcg_problem
 from droidtrack.model.problems import Problem, ProblemLog
 from droidtrack.model.tags import Rules, load_rules
 
@@ -324,7 +323,4 @@ class Builder:
             self.problems.extend(join_problems)
         found = owners.infer(snap, self.owner_rules, previous_owners, names)     # reads the snapshot's processes
         self.problems.extend(found.problems)
-        mp = memcg_problem(snap)
-        if mp is not None:
-            self.problems.append(mp)
         return replace(snap, owners=found.owners, problems=tuple(self.problems.summarized()))

@@ -48,3 +48,15 @@ def booted(tmp_path_factory):
 @pytest.fixture(scope="session")
 def booted7(tmp_path_factory):
     return _boot(tmp_path_factory, "realkernel-7", kernel="7", bpf=True, debugfs=False, trace=True)
+
+
+@pytest.fixture(scope="session")
+def booted7_memcg(tmp_path_factory):
+    # 7.x with dma_heap.mem_accounting=1 and the scenario in a memory cgroup (about 20 s more)
+    return _boot(tmp_path_factory, "realkernel-7-memcg", kernel="7", bpf=True, debugfs=False, memcg=1)
+
+
+@pytest.fixture(scope="session")
+def booted7_memcg_root(tmp_path_factory):
+    # the same with every process left in the root cgroup
+    return _boot(tmp_path_factory, "realkernel-7-memcg-root", kernel="7", bpf=True, debugfs=False, memcg=2)

@@ -30,6 +30,7 @@ BPF=0
 DEBUGFS=1
 OWNERS=0
 TRACE=0
+MEMCG=0
 for w in $(cat /proc/cmdline); do
   case $w in
     dt.token=*) TOKEN=${w#dt.token=} ;;
@@ -40,6 +41,7 @@ for w in $(cat /proc/cmdline); do
     dt.debugfs=0) DEBUGFS=0 ;;
     dt.owners=1) OWNERS=1 ;;
     dt.trace=1) TRACE=1 ;;
+    dt.memcg=[12]) MEMCG=${w#dt.memcg=} ;;
   esac
 done
 # debugfs (bufinfo) as on a userdebug build, or not at all as on a user build
@@ -86,6 +88,17 @@ mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 [ -d /sys/kernel/tracing/events/dma_buf ] && note "tracepoints dma_buf: $(ls /sys/kernel/tracing/events/dma_buf | tr '\n' ' ')"
 [ -d /sys/kernel/dmabuf/buffers ] && note "sysfs stats present"
 
+# dt.memcg=1 (with dma_heap.mem_accounting=1): cgroup v2 with the memory controller, and this
+# shell (so the scenario and the collectors) in a top-level cgroup "dt"; dt.memcg=2 leaves them
+# in the root cgroup (an empty "dt" beside them)
+if [ $MEMCG != 0 ]; then
+  mount -t cgroup2 cgroup2 /sys/fs/cgroup || { note "FAIL mount cgroup2"; finish; }
+  echo +memory > /sys/fs/cgroup/cgroup.subtree_control || { note "FAIL enable the memory controller"; finish; }
+  mkdir /sys/fs/cgroup/dt || { note "FAIL make cgroup dt"; finish; }
+  [ $MEMCG = 1 ] && { echo $$ > /sys/fs/cgroup/dt/cgroup.procs || { note "FAIL enter cgroup dt"; finish; }; }
+  note "mem_accounting $(cat /sys/module/dma_heap/parameters/mem_accounting 2>&1)"
+  [ -e /sys/fs/cgroup/memory.stat ] && note "root memory.stat present"
+fi
 /bin/dt_scenario --out /tmp/expected.json $SCEN_ARGS $ODD 2>>/tmp/log.txt &
 SCEN=$!
 n=0

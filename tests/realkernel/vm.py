@@ -251,7 +251,8 @@ def parse_serial(data: bytes) -> VMResult:
 
 def run_vm(kdir: Path, initramfs: Path, token: str, shells: str = "busybox,mksh", vgem: bool = True,
            odd_names: bool = False, timeout: float = 240.0, workdir: Path | None = None,
-           bpf: bool = False, debugfs: bool = True, owners: bool = False, trace: bool = False) -> VMResult:
+           bpf: bool = False, debugfs: bool = True, owners: bool = False, trace: bool = False,
+           memcg: int = 0) -> VMResult:
     qemu = shutil.which("qemu-system-x86_64")
     if not qemu:
         raise VMError("qemu-system-x86_64 not found: apt-get install qemu-system-x86")
@@ -263,7 +264,8 @@ def run_vm(kdir: Path, initramfs: Path, token: str, shells: str = "busybox,mksh"
     append = (f"console=ttyS0 quiet loglevel=3 panic=-1 dt.token={token} dt.shells={shells}"
               + ("" if vgem else " dt.vgem=0") + (" dt.odd=1" if odd_names else "")
               + (" dt.bpf=1" if bpf else "") + ("" if debugfs else " dt.debugfs=0")
-              + (" dt.owners=1" if owners else "") + (" dt.trace=1" if trace else ""))
+              + (" dt.owners=1" if owners else "") + (" dt.trace=1" if trace else "")
+              + (f" dma_heap.mem_accounting=1 dt.memcg={memcg}" if memcg else ""))
     cmd = [qemu, "-machine", "q35", "-m", "512M", "-smp", "1", "-nodefaults", "-no-user-config",
            "-display", "none", "-no-reboot",
            "-kernel", str(kdir / "vmlinuz"), "-initrd", str(initramfs), "-append", append,
@@ -286,13 +288,16 @@ def run_vm(kdir: Path, initramfs: Path, token: str, shells: str = "busybox,mksh"
 def boot(shells: str = "busybox,mksh", vgem: bool = True, odd_names: bool = False,
          token: str | None = None, workdir: Path | None = None, collect_sh: Path | None = None,
          kernel: str = "6.12", bpf: bool = False, debugfs: bool = True, owners: bool = False,
-         trace: bool = False) -> VMResult:
+         trace: bool = False, memcg: int = 0) -> VMResult:
     """Fetch (cached) kernel, build scenario and initramfs, boot, return the VM's files.
     bpf=True pins our BPF dma-buf iterator at AOSP's path (6.16+ kernels); debugfs=False leaves
     debugfs unmounted (no bufinfo), as on a user build; owners=True then also runs the ownership
     scenario (owners.c) and collects twice: owners1.json + capture.owners1 with both apps running,
     owners2.json + capture.owners2 after one app exited; trace=True then runs trace.sh with the
-    lifetime workload (lifetimes.c): trace.out, trace.err, lifetimes.json (where the kernel traces)."""
+    lifetime workload (lifetimes.c): trace.out, trace.err, lifetimes.json (where the kernel traces);
+    memcg=1 boots with dma_heap.mem_accounting=1 and runs the scenario and the collectors in a
+    top-level cgroup v2 "dt" with the memory controller (7.0+ kernels); memcg=2 leaves them in the
+    root cgroup."""
     import secrets
     token = token or secrets.token_hex(12)
     kdir = fetch_kernel(kernel)
@@ -304,7 +309,7 @@ def boot(shells: str = "busybox,mksh", vgem: bool = True, odd_names: bool = Fals
     life = build_lifetimes(work) if trace else None
     initrd = build_initramfs(kdir, scen, work / "initramfs.cpio", collect_sh, obj, own, life)
     res = run_vm(kdir, initrd, token, shells=shells, vgem=vgem, odd_names=odd_names, workdir=work,
-                 bpf=bpf, debugfs=debugfs, owners=owners, trace=trace)
+                 bpf=bpf, debugfs=debugfs, owners=owners, trace=trace, memcg=memcg)
     res.files.setdefault("token", token.encode())
     return res
 
@@ -319,13 +324,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-debugfs", action="store_true", help="leave debugfs unmounted (no bufinfo)")
     ap.add_argument("--owners", action="store_true", help="also run the ownership scenario (owners.c)")
     ap.add_argument("--trace", action="store_true", help="also run trace.sh with the lifetime workload")
+    ap.add_argument("--memcg", type=int, choices=(0, 1, 2), default=0,
+                    help="dma_heap.mem_accounting=1, the scenario in a memory cgroup (1) or the root cgroup (2)")
     ap.add_argument("--save-captures", metavar="DIR", help="write every file the VM sent into DIR")
     ap.add_argument("--collect-sh", metavar="FILE", type=Path,
                     help="collector to put in the VM (default: device_scripts/collect.sh)")
     a = ap.parse_args(argv)
     res = boot(shells=a.shells, vgem=not a.no_vgem, odd_names=a.odd_names, collect_sh=a.collect_sh,
                kernel=a.kernel, bpf=a.bpf, debugfs=not a.no_debugfs, owners=a.owners,
-               trace=a.trace)
+               trace=a.trace, memcg=a.memcg)
     if a.save_captures:
         d = Path(a.save_captures)
         d.mkdir(parents=True, exist_ok=True)
