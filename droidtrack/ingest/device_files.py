@@ -9,7 +9,7 @@ from typing import Iterable
 
 from droidtrack.ingest.dmaprocs import feed_dmaprocs
 from droidtrack.ingest.gpu import feed_kgsl, feed_mali
-from droidtrack.ingest.ion import feed_ion_debugfs, feed_kernel_totals
+from droidtrack.ingest.ion import feed_ion_debugfs, feed_kernel_totals, feed_proc_meminfo
 from droidtrack.ingest.memtrack import feed_memtrack_texts
 from droidtrack.model.build import Builder
 
@@ -25,6 +25,8 @@ def _texts(lines: Iterable[tuple]) -> list[str]:
 def feed_files(b: Builder, files: dict[str, list]) -> None:
     if files.get("kernel_totals"):
         feed_kernel_totals(b, files["kernel_totals"])
+    if files.get("/proc/meminfo"):
+        feed_proc_meminfo(b, files["/proc/meminfo"])
     if files.get("ion_debugfs"):
         feed_ion_debugfs(b, files["ion_debugfs"])
     for text in _texts(files.get("mali", ())):

@@ -1,6 +1,9 @@
 """The feeder of ION figures -> Builder: ION debugfs heaps and clients files, and the ION /
 dma-heap totals in sysfs (`/sys/kernel/ion/total_*_kb`, `/sys/kernel/dma_heap/total_pools_kb`).
 
+Also the dma-buf / GPU lines vendor kernels add to /proc/meminfo (proc_meminfo.ion_used,
+proc_meminfo.ion_cache, proc_meminfo.gpu_used, proc_meminfo.gpu_total: parse/ion.py).
+
 Keys (docs/formats.md): device ion.total_heaps, ion.total_pools, dma_heap.total_pools,
 ion.<heap>.total, ion.<heap>.orphaned_listed, ion.debugfs.total; per process ion.<heap>.
 """
@@ -25,6 +28,18 @@ def feed_kernel_totals(b: Builder, lines) -> int:
         b.reported[key] = r.bytes
         keys.append(key)
     b.sources["kernel_totals"] = SourceStatus("ok", ", ".join(keys))
+    return len(keys)
+
+
+def feed_proc_meminfo(b: Builder, lines) -> int:
+    """/proc/meminfo's grep lines: its vendor dma-buf / GPU totals, if the kernel prints any."""
+    keys = []
+    for r in b.records(p_ion.parse_proc_meminfo(lines)):
+        key = "proc_meminfo." + r.key.partition("_")[2]
+        b.reported[key] = r.bytes
+        keys.append(key)
+    if keys:            # most kernels print none: no source then, as before
+        b.sources["proc_meminfo"] = SourceStatus("ok", ", ".join(keys))
     return len(keys)
 
 

@@ -16,6 +16,10 @@ forks), and the sysfs totals of Android's ACK ION / dma-buf heaps.
 - `parse_totals(lines)` — (lineno, path, content) tuples (as `grepout.split_grep` yields) or
   "path:value" text for `/sys/kernel/ion/total_heaps_kb`, `/sys/kernel/ion/total_pools_kb`,
   `/sys/kernel/dma_heap/total_pools_kb` (kB → bytes).
+- `parse_proc_meminfo(lines)` — the `/proc/meminfo` lines some Android vendor kernels add through
+  ACK's meminfo vendor hook (mainline and ACK print no dma-buf or GPU line of their own):
+  "IonTotalUsed:" / "IonTotalCache:" / "GPUTotalUsed:" (OPPO/OnePlus osvelte), "GpuTotal:"
+  (Samsung Xclipse SGPU), each "Key: N kB"; every other line is the kernel's and is passed over.
 """
 from __future__ import annotations
 
@@ -241,3 +245,29 @@ def parse_totals(lines: Iterable | str, recs: list, p: Problems) -> None:
                   path=path)
             continue
         recs.append(KernelTotal(key, v * KIB))
+
+
+# /proc/meminfo lines that are dma-buf or GPU totals -> KernelTotal keys
+MEMINFO_KEYS = {"IonTotalUsed": "meminfo_ion_used", "IonTotalCache": "meminfo_ion_cache",
+                "GPUTotalUsed": "meminfo_gpu_used", "GpuTotal": "meminfo_gpu_total"}
+
+
+@parser("proc_meminfo")
+def parse_proc_meminfo(lines: Iterable, recs: list, p: Problems) -> None:
+    """(lineno, path, content) tuples of /proc/meminfo; a known key given twice keeps the first."""
+    seen = set()
+    for n, _path, content, _context in path_entries(lines, p):
+        key, sep, rest = content.partition(":")
+        name = MEMINFO_KEYS.get(key.strip())
+        if not sep or name is None:
+            continue
+        num, _, unit = rest.strip().partition(" ")
+        v = to_int(num)
+        if v is None or unit.strip() != "kB":
+            p.add(f"/proc/meminfo {key.strip()}: not 'N kB'; skipped", line=n, text=content)
+            continue
+        if name in seen:
+            p.add(f"/proc/meminfo {key.strip()} given twice; the first is kept", line=n, text=content)
+            continue
+        seen.add(name)
+        recs.append(KernelTotal(name, v * KIB))
