@@ -97,3 +97,12 @@ def test_a_process_budget_on_an_unread_app_is_not_a_silent_0():
     assert rep.results[0].status == "pass"
     assert any("matches 1 process(es) whose fds could not be read (com.example.camera (pid 1234))" in w
                for w in rep.warnings), rep.warnings
+
+
+def test_no_readable_process_is_said():
+    bf = parse_budgets("version: 1\ntotal: 1MiB\n", "b.yaml")
+    unread = {pid: dataclasses.replace(p, fds_readable=False, maps_readable=False) for pid, p in _procs().items()}
+    rep = evaluate(bf, [f.snap([f.buf(1, 8 * MiB, "camera")], procs=unread)])
+    assert rep.warnings[-1].startswith(f"no process's fds could be read (0 of {len(unread)}; a user build?)")
+    rep = evaluate(bf, [_snap()])
+    assert rep.warnings == []

@@ -318,6 +318,11 @@ def evaluate(bf: BudgetFile, snaps: list[Snapshot], *, baseline: Snapshot | None
                                     f"check --package PKG reads a debuggable app by run-as)")
         rep.results.append(Result(b, "fail" if v > b.limit else "pass", v, b.limit, what,
                                   sample=i if len(snaps) > 1 else None))
+    cov = rep.coverage
+    if not rep.unmeasurable and cov.attempted and not cov.readable and not rep.packages:
+        rep.warnings.append(f"no process's fds could be read (0 of {cov.attempted}; a user build?): the budgets "
+                            f"measure only buffers no process was seen holding, not the apps (check --package "
+                            f"PKG reads a debuggable app by run-as; min_coverage makes this exit 2)")
     if bf.leaks is not None:
         g = bf.leaks
         lb = Budget("leaks", "leaks", None, g.max_suspects, line=g.line)
