@@ -200,3 +200,52 @@ def test_diff_and_check_baseline_refuse_a_bad_snapshot_with_exit_2(tmp_path, cap
     assert main(["check", "-b", str(budget), "--replay", str(good), "--baseline", str(wrong)]) == 2
     err = capsys.readouterr().err
     assert "bad.json" in err and ("size must be an integer >= 0" in err or "nested too deeply" in err)
+
+
+def _read_both(d: dict, monkeypatch):
+    """from_dict's result (or error) with schema_fast's shortcuts and with only the named checks."""
+    def outcome():
+        try:
+            return schema.from_dict(json.loads(json.dumps(d)), "s.json")
+        except schema.SchemaError as e:
+            return str(e)
+
+    def slow(_):
+        raise schema.Slow
+    fast = outcome()
+    with monkeypatch.context() as m:
+        m.setattr(schema, "fast_buffer", slow)
+        m.setattr(schema, "fast_owner", slow)
+        return fast, outcome()
+
+
+ODD_VALUES = (None, True, False, -1, 0, 3, 4096, 1.5, "", "x", "1", "fd", "kernel-only", [], [1], [-1], ["a"],
+              [True], [{}], [{"start": 1, "end": 0}], [{"start": 0, "end": 5, "rss": -1}], {}, {"1": {}},
+              {"x": {}}, {"1": 5}, {"a": 1}, {"start": 0, "end": 1}, {"rule": "x"})
+BUFFER_FIELDS = ("key", "size", "inode", "exporter", "name", "count", "attached", "holders", "tag", "tag_rule",
+                 "sources", "provenance", "holders_known", "owner", "owner.rule", "owner.pid", "owner.name",
+                 "holders.1", "holders.1.fds", "holders.1.maps", "holders.1.by", "holders.1.maps.0.start",
+                 "holders.1.maps.0.end", "holders.1.maps.0.rss", "holders.1.maps.0.perms")
+
+
+@pytest.mark.parametrize("field", BUFFER_FIELDS)
+def test_the_shortcut_reads_every_buffer_as_the_named_checks_do(field, monkeypatch):
+    """schema_fast takes the well-formed buffers, owners and holdings without naming their fields;
+    whatever a buffer holds (wrong, missing, unusual), the snapshot or the error is the same."""
+    from droidtrack.model import schema_fast
+    for value in ("<dropped>",) + ODD_VALUES:
+        d = json.loads(schema.dumps(Snapshot(time=1.0, device=DeviceInfo(), buffers={"ino:7": Buffer(
+            "ino:7", 4096, 7, "system", "n", 2, ("gpu",), {1: Holding((3,), (MapRef(0, 4096, 0, "rw-s", 4096, 2048),))},
+            sources=("fdinfo",), provenance={"size": "fdinfo"})}, processes={1: Process(1, "p")}, sources={})))
+        o = d["buffers"][0]
+        assert schema_fast.fast_buffer(o).key == "ino:7" and schema_fast.fast_owner(o["owner"])  # taken
+        *head, last = field.split(".")
+        for k in head:
+            o = o[k] if isinstance(o, dict) else o[0]
+        o = o[0] if isinstance(o, list) else o
+        if value == "<dropped>":
+            o.pop(last, None)
+        else:
+            o[last] = value
+        fast, checked = _read_both(d, monkeypatch)
+        assert fast == checked, (field, value)

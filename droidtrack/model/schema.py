@@ -28,8 +28,7 @@ from droidtrack.model.coverage import Coverage, coverage
 from droidtrack.model.owners import RULES as OWNER_RULES
 from droidtrack.model.owners import owners_of
 from droidtrack.model.problems import Problem
-
-HOLDING_KINDS = ("fd", "map", "fd+map", "unknown")
+from droidtrack.model.schema_fast import HOLDING_KINDS, Slow, fast_buffer, fast_owner
 
 
 class SchemaError(ValueError):
@@ -363,6 +362,12 @@ class _Reader:
         return dict(v)
 
     def buffer(self, b: Any, w: str) -> Buffer:
+        try:
+            return fast_buffer(b)
+        except Slow:                   # something is wrong (or unusual): the checks below say what
+            return self.checked_buffer(b, w)
+
+    def checked_buffer(self, b: Any, w: str) -> Buffer:
         b = self.obj(b, w, none=False)
         if "key" not in b or "size" not in b:
             raise SchemaError(f"{self.where}: {w} has no {'key' if 'key' not in b else 'size'}")
@@ -387,6 +392,12 @@ class _Reader:
                       holders_known=self.bool(b.get("holders_known", True), w + ".holders_known"))
 
     def owner(self, o: Any, w: str) -> Owner | None:
+        try:
+            return fast_owner(o)
+        except Slow:
+            return self.checked_owner(o, w)
+
+    def checked_owner(self, o: Any, w: str) -> Owner | None:
         if o is None:
             return None          # written before owners existed: owners_of() infers them
         o = self.obj(o, w, none=False)
@@ -430,3 +441,4 @@ class _Reader:
                        maps_readable=self.bool(p.get("maps_readable"), w + ".maps_readable", True),
                        reported=self.ints(p.get("reported"), w + ".reported"),
                        read_as=self.text(p.get("read_as"), w + ".read_as", none=True))
+

@@ -10,6 +10,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from droidtrack.ingest import gcpause
 from droidtrack.model.account import Accounting, account, owner_key, process_groups, tag_groups
 from droidtrack.model.owners import owners_of
 from droidtrack.tui.owned import OwnerRow, owner_rows
@@ -236,6 +237,10 @@ class DeviceTimeline:
 
     # -- ingest ------------------------------------------------------------------------------
     def ingest(self, snap: Snapshot, raw: bytes | None = None, acc: Accounting | None = None) -> Frame:
+        with gcpause.paused():          # the accounting and rows of a large device: no cycles
+            return self._ingest(snap, raw, acc)
+
+    def _ingest(self, snap: Snapshot, raw: bytes | None, acc: Accounting | None) -> Frame:
         self.seq += 1
         seq = self.seq
         now = snap.time
