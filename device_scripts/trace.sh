@@ -105,7 +105,9 @@ cat "$I/trace_pipe" < /dev/null &
 CAT=$!
 # stdin's end (the host closed it, or adbd went away) stops the stream like a signal
 # (an asynchronous list's stdin is /dev/null unless redirected: hand it the script's own, kept in 3)
-{ cat > /dev/null; kill -HUP $$ 2>/dev/null; } <&3 3<&- &
+# (TERM, not HUP: a shell started with a signal ignored cannot trap it, and HUP is ignored under
+# nohup, INT in a background job; TERM is the one a shell is hardly ever handed ignored)
+{ cat > /dev/null; kill -TERM $$ 2>/dev/null; } <&3 3<&- &
 WATCH=$!
 if [ "$EVERY" -gt 0 ]; then
   { while sleep "$EVERY"; do stats >&2; done; } < /dev/null &

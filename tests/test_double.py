@@ -152,7 +152,15 @@ def test_closing_the_client_kills_the_command(phone):
     proc.kill()
     proc.wait()
     deadline = time.monotonic() + 10
-    while os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z":
+
+    def running() -> bool:
+        try:        # a process in the middle of exiting answers ENOENT or ESRCH
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().split()[2] != "Z"
+        except OSError:
+            return False
+
+    while running():
         assert time.monotonic() < deadline, "the double left the command running"
         time.sleep(0.01)
 

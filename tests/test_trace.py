@@ -112,9 +112,9 @@ def test_unsupported_kernels_say_so():
 
 # ---- trace.sh for real (mksh + toybox) over the double's tracefs --------------------------------
 
-def _run_trace(args, timeout=90):
+def _run_trace(args, timeout=90, **kw):
     return subprocess.run([sys.executable, "-m", "droidtrack", "trace", *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=timeout)
+                          cwd=REPO, timeout=timeout, **kw)
 
 
 @needs("mksh", "toybox")
@@ -133,6 +133,23 @@ def test_trace_root_streams_every_event_and_ends_cleanly(tmp_path):
     d = tmp_path / "sys/kernel/tracing/events"
     assert (d / "dma_buf/enable").read_text().strip() == "0"
     assert (d / "sched/sched_process_exit/enable").read_text().strip() == "0"
+
+
+@needs("mksh", "toybox")
+def test_trace_ends_when_started_with_hangups_ignored(tmp_path):
+    """Under nohup (SIGHUP ignored, inherited by every child) trace.sh could not trap the signal
+    its stdin watcher sent itself and streamed on after the host had gone (a shell cannot trap
+    a signal it was started with ignored): every trace test failed in a `nohup .ci/run`."""
+    import signal
+    fs = TraceFS(tmp_path).start(rate=0, limit=500)
+    try:
+        r = _run_trace(["--root", str(tmp_path), "-d", "2", "-q", "-o", str(tmp_path / "t.jsonl")], timeout=60,
+                       preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    finally:
+        fs.stop()
+    assert r.returncode == 0, r.stderr
+    end = json.loads((tmp_path / "t.jsonl").read_text().splitlines()[-1])
+    assert end["state"] == "ended" and end["end_marker"]
 
 
 def test_no_dma_buf_events_dir_says_so_and_falls_back_to_snapshots(tmp_path):
