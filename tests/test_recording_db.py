@@ -308,3 +308,30 @@ def test_a_day_of_the_demo_phone_at_1_hz_stays_under_300_mb(tmp_path):
     whole = write_db(tmp_path / "whole.db", cycled)
     per_sample = (_db_bytes(whole) - _db_bytes(head)) / (len(cycled) - 16)
     assert per_sample * 86_400 < 300e6, per_sample
+
+
+def test_an_interrupt_landing_after_the_commit_keeps_the_sample_and_the_writer_going(tmp_path):
+    """record's SIGTERM handler raises wherever the signal lands; once COMMIT is done there is no
+    transaction to roll back ('cannot rollback - no transaction is active' was an internal error,
+    seen in test_sigterm_stops_a_recording_cleanly_and_still_exports), and the sample is kept."""
+    series = f.leaking_series(3)
+    w = DbWriter(str(tmp_path / "r.db"), {})
+    try:
+        w.add_snapshot(series[0])
+        real = w._flush_events
+
+        def commit_then_interrupt(sample):
+            real(sample)
+            w.con.execute("COMMIT")
+            raise KeyboardInterrupt
+        w._flush_events = commit_then_interrupt
+        with pytest.raises(KeyboardInterrupt):
+            w.add_snapshot(series[1])
+        w._flush_events = real
+        assert w.add_snapshot(series[2]) == 2
+    finally:
+        w.close()
+    rec = open_recording(str(tmp_path / "r.db"))
+    assert len(rec) == 3
+    for i, s in enumerate(series):
+        assert doc(rec.snapshot(i)) == doc(s)

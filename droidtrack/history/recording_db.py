@@ -338,7 +338,12 @@ class DbWriter:
             self._flush_events(i)
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            # an interrupt (record's SIGTERM, Ctrl-C) can land anywhere, also once COMMIT is done
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            elif con.execute("SELECT 1 FROM samples WHERE id = ?", (i,)).fetchone() is not None:
+                self._prev, self._next = i, i + 1
+                self.count += 1
             self._reload()
             raise
         self._prev = i
