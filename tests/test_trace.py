@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -161,22 +162,36 @@ def test_no_dma_buf_events_dir_says_so_and_falls_back_to_snapshots(tmp_path):
     assert r.returncode == 0 and "snapshot:" in r.stdout
 
 
-def test_trace_through_the_double_keeps_up_and_stops_the_device_side(make_double, tmp_path):
+@contextmanager
+def _rooted_phone(make_double, tmp_path, rate: float):
+    """The a13 phone behind a real adb server, rooted (tracefs needs root), its tracefs feeding
+    events at `rate` per second until the block ends."""
+    from droidtrack.double import DeviceConfig
     from droidtrack.sim.synth import DeviceTree
     root = tmp_path / "phone"
     DeviceTree("a13-5.15").write(root)
-    fs = TraceFS(root).start(rate=5000)
+    fs = TraceFS(root).start(rate=rate)
     try:
-        from droidtrack.double import DeviceConfig
-        ph = make_double(root, DeviceConfig(rooted=True))     # tracefs needs root
-        from droidtrack.sources import adb
-        feed = TraceFeed(TOK)
-        stop = threading.Event()
-        threading.Timer(2.0, stop.set).start()
-        r = adb.AdbSession(ph.target).trace(TOK, feed.feed, feed.feed_stderr, stop)
-        feed.close(r.error)
+        yield make_double(root, DeviceConfig(rooted=True)), fs, root
     finally:
         fs.stop()
+
+
+def _trace_over_adb(ph, seconds: float):
+    """trace.sh through AdbSession.trace for `seconds` (or until the stream ends): (result, feed)."""
+    from droidtrack.sources import adb
+    feed = TraceFeed(TOK)
+    stop = threading.Event()
+    threading.Timer(seconds, stop.set).start()
+    r = adb.AdbSession(ph.target).trace(TOK, feed.feed, feed.feed_stderr, stop)
+    stop.set()
+    feed.close(r.error)
+    return r, feed
+
+
+def test_trace_through_the_double_keeps_up_and_stops_the_device_side(make_double, tmp_path):
+    with _rooted_phone(make_double, tmp_path, 5000) as (ph, fs, root):
+        r, feed = _trace_over_adb(ph, 2.0)
     assert r.error is None and r.exit_code == 0, r
     st = feed.status
     assert st.state == "ended" and st.end_marker, (st, [(p.message, p.text) for p in feed.problems])
@@ -185,24 +200,10 @@ def test_trace_through_the_double_keeps_up_and_stops_the_device_side(make_double
 
 
 def test_a_pulled_cable_mid_trace_keeps_every_event_received_and_says_it_was_cut(make_double, tmp_path):
-    from droidtrack.double import DeviceConfig
     from droidtrack.double.device import Fault
-    from droidtrack.sim.synth import DeviceTree
-    from droidtrack.sources import adb
-    root = tmp_path / "phone"
-    DeviceTree("a13-5.15").write(root)
-    fs = TraceFS(root).start(rate=2000)
-    try:
-        ph = make_double(root, DeviceConfig(rooted=True))
+    with _rooted_phone(make_double, tmp_path, 2000) as (ph, fs, root):
         ph.double.add_fault(Fault("drop", after_bytes=60000, match="trace.sh", offline=True))
-        feed = TraceFeed(TOK)
-        stop = threading.Event()
-        threading.Timer(20.0, stop.set).start()          # never reached: the cable goes first
-        r = adb.AdbSession(ph.target).trace(TOK, feed.feed, feed.feed_stderr, stop)
-        stop.set()
-        feed.close(r.error)
-    finally:
-        fs.stop()
+        r, feed = _trace_over_adb(ph, 20.0)              # never reached: the cable goes first
     assert r.error is not None and "went away" in r.error, r
     st = feed.status
     assert st.state == "cut" and 200 < st.events < fs.written
@@ -212,16 +213,8 @@ def test_a_pulled_cable_mid_trace_keeps_every_event_received_and_says_it_was_cut
 
 
 def test_the_trace_command_through_adb_writes_events_and_lifetimes(make_double, tmp_path):
-    from droidtrack.double import DeviceConfig
-    from droidtrack.sim.synth import DeviceTree
-    root = tmp_path / "phone"
-    DeviceTree("a13-5.15").write(root)
-    fs = TraceFS(root).start(rate=1000)
-    try:
-        ph = make_double(root, DeviceConfig(rooted=True))
+    with _rooted_phone(make_double, tmp_path, 1000) as (ph, fs, root):
         r = _run_trace(["-P", str(ph.server.port), "-s", ph.serial, "-d", "2", "-o", str(tmp_path / "t.jsonl")])
-    finally:
-        fs.stop()
     assert r.returncode == 0, r.stderr
     recs = [json.loads(x) for x in (tmp_path / "t.jsonl").read_text().splitlines()]
     end = recs[-1]
